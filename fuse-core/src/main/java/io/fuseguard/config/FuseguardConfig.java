@@ -1,0 +1,366 @@
+package io.fuseguard.config;
+
+import io.fuseguard.api.OperationKind;
+import io.fuseguard.guard.StallListener;
+import jnr.constants.platform.Errno;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Immutable configuration of a fuseguard mount. Start from {@link #builder()}; every setting has a default
+ * that suits a production filesystem.
+ */
+public final class FuseguardConfig {
+    private final Map<OperationKind, Duration> deadlines;
+    private final Errno timeoutErrno;
+    private final Errno overloadErrno;
+    private final int workerThreads;
+    private final int queueCapacity;
+    private final Duration interruptPollInterval;
+    private final FlushPolicy flushPolicy;
+    private final SelfAccessPolicy selfAccessPolicy;
+    private final boolean allowOther;
+    private final int maxWrite;
+    private final List<String> extraMountOptions;
+    private final String fsName;
+    private final Duration mountTimeout;
+    private final Duration unmountTimeout;
+    private final boolean debug;
+    private final boolean shutdownHook;
+    private final List<StallListener> listeners;
+
+    private FuseguardConfig(Builder b) {
+        this.deadlines = Map.copyOf(b.deadlines);
+        this.timeoutErrno = b.timeoutErrno;
+        this.overloadErrno = b.overloadErrno;
+        this.workerThreads = b.workerThreads;
+        this.queueCapacity = b.queueCapacity;
+        this.interruptPollInterval = b.interruptPollInterval;
+        this.flushPolicy = b.flushPolicy;
+        this.selfAccessPolicy = b.selfAccessPolicy;
+        this.allowOther = b.allowOther;
+        this.maxWrite = b.maxWrite;
+        this.extraMountOptions = List.copyOf(b.extraMountOptions);
+        this.fsName = b.fsName;
+        this.mountTimeout = b.mountTimeout;
+        this.unmountTimeout = b.unmountTimeout;
+        this.debug = b.debug;
+        this.shutdownHook = b.shutdownHook;
+        this.listeners = List.copyOf(b.listeners);
+    }
+
+    /** A builder with the defaults documented on each setter. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The defaults. */
+    public static FuseguardConfig defaults() {
+        return builder().build();
+    }
+
+    /** A builder initialised with this configuration. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.deadlines.putAll(deadlines);
+        b.timeoutErrno = timeoutErrno;
+        b.overloadErrno = overloadErrno;
+        b.workerThreads = workerThreads;
+        b.queueCapacity = queueCapacity;
+        b.interruptPollInterval = interruptPollInterval;
+        b.flushPolicy = flushPolicy;
+        b.selfAccessPolicy = selfAccessPolicy;
+        b.allowOther = allowOther;
+        b.maxWrite = maxWrite;
+        b.extraMountOptions.addAll(extraMountOptions);
+        b.fsName = fsName;
+        b.mountTimeout = mountTimeout;
+        b.unmountTimeout = unmountTimeout;
+        b.debug = debug;
+        b.shutdownHook = shutdownHook;
+        b.listeners.addAll(listeners);
+        return b;
+    }
+
+    /** The deadline of requests of this kind. */
+    public Duration deadline(OperationKind kind) {
+        return deadlines.get(kind);
+    }
+
+    /** Errno answered when a handler misses its deadline. */
+    public Errno timeoutErrno() {
+        return timeoutErrno;
+    }
+
+    /** Errno answered when every worker is busy and the queue is full. */
+    public Errno overloadErrno() {
+        return overloadErrno;
+    }
+
+    /** Number of handler threads. */
+    public int workerThreads() {
+        return workerThreads;
+    }
+
+    /** Requests that may wait for a worker before new ones are refused. */
+    public int queueCapacity() {
+        return queueCapacity;
+    }
+
+    /** How often a waiting request checks whether the kernel marked it interrupted. */
+    public Duration interruptPollInterval() {
+        return interruptPollInterval;
+    }
+
+    /** The flush policy. */
+    public FlushPolicy flushPolicy() {
+        return flushPolicy;
+    }
+
+    /** The self-access policy. */
+    public SelfAccessPolicy selfAccessPolicy() {
+        return selfAccessPolicy;
+    }
+
+    /** Whether other users may access the mount ({@code allow_other}, with {@code default_permissions}). */
+    public boolean allowOther() {
+        return allowOther;
+    }
+
+    /** Largest write the kernel passes in one request. */
+    public int maxWrite() {
+        return maxWrite;
+    }
+
+    /** Additional {@code -o} options, passed as given. */
+    public List<String> extraMountOptions() {
+        return extraMountOptions;
+    }
+
+    /** Name shown as the mount's source ({@code fuseguard:<pid>:<fsName>}). */
+    public String fsName() {
+        return fsName;
+    }
+
+    /** How long {@code mount()} waits for the filesystem to answer before failing. */
+    public Duration mountTimeout() {
+        return mountTimeout;
+    }
+
+    /** How long {@code close()} waits for the FUSE loop to end after the unmount. */
+    public Duration unmountTimeout() {
+        return unmountTimeout;
+    }
+
+    /** Whether libfuse prints every request ({@code -d}). */
+    public boolean debug() {
+        return debug;
+    }
+
+    /** Whether a JVM shutdown hook closes the mount. */
+    public boolean shutdownHook() {
+        return shutdownHook;
+    }
+
+    /** Listeners told about stalls, overloads, interrupts and late results. */
+    public List<StallListener> listeners() {
+        return listeners;
+    }
+
+    /**
+     * The mount options derived from this configuration, as passed with {@code -o}.
+     */
+    public List<String> mountOptions(long pid) {
+        List<String> opts = new ArrayList<>();
+        opts.add("fsname=fuseguard:" + pid + ":" + fsName);
+        opts.add("subtype=fuseguard");
+        opts.add("big_writes");
+        opts.add("max_write=" + maxWrite);
+        // Pages stay cached only while a file is open; readers always see what the daemon answers.
+        if (allowOther) {
+            opts.add("allow_other");
+            // allow_other without permission checks lets any user read everything.
+            opts.add("default_permissions");
+        }
+        opts.addAll(extraMountOptions);
+        return opts;
+    }
+
+    /** Builds a {@link FuseguardConfig}. Not thread-safe. */
+    public static final class Builder {
+        private final Map<OperationKind, Duration> deadlines = new EnumMap<>(OperationKind.class);
+        private Errno timeoutErrno = Errno.EIO;
+        private Errno overloadErrno = Errno.EIO;
+        private int workerThreads = Math.max(8, 4 * Runtime.getRuntime().availableProcessors());
+        private int queueCapacity = 256;
+        private Duration interruptPollInterval = Duration.ofMillis(10);
+        private FlushPolicy flushPolicy = FlushPolicy.NO_FLUSH;
+        private SelfAccessPolicy selfAccessPolicy = SelfAccessPolicy.REFUSE;
+        private boolean allowOther;
+        private int maxWrite = 128 * 1024;
+        private final List<String> extraMountOptions = new ArrayList<>();
+        private String fsName = "fs";
+        private Duration mountTimeout = Duration.ofSeconds(10);
+        private Duration unmountTimeout = Duration.ofSeconds(5);
+        private boolean debug;
+        private boolean shutdownHook = true;
+        private final List<StallListener> listeners = new ArrayList<>();
+
+        private Builder() {
+            deadlines.put(OperationKind.METADATA, Duration.ofSeconds(5));
+            deadlines.put(OperationKind.DATA, Duration.ofSeconds(30));
+            deadlines.put(OperationKind.SYNC, Duration.ofSeconds(60));
+            deadlines.put(OperationKind.FLUSH, Duration.ofSeconds(5));
+        }
+
+        /**
+         * Deadline of one kind of request. Defaults: METADATA 5 s, DATA 30 s, SYNC 60 s, FLUSH 5 s.
+         */
+        public Builder deadline(OperationKind kind, Duration deadline) {
+            requirePositive(deadline, "deadline");
+            deadlines.put(Objects.requireNonNull(kind, "kind"), deadline);
+            return this;
+        }
+
+        /** Sets every kind's deadline at once (handy in tests). */
+        public Builder allDeadlines(Duration deadline) {
+            for (OperationKind kind : OperationKind.values()) {
+                deadline(kind, deadline);
+            }
+            return this;
+        }
+
+        /**
+         * Errno answered to a request whose handler missed its deadline. Default EIO: every program treats it
+         * as a failed I/O (as with an NFS {@code soft} mount); ETIMEDOUT is more telling but less expected.
+         */
+        public Builder timeoutErrno(Errno errno) {
+            this.timeoutErrno = Objects.requireNonNull(errno);
+            return this;
+        }
+
+        /** Errno answered at once when every worker is busy and the queue is full. Default EIO. */
+        public Builder overloadErrno(Errno errno) {
+            this.overloadErrno = Objects.requireNonNull(errno);
+            return this;
+        }
+
+        /** Handler threads. Default max(8, 4 × cores). */
+        public Builder workerThreads(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("workerThreads must be at least 1");
+            }
+            this.workerThreads = n;
+            return this;
+        }
+
+        /** Requests that may wait for a free worker; beyond that they are refused at once. Default 256. */
+        public Builder queueCapacity(int n) {
+            if (n < 0) {
+                throw new IllegalArgumentException("queueCapacity must not be negative");
+            }
+            this.queueCapacity = n;
+            return this;
+        }
+
+        /** How often a waiting request checks for a kernel interrupt. Default 10 ms. */
+        public Builder interruptPollInterval(Duration interval) {
+            requirePositive(interval, "interruptPollInterval");
+            this.interruptPollInterval = interval;
+            return this;
+        }
+
+        /** The flush policy. Default {@link FlushPolicy#NO_FLUSH}. */
+        public Builder flushPolicy(FlushPolicy policy) {
+            this.flushPolicy = Objects.requireNonNull(policy);
+            return this;
+        }
+
+        /** The self-access policy. Default {@link SelfAccessPolicy#REFUSE}. */
+        public Builder selfAccessPolicy(SelfAccessPolicy policy) {
+            this.selfAccessPolicy = Objects.requireNonNull(policy);
+            return this;
+        }
+
+        /** Let other users access the mount (adds {@code default_permissions} too). Default false. */
+        public Builder allowOther(boolean allowOther) {
+            this.allowOther = allowOther;
+            return this;
+        }
+
+        /** Largest write request in bytes (4 KiB to 128 KiB for libfuse 2). Default 128 KiB. */
+        public Builder maxWrite(int bytes) {
+            if (bytes < 4096 || bytes > 128 * 1024) {
+                throw new IllegalArgumentException("maxWrite must be between 4096 and 131072 bytes");
+            }
+            this.maxWrite = bytes;
+            return this;
+        }
+
+        /** Adds a raw libfuse {@code -o} option such as {@code ro} or {@code attr_timeout=0}. */
+        public Builder mountOption(String option) {
+            if (option == null || option.isBlank() || option.contains(" ")) {
+                throw new IllegalArgumentException("bad mount option: '" + option + "'");
+            }
+            extraMountOptions.add(option);
+            return this;
+        }
+
+        /** Name of the filesystem shown in the mount table. Default {@code fs}. */
+        public Builder fsName(String name) {
+            if (name == null || !name.matches("[A-Za-z0-9._-]{1,64}")) {
+                throw new IllegalArgumentException("fsName must be 1-64 characters of [A-Za-z0-9._-]: " + name);
+            }
+            this.fsName = name;
+            return this;
+        }
+
+        /** How long mount() may take before it fails. Default 10 s. */
+        public Builder mountTimeout(Duration timeout) {
+            requirePositive(timeout, "mountTimeout");
+            this.mountTimeout = timeout;
+            return this;
+        }
+
+        /** How long close() waits for the FUSE loop to end. Default 5 s. */
+        public Builder unmountTimeout(Duration timeout) {
+            requirePositive(timeout, "unmountTimeout");
+            this.unmountTimeout = timeout;
+            return this;
+        }
+
+        /** libfuse debug output on stderr. Default false. */
+        public Builder debug(boolean debug) {
+            this.debug = debug;
+            return this;
+        }
+
+        /** Whether a JVM shutdown hook closes the mount. Default true. */
+        public Builder shutdownHook(boolean enabled) {
+            this.shutdownHook = enabled;
+            return this;
+        }
+
+        /** Adds a listener for stalls, overloads, interrupts and late results. */
+        public Builder listener(StallListener listener) {
+            listeners.add(Objects.requireNonNull(listener));
+            return this;
+        }
+
+        /** The configuration. */
+        public FuseguardConfig build() {
+            return new FuseguardConfig(this);
+        }
+
+        private static void requirePositive(Duration d, String what) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException(what + " must be positive");
+            }
+        }
+    }
+}

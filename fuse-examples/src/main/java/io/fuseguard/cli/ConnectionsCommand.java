@@ -1,0 +1,218 @@
+package io.fuseguard.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.concurrent.Callable;
+
+import io.fuseguard.kernel.ConnectionReport;
+import io.fuseguard.kernel.ConnectionReport.Connection;
+import io.fuseguard.kernel.FuseControl;
+import io.fuseguard.kernel.MountEntry;
+import io.fuseguard.kernel.TaskInfo;
+import io.fuseguard.kernel.Tasks;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code fuseguard connections}: lists every FUSE connection of the machine and every task
+ * waiting in FUSE.
+ *
+ * <p>Only {@code /proc} and {@code /sys/fs/fuse/connections} are read, never a mount point, so
+ * the command answers at once even when some mounts are wedged. Exit code 0 (1 if
+ * {@code /proc/self/mountinfo} cannot be read).
+ */
+@Command(name = "connections", mixinStandardHelpOptions = true,
+        description = {
+            "List every FUSE connection (id, mount point, type, daemon pid, pending requests)"
+                    + " and every task waiting in FUSE.",
+            "Reads only /proc and /sys/fs/fuse/connections: never blocks on a wedged mount."})
+public final class ConnectionsCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--json", description = "Print machine-readable JSON instead of tables.")
+    boolean json;
+
+    /** Creates the command (picocli fills in the options). */
+    public ConnectionsCommand() {
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        List<Connection> connections;
+        try {
+            connections = ConnectionReport.scan();
+        } catch (IOException e) {
+            spec.commandLine().getErr().println("fuseguard: cannot read the mount table: " + e.getMessage());
+            spec.commandLine().getErr().flush();
+            return 1;
+        }
+        List<TaskInfo> waiting = Tasks.tasksWaitingInFuse();
+        boolean fusectl = FuseControl.isMounted();
+        if (json) {
+            out.println(toJson(fusectl, connections, waiting));
+        } else {
+            printTables(out, fusectl, connections, waiting);
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void printTables(PrintWriter out, boolean fusectl, List<Connection> connections,
+                                    List<TaskInfo> waiting) {
+        if (connections.isEmpty()) {
+            out.println("No FUSE connections.");
+        } else {
+            List<String[]> rows = new ArrayList<>();
+            rows.add(new String[] {"ID", "MOUNTPOINT", "TYPE", "DAEMON PID", "WAITING"});
+            for (Connection c : connections) {
+                rows.add(new String[] {
+                    Long.toString(c.id()),
+                    c.mount().map(m -> printable(m.mountPoint().toString())).orElse("(not mounted here)"),
+                    c.mount().map(MountEntry::fsType).orElse("-"),
+                    intOrDash(c.daemonPid()),
+                    c.waiting().isPresent() ? Integer.toString(c.waiting().getAsInt()) : "?"});
+            }
+            printTable(out, rows);
+        }
+        if (!fusectl) {
+            out.println();
+            out.println("note: the FUSE control filesystem is not mounted at " + FuseControl.DEFAULT_DIR
+                    + ": WAITING is unknown and connections cannot be aborted"
+                    + " (as root: mount -t fusectl none " + FuseControl.DEFAULT_DIR + ")");
+        }
+        out.println();
+        if (waiting.isEmpty()) {
+            out.println("No task is waiting in FUSE.");
+            return;
+        }
+        out.println("Tasks waiting in FUSE:");
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"PID/TID", "COMM", "STATE", "KERNEL FUNCTION"});
+        for (TaskInfo t : waiting) {
+            String function = t.topFunction().orElse("?");
+            String fuse = t.fuseFunction().orElse(null);
+            if (fuse != null && !fuse.equals(function)) {
+                function = function + " (in " + fuse + ")";
+            }
+            rows.add(new String[] {
+                t.pid() + "/" + t.tid(), printable(t.comm()), String.valueOf(t.state()), function});
+        }
+        printTable(out, rows);
+    }
+
+    private static void printTable(PrintWriter out, List<String[]> rows) {
+        int cols = rows.get(0).length;
+        int[] width = new int[cols];
+        for (String[] r : rows) {
+            for (int i = 0; i < cols; i++) {
+                width[i] = Math.max(width[i], r[i].length());
+            }
+        }
+        for (String[] r : rows) {
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < cols; i++) {
+                if (i > 0) {
+                    sb.append("  ");
+                }
+                sb.append(r[i]);
+                if (i < cols - 1) {
+                    sb.append(" ".repeat(width[i] - r[i].length()));
+                }
+            }
+            out.println(sb);
+        }
+    }
+
+    private static String intOrDash(OptionalInt v) {
+        return v.isPresent() ? Integer.toString(v.getAsInt()) : "-";
+    }
+
+    /** Escapes control characters so that a hostile path or comm cannot garble the table. */
+    static String printable(String s) {
+        StringBuilder sb = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x20 || c == 0x7f) {
+                sb.append(String.format("\\%03o", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.toString();
+    }
+
+    static String toJson(boolean fusectl, List<Connection> connections, List<TaskInfo> waiting) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("{\"fusectlMounted\":").append(fusectl).append(",\"connections\":[");
+        for (int i = 0; i < connections.size(); i++) {
+            Connection c = connections.get(i);
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append("{\"id\":").append(c.id());
+            sb.append(",\"mountPoint\":").append(c.mount().map(m -> quote(m.mountPoint().toString())).orElse("null"));
+            sb.append(",\"fsType\":").append(c.mount().map(m -> quote(m.fsType())).orElse("null"));
+            sb.append(",\"source\":").append(c.mount().map(m -> quote(m.source())).orElse("null"));
+            sb.append(",\"daemonPid\":").append(intOrNull(c.daemonPid()));
+            sb.append(",\"waiting\":").append(intOrNull(c.waiting()));
+            sb.append('}');
+        }
+        sb.append("],\"waitingTasks\":[");
+        for (int i = 0; i < waiting.size(); i++) {
+            TaskInfo t = waiting.get(i);
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append("{\"pid\":").append(t.pid()).append(",\"tid\":").append(t.tid())
+                    .append(",\"comm\":").append(quote(t.comm()))
+                    .append(",\"state\":").append(quote(String.valueOf(t.state())))
+                    .append(",\"wchan\":").append(quote(t.wchan()))
+                    .append(",\"topFunction\":").append(t.topFunction().map(ConnectionsCommand::quote).orElse("null"))
+                    .append(",\"kernelStack\":[");
+            for (int j = 0; j < t.kernelStack().size(); j++) {
+                if (j > 0) {
+                    sb.append(',');
+                }
+                sb.append(quote(t.kernelStack().get(j)));
+            }
+            sb.append("]}");
+        }
+        sb.append("]}");
+        return sb.toString();
+    }
+
+    private static String intOrNull(OptionalInt v) {
+        return v.isPresent() ? Integer.toString(v.getAsInt()) : "null";
+    }
+
+    /** A JSON string literal. */
+    static String quote(String s) {
+        StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (c < 0x20 || c == 0x7f || (c >= 0xd800 && c <= 0xdfff)) {
+                        sb.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        return sb.append('"').toString();
+    }
+}
