@@ -1,6 +1,5 @@
 package io.fuseguard.guard;
 
-import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.Operation;
 import io.fuseguard.api.RequestContext;
 
@@ -30,6 +29,8 @@ final class GuardedCall implements Runnable {
     private final AtomicInteger state = new AtomicInteger(QUEUED);
     private final CountDownLatch finished = new CountDownLatch(1);
     private volatile Thread runner;
+    /** Set when the handler ended by obeying the watchdog's interrupt (so there is no late result to report). */
+    volatile boolean cancelled;
     private int result;
 
     GuardedCall(Operation operation, String path, RequestContext context, long startNanos, Handler handler,
@@ -63,6 +64,9 @@ final class GuardedCall implements Runnable {
         } else {
             // The kernel already got an answer: the handler's outcome is only reported.
             Thread.interrupted(); // the watchdog's interrupt must not leak into the next request
+            if (cancelled) {
+                return;
+            }
             guard.lateResult(this, r);
             if (lateOutcome != null) {
                 lateOutcome.accept(r);
@@ -113,9 +117,5 @@ final class GuardedCall implements Runnable {
         private AlreadyDone() {
             super(null, null, false, false);
         }
-    }
-
-    static int errnoOf(Throwable t) {
-        return t instanceof ErrnoException e ? e.code() : -1;
     }
 }

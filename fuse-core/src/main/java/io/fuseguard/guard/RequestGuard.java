@@ -51,6 +51,8 @@ public final class RequestGuard implements AutoCloseable {
     private final long[] deadlineNanos;
     private final int timeoutErrno;
     private final int overloadErrno;
+    private final ThreadPoolExecutor reporter;
+    private final java.util.concurrent.atomic.AtomicLong droppedEvents = new java.util.concurrent.atomic.AtomicLong();
     private volatile boolean closing;
 
     /** A guard for one mount. */
@@ -73,6 +75,11 @@ public final class RequestGuard implements AutoCloseable {
                 queue, r -> {
             Thread t = new Thread(r, "fuseguard-worker-" + n.incrementAndGet());
             t.setDaemon(true); // a stuck handler must never keep the JVM alive
+            return t;
+        }, new ThreadPoolExecutor.AbortPolicy());
+        this.reporter = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(4096), r -> {
+            Thread t = new Thread(r, "fuseguard-reporter");
+            t.setDaemon(true);
             return t;
         }, new ThreadPoolExecutor.AbortPolicy());
     }
@@ -162,13 +169,14 @@ public final class RequestGuard implements AutoCloseable {
         } catch (GuardedCall.AlreadyDone done) {
             return call.result();
         }
-        List<StackTraceElement> stack = List.of();
-        if (runner != null) {
-            stack = Arrays.asList(runner.getStackTrace());
-            runner.interrupt();
-        }
+        List<StackTraceElement> stack = runner == null ? List.of() : Arrays.asList(runner.getStackTrace());
+        // Reported before the interrupt, so listeners see TIMEOUT before the LATE_RESULT it may cause.
         report(why, call.operation, call.path, pid, call.startNanos, errno, stack,
                 runner == null ? "handler had not started" : "handler thread " + runner.getName());
+        // A late FLUSH keeps running: its outcome is reported at the next fsync/release of the file.
+        if (runner != null && call.operation != Operation.FLUSH) {
+            runner.interrupt();
+        }
         return -errno;
     }
 
@@ -185,15 +193,16 @@ public final class RequestGuard implements AutoCloseable {
     /** Runs the handler on a worker and maps its outcome; called by {@link GuardedCall}. */
     int invoke(GuardedCall call, Handler handler) {
         try {
-            int r = handler.handle();
-            return r;
+            return handler.handle();
         } catch (ErrnoException e) {
             return -e.code();
-        } catch (InterruptedException e) {
-            return call.isAbandoned() ? -timeoutErrno : -EINTR;
         } catch (Throwable t) {
             if (call.isAbandoned() && isInterruption(t)) {
-                return -timeoutErrno; // the handler reacted to our interrupt: expected, not a bug
+                call.cancelled = true; // the handler obeyed our interrupt: expected, not a bug, not a result
+                return -EINTR;
+            }
+            if (t instanceof InterruptedException) {
+                return -EINTR;
             }
             return handlerFailed(call.operation, call.path, t);
         }
@@ -215,7 +224,8 @@ public final class RequestGuard implements AutoCloseable {
             LOG.error("{} {} failed with an unexpected exception; answered EIO (logged once per operation, path "
                     + "and exception type)", op, path, t);
         }
-        report(GuardEvent.Type.HANDLER_FAILED, op, path, 0, System.nanoTime(), EIO, List.of(), t.toString());
+        report(GuardEvent.Type.HANDLER_FAILED, op, path, RequestContext.current().map(RequestContext::pid).orElse(0),
+                System.nanoTime(), EIO, List.of(), t.toString());
         return -EIO;
     }
 
@@ -230,28 +240,46 @@ public final class RequestGuard implements AutoCloseable {
 
     private void report(GuardEvent.Type type, Operation op, String path, int pid, long startNanos, int errno,
                         List<StackTraceElement> stack, String detail) {
-        Duration elapsed = Duration.ofNanos(System.nanoTime() - startNanos);
-        if (type == GuardEvent.Type.TIMEOUT) {
-            StringBuilder sb = new StringBuilder();
-            for (StackTraceElement e : stack) {
-                sb.append("\n\tat ").append(e);
-            }
-            LOG.warn("Stalled handler: {} {} from pid {} ran {} ms, past its deadline; answered errno {} and "
-                    + "interrupted the {}. Its stack:{}", op, path, pid, elapsed.toMillis(), errno, detail, sb);
-        } else if (type == GuardEvent.Type.INTERRUPTED) {
-            LOG.info("{} {} interrupted by the kernel (pid {} got a signal) after {} ms; answered EINTR",
-                    op, path, pid, elapsed.toMillis());
-        } else if (type == GuardEvent.Type.OVERLOADED) {
-            LOG.warn("Overloaded: {} {} from pid {} refused with errno {}: {}", op, path, pid, errno, detail);
+        GuardEvent event = new GuardEvent(type, op, path, pid, Duration.ofNanos(System.nanoTime() - startNanos),
+                errno, stack, detail);
+        try {
+            // Logging a stack trace takes milliseconds: never on the thread that is about to answer the kernel.
+            reporter.execute(() -> publish(event));
+        } catch (RejectedExecutionException e) {
+            droppedEvents.incrementAndGet(); // a flood of events; counting is all we can afford
         }
-        GuardEvent event = new GuardEvent(type, op, path, pid, elapsed, errno, stack, detail);
+    }
+
+    private void publish(GuardEvent e) {
+        switch (e.type()) {
+            case TIMEOUT -> {
+                StringBuilder sb = new StringBuilder();
+                for (StackTraceElement f : e.handlerStack()) {
+                    sb.append("\n\tat ").append(f);
+                }
+                LOG.warn("Stalled handler: {} {} from pid {} ran {} ms, past its deadline; answered errno {} and "
+                                + "interrupted the {}. Its stack:{}", e.operation(), e.path(), e.callerPid(),
+                        e.elapsed().toMillis(), e.errno(), e.detail(), sb);
+            }
+            case INTERRUPTED -> LOG.info("{} {} interrupted by the kernel (pid {} got a signal) after {} ms; "
+                    + "answered EINTR", e.operation(), e.path(), e.callerPid(), e.elapsed().toMillis());
+            case OVERLOADED -> LOG.warn("Overloaded: {} {} from pid {} refused with errno {}: {}", e.operation(),
+                    e.path(), e.callerPid(), e.errno(), e.detail());
+            default -> {
+            }
+        }
         for (StallListener l : config.listeners()) {
             try {
-                l.onEvent(event);
-            } catch (RuntimeException e) {
-                LOG.warn("StallListener {} threw; ignored", l, e);
+                l.onEvent(e);
+            } catch (RuntimeException ex) {
+                LOG.warn("StallListener {} threw; ignored", l, ex);
             }
         }
+    }
+
+    /** Events that could not be reported because the reporter's queue was full. */
+    public long droppedEvents() {
+        return droppedEvents.get();
     }
 
     /** Exempts the framework's own probe thread from the self-access policy. */
@@ -286,5 +314,6 @@ public final class RequestGuard implements AutoCloseable {
     public void close() {
         beginShutdown();
         workers.shutdownNow();
+        reporter.shutdown(); // let queued events be reported
     }
 }

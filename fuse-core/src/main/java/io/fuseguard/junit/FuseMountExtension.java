@@ -5,6 +5,8 @@ import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
+import io.fuseguard.kernel.TaskInfo;
+import io.fuseguard.kernel.Tasks;
 import io.fuseguard.mount.FuseMount;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
@@ -17,6 +19,8 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Supplier;
@@ -144,6 +148,22 @@ public final class FuseMountExtension implements BeforeAllCallback, AfterAllCall
             } catch (IOException e) {
                 LOG.warn("Could not remove mount point {}: {}", dir, e.getMessage());
             }
+        }
+        assertNoChildStuck();
+    }
+
+    /** Fails when a process this JVM started is left in uninterruptible sleep ('D'). */
+    static void assertNoChildStuck() {
+        List<String> stuck = new ArrayList<>();
+        for (int pid : Tasks.descendants((int) ProcessHandle.current().pid())) {
+            for (TaskInfo t : Tasks.threads(pid)) {
+                if (t.isUninterruptible()) {
+                    stuck.add(t.pid() + "/" + t.tid() + " (" + t.comm() + ", " + t.wchan() + ")");
+                }
+            }
+        }
+        if (!stuck.isEmpty()) {
+            throw new AssertionError("processes started by this test are stuck in D state: " + stuck);
         }
     }
 

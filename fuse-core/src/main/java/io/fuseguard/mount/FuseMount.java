@@ -132,7 +132,7 @@ public final class FuseMount implements AutoCloseable {
         fuse = FuseNew.call(channel, args.pointer(), bridge.operations());
         lib.fuse_opt_free_args(args.pointer());
         if (fuse == null || fuse.address() == 0) {
-            lib.fuse_unmount(mountPoint.toString(), channel);
+            releaseChannel();
             throw new MountException(MountException.Reason.OPTION_REJECTED, "libfuse rejected the options "
                     + config.mountOptions(ProcessHandle.current().pid()) + " (its reason is on stderr)");
         }
@@ -271,8 +271,7 @@ public final class FuseMount implements AutoCloseable {
 
     /** Unmounts; returns true when the mount was busy and had to be detached lazily. */
     private boolean unmount() {
-        boolean root = "root".equals(System.getProperty("user.name")) || isRoot();
-        if (root) {
+        if (isRoot()) {
             LibC libc = LibC.load();
             if (libc.umount2(mountPoint.toString(), 0) == 0) {
                 return false;
@@ -290,6 +289,32 @@ public final class FuseMount implements AutoCloseable {
             return false;
         }
         return fusermountUnmount();
+    }
+
+    /**
+     * Closes the channel and makes sure the mount point is gone: libfuse skips its own unmount when the
+     * connection was already aborted, so the mount table is checked.
+     */
+    private void releaseChannel() {
+        lib.fuse_unmount(mountPoint.toString(), channel);
+        if (MountTableLookup.connectionOf(mountPoint).isPresent()) {
+            detach();
+        }
+    }
+
+    /** Lazily detaches the mount point, whatever state its connection is in. */
+    private void detach() {
+        if (isRoot()) {
+            LibC.load().umount2(mountPoint.toString(), LibC.MNT_DETACH);
+        } else {
+            try {
+                new ProcessBuilder("fusermount", "-u", "-z", mountPoint.toString()).start().waitFor(5, TimeUnit.SECONDS);
+            } catch (IOException e) {
+                LOG.warn("Cannot run fusermount to detach {}: {}", mountPoint, e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     private boolean fusermountUnmount() {
@@ -353,7 +378,8 @@ public final class FuseMount implements AutoCloseable {
             lib.fuse_exit(fuse);
         }
         // Closing the channel drops the last reference to the connection's device: the kernel aborts it.
-        lib.fuse_unmount(mountPoint.toString(), channel);
+        // libfuse skips the unmount itself when the connection was already aborted, so check the table.
+        releaseChannel();
         if (awaitLoop(Duration.ofSeconds(2))) {
             lib.fuse_destroy(fuse);
         } else {
