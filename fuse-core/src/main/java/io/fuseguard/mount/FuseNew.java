@@ -14,6 +14,8 @@ import ru.serce.jnrfuse.struct.FuseOperations;
  */
 final class FuseNew {
     private static final int RTLD_NOW = 2;
+    /** struct fuse_operations (2.9) has 38 function pointers, getattr to bmap, before its flags word. */
+    private static final int OPERATIONS_BEFORE_FLAGS = 38;
     private static volatile Function function;
 
     private FuseNew() {
@@ -28,6 +30,10 @@ final class FuseNew {
         int size = Struct.size(ops);
         Pointer opsMemory = jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getSystemRuntime(), size, true);
         heap.transferTo(0, opsMemory, 0, size);
+        // flag_utime_omit_ok (bit 2 of the flags word after bmap): without it libfuse 2 drops a SETATTR that
+        // sets only one of atime/mtime (touch -m, touch -a) instead of passing UTIME_OMIT for the other.
+        long flags = (long) OPERATIONS_BEFORE_FLAGS * jnr.ffi.Runtime.getSystemRuntime().addressSize();
+        opsMemory.putByte(flags, (byte) (opsMemory.getByte(flags) | 0b100));
         long r = Invoker.getInstance().invokeNNNNNrN(f, channel.address(), args.address(), opsMemory.address(),
                 size, 0L);
         java.lang.ref.Reference.reachabilityFence(opsMemory);

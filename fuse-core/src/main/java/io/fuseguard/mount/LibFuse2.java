@@ -35,8 +35,13 @@ public interface LibFuse2 {
 
     /** Loads libfuse.so.2 or explains which package to install. */
     static LibFuse2 load() throws MountException {
+        return load("libfuse.so.2", "fuse");
+    }
+
+    /** Loads the first of the given library names that loads. */
+    static LibFuse2 load(String... names) throws MountException {
         Throwable first = null;
-        for (String name : new String[] {"libfuse.so.2", "fuse"}) {
+        for (String name : names) {
             try {
                 return LibraryLoader.create(LibFuse2.class).failImmediately().load(name);
             } catch (Throwable t) {

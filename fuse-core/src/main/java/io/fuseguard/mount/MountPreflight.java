@@ -32,14 +32,7 @@ final class MountPreflight {
     }
 
     static void check(Path mountPoint, List<String> options) {
-        if (!Files.exists(mountPoint, LinkOption.NOFOLLOW_LINKS)) {
-            throw new MountException(MountException.Reason.MOUNT_POINT_MISSING,
-                    "mount point " + mountPoint + " does not exist: create it first (mkdir -p " + mountPoint + ")");
-        }
-        if (!Files.isDirectory(mountPoint)) {
-            throw new MountException(MountException.Reason.NOT_A_DIRECTORY,
-                    "mount point " + mountPoint + " is not a directory");
-        }
+        // The mount table first: stat() of a mount point whose daemon is wedged would hang.
         try {
             if (MountTable.load().findByMountPoint(mountPoint).isPresent()) {
                 throw new MountException(MountException.Reason.ALREADY_MOUNTED,
@@ -48,6 +41,14 @@ final class MountPreflight {
             }
         } catch (IOException e) {
             throw new MountException(MountException.Reason.MOUNT_FAILED, "cannot read /proc/self/mountinfo", e);
+        }
+        if (!Files.exists(mountPoint, LinkOption.NOFOLLOW_LINKS)) {
+            throw new MountException(MountException.Reason.MOUNT_POINT_MISSING,
+                    "mount point " + mountPoint + " does not exist: create it first (mkdir -p " + mountPoint + ")");
+        }
+        if (!Files.isDirectory(mountPoint)) {
+            throw new MountException(MountException.Reason.NOT_A_DIRECTORY,
+                    "mount point " + mountPoint + " is not a directory");
         }
         checkDevice();
         for (String o : options) {
@@ -65,15 +66,18 @@ final class MountPreflight {
     }
 
     static void checkDevice() {
-        Path dev = Path.of("/dev/fuse");
+        checkDevice(Path.of("/dev/fuse"));
+    }
+
+    static void checkDevice(Path dev) {
         if (!Files.exists(dev)) {
-            throw new MountException(MountException.Reason.DEVICE_UNUSABLE, "/dev/fuse does not exist: load the "
+            throw new MountException(MountException.Reason.DEVICE_UNUSABLE, dev + " does not exist: load the "
                     + "fuse kernel module (modprobe fuse); in a container, pass --device /dev/fuse");
         }
         try (RandomAccessFile f = new RandomAccessFile(dev.toFile(), "rw")) {
             f.getFD(); // opening is the check
         } catch (IOException e) {
-            throw new MountException(MountException.Reason.DEVICE_UNUSABLE, "/dev/fuse cannot be opened ("
+            throw new MountException(MountException.Reason.DEVICE_UNUSABLE, dev + " cannot be opened ("
                     + e.getMessage() + "): run as root or give the user access; in a container, pass "
                     + "--device /dev/fuse and CAP_SYS_ADMIN", e);
         }
