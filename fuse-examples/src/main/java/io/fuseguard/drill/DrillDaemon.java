@@ -1,0 +1,96 @@
+package io.fuseguard.drill;
+
+import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.config.SelfAccessPolicy;
+import io.fuseguard.api.OperationKind;
+import io.fuseguard.mount.FuseMount;
+
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The daemon process of a drill scenario: serves {@link DrillFs} with plain jnr-fuse or with fuseguard,
+ * optionally holds a file on its own mount and starts client processes doing I/O on it, prints
+ * {@code READY} and waits to be killed.
+ *
+ * <p>Arguments: {@code plain|fuseguard MOUNTPOINT [hold] [clients=N] [stall-flush] [flush-deadline-ms=N]
+ * [self-open]}.
+ */
+public final class DrillDaemon {
+    private DrillDaemon() {
+    }
+
+    /** Entry point. */
+    public static void main(String[] args) throws Exception {
+        String impl = args[0];
+        Path mp = Path.of(args[1]);
+        boolean hold = false;
+        boolean stallFlush = false;
+        boolean selfOpen = false;
+        int clients = 0;
+        long flushDeadline = 2000;
+        for (int i = 2; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("hold")) {
+                hold = true;
+            } else if (a.equals("stall-flush")) {
+                stallFlush = true;
+            } else if (a.equals("self-open")) {
+                selfOpen = true;
+            } else if (a.startsWith("clients=")) {
+                clients = Integer.parseInt(a.substring(8));
+            } else if (a.startsWith("flush-deadline-ms=")) {
+                flushDeadline = Long.parseLong(a.substring(18));
+            } else {
+                throw new IllegalArgumentException("unknown argument " + a);
+            }
+        }
+        DrillFs fs = new DrillFs(stallFlush);
+        if (impl.equals("plain")) {
+            fs.mount(mp, false, false, new String[] {"-o", "big_writes"});
+        } else {
+            FuseguardConfig.Builder c = FuseguardConfig.builder().fsName("drill");
+            if (stallFlush) {
+                c.flushPolicy(FlushPolicy.BOUNDED).deadline(OperationKind.FLUSH, Duration.ofMillis(flushDeadline));
+            }
+            if (!selfOpen) {
+                // The scenarios hold the daemon's own file on purpose, as the seed's daemon did; the default
+                // policy would refuse that open (scenario 5 shows it).
+                c.selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING);
+            }
+            FuseMount.mount(fs, mp, c.build());
+        }
+        List<InputStream> held = new ArrayList<>();
+        if (selfOpen) {
+            try (InputStream in = new FileInputStream(mp.resolve("data").toFile())) {
+                System.out.println("SELF_OPEN allowed (" + in.available() + " bytes readable)");
+            } catch (IOException e) {
+                System.out.println("SELF_OPEN refused: " + e.getMessage());
+            }
+            System.out.flush();
+            System.exit(0);
+        }
+        if (hold) {
+            held.add(new FileInputStream(mp.resolve("held").toFile()));
+        }
+        for (int i = 0; i < clients; i++) {
+            new ProcessBuilder("sh", "-c", "while :; do cat " + mp.resolve("data") + " > /dev/null; echo x >> "
+                    + mp.resolve("log-" + i) + "; done").redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        }
+        if (!Files.isDirectory(mp)) {
+            throw new IllegalStateException(mp + " vanished");
+        }
+        System.out.println("READY " + ProcessHandle.current().pid());
+        System.out.flush();
+        Thread.sleep(Long.MAX_VALUE);
+        held.clear();
+    }
+}

@@ -1,0 +1,35 @@
+package io.fuseguard.drill;
+
+import java.time.Duration;
+
+/** The exit-time deadlock scenarios, each with the time fuseguard's side must be gone in. */
+public enum Scenario {
+    /** The daemon holds a file on its own mount and is killed with SIGKILL. */
+    OWN_FILE_KILL("daemon holds own file, kill -9 daemon", Duration.ofSeconds(2)),
+    /** The seed: the daemon in a pid namespace holds its own file, clients do I/O, the namespace's init is killed. */
+    NAMESPACE_KILL("pid namespace (own file + 3 clients), kill -9 init", Duration.ofSeconds(2)),
+    /** Like the seed, but the daemon is stopped gracefully with SIGTERM. */
+    NAMESPACE_SIGTERM("pid namespace (own file + 3 clients), SIGTERM daemon", Duration.ofSeconds(5)),
+    /** A flush handler stalls; a client in a pid namespace is mid-close() when the namespace is killed. */
+    STALLED_FLUSH_KILL("stalled flush, client mid-close() in pid namespace, kill -9 init", Duration.ofSeconds(3)),
+    /** The daemon's own thread opens a file on its mount (the deadlock's precondition). */
+    SELF_ACCESS("daemon's own thread opens a file on its mount", Duration.ofSeconds(30));
+
+    private final String description;
+    private final Duration limit;
+
+    Scenario(String description, Duration limit) {
+        this.description = description;
+        this.limit = limit;
+    }
+
+    /** What happens in it. */
+    public String description() {
+        return description;
+    }
+
+    /** How fast everything must be gone on fuseguard's side. */
+    public Duration limit() {
+        return limit;
+    }
+}

@@ -1,0 +1,72 @@
+package io.fuseguard.drill;
+
+import io.fuseguard.junit.FuseAvailability;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The mission's promise, tested with real processes and the real kernel: each daemon runs as a separate JVM,
+ * and each scenario first runs a control with plain jnr-fuse that must really wedge (kernel evidence read from
+ * /proc, then released by a fusectl abort), then the same filesystem through fuseguard, which must be gone
+ * within the scenario's limit. Measured teardown times are printed.
+ */
+class ExitDeadlockScenariosTest {
+    @TempDir
+    static Path work;
+
+    @BeforeAll
+    static void needsRootAndFuse() {
+        FuseAvailability.assumeUsable();
+        Optional<String> why = DrillRunner.unavailableReason();
+        if (why.isPresent()) {
+            if (FuseAvailability.isCi()) {
+                throw new AssertionError("CI=true but the drill cannot run: " + why.get());
+            }
+            org.junit.jupiter.api.Assumptions.abort(why.get());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Scenario.class, names = "SELF_ACCESS", mode = EnumSource.Mode.EXCLUDE)
+    void controlWedgesAndFuseguardIsGoneInTime(Scenario scenario) throws Exception {
+        DrillRunner runner = new DrillRunner(work);
+
+        Outcome control = runner.run(scenario, "plain");
+        System.out.printf("%-55s plain:     %s%n", scenario.description(), describe(control));
+        assertThat(control.wedged()).as("the plain jnr-fuse control must really wedge: %s", control).isTrue();
+        assertThat(control.wedgeEvidence()).containsAnyOf("request_wait_answer", "fuse_flush",
+                "zap_pid_ns_processes");
+        assertThat(control.recoveryMillis()).as("the fusectl abort released the control").isNotNegative();
+
+        Outcome guarded = runner.run(scenario, "fuseguard");
+        System.out.printf("%-55s fuseguard: %s%n", scenario.description(), describe(guarded));
+        assertThat(guarded.stuckTasks()).isEmpty();
+        assertThat(guarded.teardownMillis()).as("fuseguard side gone").isNotNegative();
+        assertThat(guarded.teardownMillis()).isLessThanOrEqualTo(scenario.limit().toMillis());
+        assertThat(guarded.clean()).isTrue();
+    }
+
+    @Test
+    void selfAccessIsRefusedWithEdeadlkAndExplained() throws Exception {
+        Outcome guarded = new DrillRunner(work).run(Scenario.SELF_ACCESS, "fuseguard");
+        System.out.printf("%-55s fuseguard: %s%n", Scenario.SELF_ACCESS.description(), guarded.detail());
+        assertThat(guarded.detail()).contains("Resource deadlock avoided").contains("the log says why");
+        assertThat(guarded.clean()).isTrue();
+    }
+
+    static String describe(Outcome o) {
+        if (o.teardownMillis() >= 0) {
+            return "gone in " + o.teardownMillis() + " ms";
+        }
+        return "STUCK (" + o.wedgeEvidence() + "; " + o.stuckTasks().size() + " tasks), abort released it in "
+                + o.recoveryMillis() + " ms";
+    }
+}
