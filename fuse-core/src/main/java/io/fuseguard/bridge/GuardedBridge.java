@@ -32,6 +32,7 @@ public abstract class GuardedBridge extends FuseStubFS {
     protected final FuseguardConfig config;
     protected final Probe probe;
     private final CountDownLatch initialized = new CountDownLatch(1);
+    private final java.util.concurrent.atomic.AtomicLong flushRequests = new java.util.concurrent.atomic.AtomicLong();
 
     protected GuardedBridge(RequestGuard guard, RequestSource source, FuseguardConfig config) {
         this.guard = guard;
@@ -92,4 +93,17 @@ public abstract class GuardedBridge extends FuseStubFS {
 
     @Override
     public abstract int flush(String path, FuseFileInfo fi);
+
+    /** Counts a FLUSH request (the probe's included). */
+    protected final void countFlush() {
+        flushRequests.incrementAndGet();
+    }
+
+    /**
+     * FLUSH requests the kernel has sent. Under {@link FlushPolicy#NO_FLUSH} this stays at 1 (the probe's) for
+     * the life of the mount: proof that the kernel set {@code no_flush}.
+     */
+    public long flushRequests() {
+        return flushRequests.get();
+    }
 }

@@ -40,8 +40,11 @@ public final class JavaFsBridge extends GuardedBridge {
 
     private final FuseFileSystem fs;
     private final Set<Operation> inline;
-    /** Outcomes (-errno) of flush handlers that finished after FLUSH was answered, by file handle. */
-    private final Map<Long, Integer> lateFlushFailures = new ConcurrentHashMap<>();
+    /**
+     * Failures (-errno) of flush handlers that finished after FLUSH was answered, by path: file handles are
+     * the filesystem's own numbers and may be reused, paths are what "that file" means to a caller.
+     */
+    private final Map<String, Integer> lateFlushFailures = new ConcurrentHashMap<>();
 
     /** A bridge for {@code fs}. */
     public JavaFsBridge(FuseFileSystem fs, RequestGuard guard, RequestSource source, FuseguardConfig config) {
@@ -196,6 +199,7 @@ public final class JavaFsBridge extends GuardedBridge {
 
     @Override
     public int flush(String path, FuseFileInfo fi) {
+        countFlush();
         if (flushDisabled()) {
             return -ENOSYS;
         }
@@ -208,7 +212,7 @@ public final class JavaFsBridge extends GuardedBridge {
             return 0;
         }, late -> {
             if (late < 0) {
-                lateFlushFailures.put(fh, late);
+                lateFlushFailures.put(path, late);
             }
         });
     }
@@ -221,7 +225,7 @@ public final class JavaFsBridge extends GuardedBridge {
         }
         long fh = fi.fh.get();
         int flags = fi.flags.get();
-        Integer lateFlush = lateFlushFailures.remove(fh);
+        Integer lateFlush = path == null ? null : lateFlushFailures.remove(path);
         if (lateFlush != null) {
             LOG.warn("{}: a flush that finished after close() had returned failed with errno {}", path, -lateFlush);
         }
@@ -234,7 +238,7 @@ public final class JavaFsBridge extends GuardedBridge {
     @Override
     public int fsync(String path, int isdatasync, FuseFileInfo fi) {
         long fh = fi.fh.get();
-        Integer lateFlush = lateFlushFailures.remove(fh);
+        Integer lateFlush = lateFlushFailures.remove(path);
         if (lateFlush != null) {
             return lateFlush; // the durability point reports what the background flush could not
         }

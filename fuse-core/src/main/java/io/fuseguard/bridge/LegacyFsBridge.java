@@ -212,6 +212,7 @@ public final class LegacyFsBridge extends GuardedBridge {
 
     @Override
     public int flush(String path, FuseFileInfo fi) {
+        countFlush();
         if (flushDisabled()) {
             return -ENOSYS;
         }

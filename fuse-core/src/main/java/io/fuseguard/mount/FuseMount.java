@@ -208,6 +208,14 @@ public final class FuseMount implements AutoCloseable {
         return config;
     }
 
+    /**
+     * FLUSH requests the kernel has sent to this mount. Under the default flush policy it stays at 1 (the
+     * readiness probe's, answered ENOSYS) because the kernel then stops sending FLUSH for good.
+     */
+    public long flushRequestsReceived() {
+        return bridge.flushRequests();
+    }
+
     /** Requests being handled right now. */
     public int inFlight() {
         return guard.inFlight();
