@@ -361,7 +361,9 @@ public final class JavaFsBridge extends GuardedBridge {
     @Override
     public int setxattr(String path, String name, Pointer value, @size_t long size, int flags) {
         byte[] v = new byte[(int) size];
-        value.get(0, v, 0, v.length);
+        if (size > 0 && value != null) {
+            value.get(0, v, 0, v.length);
+        }
         return run(Operation.SETXATTR, path, () -> {
             fs.setxattr(path, name, v, flags);
             return 0;

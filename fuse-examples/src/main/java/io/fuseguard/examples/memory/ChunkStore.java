@@ -1,0 +1,232 @@
+package io.fuseguard.examples.memory;
+
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SortedMap;
+import java.util.TreeMap;
+
+/**
+ * The content of one regular file: a sparse map from chunk index to a {@code byte[]} of at most
+ * {@code chunkSize} bytes.
+ *
+ * <p>Why chunks: a write touches only the one or two chunks it covers, so its cost is proportional to the
+ * write, not to the file (a single growing {@code byte[]} copies the whole file whenever it grows, which is
+ * what makes naive in-memory filesystems crawl). Chunks that were never written are absent: they read as
+ * zeros (holes) and cost no memory, so {@code truncate -s 1T} or a seek past the end is free.
+ *
+ * <p>The last bytes of a chunk are allocated lazily too: a chunk's array starts at {@value #MIN_ALLOCATION}
+ * bytes (or the power of two that covers the write) and grows by doubling up to {@code chunkSize}, so a
+ * 100-byte file holds 4 KiB, not a whole chunk. Growing copies at most {@code chunkSize} bytes in total per
+ * chunk, which keeps appends in small pieces cheap.
+ *
+ * <p>Invariant: every byte at a position at or beyond {@link #size()} that lies inside an allocated array is
+ * zero. Shrinking zeroes the tail it keeps; so growing the file again (by truncate or by writing further on)
+ * exposes zeros, never stale data.
+ *
+ * <p>Not thread-safe: the owning inode's lock guards it. Space is accounted in a {@link SpaceQuota} shared by
+ * the whole filesystem; a write that does not fit fails with ENOSPC before anything changed.
+ */
+final class ChunkStore {
+    /** Smallest array allocated for a chunk, and the unit of space accounting (the reported block size). */
+    static final int MIN_ALLOCATION = 4096;
+    private static final byte[] ZEROS = new byte[64 * 1024];
+
+    private final int chunkSize;
+    private final int shift;
+    private final SpaceQuota quota;
+    private final TreeMap<Long, byte[]> chunks = new TreeMap<>();
+    private long size;
+    private long allocated;
+
+    /**
+     * An empty file.
+     *
+     * @param chunkSize a power of two, at least {@value #MIN_ALLOCATION}
+     * @param quota     where allocations are accounted
+     */
+    ChunkStore(int chunkSize, SpaceQuota quota) {
+        if (chunkSize < MIN_ALLOCATION || Integer.bitCount(chunkSize) != 1) {
+            throw new IllegalArgumentException("chunkSize must be a power of two >= " + MIN_ALLOCATION);
+        }
+        this.chunkSize = chunkSize;
+        this.shift = Integer.numberOfTrailingZeros(chunkSize);
+        this.quota = quota;
+    }
+
+    /** The file size in bytes. */
+    long size() {
+        return size;
+    }
+
+    /** Bytes of memory held for the content (what {@code st_blocks} reports). */
+    long allocatedBytes() {
+        return allocated;
+    }
+
+    /** Number of chunks present (the rest are holes). */
+    int chunkCount() {
+        return chunks.size();
+    }
+
+    /**
+     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}; holes read as zeros.
+     *
+     * @return bytes read, 0 at or past the end of the file
+     */
+    int read(long offset, ByteBuffer dst) {
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset");
+        }
+        if (offset >= size) {
+            return 0;
+        }
+        int len = (int) Math.min(dst.remaining(), size - offset);
+        int done = 0;
+        while (done < len) {
+            long pos = offset + done;
+            int within = (int) (pos & (chunkSize - 1));
+            int n = Math.min(len - done, chunkSize - within);
+            byte[] c = chunks.get(pos >>> shift);
+            // The array may end before the chunk does: what lies beyond it was never written.
+            int fromArray = c == null ? 0 : Math.max(0, Math.min(n, c.length - within));
+            if (fromArray > 0) {
+                dst.put(c, within, fromArray);
+            }
+            putZeros(dst, n - fromArray);
+            done += n;
+        }
+        return len;
+    }
+
+    /**
+     * Writes all of {@code src} at {@code offset}, extending the file if needed.
+     *
+     * @return the number of bytes written ({@code src.remaining()} on entry)
+     * @throws io.fuseguard.api.ErrnoException ENOSPC if the new allocations do not fit; nothing is changed then
+     */
+    int write(long offset, ByteBuffer src) {
+        int len = src.remaining();
+        if (offset < 0 || Long.MAX_VALUE - offset < len) {
+            throw new IllegalArgumentException("bad offset " + offset);
+        }
+        if (len == 0) {
+            return 0;
+        }
+        long end = offset + len;
+        long first = offset >>> shift;
+        long last = (end - 1) >>> shift;
+        // Pass 1: what the write costs. Reserving it all up front makes ENOSPC all-or-nothing.
+        long extra = 0;
+        for (long idx = first; idx <= last; idx++) {
+            byte[] c = chunks.get(idx);
+            int want = allocationFor(endWithin(idx, end));
+            int have = c == null ? 0 : c.length;
+            if (want > have) {
+                extra += want - have;
+            }
+        }
+        quota.reserve(extra);
+        allocated += extra;
+        // Pass 2: copy, growing or allocating arrays as planned.
+        long pos = offset;
+        for (long idx = first; idx <= last; idx++) {
+            int within = (int) (pos & (chunkSize - 1));
+            int n = (int) Math.min(end - pos, chunkSize - within);
+            byte[] c = chunks.get(idx);
+            int want = allocationFor(endWithin(idx, end));
+            if (c == null) {
+                c = new byte[want];
+                chunks.put(idx, c);
+            } else if (c.length < want) {
+                c = Arrays.copyOf(c, want);
+                chunks.put(idx, c);
+            }
+            src.get(c, within, n);
+            pos += n;
+        }
+        size = Math.max(size, end);
+        return len;
+    }
+
+    /**
+     * Sets the size. Growing only moves the end (the new range is a hole); shrinking frees the chunks past the
+     * new end, shrinks the last kept array to what it still needs and zeroes the rest of it.
+     */
+    void truncate(long newSize) {
+        if (newSize < 0) {
+            throw new IllegalArgumentException("negative size");
+        }
+        if (newSize >= size) {
+            size = newSize;
+            return;
+        }
+        long freed = 0;
+        long keep = (newSize + chunkSize - 1) >>> shift; // chunks with a lower index keep some data
+        SortedMap<Long, byte[]> tail = chunks.tailMap(keep);
+        for (byte[] c : tail.values()) {
+            freed += c.length;
+        }
+        tail.clear();
+        int within = (int) (newSize & (chunkSize - 1));
+        if (within != 0) {
+            long idx = newSize >>> shift;
+            byte[] c = chunks.get(idx);
+            if (c != null) {
+                int want = allocationFor(within);
+                if (want < c.length) {
+                    freed += c.length - want;
+                    c = Arrays.copyOf(c, want);
+                    chunks.put(idx, c);
+                }
+                if (within < c.length) {
+                    Arrays.fill(c, within, c.length, (byte) 0);
+                }
+            }
+        }
+        allocated -= freed;
+        quota.release(freed);
+        size = newSize;
+    }
+
+    /** Frees everything (the inode is gone); the store is an empty file afterwards. */
+    void clear() {
+        quota.release(allocated);
+        allocated = 0;
+        chunks.clear();
+        size = 0;
+    }
+
+    /** For tests: the array length held for chunk {@code idx}, 0 for a hole. */
+    int arrayLength(long idx) {
+        byte[] c = chunks.get(idx);
+        return c == null ? 0 : c.length;
+    }
+
+    /** For tests: the chunk indexes present. */
+    List<Long> chunkIndexes() {
+        return List.copyOf(chunks.keySet());
+    }
+
+    /** How far into chunk {@code idx} a write ending at {@code end} reaches. */
+    private int endWithin(long idx, long end) {
+        return (int) Math.min(chunkSize, end - (idx << shift));
+    }
+
+    /** The array length that holds {@code bytes} bytes of a chunk: a power of two in [4 KiB, chunkSize]. */
+    private int allocationFor(int bytes) {
+        if (bytes <= MIN_ALLOCATION) {
+            return MIN_ALLOCATION;
+        }
+        int p = Integer.highestOneBit(bytes - 1) << 1;
+        return Math.min(p, chunkSize);
+    }
+
+    private static void putZeros(ByteBuffer dst, int n) {
+        while (n > 0) {
+            int k = Math.min(n, ZEROS.length);
+            dst.put(ZEROS, 0, k);
+            n -= k;
+        }
+    }
+}

@@ -1,0 +1,142 @@
+package io.fuseguard.examples.memory;
+
+import io.fuseguard.api.FileAttributes;
+import io.fuseguard.api.FileType;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * An inode of {@link MemoryFs}: a regular file, a directory or a symlink. Names live in the directories that
+ * point to it, not here, which is what makes hard links possible.
+ *
+ * <h2>Locking</h2>
+ * Two locks guard a node, always taken in this order: the filesystem's namespace lock, then {@link #lock}.
+ * <ul>
+ *   <li>Under the namespace lock: {@link #entries}, {@link #parent}, {@link #subdirs} (directory structure).</li>
+ *   <li>Under {@link #lock}: permissions, owner, times, {@link #links}, {@link #openCount}, xattrs and the
+ *       file content. Data requests come with a file handle and take only this lock, so readers and writers
+ *       of different files never contend, and a write never waits for a directory listing.</li>
+ * </ul>
+ * {@link #links} and {@link #openCount} are both changed under {@link #lock} so that "last link gone" and
+ * "last descriptor closed" cannot race past each other: whichever comes second frees the node.
+ */
+final class Node {
+    /** Inode number; also the file handle returned by open/create. Never reused. */
+    final long ino;
+    final FileType type;
+    final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+
+    int perms;
+    long uid;
+    long gid;
+    /** Hard links to a file or symlink; for a directory 1 while it is in the tree, 0 once removed. */
+    long links = 1;
+    /** Open file handles (open/create not yet released). */
+    int openCount;
+    /** Volatile: a read updates it under the read lock, concurrently with other readers. */
+    volatile Instant atime;
+    Instant mtime;
+    Instant ctime;
+    /** Extended attributes, created on first use (most files have none). */
+    Map<String, byte[]> xattrs;
+
+    /** Directory only: name to child. Insertion-ordered so listings are stable. */
+    final Map<String, Node> entries;
+    /** Directory only: the directory containing it (itself for the root); directories have exactly one. */
+    Node parent;
+    /** Directory only: number of child directories (each one's ".." is a link to this one). */
+    long subdirs;
+
+    /** Regular file only. */
+    final ChunkStore data;
+    /** Symlink only. */
+    final String target;
+    private final long targetBytes;
+
+    private Node(long ino, FileType type, int perms, long uid, long gid, Instant now, ChunkStore data,
+                 String target) {
+        this.ino = ino;
+        this.type = type;
+        this.perms = perms & 07777;
+        this.uid = uid;
+        this.gid = gid;
+        this.atime = now;
+        this.mtime = now;
+        this.ctime = now;
+        this.entries = type == FileType.DIRECTORY ? new LinkedHashMap<>() : null;
+        this.data = data;
+        this.target = target;
+        this.targetBytes = target == null ? 0 : target.getBytes(StandardCharsets.UTF_8).length;
+    }
+
+    static Node directory(long ino, int perms, long uid, long gid, Instant now) {
+        return new Node(ino, FileType.DIRECTORY, perms, uid, gid, now, null, null);
+    }
+
+    static Node file(long ino, int perms, long uid, long gid, Instant now, ChunkStore data) {
+        return new Node(ino, FileType.REGULAR, perms, uid, gid, now, data, null);
+    }
+
+    static Node symlink(long ino, long uid, long gid, Instant now, String target) {
+        return new Node(ino, FileType.SYMLINK, 0777, uid, gid, now, null, target);
+    }
+
+    boolean isDirectory() {
+        return type == FileType.DIRECTORY;
+    }
+
+    boolean isRegular() {
+        return type == FileType.REGULAR;
+    }
+
+    /** Whether no name and no open handle refers to it any more: its memory can go. */
+    boolean isGarbage() {
+        return links == 0 && openCount == 0;
+    }
+
+    /** xattrs, created when first needed. Caller holds the write lock. */
+    Map<String, byte[]> xattrsForUpdate() {
+        if (xattrs == null) {
+            xattrs = new HashMap<>();
+        }
+        return xattrs;
+    }
+
+    /**
+     * A snapshot of the attributes. Caller holds the namespace lock (directory sizes and link counts come from
+     * the structure); this takes the node's read lock for the rest.
+     */
+    FileAttributes attributes() {
+        lock.readLock().lock();
+        try {
+            long size;
+            long blocks = 0;
+            long nlink;
+            switch (type) {
+                case REGULAR -> {
+                    size = data.size();
+                    blocks = data.allocatedBytes() / 512;
+                    nlink = links;
+                }
+                case DIRECTORY -> {
+                    // What tmpfs reports: 20 bytes per entry, "." and ".." included.
+                    size = 20L * (entries.size() + 2);
+                    nlink = links == 0 ? 0 : 2 + subdirs;
+                }
+                default -> {
+                    size = targetBytes;
+                    nlink = links;
+                }
+            }
+            return FileAttributes.builder(type).permissions(perms).nlink(nlink).owner(uid, gid).size(size)
+                    .blocks(blocks).inode(ino).atime(atime).mtime(mtime).ctime(ctime).build();
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+}

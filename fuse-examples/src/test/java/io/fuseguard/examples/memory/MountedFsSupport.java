@@ -1,0 +1,116 @@
+package io.fuseguard.examples.memory;
+
+import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.config.SelfAccessPolicy;
+import jnr.ffi.LastError;
+import jnr.ffi.LibraryLoader;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/** Shared helpers of the MemoryFs mount tests: the mount configuration and child processes. */
+final class MountedFsSupport {
+    /** The unprivileged user tests run programs as. */
+    static final String NOBODY = "65534";
+
+    private MountedFsSupport() {
+    }
+
+    /**
+     * The configuration of the mount tests. The test JVM is the daemon, so self-access is allowed and no
+     * shutdown hook is installed. {@code allowOther} lets another uid in and adds {@code default_permissions}
+     * (the kernel checks permission bits); {@code use_ino} reports MemoryFs's inode numbers; zero cache
+     * timeouts make every stat see the filesystem's current answer (a change through one hard link is seen
+     * through the other at once).
+     */
+    static FuseguardConfig config() {
+        return FuseguardConfig.builder()
+                .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING)
+                .shutdownHook(false)
+                .fsName("memoryfs")
+                .allowOther(true)
+                .mountOption("use_ino")
+                .mountOption("attr_timeout=0")
+                .mountOption("entry_timeout=0")
+                .mountOption("negative_timeout=0")
+                .build();
+    }
+
+    /** What a child process did. */
+    record Result(int exit, String out, String err) {
+        Result assertOk() {
+            if (exit != 0) {
+                throw new AssertionError("exit " + exit + ", stderr: " + err + ", stdout: " + out);
+            }
+            return this;
+        }
+    }
+
+    /** Runs a program (as root) and waits for it, at most 60 s. */
+    static Result run(String... cmd) {
+        return run(List.of(cmd));
+    }
+
+    /** Runs a program as uid/gid 65534 with no supplementary groups. */
+    static Result runAsNobody(String... cmd) {
+        List<String> full = new ArrayList<>(List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
+                "--clear-groups"));
+        full.addAll(List.of(cmd));
+        return run(full);
+    }
+
+    /** Runs {@code sh -c script}. */
+    static Result sh(String script) {
+        return run("sh", "-c", script);
+    }
+
+    static Result run(List<String> cmd) {
+        try {
+            Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File(
+                    "/dev/null"))).start();
+            // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
+            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()));
+            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError("timed out: " + cmd);
+            }
+            return new Result(p.exitValue(), out.get(10, TimeUnit.SECONDS), err.get(10, TimeUnit.SECONDS));
+        } catch (IOException e) {
+            throw new AssertionError("cannot run " + cmd + ": " + e, e);
+        } catch (Exception e) {
+            throw new AssertionError(cmd + ": " + e, e);
+        }
+    }
+
+    private static String drain(java.io.InputStream in) {
+        try (in) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "<" + e + ">";
+        }
+    }
+
+    /** {@code stat -c FORMAT path}, trimmed. */
+    static String stat(String format, Path path) {
+        return run("stat", "-c", format, path.toString()).assertOk().out().trim();
+    }
+
+    /** The C library's setxattr(2), to pass XATTR_CREATE / XATTR_REPLACE (Java's xattr view cannot). */
+    public interface XattrLibc {
+        int setxattr(String path, String name, byte[] value, long size, int flags);
+    }
+
+    private static final XattrLibc LIBC = LibraryLoader.create(XattrLibc.class).load("c");
+
+    /** setxattr(2): 0, or the errno it failed with. */
+    static int setxattr(Path path, String name, byte[] value, int flags) {
+        int r = LIBC.setxattr(path.toString(), name, value, value.length, flags);
+        return r == 0 ? 0 : LastError.getLastError(jnr.ffi.Runtime.getRuntime(LIBC));
+    }
+}
