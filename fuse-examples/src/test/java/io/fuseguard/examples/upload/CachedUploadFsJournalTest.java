@@ -1,0 +1,112 @@
+package io.fuseguard.examples.upload;
+
+import io.fuseguard.api.ErrnoException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** Journal and retry behaviour of {@link CachedUploadFs}, called directly (no mount). */
+class CachedUploadFsJournalTest {
+    private static final int O_WRONLY = 1;
+
+    @TempDir
+    Path tmp;
+
+    private static void writeFile(CachedUploadFs fs, String path, String text) {
+        long fh = fs.create(path, 0644, O_WRONLY);
+        fs.write(path, fh, ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), 0);
+        fs.release(path, fh, O_WRONLY);
+    }
+
+    private static long journalEntries(Path cache) throws Exception {
+        try (Stream<Path> s = Files.list(cache.resolve("journal"))) {
+            return s.filter(p -> p.toString().endsWith(".entry")).count();
+        }
+    }
+
+    @Test
+    void pendingUploadSurvivesARestart() throws Exception {
+        Path cache = tmp.resolve("cache");
+        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
+        backend.faults().stallUploads(true);
+        CachedUploadFs first = new CachedUploadFs(cache, backend);
+        writeFile(first, "/a.txt", "alpha");
+        await().atMost(Duration.ofSeconds(5)).until(() -> backend.faults().stalledUploads() == 1);
+        assertThat(journalEntries(cache)).isEqualTo(1);
+        first.close(); // interrupts the stalled upload: the entry stays
+        assertThat(journalEntries(cache)).isEqualTo(1);
+        assertThat(backend.root().resolve("a.txt")).doesNotExist();
+
+        backend.faults().stallUploads(false);
+        try (CachedUploadFs second = new CachedUploadFs(cache, backend)) {
+            assertThat(second.awaitIdle(Duration.ofSeconds(10))).isTrue();
+        }
+        assertThat(Files.readString(backend.root().resolve("a.txt"))).isEqualTo("alpha");
+        assertThat(journalEntries(cache)).isZero();
+    }
+
+    @Test
+    void exhaustedAttemptsParkThePathUntilRetried() throws Exception {
+        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
+        backend.faults().failAll(true);
+        try (CachedUploadFs fs = new CachedUploadFs(tmp.resolve("cache"), backend, CachedUploadFs.Settings
+                .defaults().withMaxAttempts(3).withBackoff(Duration.ofMillis(10), Duration.ofMillis(40)))) {
+            writeFile(fs, "/p.txt", "parked");
+            await().atMost(Duration.ofSeconds(5)).until(() -> fs.parkedPaths().contains("/p.txt"));
+            assertThat(fs.failedAttempts()).isEqualTo(3);
+            assertThat(fs.pendingPaths()).containsExactly("/p.txt");
+            backend.faults().failAll(false);
+            fs.retryPending();
+            assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
+            assertThat(Files.readString(backend.root().resolve("p.txt"))).isEqualTo("parked");
+        }
+    }
+
+    @Test
+    void deleteHidesTheBackendCopyUntilDone() throws Exception {
+        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
+        Files.writeString(backend.root().resolve("gone.txt"), "x");
+        try (CachedUploadFs fs = new CachedUploadFs(tmp.resolve("cache"), backend)) {
+            backend.faults().failNext(1000);
+            fs.unlink("/gone.txt");
+            await().atMost(Duration.ofSeconds(5)).until(() -> fs.failedAttempts() > 0);
+            // still in the backend (delete failed), but hidden from the namespace
+            assertThat(backend.root().resolve("gone.txt")).exists();
+            try {
+                fs.getattr("/gone.txt");
+                throw new AssertionError("still visible");
+            } catch (ErrnoException e) {
+                assertThat(e.errno()).isEqualTo(jnr.constants.platform.Errno.ENOENT);
+            }
+            backend.faults().failNext(0);
+            fs.retryPending();
+            assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
+            assertThat(backend.root().resolve("gone.txt")).doesNotExist();
+        }
+    }
+
+    @Test
+    void journalEntryIsCommittedBeforeTheFirstWrite() throws Exception {
+        Path cache = tmp.resolve("cache");
+        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
+        try (CachedUploadFs fs = new CachedUploadFs(cache, backend)) {
+            long fh = fs.create("/open.txt", 0644, O_WRONLY);
+            fs.write("/open.txt", fh, ByteBuffer.wrap(new byte[]{1, 2, 3}), 0);
+            // still open: nothing uploaded, but a crash now would find the entry
+            assertThat(journalEntries(cache)).isEqualTo(1);
+            assertThat(backend.root().resolve("open.txt")).doesNotExist();
+            fs.release("/open.txt", fh, O_WRONLY);
+            assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
+            assertThat(Files.readAllBytes(backend.root().resolve("open.txt"))).containsExactly(1, 2, 3);
+        }
+    }
+}
