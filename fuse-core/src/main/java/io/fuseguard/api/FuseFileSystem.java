@@ -23,7 +23,9 @@ import java.util.List;
  * <h2>Threads and deadlines</h2>
  * Handlers run on a bounded worker pool, concurrently. Each request has a deadline (per {@link OperationKind});
  * when it passes, the kernel gets an error answer, the handler thread is interrupted and its late result is
- * discarded. Handlers that wait should therefore wait interruptibly. {@link RequestContext#current()} tells a
+ * discarded. Handlers that wait should therefore wait interruptibly. (An interrupt during NIO
+ * {@code FileChannel} I/O closes the channel: filesystems that keep channels across requests should set
+ * {@code FuseguardConfig.Builder#interruptStalledHandlers(false)}.) {@link RequestContext#current()} tells a
  * handler who called and how much time is left.
  *
  * <h2>Close semantics</h2>

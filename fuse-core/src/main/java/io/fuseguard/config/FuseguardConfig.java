@@ -32,6 +32,7 @@ public final class FuseguardConfig {
     private final Duration unmountTimeout;
     private final boolean debug;
     private final boolean shutdownHook;
+    private final boolean interruptStalledHandlers;
     private final List<StallListener> listeners;
 
     private FuseguardConfig(Builder b) {
@@ -51,6 +52,7 @@ public final class FuseguardConfig {
         this.unmountTimeout = b.unmountTimeout;
         this.debug = b.debug;
         this.shutdownHook = b.shutdownHook;
+        this.interruptStalledHandlers = b.interruptStalledHandlers;
         this.listeners = List.copyOf(b.listeners);
     }
 
@@ -83,6 +85,7 @@ public final class FuseguardConfig {
         b.unmountTimeout = unmountTimeout;
         b.debug = debug;
         b.shutdownHook = shutdownHook;
+        b.interruptStalledHandlers = interruptStalledHandlers;
         b.listeners.addAll(listeners);
         return b;
     }
@@ -167,6 +170,11 @@ public final class FuseguardConfig {
         return shutdownHook;
     }
 
+    /** Whether a handler that missed its deadline (or whose caller was interrupted) gets a thread interrupt. */
+    public boolean interruptStalledHandlers() {
+        return interruptStalledHandlers;
+    }
+
     /** Listeners told about stalls, overloads, interrupts and late results. */
     public List<StallListener> listeners() {
         return listeners;
@@ -209,6 +217,7 @@ public final class FuseguardConfig {
         private Duration unmountTimeout = Duration.ofSeconds(5);
         private boolean debug;
         private boolean shutdownHook = true;
+        private boolean interruptStalledHandlers = true;
         private final List<StallListener> listeners = new ArrayList<>();
 
         private Builder() {
@@ -343,6 +352,18 @@ public final class FuseguardConfig {
         /** Whether a JVM shutdown hook closes the mount. Default true. */
         public Builder shutdownHook(boolean enabled) {
             this.shutdownHook = enabled;
+            return this;
+        }
+
+        /**
+         * Whether the handler thread of a request answered at its deadline (or interrupted by the kernel) is
+         * interrupted, so that interruptible waits end and the worker is freed. Default true. Turn it off for
+         * filesystems whose handlers do I/O on NIO {@code FileChannel}s kept across requests: Java closes a
+         * channel whose thread is interrupted during I/O, which would break that file handle for good. The kernel
+         * is answered at the deadline either way.
+         */
+        public Builder interruptStalledHandlers(boolean interrupt) {
+            this.interruptStalledHandlers = interrupt;
             return this;
         }
 

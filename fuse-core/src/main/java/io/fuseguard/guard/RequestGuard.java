@@ -174,7 +174,7 @@ public final class RequestGuard implements AutoCloseable {
         report(why, call.operation, call.path, pid, call.startNanos, errno, stack,
                 runner == null ? "handler had not started" : "handler thread " + runner.getName());
         // A late FLUSH keeps running: its outcome is reported at the next fsync/release of the file.
-        if (runner != null && call.operation != Operation.FLUSH) {
+        if (runner != null && call.operation != Operation.FLUSH && config.interruptStalledHandlers()) {
             runner.interrupt();
         }
         return -errno;

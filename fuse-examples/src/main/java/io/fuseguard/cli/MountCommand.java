@@ -187,6 +187,8 @@ public final class MountCommand implements Callable<Integer> {
             throw new FuseguardCommand.BadInputException(e.getMessage());
         }
         b.selfAccessPolicy(SelfAccessPolicy.REFUSE);
+        // passthrough and upload keep FileChannels per open file: an interrupt would close them for good.
+        b.interruptStalledHandlers(kind == Kind.memory);
         return b.build();
     }
 
