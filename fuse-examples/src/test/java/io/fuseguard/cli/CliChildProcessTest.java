@@ -1,0 +1,174 @@
+package io.fuseguard.cli;
+
+import io.fuseguard.junit.FuseAvailability;
+import io.fuseguard.kernel.MountTable;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The {@code fuseguard} command run as a child process, as operators run it. */
+class CliChildProcessTest {
+    @TempDir
+    Path tmp;
+
+    @BeforeEach
+    void needsFuse() {
+        FuseAvailability.assumeUsable();
+    }
+
+    private static List<String> fuseguard(String... args) {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), FuseguardCommand.class.getName()));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    /** Exit code, stdout, stderr of a finished run (killed after 60 s). */
+    record Run(int exit, String out, String err) {
+    }
+
+    private static Run run(String... args) throws Exception {
+        Process p = new ProcessBuilder(fuseguard(args)).start();
+        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("fuseguard " + String.join(" ", args) + " did not finish in 60 s");
+        }
+        return new Run(p.exitValue(), out.get(), err.get());
+    }
+
+    private static String read(java.io.InputStream in) {
+        try {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    @Test
+    void mountServesUntilSigtermThenUnmountsCleanly() throws Exception {
+        Path mp = Files.createDirectory(tmp.resolve("mnt"));
+        Process p = new ProcessBuilder(fuseguard("mount", "memory", mp.toString(), "--capacity", "64m"))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
+            CompletableFuture<String> ready = CompletableFuture.supplyAsync(() -> {
+                try {
+                    String l;
+                    while ((l = err.readLine()) != null) {
+                        if (l.contains("Serving memory")) {
+                            return l;
+                        }
+                    }
+                    return null;
+                } catch (IOException e) {
+                    return null;
+                }
+            });
+            assertThat(ready.get(30, TimeUnit.SECONDS)).as("the daemon says it serves").isNotNull();
+            // A client process writes and reads through the mount.
+            Process sh = new ProcessBuilder("sh", "-c", "echo hi > " + mp.resolve("f") + " && cat " + mp.resolve("f")
+                    + " && df -k " + mp + " | tail -1").start();
+            assertThat(sh.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            String out = read(sh.getInputStream());
+            assertThat(out).startsWith("hi\n").contains("65536");
+
+            long t0 = System.nanoTime();
+            new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor();
+            assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("SIGTERM stops the daemon").isTrue();
+            System.out.printf("fuseguard mount stopped %d ms after SIGTERM%n",
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            assertThat(MountTable.load().findByMountPoint(mp)).as("unmounted").isEmpty();
+        } finally {
+            p.destroyForcibly();
+            p.waitFor(10, TimeUnit.SECONDS);
+            if (MountTable.load().findByMountPoint(mp).isPresent()) {
+                new ProcessBuilder("umount", "-l", mp.toString()).start().waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    @Test
+    void mountBadInputGivesOneLineAndExitCode2() throws Exception {
+        Path empty = Files.createDirectory(tmp.resolve("empty"));
+        Path full = Files.createDirectory(tmp.resolve("full"));
+        Files.writeString(full.resolve("x"), "x");
+        Path file = Files.writeString(tmp.resolve("file"), "x");
+        String[][] cases = {
+                {"does not exist", "mount", "memory", tmp.resolve("missing").toString()},
+                {"is not empty", "mount", "memory", full.toString()},
+                {"is not a directory", "mount", "memory", file.toString()},
+                {"Invalid value for positional parameter", "mount", "floppy", empty.toString()},
+                {"is not a duration", "mount", "memory", empty.toString(), "--data-deadline", "soon"},
+                {"is not a size", "mount", "memory", empty.toString(), "--capacity", "lots"},
+                {"--flush-policy must be", "mount", "memory", empty.toString(), "--flush-policy", "sometimes"},
+                {"upload needs --cache DIR and --backend DIR", "mount", "upload", empty.toString()},
+                {"passthrough needs --source DIR", "mount", "passthrough", empty.toString()},
+                {"not a libfuse 2 option", "mount", "memory", empty.toString(), "-o", "bogus"},
+                {"signals to JVM threads", "mount", "memory", empty.toString(), "-o", "intr"},
+        };
+        for (String[] c : cases) {
+            String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
+            Run r = run(args);
+            assertThat(r.exit()).as("exit code of %s", String.join(" ", args)).isEqualTo(2);
+            assertThat(r.err()).as("stderr of %s", String.join(" ", args)).contains("fuseguard: ").contains(c[0]);
+            assertThat(r.err().lines().filter(l -> l.startsWith("fuseguard: ")).count()).isEqualTo(1);
+        }
+        assertThat(MountTable.load().findByMountPoint(empty)).isEmpty();
+    }
+
+    @Test
+    void alreadyMountedIsRefused() throws Exception {
+        Path mp = Files.createDirectory(tmp.resolve("mnt"));
+        try (var m = io.fuseguard.mount.FuseMount.mount(new io.fuseguard.examples.memory.MemoryFs(), mp,
+                io.fuseguard.config.FuseguardConfig.builder().shutdownHook(false).build())) {
+            Run r = run("mount", "memory", mp.toString());
+            assertThat(r.exit()).isEqualTo(2);
+            assertThat(r.err()).contains("already a mount point");
+            Run c = run("connections");
+            assertThat(c.exit()).isZero();
+            assertThat(c.out()).contains(mp.toString()).contains("fuseguard");
+        }
+    }
+
+    @Test
+    void abortOfSomethingThatIsNotAFuseMount() throws Exception {
+        Run r = run("abort", tmp.toString());
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err()).contains("is not a FUSE mount point");
+    }
+
+    @Test
+    void drillOfOneScenarioPrintsTheTableAndExitsZero() throws Exception {
+        Run r = run("drill", "--scenario", "OWN_FILE_KILL", "--work-dir", tmp.resolve("drill").toString());
+        System.out.print(r.out());
+        assertThat(r.exit()).isZero();
+        assertThat(r.out()).contains("SCENARIO").contains("plain").contains("WEDGED")
+                .contains("fuseguard: clean in every scenario");
+    }
+
+    @Test
+    void unknownSubcommandAndHelp() throws Exception {
+        Run r = run("frobnicate");
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err()).contains("fuseguard: ");
+        Run h = run("--help");
+        assertThat(h.exit()).isZero();
+        assertThat(h.out()).contains("mount").contains("connections").contains("abort").contains("drill");
+    }
+
+}
