@@ -5,12 +5,10 @@ import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.guard.RequestGuard;
 import io.fuseguard.guard.RequestSource;
 import jnr.constants.platform.Errno;
-import jnr.ffi.Pointer;
 import ru.serce.jnrfuse.FuseStubFS;
 import ru.serce.jnrfuse.struct.FileStat;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
 
-import java.util.concurrent.CountDownLatch;
 
 /**
  * What every fuseguard bridge shares: the guard, the hidden probe and the flush policy. A bridge is the
@@ -31,7 +29,6 @@ public abstract class GuardedBridge extends FuseStubFS {
     protected final RequestSource source;
     protected final FuseguardConfig config;
     protected final Probe probe;
-    private final CountDownLatch initialized = new CountDownLatch(1);
     private final java.util.concurrent.atomic.AtomicLong flushRequests = new java.util.concurrent.atomic.AtomicLong();
 
     protected GuardedBridge(RequestGuard guard, RequestSource source, FuseguardConfig config) {
@@ -46,20 +43,9 @@ public abstract class GuardedBridge extends FuseStubFS {
         return probe;
     }
 
-    /** Counted down when libfuse ran INIT. */
-    public CountDownLatch initialized() {
-        return initialized;
-    }
-
     /** The libfuse operations table to hand to {@code fuse_new}. */
     public ru.serce.jnrfuse.struct.FuseOperations operations() {
         return fuseOperations;
-    }
-
-    @Override
-    public Pointer init(Pointer conn) {
-        initialized.countDown();
-        return null;
     }
 
     /** Answers the probe's requests; returns {@code null} when the request is not the probe's. */

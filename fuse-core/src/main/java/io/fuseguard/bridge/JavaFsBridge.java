@@ -53,13 +53,16 @@ public final class JavaFsBridge extends GuardedBridge {
         this.inline = nonBlockingOperations(fs.getClass());
     }
 
-    /** Operations whose implementation in {@code type} is annotated {@link NonBlocking}. */
+    /**
+     * Operations whose implementation in {@code type} is annotated {@link NonBlocking}. Never FLUSH: a
+     * flush without a deadline is exactly what wedges a closing task.
+     */
     static Set<Operation> nonBlockingOperations(Class<?> type) {
         Set<Operation> ops = EnumSet.noneOf(Operation.class);
         for (Method m : type.getMethods()) {
             if (m.isAnnotationPresent(NonBlocking.class)) {
                 for (Operation op : Operation.values()) {
-                    if (op.name().equalsIgnoreCase(m.getName())) {
+                    if (op.name().equalsIgnoreCase(m.getName()) && op != Operation.FLUSH) {
                         ops.add(op);
                     }
                 }
@@ -112,15 +115,15 @@ public final class JavaFsBridge extends GuardedBridge {
         if (!dotdot) {
             filter.apply(buf, "..", null, 0);
         }
+        boolean root = "/".equals(path);
         FileStat st = null;
         for (CollectingSink.Entry e : entries) {
-            if (probe.names("/" + e.name()) && "/".equals(path)) {
+            if (root && probe.names("/" + e.name())) {
                 continue;
             }
             if (e.attributes() != null) {
                 if (st == null) {
-                    st = FileStat.of(jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getSystemRuntime(),
-                            jnr.ffi.Struct.size(new FileStat(jnr.ffi.Runtime.getSystemRuntime()))));
+                    st = FileStat.of(NativeCopy.allocate(NativeCopy.FILE_STAT_SIZE));
                 }
                 NativeConversions.fill(st, e.attributes());
                 if (filter.apply(buf, e.name(), st, 0) != 0) {
@@ -141,10 +144,10 @@ public final class JavaFsBridge extends GuardedBridge {
         }
         int flags = fi.flags.get();
         long[] fh = new long[1];
-        int r = run(Operation.OPEN, path, () -> {
+        int r = guard.run(Operation.OPEN, path, inline.contains(Operation.OPEN), () -> {
             fh[0] = fs.open(path, flags);
             return 0;
-        });
+        }, late -> releaseLateHandle(late, path, fh, flags));
         if (r == 0) {
             fi.fh.set(fh[0]);
         }
@@ -155,14 +158,25 @@ public final class JavaFsBridge extends GuardedBridge {
     public int create(String path, long mode, FuseFileInfo fi) {
         int flags = fi.flags.get();
         long[] fh = new long[1];
-        int r = run(Operation.CREATE, path, () -> {
+        int r = guard.run(Operation.CREATE, path, inline.contains(Operation.CREATE), () -> {
             fh[0] = fs.create(path, (int) mode & 07777, flags);
             return 0;
-        });
+        }, late -> releaseLateHandle(late, path, fh, flags));
         if (r == 0) {
             fi.fh.set(fh[0]);
         }
         return r;
+    }
+
+    /** The caller was told the open failed, so no RELEASE will come for a handle opened too late. */
+    private void releaseLateHandle(int late, String path, long[] fh, int flags) {
+        if (late >= 0) {
+            try {
+                fs.release(path, fh[0], flags);
+            } catch (RuntimeException e) {
+                LOG.warn("{}: releasing a handle opened after its deadline failed: {}", path, e.toString());
+            }
+        }
     }
 
     @Override
@@ -219,8 +233,8 @@ public final class JavaFsBridge extends GuardedBridge {
 
     @Override
     public int release(String path, FuseFileInfo fi) {
-        Integer p = probeOther(path);
-        if (p != null) {
+        if (probe.names(path)) {
+            probe.released();
             return 0;
         }
         long fh = fi.fh.get();
@@ -238,14 +252,13 @@ public final class JavaFsBridge extends GuardedBridge {
     @Override
     public int fsync(String path, int isdatasync, FuseFileInfo fi) {
         long fh = fi.fh.get();
-        Integer lateFlush = lateFlushFailures.remove(path);
-        if (lateFlush != null) {
-            return lateFlush; // the durability point reports what the background flush could not
-        }
-        return run(Operation.FSYNC, path, () -> {
+        int r = run(Operation.FSYNC, path, () -> {
             fs.fsync(path, fh, isdatasync != 0);
             return 0;
         });
+        Integer lateFlush = lateFlushFailures.remove(path);
+        // The durability point also reports what a background flush of this file could not do.
+        return r == 0 && lateFlush != null ? lateFlush : r;
     }
 
     @Override

@@ -26,11 +26,13 @@ import java.util.Set;
  * Serves an existing jnr-fuse filesystem unchanged, under fuseguard's guards. Every pointer and struct its
  * handlers get is a private native copy that lives as long as the handler holds it; results are copied into
  * libfuse's memory only when the handler returned in time. Operations the filesystem does not implement get
- * libfuse's own defaults.
+ * the answer libfuse gives for a missing operation (ENOSYS; success for open, release, opendir, releasedir).
  *
  * <p>Limits: handlers run on worker threads, where jnr-fuse's {@code getContext()} has no request (use
- * {@link io.fuseguard.api.RequestContext#current()}); {@code lock}, {@code ioctl}, {@code poll} and the
- * buffer variants of read/write are not forwarded.
+ * {@link io.fuseguard.api.RequestContext#current()}); {@code lock}, {@code access}, {@code fallocate},
+ * {@code ftruncate}, {@code fgetattr}, {@code ioctl}, {@code poll}, {@code flock} and the buffer variants of
+ * read/write are not forwarded. Private native buffers are freed by the garbage collector (jnr-ffi's direct
+ * memory), so under heavy load of a migrated filesystem native memory use can run ahead of the heap's.
  */
 public final class LegacyFsBridge extends GuardedBridge {
     private final FuseFS fs;
@@ -193,7 +195,9 @@ public final class LegacyFsBridge extends GuardedBridge {
         Pointer priv = NativeCopy.allocate(size);
         int r = run(Operation.READ, path, "read", -ENOSYS, () -> fs.read(path, priv, size, offset, f.info));
         if (r > 0) {
-            NativeCopy.copyBack(priv, buf, Math.min(r, size));
+            // libfuse replies with r bytes of its size-byte buffer: never let it read past the end
+            r = (int) Math.min(r, size);
+            NativeCopy.copyBack(priv, buf, r);
         }
         return r;
     }
@@ -225,7 +229,8 @@ public final class LegacyFsBridge extends GuardedBridge {
 
     @Override
     public int release(String path, FuseFileInfo fi) {
-        if (probeOther(path) != null) {
+        if (probe.names(path)) {
+            probe.released();
             return 0;
         }
         FileInfoCopy f = new FileInfoCopy(fi);
@@ -328,7 +333,10 @@ public final class LegacyFsBridge extends GuardedBridge {
         Pointer priv = size == 0 ? null : NativeCopy.allocate(size);
         int r = run(Operation.GETXATTR, path, "getxattr", -ENOSYS, () -> fs.getxattr(path, name, priv, size));
         if (r > 0 && size > 0) {
-            NativeCopy.copyBack(priv, value, Math.min(r, size));
+            if (r > size) {
+                return -ERANGE;
+            }
+            NativeCopy.copyBack(priv, value, r);
         }
         return r;
     }
@@ -338,7 +346,10 @@ public final class LegacyFsBridge extends GuardedBridge {
         Pointer priv = size == 0 ? null : NativeCopy.allocate(size);
         int r = run(Operation.LISTXATTR, path, "listxattr", -ENOSYS, () -> fs.listxattr(path, priv, size));
         if (r > 0 && size > 0) {
-            NativeCopy.copyBack(priv, list, Math.min(r, size));
+            if (r > size) {
+                return -ERANGE;
+            }
+            NativeCopy.copyBack(priv, list, r);
         }
         return r;
     }

@@ -21,6 +21,7 @@ public final class Probe {
     private final String path;
     private final RequestGuard guard;
     private volatile int tid;
+    private final java.util.concurrent.CountDownLatch released = new java.util.concurrent.CountDownLatch(1);
 
     /** A probe with a random, unguessable name. */
     public Probe(RequestGuard guard) {
@@ -34,6 +35,11 @@ public final class Probe {
     /** Whether a request for {@code p} from {@code callerPid} is the probe's (only the probing thread sees it). */
     boolean isProbe(String p, int callerPid) {
         return callerPid != 0 && callerPid == tid && path.equals(p);
+    }
+
+    /** Called by the bridge when the kernel releases the probe file. */
+    void released() {
+        released.countDown();
     }
 
     /** Whether {@code p} names the probe, whoever asks. */
@@ -54,7 +60,17 @@ public final class Probe {
             try (FileInputStream in = new FileInputStream(p.toFile())) {
                 in.getChannel(); // open only; close() sends the FLUSH that primes no_flush
             }
-            Files.deleteIfExists(p);
+            // RELEASE is asynchronous: unlinking a file libfuse still counts as open would make it rename the
+            // probe to .fuse_hidden* through the user's filesystem instead of dropping it.
+            try {
+                if (!released.await(2, java.util.concurrent.TimeUnit.SECONDS)) {
+                    throw new IOException("the probe file was not released within 2 s");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for the probe's release", e);
+            }
+            Files.delete(p);
         } finally {
             tid = 0;
             guard.endSelfAccessExemption();

@@ -189,7 +189,6 @@ public final class FuseguardConfig {
         opts.add("subtype=fuseguard");
         opts.add("big_writes");
         opts.add("max_write=" + maxWrite);
-        // Pages stay cached only while a file is open; readers always see what the daemon answers.
         if (allowOther) {
             opts.add("allow_other");
             // allow_other without permission checks lets any user read everything.

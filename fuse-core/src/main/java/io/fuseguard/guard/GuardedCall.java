@@ -3,21 +3,25 @@ package io.fuseguard.guard;
 import io.fuseguard.api.Operation;
 import io.fuseguard.api.RequestContext;
 
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 
 /**
  * One request handed to a worker. Its state decides, exactly once, who answers the kernel: the handler
  * (when it finishes first) or the waiting libfuse thread (timeout, interrupt, shutdown). A result that
  * arrives after the request was abandoned is discarded.
+ *
+ * <p>The watchdog samples and interrupts the handler thread only while holding this call's monitor and only
+ * while the thread still runs this call; the worker leaves the call under the same monitor and clears its
+ * interrupt flag there. So an interrupt meant for this request can never hit the next one the worker runs.
  */
 final class GuardedCall implements Runnable {
-    static final int QUEUED = 0;
-    static final int RUNNING = 1;
-    static final int DONE = 2;
-    static final int ABANDONED = 3;
+    private static final int QUEUED = 0;
+    private static final int RUNNING = 1;
+    private static final int DONE = 2;
+    private static final int ABANDONED = 3;
 
     final Operation operation;
     final String path;
@@ -26,12 +30,14 @@ final class GuardedCall implements Runnable {
     private final Handler handler;
     private final RequestGuard guard;
     private final IntConsumer lateOutcome;
-    private final AtomicInteger state = new AtomicInteger(QUEUED);
     private final CountDownLatch finished = new CountDownLatch(1);
-    private volatile Thread runner;
-    /** Set when the handler ended by obeying the watchdog's interrupt (so there is no late result to report). */
-    volatile boolean cancelled;
-    private int result;
+    /** Guarded by {@code this}. */
+    private int state = QUEUED;
+    /** The worker running the handler; guarded by {@code this}. */
+    private Thread runner;
+    /** Set under {@code this} when the watchdog interrupted the handler. */
+    private volatile boolean interruptedByWatchdog;
+    private volatile int result;
 
     GuardedCall(Operation operation, String path, RequestContext context, long startNanos, Handler handler,
                 RequestGuard guard, IntConsumer lateOutcome) {
@@ -46,31 +52,40 @@ final class GuardedCall implements Runnable {
 
     @Override
     public void run() {
-        if (!state.compareAndSet(QUEUED, RUNNING)) {
-            return; // answered (timed out or shut down) while still queued: nothing to do
+        synchronized (this) {
+            if (state != QUEUED) {
+                return; // answered (timed out or shut down) while still queued: nothing to do
+            }
+            state = RUNNING;
+            runner = Thread.currentThread();
         }
-        runner = Thread.currentThread();
         int r;
         RequestContext.bind(context);
         try {
             r = guard.invoke(this, handler);
         } finally {
             RequestContext.bind(null);
-            runner = null;
         }
         result = r;
-        if (state.compareAndSet(RUNNING, DONE)) {
+        boolean late;
+        synchronized (this) {
+            runner = null;
+            late = state == ABANDONED;
+            if (!late) {
+                state = DONE;
+            }
+            Thread.interrupted(); // whatever interrupt was meant for this request ends with it
+        }
+        if (!late) {
             finished.countDown();
-        } else {
-            // The kernel already got an answer: the handler's outcome is only reported.
-            Thread.interrupted(); // the watchdog's interrupt must not leak into the next request
-            if (cancelled) {
-                return;
-            }
-            guard.lateResult(this, r);
-            if (lateOutcome != null) {
-                lateOutcome.accept(r);
-            }
+            return;
+        }
+        if (interruptedByWatchdog && r == RequestGuard.CANCELLED) {
+            return; // the handler obeyed the watchdog's interrupt: there is no result to report
+        }
+        guard.lateResult(this, r);
+        if (lateOutcome != null) {
+            lateOutcome.accept(r);
         }
     }
 
@@ -83,39 +98,35 @@ final class GuardedCall implements Runnable {
         return result;
     }
 
+    /** Whether the watchdog interrupted the handler thread of this call. */
+    boolean interruptedByWatchdog() {
+        return interruptedByWatchdog;
+    }
+
     /**
-     * Takes the answer away from the handler. Returns the handler's thread if it was running (so the caller can
-     * capture its stack and interrupt it), {@code null} if it had not started, or throws
-     * {@link AlreadyDone} if it finished first (then its result stands).
+     * Takes the answer away from the handler. Returns {@code null} when the handler finished first (its result
+     * stands); otherwise the handler's stack at this moment (empty if it had not started), after interrupting
+     * it when {@code interrupt} is set.
      */
-    Thread abandon() throws AlreadyDone {
-        while (true) {
-            int s = state.get();
-            if (s == DONE) {
-                throw AlreadyDone.INSTANCE;
-            }
-            if (s == ABANDONED) {
-                return null;
-            }
-            Thread t = runner;
-            if (state.compareAndSet(s, ABANDONED)) {
-                finished.countDown();
-                return s == RUNNING ? t : null;
-            }
+    synchronized List<StackTraceElement> abandon(boolean interrupt) {
+        if (state == DONE) {
+            return null;
         }
+        state = ABANDONED;
+        finished.countDown();
+        if (runner == null) {
+            return List.of();
+        }
+        List<StackTraceElement> stack = List.of(runner.getStackTrace());
+        if (interrupt) {
+            interruptedByWatchdog = true;
+            runner.interrupt();
+        }
+        return stack;
     }
 
-    boolean isAbandoned() {
-        return state.get() == ABANDONED;
-    }
-
-    /** Signals that the handler finished first. */
-    static final class AlreadyDone extends Exception {
-        private static final long serialVersionUID = 1L;
-        static final AlreadyDone INSTANCE = new AlreadyDone();
-
-        private AlreadyDone() {
-            super(null, null, false, false);
-        }
+    /** Whether the handler had started when the call was abandoned (only meaningful after abandon). */
+    synchronized boolean isAbandoned() {
+        return state == ABANDONED;
     }
 }

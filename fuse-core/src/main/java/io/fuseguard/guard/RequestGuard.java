@@ -40,12 +40,14 @@ public final class RequestGuard implements AutoCloseable {
     private static final int EIO = Errno.EIO.intValue();
     private static final int ENOTCONN = Errno.ENOTCONN.intValue();
     private static final int EDEADLK = Errno.EDEADLK.intValue();
+    /** What a handler that obeyed the watchdog's interrupt returns (never reaches the kernel). */
+    static final int CANCELLED = Integer.MIN_VALUE;
 
     private final FuseguardConfig config;
     private final RequestSource source;
     private final SelfAccessGuard selfAccess;
     private final ThreadPoolExecutor workers;
-    private final Set<GuardedCall> inFlight = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger inFlight = new AtomicInteger();
     private final Set<String> failureLogged = ConcurrentHashMap.newKeySet();
     private final long pollNanos;
     private final long[] deadlineNanos;
@@ -122,7 +124,7 @@ public final class RequestGuard implements AutoCloseable {
             }
         }
         GuardedCall call = new GuardedCall(op, path, context, start, handler, this, lateOutcome);
-        inFlight.add(call);
+        inFlight.incrementAndGet();
         try {
             try {
                 workers.execute(call);
@@ -134,7 +136,7 @@ public final class RequestGuard implements AutoCloseable {
             }
             return await(call, deadline, caller.pid(), src);
         } finally {
-            inFlight.remove(call);
+            inFlight.decrementAndGet();
         }
     }
 
@@ -163,20 +165,15 @@ public final class RequestGuard implements AutoCloseable {
     }
 
     private int giveUp(GuardedCall call, GuardEvent.Type why, int errno, int pid) {
-        Thread runner;
-        try {
-            runner = call.abandon();
-        } catch (GuardedCall.AlreadyDone done) {
-            return call.result();
-        }
-        List<StackTraceElement> stack = runner == null ? List.of() : Arrays.asList(runner.getStackTrace());
-        // Reported before the interrupt, so listeners see TIMEOUT before the LATE_RESULT it may cause.
-        report(why, call.operation, call.path, pid, call.startNanos, errno, stack,
-                runner == null ? "handler had not started" : "handler thread " + runner.getName());
         // A late FLUSH keeps running: its outcome is reported at the next fsync/release of the file.
-        if (runner != null && call.operation != Operation.FLUSH && config.interruptStalledHandlers()) {
-            runner.interrupt();
+        boolean interrupt = call.operation != Operation.FLUSH && config.interruptStalledHandlers();
+        List<StackTraceElement> stack = call.abandon(interrupt);
+        if (stack == null) {
+            return call.result(); // the handler finished first
         }
+        report(why, call.operation, call.path, pid, call.startNanos, errno, stack,
+                stack.isEmpty() ? "the handler had not started"
+                        : interrupt ? "interrupted the handler" : "left the handler running");
         return -errno;
     }
 
@@ -197,9 +194,8 @@ public final class RequestGuard implements AutoCloseable {
         } catch (ErrnoException e) {
             return -e.code();
         } catch (Throwable t) {
-            if (call.isAbandoned() && isInterruption(t)) {
-                call.cancelled = true; // the handler obeyed our interrupt: expected, not a bug, not a result
-                return -EINTR;
+            if (call.interruptedByWatchdog() && isInterruption(t)) {
+                return CANCELLED; // the handler obeyed our interrupt: expected, not a bug, not a result
             }
             if (t instanceof InterruptedException) {
                 return -EINTR;
@@ -219,10 +215,10 @@ public final class RequestGuard implements AutoCloseable {
     }
 
     private int handlerFailed(Operation op, String path, Throwable t) {
-        String key = op + " " + path + " " + t.getClass().getName();
-        if (failureLogged.size() < 4096 && failureLogged.add(key)) {
-            LOG.error("{} {} failed with an unexpected exception; answered EIO (logged once per operation, path "
-                    + "and exception type)", op, path, t);
+        String key = op + " " + t.getClass().getName();
+        if (failureLogged.add(key)) {
+            LOG.error("{} {} failed with an unexpected exception; answered EIO (logged once per operation and "
+                    + "exception type)", op, path, t);
         }
         report(GuardEvent.Type.HANDLER_FAILED, op, path, RequestContext.current().map(RequestContext::pid).orElse(0),
                 System.nanoTime(), EIO, List.of(), t.toString());
@@ -258,7 +254,7 @@ public final class RequestGuard implements AutoCloseable {
                     sb.append("\n\tat ").append(f);
                 }
                 LOG.warn("Stalled handler: {} {} from pid {} ran {} ms, past its deadline; answered errno {} and "
-                                + "interrupted the {}. Its stack:{}", e.operation(), e.path(), e.callerPid(),
+                                + "{}. Its stack:{}", e.operation(), e.path(), e.callerPid(),
                         e.elapsed().toMillis(), e.errno(), e.detail(), sb);
             }
             case INTERRUPTED -> LOG.info("{} {} interrupted by the kernel (pid {} got a signal) after {} ms; "
@@ -294,20 +290,15 @@ public final class RequestGuard implements AutoCloseable {
 
     /** Requests in progress right now. */
     public int inFlight() {
-        return inFlight.size();
+        return inFlight.get();
     }
 
     /**
-     * Stops accepting: new requests are answered ENOTCONN, requests waiting for their handler are answered
-     * ENOTCONN within one poll interval, handlers are interrupted.
+     * Stops accepting: new requests are answered ENOTCONN, and requests waiting for their handler are answered
+     * ENOTCONN within one poll interval (their handlers are interrupted like on a timeout).
      */
     public void beginShutdown() {
         closing = true;
-    }
-
-    /** Whether {@link #beginShutdown()} was called. */
-    public boolean isClosing() {
-        return closing;
     }
 
     @Override

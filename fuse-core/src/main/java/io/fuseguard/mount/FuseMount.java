@@ -105,8 +105,9 @@ public final class FuseMount implements AutoCloseable {
         Path mp = mountPoint.toAbsolutePath().normalize();
         MountPreflight.check(mp, config.mountOptions(ProcessHandle.current().pid()));
         LibFuse2 lib = LibFuse2.load();
-        RequestGuard guard = new RequestGuard(config, new NativeRequestSource(lib));
-        GuardedBridge bridge = bridgeFactory.apply(guard, new NativeRequestSource(lib));
+        NativeRequestSource source = new NativeRequestSource(lib);
+        RequestGuard guard = new RequestGuard(config, source);
+        GuardedBridge bridge = bridgeFactory.apply(guard, source);
         FuseMount m = new FuseMount(mp, config, lib, guard, bridge,
                 fs == null ? null : InProcessAccess.of(fs, guard));
         try {
@@ -124,17 +125,24 @@ public final class FuseMount implements AutoCloseable {
     private void start() {
         channel = lib.fuse_mount(mountPoint.toString(), args.pointer());
         if (channel == null || channel.address() == 0) {
+            lib.fuse_opt_free_args(args.pointer());
             throw new MountException(MountException.Reason.MOUNT_FAILED, "the kernel refused to mount "
                     + mountPoint + " (libfuse printed the reason on stderr; as non-root, fusermount must be "
                     + "installed: package 'fuse')");
         }
-        connectionId = MountTableLookup.connectionOf(mountPoint).orElse(-1);
-        fuse = FuseNew.call(channel, args.pointer(), bridge.operations());
-        lib.fuse_opt_free_args(args.pointer());
-        if (fuse == null || fuse.address() == 0) {
+        try {
+            connectionId = MountTableLookup.connectionOf(mountPoint).orElse(-1);
+            fuse = FuseNew.call(channel, args.pointer(), bridge.operations());
+            lib.fuse_opt_free_args(args.pointer());
+            if (fuse == null || fuse.address() == 0) {
+                throw new MountException(MountException.Reason.OPTION_REJECTED, "libfuse rejected the options "
+                        + String.join(",", config.mountOptions(ProcessHandle.current().pid()))
+                        + " (its reason is on stderr)");
+            }
+        } catch (RuntimeException | Error e) {
+            // No loop runs yet: closing the channel and detaching the mount point is all there is to undo.
             releaseChannel();
-            throw new MountException(MountException.Reason.OPTION_REJECTED, "libfuse rejected the options "
-                    + config.mountOptions(ProcessHandle.current().pid()) + " (its reason is on stderr)");
+            throw e;
         }
         Thread loop = new Thread(() -> {
             try {
@@ -178,7 +186,6 @@ public final class FuseMount implements AutoCloseable {
                     ? "did not answer within " + config.mountTimeout().toMillis() + " ms"
                     : "failed its readiness probe: " + (e.getCause() != null ? e.getCause() : e);
             // Release the probe thread if it waits in the kernel, then take everything down.
-            abortConnection("mount failed");
             teardown();
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
@@ -263,8 +270,6 @@ public final class FuseMount implements AutoCloseable {
         if (!awaitLoop(config.unmountTimeout())) {
             LOG.warn("FUSE loop of {} still running {} ms after the unmount; aborting the connection", mountPoint,
                     config.unmountTimeout().toMillis());
-            abortConnection("the loop did not end");
-            awaitLoop(Duration.ofSeconds(2));
         }
         teardown();
         if (shutdownHook != null && Thread.currentThread() != shutdownHook) {
@@ -279,6 +284,10 @@ public final class FuseMount implements AutoCloseable {
 
     /** Unmounts; returns true when the mount was busy and had to be detached lazily. */
     private boolean unmount() {
+        OptionalLong there = MountTableLookup.connectionOf(mountPoint);
+        if (there.isEmpty() || (connectionId >= 0 && there.getAsLong() != connectionId)) {
+            return false; // already unmounted (umount from outside): never touch what is mounted there now
+        }
         if (isRoot()) {
             LibC libc = LibC.load();
             if (libc.umount2(mountPoint.toString(), 0) == 0) {
@@ -305,7 +314,13 @@ public final class FuseMount implements AutoCloseable {
      */
     private void releaseChannel() {
         lib.fuse_unmount(mountPoint.toString(), channel);
-        if (MountTableLookup.connectionOf(mountPoint).isPresent()) {
+        detachIfOurs();
+    }
+
+    /** Lazily detaches the mount point if what is mounted there is still this mount's connection. */
+    private void detachIfOurs() {
+        OptionalLong there = MountTableLookup.connectionOf(mountPoint);
+        if (there.isPresent() && (connectionId < 0 || there.getAsLong() == connectionId)) {
             detach();
         }
     }
@@ -316,7 +331,11 @@ public final class FuseMount implements AutoCloseable {
             LibC.load().umount2(mountPoint.toString(), LibC.MNT_DETACH);
         } else {
             try {
-                new ProcessBuilder("fusermount", "-u", "-z", mountPoint.toString()).start().waitFor(5, TimeUnit.SECONDS);
+                Process p = new ProcessBuilder("fusermount", "-u", "-z", mountPoint.toString())
+                        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                }
             } catch (IOException e) {
                 LOG.warn("Cannot run fusermount to detach {}: {}", mountPoint, e.getMessage());
             } catch (InterruptedException e) {
@@ -329,12 +348,18 @@ public final class FuseMount implements AutoCloseable {
         try {
             Process p = new ProcessBuilder("fusermount", "-u", mountPoint.toString()).redirectErrorStream(true)
                     .start();
+            if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                LOG.warn("fusermount -u {} did not finish in 5 s; detaching lazily", mountPoint);
+                detach();
+                return true;
+            }
             String out = new String(p.getInputStream().readAllBytes()).trim();
-            if (p.waitFor() == 0) {
+            if (p.exitValue() == 0) {
                 return false;
             }
             LOG.warn("fusermount -u {} failed ({}); detaching lazily", mountPoint, out);
-            new ProcessBuilder("fusermount", "-u", "-z", mountPoint.toString()).start().waitFor();
+            detach();
             return out.contains("busy");
         } catch (IOException e) {
             LOG.warn("Cannot run fusermount to unmount {} (install the 'fuse' package): {}", mountPoint,
@@ -379,20 +404,25 @@ public final class FuseMount implements AutoCloseable {
         }
     }
 
-    /** Ends the loop, closes the channel (aborting the connection) and frees libfuse's state. */
+    /**
+     * Ends the loop, then closes the channel and frees libfuse's state, in that order: libfuse's workers use
+     * the channel until the loop has ended. Setting libfuse's exit flag cannot end a libfuse 2 loop whose
+     * workers sit in read(); aborting the connection does (their reads fail with ENODEV).
+     */
     private void teardown() {
         guard.beginShutdown();
         if (loopEnded.getCount() > 0) {
-            lib.fuse_exit(fuse);
+            abortConnection("ending the FUSE loop");
+            awaitLoop(Duration.ofSeconds(2));
         }
-        // Closing the channel drops the last reference to the connection's device: the kernel aborts it.
-        // libfuse skips the unmount itself when the connection was already aborted, so check the table.
-        releaseChannel();
-        if (awaitLoop(Duration.ofSeconds(2))) {
+        if (loopEnded.getCount() == 0) {
+            releaseChannel();
             lib.fuse_destroy(fuse);
         } else {
+            // Freeing the channel under running workers would be a use-after-free: leak it instead.
             LOG.error("FUSE loop of {} did not end; its native state is leaked rather than freed under it",
                     mountPoint);
+            detachIfOurs();
         }
         guard.close();
     }

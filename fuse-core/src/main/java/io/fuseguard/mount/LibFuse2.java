@@ -15,10 +15,10 @@ public interface LibFuse2 {
     /** Runs the multi-threaded request loop until the session ends. */
     int fuse_loop_mt(Pointer fuse);
 
-    /** Asks the loop to end after the current requests. */
-    void fuse_exit(Pointer fuse);
-
-    /** Closes the channel (which aborts the connection) and unmounts if still mounted. */
+    /**
+     * Closes the channel's fd, frees the channel, and unmounts if the connection is still alive. Only after the
+     * loop ended: its workers use the channel.
+     */
     void fuse_unmount(String mountpoint, Pointer ch);
 
     /** Frees the filesystem; only after the loop ended. */
