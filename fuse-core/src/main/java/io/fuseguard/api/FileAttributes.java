@@ -18,9 +18,10 @@ import java.util.Objects;
  * @param atime       last access
  * @param mtime       last modification of the content
  * @param ctime       last change of the attributes
+ * @param rdev        device number of a character or block device node (0 otherwise)
  */
 public record FileAttributes(FileType type, int permissions, long nlink, long uid, long gid, long size, long blocks,
-                             long inode, Instant atime, Instant mtime, Instant ctime) {
+                             long inode, Instant atime, Instant mtime, Instant ctime, long rdev) {
 
     /** Validates the record. */
     public FileAttributes {
@@ -56,6 +57,7 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
         b.atime = atime;
         b.mtime = mtime;
         b.ctime = ctime;
+        b.rdev = rdev;
         return b;
     }
 
@@ -72,6 +74,7 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
         private Instant atime;
         private Instant mtime;
         private Instant ctime;
+        private long rdev;
 
         private Builder(FileType type) {
             this.type = Objects.requireNonNull(type, "type");
@@ -142,12 +145,18 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
             return this;
         }
 
+        /** Device number of a device node, as {@code makedev(major, minor)} encodes it. */
+        public Builder rdev(long rdev) {
+            this.rdev = rdev;
+            return this;
+        }
+
         /** The attributes. */
         public FileAttributes build() {
             Instant now = (atime == null || mtime == null || ctime == null) ? Instant.now() : null;
             long blk = blocks >= 0 ? blocks : (size + 511) / 512;
             return new FileAttributes(type, permissions, nlink, uid, gid, size, blk, inode,
-                    atime != null ? atime : now, mtime != null ? mtime : now, ctime != null ? ctime : now);
+                    atime != null ? atime : now, mtime != null ? mtime : now, ctime != null ? ctime : now, rdev);
         }
     }
 }

@@ -92,6 +92,17 @@ public interface FuseFileSystem {
     default void fsync(String path, long fh, boolean dataOnly) {
     }
 
+    /**
+     * Creates a special file: a FIFO, a socket, or a character or block device node ({@code mkfifo},
+     * {@code mknod}, {@code bind} of a unix socket). Regular files come through {@link #create}.
+     *
+     * @param mode type bits ({@link FileType#ofMode}) and permission bits (umask applied by the kernel)
+     * @param rdev device number for device nodes
+     */
+    default void mknod(String path, int mode, long rdev) {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
     /** Creates a directory. */
     default void mkdir(String path, int mode) {
         throw new ErrnoException(Errno.ENOSYS);

@@ -262,6 +262,14 @@ public final class JavaFsBridge extends GuardedBridge {
     }
 
     @Override
+    public int mknod(String path, long mode, long rdev) {
+        return run(Operation.MKNOD, path, () -> {
+            fs.mknod(path, (int) mode, rdev);
+            return 0;
+        });
+    }
+
+    @Override
     public int mkdir(String path, long mode) {
         return run(Operation.MKDIR, path, () -> {
             fs.mkdir(path, (int) mode & 07777);

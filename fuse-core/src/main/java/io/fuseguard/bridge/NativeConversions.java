@@ -25,6 +25,7 @@ final class NativeConversions {
         st.st_size.set(a.size());
         st.st_blocks.set(a.blocks());
         st.st_blksize.set(4096);
+        st.st_rdev.set(a.rdev());
         if (a.inode() != 0) {
             st.st_ino.set(a.inode());
         }

@@ -103,6 +103,16 @@ class PosixBehaviourTest {
     }
 
     @Test
+    void specialFiles() throws Exception {
+        assertThat(sh("mkfifo " + p("fifo") + " && stat -c %F " + p("fifo")).out().trim()).isEqualTo("fifo");
+        assertThat(sh("(cat " + p("fifo") + " &) ; echo through > " + p("fifo")).exit()).isZero();
+        assertThat(sh("mknod " + p("null") + " c 1 3 && stat -c '%t %T %F' " + p("null")).out().trim())
+                .isEqualTo("1 3 character special file");
+        // FUSE mounts are nodev: the kernel refuses to open a device node there, which shows it is one.
+        assertThat(sh("echo x > " + p("null")).err()).contains("Permission denied");
+    }
+
+    @Test
     void chmodAndUtimens() throws Exception {
         Files.writeString(p("m"), "x");
         Files.setPosixFilePermissions(p("m"), PosixFilePermissions.fromString("rwxr-x---"));

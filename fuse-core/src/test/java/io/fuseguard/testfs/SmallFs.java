@@ -27,6 +27,7 @@ public class SmallFs implements FuseFileSystem {
         byte[] data = new byte[0];
         int size;
         String target;
+        long rdev;
         Instant atime = Instant.now();
         Instant mtime = atime;
         Instant ctime = atime;
@@ -38,7 +39,7 @@ public class SmallFs implements FuseFileSystem {
 
         FileAttributes attributes(long nlink) {
             return FileAttributes.builder(type).permissions(perms).nlink(nlink)
-                    .size(type == FileType.SYMLINK ? target.length() : size)
+                    .size(type == FileType.SYMLINK ? target.length() : size).rdev(rdev)
                     .atime(atime).mtime(mtime).ctime(ctime).build();
         }
     }
@@ -161,6 +162,17 @@ public class SmallFs implements FuseFileSystem {
         n.data = d;
         n.size = (int) size;
         n.mtime = n.ctime = Instant.now();
+    }
+
+    @Override
+    public synchronized void mknod(String path, int mode, long rdev) {
+        requireParentDir(path);
+        if (nodes.containsKey(path)) {
+            throw new ErrnoException(Errno.EEXIST);
+        }
+        Node n = new Node(FileType.ofMode(mode), mode & 07777);
+        n.rdev = rdev;
+        nodes.put(path, n);
     }
 
     @Override
