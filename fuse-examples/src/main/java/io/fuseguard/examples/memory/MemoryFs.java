@@ -24,8 +24,9 @@ import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * A complete in-memory POSIX filesystem: regular files, directories, symlinks and hard links, with owners,
- * permission bits, timestamps, extended attributes, sparse files and a capacity limit.
+ * A complete in-memory POSIX filesystem: regular files, directories, symlinks, hard links and special files
+ * (FIFOs, sockets, device nodes), with owners, permission bits, timestamps, extended attributes, sparse files
+ * and a capacity limit.
  *
  * <pre>{@code
  * MemoryFs fs = MemoryFs.builder().capacity(512L << 20).maxInodes(100_000).build();
@@ -42,6 +43,10 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   <li>Paths are resolved through directory maps to inodes ({@link Node}); a file's names are entries in
  *       directories, so hard links, link counts (directories: 2 + subdirectories) and files that stay usable
  *       after their last name is gone all follow from that.</li>
+ *   <li>Special files ({@code mkfifo}, {@code mknod}, {@code bind} of a unix socket) are nodes with a type and,
+ *       for devices, a device number, and no content: the kernel opens them and does their I/O itself (a
+ *       pipe, a socket, a driver); the filesystem only keeps their names and attributes. Whether the caller
+ *       may create a device node ({@code CAP_MKNOD}) is checked by the kernel too.</li>
  *   <li>Content lives in fixed-size chunks ({@link ChunkStore}): a write costs what it writes, holes cost no
  *       memory and read as zeros, {@code st_blocks} counts what is really allocated.</li>
  *   <li>Timestamps follow POSIX: write/truncate set mtime and ctime; chmod, chown, link, unlink, rename,
@@ -72,8 +77,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * framework's worker pool, where a deadline backs them up.
  *
  * <h2>Not supported</h2>
- * Special files (the framework forwards no mknod), and file names that are not valid UTF-8 (paths reach the
- * filesystem as Java strings).
+ * File names that are not valid UTF-8 (paths reach the filesystem as Java strings).
  */
 public final class MemoryFs implements FuseFileSystem {
     /** Longest file name, in bytes of UTF-8. */
@@ -90,6 +94,7 @@ public final class MemoryFs implements FuseFileSystem {
     public static final long LINK_MAX = 65000;
 
     private static final int O_EXCL = 0200;
+    private static final int S_IFMT = FileType.S_IFMT;
     private static final int S_ISUID = 04000;
     private static final int S_ISGID = 02000;
     private static final int S_ISVTX = 01000;
@@ -183,8 +188,9 @@ public final class MemoryFs implements FuseFileSystem {
                 n.gid = gid;
             }
             // Linux clears set-user-ID (and set-group-ID if group-executable) when a file changes hands, for
-            // root too, so a privileged program cannot end up owned by someone else.
-            if (n.isRegular() && (uid != -1 || gid != -1)) {
+            // root too, so a privileged program cannot end up owned by someone else. It does so for every
+            // non-directory (chown_common), special files included; on a directory the bits mean something else.
+            if (!n.isDirectory() && (uid != -1 || gid != -1)) {
                 n.perms &= ~S_ISUID;
                 if ((n.perms & S_IXGRP) != 0) {
                     n.perms &= ~S_ISGID;
@@ -386,6 +392,42 @@ public final class MemoryFs implements FuseFileSystem {
             Node d = Node.directory(allocateIno(), perms, c.uid, gid, now());
             d.parent = p.dir;
             attach(p, d);
+        } finally {
+            l.unlock();
+        }
+    }
+
+    /**
+     * Creates a FIFO, a socket, a character or block device node, or (type bits 0 or {@code S_IFREG}, as Linux
+     * allows) an empty regular file. The node gets the caller's owner and, in a set-group-ID directory, the
+     * directory's group, exactly as {@link #create} gives a file; it takes an inode like any file.
+     * Directories and symlinks have their own calls: EPERM and EINVAL here, the answers of mknod(2).
+     */
+    @Override
+    public void mknod(String path, int mode, long rdev) {
+        int typeBits = mode & S_IFMT;
+        FileType type = FileType.ofMode(mode);
+        if (type == FileType.DIRECTORY) {
+            throw new ErrnoException(Errno.EPERM, "mknod of a directory");
+        }
+        // ofMode answers REGULAR for unknown type bits too: only no type bits, or S_IFREG, mean a file.
+        if (type == FileType.SYMLINK || (typeBits != 0 && typeBits != type.bits())) {
+            throw new ErrnoException(Errno.EINVAL, "mknod type " + Integer.toOctalString(typeBits));
+        }
+        Caller c = caller();
+        Lock l = namespace.writeLock();
+        l.lock();
+        try {
+            Parent p = parentOf(path);
+            if (p.dir.entries.containsKey(p.name)) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            long gid = inheritsGroup(p.dir) ? p.dir.gid : c.gid;
+            long ino = allocateIno();
+            Node n = type == FileType.REGULAR
+                    ? Node.file(ino, mode, c.uid, gid, now(), new ChunkStore(chunkSize, space))
+                    : Node.special(ino, type, mode, c.uid, gid, now(), rdev);
+            attach(p, n);
         } finally {
             l.unlock();
         }

@@ -11,8 +11,13 @@ import java.util.Map;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * An inode of {@link MemoryFs}: a regular file, a directory or a symlink. Names live in the directories that
- * point to it, not here, which is what makes hard links possible.
+ * An inode of {@link MemoryFs}: a regular file, a directory, a symlink or a special file (FIFO, socket,
+ * character or block device). Names live in the directories that point to it, not here, which is what makes
+ * hard links possible.
+ *
+ * <p>A special file is only a name with a type, attributes and (for a device) a device number: opening it, and
+ * all I/O through it, happens in the kernel (the pipe, the socket, the device driver), which never sends the
+ * filesystem an open, read or write for it. So it has no content and reports size 0, as on tmpfs.
  *
  * <h2>Locking</h2>
  * Two locks guard a node, always taken in this order: the filesystem's namespace lock, then {@link #lock}.
@@ -34,7 +39,7 @@ final class Node {
     int perms;
     long uid;
     long gid;
-    /** Hard links to a file or symlink; for a directory 1 while it is in the tree, 0 once removed. */
+    /** Hard links to a non-directory; for a directory 1 while it is in the tree, 0 once removed. */
     long links = 1;
     /** Open file handles (open/create not yet released). */
     int openCount;
@@ -57,9 +62,11 @@ final class Node {
     /** Symlink only. */
     final String target;
     private final long targetBytes;
+    /** Character and block devices only: the device number ({@code makedev(major, minor)}); 0 otherwise. */
+    final long rdev;
 
     private Node(long ino, FileType type, int perms, long uid, long gid, Instant now, ChunkStore data,
-                 String target) {
+                 String target, long rdev) {
         this.ino = ino;
         this.type = type;
         this.perms = perms & 07777;
@@ -72,18 +79,39 @@ final class Node {
         this.data = data;
         this.target = target;
         this.targetBytes = target == null ? 0 : target.getBytes(StandardCharsets.UTF_8).length;
+        this.rdev = rdev;
     }
 
     static Node directory(long ino, int perms, long uid, long gid, Instant now) {
-        return new Node(ino, FileType.DIRECTORY, perms, uid, gid, now, null, null);
+        return new Node(ino, FileType.DIRECTORY, perms, uid, gid, now, null, null, 0);
     }
 
     static Node file(long ino, int perms, long uid, long gid, Instant now, ChunkStore data) {
-        return new Node(ino, FileType.REGULAR, perms, uid, gid, now, data, null);
+        return new Node(ino, FileType.REGULAR, perms, uid, gid, now, data, null, 0);
     }
 
     static Node symlink(long ino, long uid, long gid, Instant now, String target) {
-        return new Node(ino, FileType.SYMLINK, 0777, uid, gid, now, null, target);
+        return new Node(ino, FileType.SYMLINK, 0777, uid, gid, now, null, target, 0);
+    }
+
+    /**
+     * A FIFO, socket or device node. {@code rdev} is kept for devices only: like Linux's
+     * {@code init_special_inode}, which ignores the device number of a FIFO or socket.
+     */
+    static Node special(long ino, FileType type, int perms, long uid, long gid, Instant now, long rdev) {
+        if (!isSpecial(type)) {
+            throw new IllegalArgumentException("not a special file type: " + type);
+        }
+        boolean device = type == FileType.CHARACTER_DEVICE || type == FileType.BLOCK_DEVICE;
+        return new Node(ino, type, perms, uid, gid, now, null, null, device ? rdev : 0);
+    }
+
+    /** Whether {@code type} is one whose I/O the kernel does without the filesystem. */
+    static boolean isSpecial(FileType type) {
+        return switch (type) {
+            case FIFO, SOCKET, CHARACTER_DEVICE, BLOCK_DEVICE -> true;
+            case REGULAR, DIRECTORY, SYMLINK -> false;
+        };
     }
 
     boolean isDirectory() {
@@ -128,13 +156,18 @@ final class Node {
                     size = 20L * (entries.size() + 2);
                     nlink = links == 0 ? 0 : 2 + subdirs;
                 }
-                default -> {
+                case SYMLINK -> {
                     size = targetBytes;
                     nlink = links;
                 }
+                case FIFO, SOCKET, CHARACTER_DEVICE, BLOCK_DEVICE -> {
+                    size = 0; // no content here: the data lives in a pipe, a socket or a driver
+                    nlink = links;
+                }
+                default -> throw new IllegalStateException("unknown type " + type);
             }
             return FileAttributes.builder(type).permissions(perms).nlink(nlink).owner(uid, gid).size(size)
-                    .blocks(blocks).inode(ino).atime(atime).mtime(mtime).ctime(ctime).build();
+                    .blocks(blocks).inode(ino).atime(atime).mtime(mtime).ctime(ctime).rdev(rdev).build();
         } finally {
             lock.readLock().unlock();
         }

@@ -67,6 +67,14 @@ class MemoryFsPosixTest {
         return (FileTime) Files.getAttribute(p, "unix:ctime", LinkOption.NOFOLLOW_LINKS);
     }
 
+    /** The options of this test's mount, as /proc/mounts lists them. */
+    private List<String> mountOptions() throws Exception {
+        String mp = fuse.mountPoint().toRealPath().toString();
+        return Files.readAllLines(Path.of("/proc/mounts")).stream().map(l -> l.split(" "))
+                .filter(f -> f.length > 3 && f[1].equals(mp)).findFirst()
+                .map(f -> Arrays.asList(f[3].split(","))).orElseThrow(() -> new AssertionError("not mounted: " + mp));
+    }
+
     private static void tick() throws InterruptedException {
         Thread.sleep(15); // timestamps have microsecond resolution or better; make "later" unambiguous
     }
@@ -274,6 +282,83 @@ class MemoryFsPosixTest {
         run("mv", mnt("d/a").toString(), mnt("a").toString()).assertOk();
         assertThat(stat("%h", mnt("d"))).isEqualTo("3");
         assertThat(stat("%h", fuse.mountPoint())).isEqualTo("4");
+    }
+
+    @Test
+    void fifoIsCreatedAndCarriesDataBetweenProcesses() throws Exception {
+        Path fifo = mnt("fifo");
+        run("mkfifo", "-m", "0640", fifo.toString()).assertOk();
+        assertThat(stat("%F %a %s", fifo)).isEqualTo("fifo 640 0");
+        assertThat(Files.isRegularFile(fifo)).isFalse();
+        // The kernel runs the pipe: a reader and a writer meet in it, the filesystem never sees the bytes.
+        Path out = mnt("out");
+        sh("cat " + fifo + " > " + out + " & echo hi > " + fifo + "; wait").assertOk();
+        assertThat(Files.readString(out)).isEqualTo("hi\n");
+        assertThat(stat("%s", fifo)).isEqualTo("0");
+        assertThat(fs().usedBytes()).isEqualTo(4096); // only "out" holds content
+        assertThat(run("mkfifo", fifo.toString()).err()).contains("File exists");
+    }
+
+    @Test
+    void deviceNodesReportTheirTypeAndDeviceNumber() throws Exception {
+        Path chr = mnt("null");
+        run("mknod", chr.toString(), "c", "1", "3").assertOk();
+        assertThat(stat("%t %T %F", chr)).isEqualTo("1 3 character special file");
+        // Opening it is the kernel's business: on a "dev" mount it opens the real /dev/null driver; libfuse 2
+        // mounts "nodev" unless told otherwise, and then the kernel refuses (EACCES) before asking MemoryFs.
+        MountedFsSupport.Result open = sh("echo gone > " + chr + " && wc -c < " + chr);
+        if (mountOptions().contains("nodev")) {
+            assertThat(open.err()).contains("Permission denied");
+        } else {
+            assertThat(open.assertOk().out().trim()).isEqualTo("0");
+        }
+        Path blk = mnt("blk");
+        run("mknod", "-m", "0600", blk.toString(), "b", "7", "200").assertOk();
+        assertThat(stat("%t %T %F %a %s", blk)).isEqualTo("7 c8 block special file 600 0"); // %T is hex
+        // bind(2) of a unix socket creates the socket file with mknod; connecting to it finds the listener
+        // through the inode, again without the filesystem.
+        Path sock = mnt("sock");
+        assertThat(run("perl", "-MSocket", "-e", "my $p = shift;"
+                + " socket(S, PF_UNIX, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_un($p)) or die \"bind: $!\";"
+                + " listen(S, 1) or die; socket(C, PF_UNIX, SOCK_STREAM, 0) or die;"
+                + " connect(C, pack_sockaddr_un($p)) or die \"connect: $!\"; accept(A, S) or die;"
+                + " syswrite(C, 'ping'); sysread(A, my $b, 4); print $b", sock.toString()).assertOk().out())
+                .isEqualTo("ping");
+        assertThat(stat("%F %s", sock)).isEqualTo("socket 0");
+        // readdir reports the types too (ls -l's first column comes from d_type/lstat).
+        String ls = run("ls", "-l", fuse.mountPoint().toString()).assertOk().out();
+        assertThat(ls.lines().filter(line -> line.endsWith(" null"))).singleElement().asString().startsWith("c");
+        assertThat(ls.lines().filter(line -> line.endsWith(" blk"))).singleElement().asString().startsWith("b");
+    }
+
+    @Test
+    void specialFilesAreRenamedLinkedChangedAndUnlinkedLikeFiles() throws Exception {
+        long inodesBefore = fs().usedInodes();
+        Path fifo = mnt("p");
+        run("mkfifo", fifo.toString()).assertOk();
+        run("mknod", mnt("c").toString(), "c", "1", "5").assertOk();
+        String ino = stat("%i", fifo);
+        Files.createDirectory(mnt("d"));
+        run("mv", fifo.toString(), mnt("d/p2").toString()).assertOk();
+        assertThat(Files.exists(fifo, LinkOption.NOFOLLOW_LINKS)).isFalse();
+        assertThat(stat("%F %i", mnt("d/p2"))).isEqualTo("fifo " + ino);
+        run("ln", mnt("d/p2").toString(), mnt("hard").toString()).assertOk();
+        assertThat(stat("%h %F", mnt("hard"))).isEqualTo("2 fifo");
+        // A rename over a special file replaces it, whatever either type is.
+        run("mv", "-f", mnt("c").toString(), mnt("hard").toString()).assertOk();
+        assertThat(stat("%F %t %T", mnt("hard"))).isEqualTo("character special file 1 5");
+        assertThat(stat("%h", mnt("d/p2"))).isEqualTo("1");
+        run("chmod", "0604", mnt("d/p2").toString()).assertOk();
+        run("chown", "65534:65534", mnt("d/p2").toString()).assertOk();
+        run("touch", "-h", "-d", "2001-02-03 04:05:06 UTC", mnt("d/p2").toString()).assertOk();
+        assertThat(stat("%a %u %g %Y", mnt("d/p2"))).isEqualTo("604 65534 65534 "
+                + Instant.parse("2001-02-03T04:05:06Z").getEpochSecond());
+        run("rm", mnt("d/p2").toString(), mnt("hard").toString()).assertOk();
+        run("rmdir", mnt("d").toString()).assertOk();
+        assertThat(fs().usedInodes()).isEqualTo(inodesBefore);
+        try (Stream<Path> s = Files.list(fuse.mountPoint())) {
+            assertThat(s).isEmpty();
+        }
     }
 
     @Test

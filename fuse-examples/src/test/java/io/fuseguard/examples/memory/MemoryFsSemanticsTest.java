@@ -370,6 +370,149 @@ class MemoryFsSemanticsTest {
         assertThat(fs.readlink("/l")).isEqualTo("/f");
     }
 
+    private static final int S_IFIFO = 0010000;
+    private static final int S_IFCHR = 0020000;
+    private static final int S_IFBLK = 0060000;
+    private static final int S_IFSOCK = 0140000;
+    private static final int S_IFREG = 0100000;
+
+    @Test
+    void mknodCreatesSpecialFilesOwnedLikeFiles() {
+        FileAttributes root0 = fs.getattr("/");
+        as(1234, 99);
+        fs.mknod("/fifo", S_IFIFO | 0640, 0x0103); // a FIFO's device number means nothing and is dropped
+        fs.mknod("/null", S_IFCHR | 0666, 0x0103);
+        fs.mknod("/loop", S_IFBLK | 0600, (7 << 8) | 200);
+        fs.mknod("/sock", S_IFSOCK | 0755, 0);
+        FileAttributes fifo = fs.getattr("/fifo");
+        assertThat(fifo.type()).isEqualTo(FileType.FIFO);
+        assertThat(fifo.permissions()).isEqualTo(0640);
+        assertThat(fifo.mode()).isEqualTo(S_IFIFO | 0640);
+        assertThat(fifo.uid()).isEqualTo(1234);
+        assertThat(fifo.gid()).isEqualTo(99);
+        assertThat(fifo.size()).isZero();
+        assertThat(fifo.blocks()).isZero();
+        assertThat(fifo.nlink()).isEqualTo(1);
+        assertThat(fifo.rdev()).isZero();
+        assertThat(fifo.atime()).isEqualTo(fifo.mtime()).isEqualTo(fifo.ctime());
+        assertThat(fifo.ctime()).isAfter(root0.mtime());
+        assertThat(fs.getattr("/null").type()).isEqualTo(FileType.CHARACTER_DEVICE);
+        assertThat(fs.getattr("/null").rdev()).isEqualTo(0x0103);
+        assertThat(fs.getattr("/loop").type()).isEqualTo(FileType.BLOCK_DEVICE);
+        assertThat(fs.getattr("/loop").rdev()).isEqualTo((7 << 8) | 200);
+        assertThat(fs.getattr("/sock").type()).isEqualTo(FileType.SOCKET);
+        assertThat(fs.getattr("/sock").rdev()).isZero();
+        // The new entry changed the directory.
+        FileAttributes root1 = fs.getattr("/");
+        assertThat(root1.mtime()).isAfter(root0.mtime());
+        assertThat(root1.ctime()).isEqualTo(root1.mtime());
+        // readdir reports the types (the kernel fills d_type from them).
+        List<FileType> types = new ArrayList<>();
+        fs.readdir("/", new DirectorySink() {
+            @Override
+            public void add(String name) {
+                throw new AssertionError("expected attributes for " + name);
+            }
+
+            @Override
+            public void add(String name, FileAttributes attributes) {
+                types.add(attributes.type());
+            }
+        });
+        assertThat(types).containsExactly(FileType.DIRECTORY, FileType.DIRECTORY, FileType.FIFO,
+                FileType.CHARACTER_DEVICE, FileType.BLOCK_DEVICE, FileType.SOCKET);
+        assertThat(fs.usedBytes()).isZero();
+    }
+
+    @Test
+    void mknodFollowsTheRulesOfCreate() {
+        fs.mkdir("/shared", 02775);
+        fs.chown("/shared", -1, 500);
+        newFile("/f", "x");
+        as(1000, 1000);
+        fs.mknod("/shared/p", S_IFIFO | 0644, 0);
+        assertThat(fs.getattr("/shared/p").gid()).isEqualTo(500);
+        assertErrno(Errno.EEXIST, () -> fs.mknod("/shared/p", S_IFIFO | 0644, 0));
+        assertErrno(Errno.EEXIST, () -> fs.mknod("/f", S_IFCHR | 0644, 0));
+        assertErrno(Errno.EEXIST, () -> fs.mknod("/shared", S_IFSOCK | 0644, 0));
+        assertErrno(Errno.ENOENT, () -> fs.mknod("/nodir/p", S_IFIFO | 0644, 0));
+        assertErrno(Errno.ENOTDIR, () -> fs.mknod("/f/p", S_IFIFO | 0644, 0));
+        assertErrno(Errno.ENAMETOOLONG, () -> fs.mknod("/" + "p".repeat(256), S_IFIFO | 0644, 0));
+        assertErrno(Errno.EBUSY, () -> fs.mknod("/", S_IFIFO | 0644, 0));
+        // mknod(2)'s answers for the types that have their own calls, and for type bits that mean nothing.
+        assertErrno(Errno.EPERM, () -> fs.mknod("/dir", 0040000 | 0755, 0));
+        assertErrno(Errno.EINVAL, () -> fs.mknod("/lnk", 0120000 | 0777, 0));
+        assertErrno(Errno.EINVAL, () -> fs.mknod("/bad", 0170000 | 0644, 0));
+        // No type bits, or S_IFREG: an empty regular file, as on Linux.
+        fs.mknod("/shared/plain", 0600, 0);
+        fs.mknod("/shared/reg", S_IFREG | 0644, 0);
+        assertThat(fs.getattr("/shared/plain").type()).isEqualTo(FileType.REGULAR);
+        assertThat(fs.getattr("/shared/plain").permissions()).isEqualTo(0600);
+        long fh = fs.open("/shared/reg", 0);
+        fs.write("/shared/reg", fh, ByteBuffer.wrap("data".getBytes()), 0);
+        assertThat(readAll("/shared/reg", fh)).isEqualTo("data");
+        fs.release("/shared/reg", fh, 0);
+
+        MemoryFs tiny = MemoryFs.builder().maxInodes(2).build();
+        tiny.mknod("/one", S_IFIFO | 0644, 0);
+        assertErrno(Errno.ENOSPC, () -> tiny.mknod("/two", S_IFSOCK | 0644, 0));
+        tiny.unlink("/one");
+        tiny.mknod("/two", S_IFSOCK | 0644, 0);
+        assertThat(tiny.usedInodes()).isEqualTo(2);
+    }
+
+    @Test
+    void specialFilesAreRenamedLinkedChangedAndRemovedLikeFiles() {
+        long before = fs.usedInodes();
+        fs.mkdir("/d", 0755);
+        fs.mknod("/p", S_IFIFO | 06755, 0);
+        fs.mknod("/c", S_IFCHR | 0644, 0x0105);
+        long ino = fs.getattr("/p").inode();
+
+        fs.rename("/p", "/d/p");
+        assertThat(fs.getattr("/d/p").inode()).isEqualTo(ino);
+        assertErrno(Errno.ENOENT, () -> fs.getattr("/p"));
+        fs.link("/d/p", "/q");
+        assertThat(fs.getattr("/q").nlink()).isEqualTo(2);
+        fs.rename("/c", "/q"); // a device over a FIFO: any non-directory may replace another
+        assertThat(fs.getattr("/q").rdev()).isEqualTo(0x0105);
+        assertThat(fs.getattr("/d/p").nlink()).isEqualTo(1);
+        assertErrno(Errno.EISDIR, () -> fs.rename("/q", "/d"));
+        assertErrno(Errno.ENOTDIR, () -> fs.rename("/d", "/q"));
+
+        // Attribute changes work as on any file; chown drops set-user-ID and set-group-ID as Linux does
+        // for every non-directory.
+        FileAttributes a0 = fs.getattr("/d/p");
+        fs.chown("/d/p", 42, 43);
+        FileAttributes a1 = fs.getattr("/d/p");
+        assertThat(a1.uid()).isEqualTo(42);
+        assertThat(a1.gid()).isEqualTo(43);
+        assertThat(a1.permissions()).isEqualTo(0755);
+        assertThat(a1.ctime()).isAfter(a0.ctime());
+        fs.chmod("/d/p", 0600);
+        Instant past = Instant.parse("2001-02-03T04:05:06Z");
+        fs.utimens("/d/p", past, past);
+        FileAttributes a2 = fs.getattr("/d/p");
+        assertThat(a2.permissions()).isEqualTo(0600);
+        assertThat(a2.mtime()).isEqualTo(past);
+        assertThat(a2.type()).isEqualTo(FileType.FIFO);
+        fs.setxattr("/d/p", "user.note", "x".getBytes(), 0);
+        assertThat(fs.getxattr("/d/p", "user.note")).isEqualTo("x".getBytes());
+
+        // They have no content here (the kernel does their I/O), and are not directories or symlinks.
+        assertErrno(Errno.EINVAL, () -> fs.truncate("/d/p", 0));
+        assertErrno(Errno.EINVAL, () -> fs.readlink("/q"));
+        assertErrno(Errno.ENOTDIR, () -> fs.rmdir("/q"));
+        assertErrno(Errno.ENOTDIR, () -> fs.getattr("/q/x"));
+
+        fs.unlink("/d/p");
+        fs.unlink("/q");
+        fs.rmdir("/d");
+        assertThat(list("/")).containsExactly(".", "..");
+        assertThat(fs.usedInodes()).isEqualTo(before);
+        assertThat(fs.usedBytes()).isZero();
+    }
+
     /** Many threads creating, writing, renaming and deleting: nothing is lost and accounting returns to zero. */
     @Test
     void concurrentUseKeepsTheAccountingExact() throws Exception {
