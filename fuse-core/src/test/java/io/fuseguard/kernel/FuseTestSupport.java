@@ -1,17 +1,19 @@
 package io.fuseguard.kernel;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.List;
+import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import io.fuseguard.junit.FuseAvailability;
 import org.junit.jupiter.api.Assumptions;
 
 import jnr.ffi.Pointer;
@@ -21,66 +23,34 @@ import ru.serce.jnrfuse.FuseStubFS;
 import ru.serce.jnrfuse.struct.FileStat;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
 
-/** Real-FUSE helpers for this package's tests: availability check, a stallable FS, a mount. */
-final class FuseTestSupport {
+/**
+ * Real-FUSE helpers for tests of the kernel inspection code and of the commands built on it (fuse-examples
+ * uses them through fuse-core's test jar): an availability check, a plain jnr-fuse filesystem whose
+ * {@code /stall} blocks, and a mount of it that always cleans up.
+ */
+public final class FuseTestSupport {
 
     private FuseTestSupport() {
     }
 
     /**
-     * Skips the test when real FUSE is unusable here; on CI ({@code CI=true}) fails instead, so a
+     * Skips the test when real FUSE or fusectl is unusable here; on CI ({@code CI=true}) fails instead, so a
      * broken CI machine cannot silently skip the real tests.
      */
-    static void assumeFuseUsable() {
-        String reason = unusableReason();
-        if (reason == null) {
-            return;
-        }
-        if ("true".equalsIgnoreCase(System.getenv("CI"))) {
-            fail("real FUSE is required on CI (CI=true) but " + reason);
-        }
-        Assumptions.assumeTrue(false, "skipping real-FUSE test: " + reason);
-    }
-
-    static String unusableReason() {
-        Path dev = Paths.get("/dev/fuse");
-        if (!Files.exists(dev)) {
-            return "/dev/fuse does not exist";
-        }
-        if (!Files.isReadable(dev) || !Files.isWritable(dev)) {
-            return "/dev/fuse is not readable and writable by this user";
-        }
-        if (!onPath("fusermount") && !onPath("fusermount3")) {
-            return "fusermount is not on the PATH (Debian package 'fuse')";
-        }
-        boolean lib = List.of("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
-                        "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib")
-                .stream().anyMatch(d -> Files.exists(Paths.get(d, "libfuse.so.2")));
-        if (!lib) {
-            return "libfuse.so.2 not found (Debian package 'libfuse2')";
-        }
-        if (!FuseControl.isMounted()) {
-            try {
-                FuseControl.ensureMounted();
-            } catch (IOException e) {
-                return "fusectl is not available: " + e.getMessage();
+    public static void assumeFuseUsable() {
+        FuseAvailability.assumeUsable();
+        try {
+            FuseControl.ensureMounted();
+        } catch (IOException e) {
+            if (FuseAvailability.isCi()) {
+                fail("fusectl is required on CI (CI=true) but is not available: " + e.getMessage());
             }
+            Assumptions.abort("skipping: fusectl is not available: " + e.getMessage());
         }
-        return null;
-    }
-
-    private static boolean onPath(String exe) {
-        String path = System.getenv().getOrDefault("PATH", "/usr/bin:/bin");
-        for (String d : path.split(":")) {
-            if (!d.isEmpty() && Files.isExecutable(Paths.get(d, exe))) {
-                return true;
-            }
-        }
-        return Files.isExecutable(Paths.get("/bin", exe)) || Files.isExecutable(Paths.get("/usr/bin", exe));
     }
 
     /** Base directory for mount points. */
-    static Path tmpBase() throws IOException {
+    public static Path tmpBase() throws IOException {
         String env = System.getenv("FUSEGUARD_TEST_TMP");
         Path base = env != null && !env.isBlank() ? Paths.get(env) : Paths.get(System.getProperty("java.io.tmpdir"));
         Files.createDirectories(base);
@@ -91,10 +61,10 @@ final class FuseTestSupport {
      * A filesystem with an empty root directory; {@code getattr("/stall")} blocks until
      * {@link #release} is counted down (at most 60 s, so a leaked test cannot stall forever).
      */
-    static final class StallFs extends FuseStubFS {
+    public static final class StallFs extends FuseStubFS {
         final CountDownLatch release = new CountDownLatch(1);
         final AtomicInteger stalled = new AtomicInteger();
-        private final String fsName;
+        public final String fsName;
 
         StallFs(String name) {
             this.fsName = DaemonLocator.fsName(ProcessHandle.current().pid(), name);
@@ -132,10 +102,10 @@ final class FuseTestSupport {
     }
 
     /** A mounted {@link StallFs}; {@link #close()} aborts, lazily unmounts and releases it. */
-    static final class TestMount implements AutoCloseable {
-        final StallFs fs;
-        final Path mountPoint;
-        final MountEntry entry;
+    public static final class TestMount implements AutoCloseable {
+        public final StallFs fs;
+        public final Path mountPoint;
+        public final MountEntry entry;
 
         private TestMount(StallFs fs, Path mountPoint, MountEntry entry) {
             this.fs = fs;
@@ -143,7 +113,8 @@ final class FuseTestSupport {
             this.entry = entry;
         }
 
-        static TestMount mount(String name) throws Exception {
+        /** Mounts a {@link StallFs} named {@code name} on a fresh directory. */
+        public static TestMount mount(String name) throws Exception {
             StallFs fs = new StallFs(name);
             Path dir = Files.createTempDirectory(tmpBase(), name + "-");
             fs.mount(dir, false, false, new String[0]);
@@ -160,8 +131,33 @@ final class FuseTestSupport {
             throw new IllegalStateException("jnr-fuse mount of " + dir + " did not show up in mountinfo");
         }
 
-        long connectionId() {
+        /** The connection id of the mount. */
+        public long connectionId() {
             return entry.connectionId();
+        }
+
+        /** Starts {@code timeout 20 stat MOUNT/stall}, which blocks in FUSE. */
+        public Process startStalledStat() throws IOException {
+            return new ProcessBuilder("timeout", "20", "stat", mountPoint.resolve("stall").toString())
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        }
+
+        /** Waits until the stat started by {@link #startStalledStat()} waits in FUSE; returns its pid. */
+        public int awaitStalled(Process timeoutProcess) {
+            int timeoutPid = (int) timeoutProcess.pid();
+            FuseControl control = new FuseControl();
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> control.waiting(connectionId()).orElse(0) >= 1 && fs.stalled.get() >= 1
+                            && !Tasks.descendants(timeoutPid).isEmpty());
+            int statPid = Tasks.descendants(timeoutPid).get(0);
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> Tasks.tasksWaitingInFuse().stream().anyMatch(t -> t.pid() == statPid));
+            return statPid;
+        }
+
+        /** Whether the mount is still in the mount table. */
+        public boolean stillMounted() throws IOException {
+            return MountTable.load().findByMountPoint(mountPoint).filter(MountEntry::isFuse).isPresent();
         }
 
         @Override
@@ -185,6 +181,17 @@ final class FuseTestSupport {
                 }
             }
         }
+    }
+
+    /** Kills a {@code timeout} child and its descendants, by pid. */
+    public static void destroy(Process child) {
+        if (child == null) {
+            return;
+        }
+        for (int pid : Tasks.descendants((int) child.pid())) {
+            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        }
+        child.destroyForcibly();
     }
 
     /** Runs a command with a 10 s limit; returns its exit code (-1 on timeout). */

@@ -1,9 +1,7 @@
 package io.fuseguard.kernel;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -66,20 +64,8 @@ class RealMountTest {
         Process child = null;
         try (TestMount m = TestMount.mount("kernel-wedge")) {
             long id = m.connectionId();
-            FuseControl control = new FuseControl();
-            Path stall = m.mountPoint.resolve("stall");
-            child = new ProcessBuilder("timeout", "20", "stat", stall.toString())
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            int timeoutPid = (int) child.pid();
-
-            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
-                    .until(() -> control.waiting(id).orElse(0) >= 1 && m.fs.stalled.get() >= 1);
-            // The stat process is a child of timeout; it is the one waiting in FUSE.
-            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
-                    .until(() -> !Tasks.descendants(timeoutPid).isEmpty());
-            int statPid = Tasks.descendants(timeoutPid).get(0);
-            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
-                    .until(() -> Tasks.tasksWaitingInFuse().stream().anyMatch(t -> t.pid() == statPid));
+            child = m.startStalledStat();
+            int statPid = m.awaitStalled(child);
             TaskInfo stuck = Tasks.tasksWaitingInFuse().stream().filter(t -> t.pid() == statPid)
                     .findFirst().orElseThrow();
             assertThat(stuck.comm()).isEqualTo("stat");
@@ -98,12 +84,7 @@ class RealMountTest {
                     .isNotZero().isNotEqualTo(124);
             assertThat(Tasks.isAlive(statPid)).isFalse();
         } finally {
-            if (child != null) {
-                for (int pid : Tasks.descendants((int) child.pid())) {
-                    ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
-                }
-                child.destroyForcibly();
-            }
+            FuseTestSupport.destroy(child);
         }
     }
 

@@ -6,7 +6,8 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 
-import io.fuseguard.cli.ConnectionsCommandTest.Fixture;
+import io.fuseguard.kernel.FuseTestSupport;
+import io.fuseguard.kernel.FuseTestSupport.TestMount;
 import io.fuseguard.cli.ConnectionsCommandTest.Run;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.Tasks;
@@ -15,9 +16,9 @@ class AbortCommandTest {
 
     @Test
     void abortsAWedgedMountByMountPoint() throws Exception {
-        Fixture.assumeFuseUsable();
+        FuseTestSupport.assumeFuseUsable();
         Process child = null;
-        try (Fixture.TestMount m = Fixture.TestMount.mount("cli-abort")) {
+        try (TestMount m = TestMount.mount("cli-abort")) {
             child = m.startStalledStat();
             int statPid = m.awaitStalled(child);
 
@@ -39,14 +40,14 @@ class AbortCommandTest {
             assertThat(Tasks.isAlive(statPid)).isFalse();
             assertThat(m.stillMounted()).as("abort alone keeps the mount").isTrue();
         } finally {
-            Fixture.destroy(child);
+            FuseTestSupport.destroy(child);
         }
     }
 
     @Test
     void abortsByIdAndUnmounts() throws Exception {
-        Fixture.assumeFuseUsable();
-        try (Fixture.TestMount m = Fixture.TestMount.mount("cli-unmount")) {
+        FuseTestSupport.assumeFuseUsable();
+        try (TestMount m = TestMount.mount("cli-unmount")) {
             Run r = Run.of(new AbortCommand(), "--unmount", Long.toString(m.connectionId()));
             assertThat(r.exit).as(r.err).isZero();
             assertThat(r.out).contains("Aborted FUSE connection " + m.connectionId())
@@ -75,7 +76,7 @@ class AbortCommandTest {
 
     @Test
     void unknownConnectionIdIsExitCode2() {
-        Fixture.assumeFuseUsable(); // needs fusectl to tell that the id does not exist
+        FuseTestSupport.assumeFuseUsable(); // needs fusectl to tell that the id does not exist
         long bogus = 987_654_321L;
         assertThat(new FuseControl().exists(bogus)).isFalse();
         Run r = Run.of(new AbortCommand(), Long.toString(bogus));
