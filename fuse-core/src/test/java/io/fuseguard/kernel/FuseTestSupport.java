@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import io.fuseguard.junit.FuseAvailability;
+import io.fuseguard.support.Child;
 import org.junit.jupiter.api.Assumptions;
 
 import jnr.ffi.Pointer;
@@ -196,12 +197,6 @@ public final class FuseTestSupport {
 
     /** Runs a command with a 10 s limit; returns its exit code (-1 on timeout). */
     static int run(String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        if (!p.waitFor(10, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            return -1;
-        }
-        return p.exitValue();
+        return Child.run(Duration.ofSeconds(10), command).exit();
     }
 }

@@ -1,6 +1,7 @@
 package io.fuseguard.cli;
 
 import io.fuseguard.junit.FuseAvailability;
+import io.fuseguard.support.Child;
 import io.fuseguard.kernel.MountTable;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -12,6 +13,7 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -41,22 +43,11 @@ class CliChildProcessTest {
     }
 
     private static Run run(String... args) throws Exception {
-        Process p = new ProcessBuilder(fuseguard(args)).start();
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
-        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
+        Child.Result r = Child.run(Duration.ofSeconds(60), fuseguard(args));
+        if (r.timedOut()) {
             throw new AssertionError("fuseguard " + String.join(" ", args) + " did not finish in 60 s");
         }
-        return new Run(p.exitValue(), out.get(), err.get());
-    }
-
-    private static String read(java.io.InputStream in) {
-        try {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "";
-        }
+        return new Run(r.exit(), r.out(), r.err());
     }
 
     @Test
@@ -81,10 +72,8 @@ class CliChildProcessTest {
             });
             assertThat(ready.get(30, TimeUnit.SECONDS)).as("the daemon says it serves").isNotNull();
             // A client process writes and reads through the mount.
-            Process sh = new ProcessBuilder("sh", "-c", "echo hi > " + mp.resolve("f") + " && cat " + mp.resolve("f")
-                    + " && df -k " + mp + " | tail -1").start();
-            assertThat(sh.waitFor(10, TimeUnit.SECONDS)).isTrue();
-            String out = read(sh.getInputStream());
+            String out = Child.runOk("sh", "-c", "echo hi > " + mp.resolve("f") + " && cat " + mp.resolve("f")
+                    + " && df -k " + mp + " | tail -1");
             assertThat(out).startsWith("hi\n").contains("65536");
 
             long t0 = System.nanoTime();

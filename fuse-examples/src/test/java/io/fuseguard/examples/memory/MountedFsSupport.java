@@ -1,17 +1,16 @@
 package io.fuseguard.examples.memory;
 
+import io.fuseguard.support.Child;
+import java.time.Duration;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import jnr.ffi.LastError;
 import jnr.ffi.LibraryLoader;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 /** Shared helpers of the MemoryFs mount tests: the mount configuration and child processes. */
 final class MountedFsSupport {
@@ -71,28 +70,16 @@ final class MountedFsSupport {
 
     static Result run(List<String> cmd) {
         try {
-            Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File(
-                    "/dev/null"))).start();
-            // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
-            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(p.getInputStream()));
-            CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(p.getErrorStream()));
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
+            Child.Result r = Child.run(Duration.ofSeconds(60), cmd);
+            if (r.timedOut()) {
                 throw new AssertionError("timed out: " + cmd);
             }
-            return new Result(p.exitValue(), out.get(10, TimeUnit.SECONDS), err.get(10, TimeUnit.SECONDS));
+            return new Result(r.exit(), r.out(), r.err());
         } catch (IOException e) {
             throw new AssertionError("cannot run " + cmd + ": " + e, e);
-        } catch (Exception e) {
-            throw new AssertionError(cmd + ": " + e, e);
-        }
-    }
-
-    private static String drain(java.io.InputStream in) {
-        try (in) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "<" + e + ">";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(cmd + ": interrupted", e);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.fuseguard.examples.passthrough;
 
+import io.fuseguard.support.Child;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
@@ -21,7 +22,6 @@ import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -63,39 +63,29 @@ class PassthroughFsMountTest {
         if (fs != null) {
             fs.closeAll();
         }
-        run("rm", "-rf", root.toString());
+        Child.runOk("rm", "-rf", root.toString());
     }
 
     Path mnt() {
         return fuse.mountPoint();
     }
 
-    static String run(String... cmd) throws Exception {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(20, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("timed out: " + String.join(" ", cmd));
-        }
-        assertThat(p.exitValue()).as("%s: %s", String.join(" ", cmd), out).isZero();
-        return out;
-    }
 
     @Test
     void mirrorsBothWays() throws Exception {
-        run("sh", "-c", "printf 'via mount' > " + mnt().resolve("a.txt"));
+        Child.runOk("sh", "-c", "printf 'via mount' > " + mnt().resolve("a.txt"));
         assertThat(Files.readString(root.resolve("a.txt"))).isEqualTo("via mount");
 
         Files.createDirectories(root.resolve("d/e"));
         Files.writeString(root.resolve("d/e/b.txt"), "via host");
-        assertThat(run("cat", mnt().resolve("d/e/b.txt").toString())).isEqualTo("via host");
-        assertThat(run("ls", mnt().resolve("d").toString()).trim()).isEqualTo("e");
+        assertThat(Child.runOk("cat", mnt().resolve("d/e/b.txt").toString())).isEqualTo("via host");
+        assertThat(Child.runOk("ls", mnt().resolve("d").toString()).trim()).isEqualTo("e");
 
-        run("mkdir", "-p", mnt().resolve("x/y").toString());
-        run("mv", mnt().resolve("a.txt").toString(), mnt().resolve("x/y/moved.txt").toString());
+        Child.runOk("mkdir", "-p", mnt().resolve("x/y").toString());
+        Child.runOk("mv", mnt().resolve("a.txt").toString(), mnt().resolve("x/y/moved.txt").toString());
         assertThat(Files.readString(root.resolve("x/y/moved.txt"))).isEqualTo("via mount");
         assertThat(root.resolve("a.txt")).doesNotExist();
-        run("rm", "-r", mnt().resolve("x").toString());
+        Child.runOk("rm", "-r", mnt().resolve("x").toString());
         assertThat(root.resolve("x")).doesNotExist();
 
         // a bigger file with random content, copied in and out
@@ -103,9 +93,9 @@ class PassthroughFsMountTest {
         new java.util.Random(7).nextBytes(big);
         Path src = Files.write(root.getParent().resolve(root.getFileName() + "-src.bin"), big);
         try {
-            run("cp", src.toString(), mnt().resolve("big.bin").toString());
+            Child.runOk("cp", src.toString(), mnt().resolve("big.bin").toString());
             assertThat(Files.readAllBytes(root.resolve("big.bin"))).isEqualTo(big);
-            run("dd", "if=/dev/zero", "of=" + mnt().resolve("big.bin"), "bs=1", "count=0", "seek=1000");
+            Child.runOk("dd", "if=/dev/zero", "of=" + mnt().resolve("big.bin"), "bs=1", "count=0", "seek=1000");
             assertThat(Files.size(root.resolve("big.bin"))).isEqualTo(1000);
         } finally {
             Files.deleteIfExists(src);
@@ -115,15 +105,15 @@ class PassthroughFsMountTest {
     @Test
     void preservesModesOwnersTimesAndLinks() throws Exception {
         Path f = mnt().resolve("f");
-        run("sh", "-c", "umask 022; echo data > " + f);
-        run("chmod", "4751", f.toString());
+        Child.runOk("sh", "-c", "umask 022; echo data > " + f);
+        Child.runOk("chmod", "4751", f.toString());
         assertThat((Integer) Files.getAttribute(root.resolve("f"), "unix:mode") & 07777).isEqualTo(04751);
-        run("chown", "1234:2345", f.toString());
+        Child.runOk("chown", "1234:2345", f.toString());
         assertThat(Files.getAttribute(root.resolve("f"), "unix:uid")).isEqualTo(1234);
         assertThat(Files.getAttribute(root.resolve("f"), "unix:gid")).isEqualTo(2345);
         // both times: libfuse 2.9 drops a change of only one of them unless the filesystem sets the
         // operations flag utime_omit_ok (a fuse-core matter)
-        run("touch", "-d", "2001-02-03T04:05:06Z", f.toString());
+        Child.runOk("touch", "-d", "2001-02-03T04:05:06Z", f.toString());
         assertThat(Files.getLastModifiedTime(root.resolve("f")).toInstant())
                 .isEqualTo(Instant.parse("2001-02-03T04:05:06Z"));
 
@@ -132,30 +122,30 @@ class PassthroughFsMountTest {
         Files.setLastModifiedTime(root.resolve("f"), FileTime.from(Instant.parse("1999-12-31T23:59:59Z")));
         // (after the kernel's attribute cache expired: attr_timeout is 1 s by default)
         await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(
-                run("stat", "-c", "%a %u %g %Y", f.toString()).trim())
+                Child.runOk("stat", "-c", "%a %u %g %Y", f.toString()).trim())
                 .isEqualTo("640 1234 2345 " + Instant.parse("1999-12-31T23:59:59Z").getEpochSecond()));
 
-        run("ln", f.toString(), mnt().resolve("hard").toString());
+        Child.runOk("ln", f.toString(), mnt().resolve("hard").toString());
         assertThat(Files.getAttribute(root.resolve("f"), "unix:nlink")).isEqualTo(2);
         assertThat(Files.getAttribute(root.resolve("hard"), "unix:ino"))
                 .isEqualTo(Files.getAttribute(root.resolve("f"), "unix:ino"));
-        assertThat(run("stat", "-c", "%h %i", mnt().resolve("hard").toString()).trim())
+        assertThat(Child.runOk("stat", "-c", "%h %i", mnt().resolve("hard").toString()).trim())
                 .isEqualTo("2 " + Files.getAttribute(root.resolve("f"), "unix:ino"));
     }
 
     @Test
     void symlinksAreMirroredVerbatimAndTheDaemonNeverFollowsThem() throws Exception {
-        run("ln", "-s", "/etc", mnt().resolve("etc-link").toString());
+        Child.runOk("ln", "-s", "/etc", mnt().resolve("etc-link").toString());
         assertThat(Files.isSymbolicLink(root.resolve("etc-link"))).isTrue();
         assertThat(Files.readSymbolicLink(root.resolve("etc-link")).toString()).isEqualTo("/etc");
-        assertThat(run("readlink", mnt().resolve("etc-link").toString()).trim()).isEqualTo("/etc");
-        run("ln", "-s", "some//odd/target/", mnt().resolve("odd").toString());
+        assertThat(Child.runOk("readlink", mnt().resolve("etc-link").toString()).trim()).isEqualTo("/etc");
+        Child.runOk("ln", "-s", "some//odd/target/", mnt().resolve("odd").toString());
         assertThat(Files.readSymbolicLink(root.resolve("odd")).toString()).isEqualTo("some//odd/target/");
 
         // a link created on the host that points out of the root: reported as a link, never resolved by the
         // daemon (a client's kernel resolves it against the client's own view)
         Files.createSymbolicLink(root.resolve("passwd-link"), Path.of("/etc/passwd"));
-        assertThat(run("stat", "-c", "%F", mnt().resolve("passwd-link").toString()).trim())
+        assertThat(Child.runOk("stat", "-c", "%F", mnt().resolve("passwd-link").toString()).trim())
                 .isEqualTo("symbolic link");
         assertThat(Files.readSymbolicLink(mnt().resolve("passwd-link")).toString()).isEqualTo("/etc/passwd");
         // the daemon's own view of the same paths
@@ -187,7 +177,7 @@ class PassthroughFsMountTest {
         FileStore viaMount = Files.getFileStore(mnt());
         FileStore hostStore = Files.getFileStore(root);
         assertThat(viaMount.getTotalSpace()).isEqualTo(hostStore.getTotalSpace());
-        List<String> df = List.of(run("stat", "-f", "-c", "%c %d", mnt().toString()).trim().split(" "));
+        List<String> df = List.of(Child.runOk("stat", "-f", "-c", "%c %d", mnt().toString()).trim().split(" "));
         assertThat(Long.parseLong(df.get(0))).as("total inodes").isPositive();
     }
 }

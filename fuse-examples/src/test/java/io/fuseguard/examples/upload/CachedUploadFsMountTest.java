@@ -1,5 +1,6 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.support.Child;
 import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
@@ -79,16 +80,6 @@ class CachedUploadFsMountTest {
         return fuse.mountPoint();
     }
 
-    static String run(String... cmd) throws Exception {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(20, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("timed out: " + String.join(" ", cmd));
-        }
-        assertThat(p.exitValue()).as("%s: %s", String.join(" ", cmd), out).isZero();
-        return out;
-    }
 
     static byte[] random(int size, long seed) {
         byte[] b = new byte[size];
@@ -101,7 +92,7 @@ class CachedUploadFsMountTest {
         byte[] content = random(2 << 20, 1);
         Path src = Files.write(work.resolve("src.bin"), content);
         long t0 = System.nanoTime();
-        run("cp", src.toString(), mnt().resolve("file.bin").toString());
+        Child.runOk("cp", src.toString(), mnt().resolve("file.bin").toString());
         Path uploaded = backend.root().resolve("file.bin");
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
                 .until(() -> Files.exists(uploaded) && Files.size(uploaded) == content.length);
@@ -109,7 +100,7 @@ class CachedUploadFsMountTest {
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
         assertThat(Files.readAllBytes(uploaded)).isEqualTo(content);
         await().atMost(Duration.ofSeconds(5)).until(() -> fs.pendingPaths().isEmpty());
-        assertThat(run("cat", mnt().resolve("file.bin").toString()).length()).isPositive();
+        assertThat(Child.runOk("cat", mnt().resolve("file.bin").toString()).length()).isPositive();
     }
 
     @Test
@@ -129,7 +120,7 @@ class CachedUploadFsMountTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> backend.faults().stalledUploads() == 1);
         // a second writer, a child process this time, while the first upload is stuck
         long t1 = System.nanoTime();
-        run("sh", "-c", "printf second > " + mnt().resolve("second.txt"));
+        Child.runOk("sh", "-c", "printf second > " + mnt().resolve("second.txt"));
         long childMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1);
         System.out.printf("close() of a 512 KiB file with the backend stalled: %.3f ms; "
                 + "child 'sh -c printf > file' (incl. process start): %d ms%n", closeNanos / 1e6, childMs);
@@ -137,7 +128,7 @@ class CachedUploadFsMountTest {
 
         // reads, listings and stats are served from the cache meanwhile
         assertThat(Files.readAllBytes(f)).isEqualTo(content);
-        assertThat(run("ls", mnt().toString())).contains("stalled.bin", "second.txt");
+        assertThat(Child.runOk("ls", mnt().toString())).contains("stalled.bin", "second.txt");
         assertThat(Files.exists(backend.root().resolve("stalled.bin"))).isFalse();
         assertThat(fs.pendingPaths()).contains("/stalled.bin", "/second.txt");
         assertThat(backend.uploadsInFlight()).isPositive();
@@ -195,7 +186,7 @@ class CachedUploadFsMountTest {
             assertThat(ms).isBetween(4000L, 9000L);
         }
         // the mount still answers, and the upload goes through once the backend recovers
-        assertThat(run("cat", f.toString())).isEqualTo("late");
+        assertThat(Child.runOk("cat", f.toString())).isEqualTo("late");
         backend.faults().stallUploads(false);
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         assertThat(Files.readString(backend.root().resolve("slow.txt"))).isEqualTo("late");
@@ -204,7 +195,7 @@ class CachedUploadFsMountTest {
     @Test
     void failedUploadsAreRetriedWithBackoff() throws Exception {
         backend.faults().failNext(3);
-        run("sh", "-c", "printf retried > " + mnt().resolve("r.txt"));
+        Child.runOk("sh", "-c", "printf retried > " + mnt().resolve("r.txt"));
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         assertThat(Files.readString(backend.root().resolve("r.txt"))).isEqualTo("retried");
         assertThat(fs.failedAttempts()).isGreaterThanOrEqualTo(3);
@@ -215,28 +206,28 @@ class CachedUploadFsMountTest {
         // a file that exists only in the backend is listed and fetched on first open
         Files.createDirectories(backend.root().resolve("remote"));
         Files.writeString(backend.root().resolve("remote/old.txt"), "from the backend");
-        assertThat(run("ls", mnt().resolve("remote").toString()).trim()).isEqualTo("old.txt");
-        assertThat(run("cat", mnt().resolve("remote/old.txt").toString())).isEqualTo("from the backend");
+        assertThat(Child.runOk("ls", mnt().resolve("remote").toString()).trim()).isEqualTo("old.txt");
+        assertThat(Child.runOk("cat", mnt().resolve("remote/old.txt").toString())).isEqualTo("from the backend");
 
-        run("mkdir", "-p", mnt().resolve("dir/sub").toString());
-        run("sh", "-c", "printf one > " + mnt().resolve("dir/sub/one.txt"));
+        Child.runOk("mkdir", "-p", mnt().resolve("dir/sub").toString());
+        Child.runOk("sh", "-c", "printf one > " + mnt().resolve("dir/sub/one.txt"));
         await().atMost(Duration.ofSeconds(10)).until(() -> Files.exists(backend.root().resolve("dir/sub/one.txt")));
 
-        run("mv", mnt().resolve("dir/sub/one.txt").toString(), mnt().resolve("dir/renamed.txt").toString());
-        run("mv", mnt().resolve("remote").toString(), mnt().resolve("moved-remote").toString());
+        Child.runOk("mv", mnt().resolve("dir/sub/one.txt").toString(), mnt().resolve("dir/renamed.txt").toString());
+        Child.runOk("mv", mnt().resolve("remote").toString(), mnt().resolve("moved-remote").toString());
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         assertThat(backend.root().resolve("dir/sub/one.txt")).doesNotExist();
         assertThat(Files.readString(backend.root().resolve("dir/renamed.txt"))).isEqualTo("one");
         assertThat(backend.root().resolve("remote")).doesNotExist();
         assertThat(Files.readString(backend.root().resolve("moved-remote/old.txt"))).isEqualTo("from the backend");
 
-        run("rm", "-r", mnt().resolve("dir").toString());
-        run("rm", mnt().resolve("moved-remote/old.txt").toString());
+        Child.runOk("rm", "-r", mnt().resolve("dir").toString());
+        Child.runOk("rm", mnt().resolve("moved-remote/old.txt").toString());
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         assertThat(backend.root().resolve("dir")).doesNotExist();
         assertThat(backend.root().resolve("moved-remote/old.txt")).doesNotExist();
-        assertThat(run("ls", "-A", mnt().toString()).trim()).isEqualTo("moved-remote");
-        run("rmdir", mnt().resolve("moved-remote").toString());
-        assertThat(run("ls", "-A", mnt().toString()).trim()).isEmpty();
+        assertThat(Child.runOk("ls", "-A", mnt().toString()).trim()).isEqualTo("moved-remote");
+        Child.runOk("rmdir", mnt().resolve("moved-remote").toString());
+        assertThat(Child.runOk("ls", "-A", mnt().toString()).trim()).isEmpty();
     }
 }

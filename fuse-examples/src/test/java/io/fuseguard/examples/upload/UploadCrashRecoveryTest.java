@@ -1,5 +1,6 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.support.Child;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
@@ -52,8 +53,8 @@ class UploadCrashRecoveryTest {
             String classpath = snapshotClasspath(work.resolve("cp"));
             first = Daemon.start(classpath, mnt, cache, backendDir, true, work.resolve("daemon1.log"));
             System.out.printf("daemon 1 (stalling backend) ready in %d ms, pid %d%n", first.readyMs, first.pid());
-            run("cp", src.toString(), mnt.resolve("big.bin").toString());
-            run("sh", "-c", "printf small > " + mnt.resolve("small.txt"));
+            Child.runOk("cp", src.toString(), mnt.resolve("big.bin").toString());
+            Child.runOk("sh", "-c", "printf small > " + mnt.resolve("small.txt"));
 
             // the upload is in flight: its first chunk sits in the backend's incoming directory
             await().atMost(Duration.ofSeconds(10)).until(() -> count(backendDir.resolve(DirectoryBackend.INCOMING)) > 0);
@@ -82,7 +83,7 @@ class UploadCrashRecoveryTest {
             await().atMost(Duration.ofSeconds(10)).until(() -> count(cache.resolve("journal")) == 0);
             assertThat(count(backendDir.resolve(DirectoryBackend.INCOMING))).isZero();
             // and the mount serves the same bytes
-            assertThat(run("sha256sum", mnt.resolve("big.bin").toString())).startsWith(sha);
+            assertThat(Child.runOk("sha256sum", mnt.resolve("big.bin").toString())).startsWith(sha);
         } finally {
             if (second != null) {
                 second.stop();
@@ -172,7 +173,7 @@ class UploadCrashRecoveryTest {
                 if (Files.isDirectory(p)) {
                     Path copy = dir.resolve(attempt + "-" + i++);
                     Files.createDirectories(copy);
-                    run("cp", "-a", p + "/.", copy.toString());
+                    Child.runOk("cp", "-a", p + "/.", copy.toString());
                     complete |= Files.exists(copy.resolve(mainClass));
                     out.add(copy.toString());
                 } else {
@@ -214,16 +215,6 @@ class UploadCrashRecoveryTest {
         }
     }
 
-    static String run(String... cmd) throws Exception {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("timed out: " + String.join(" ", cmd));
-        }
-        assertThat(p.exitValue()).as("%s: %s", String.join(" ", cmd), out).isZero();
-        return out;
-    }
 
     static String sha256(byte[] b) throws Exception {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
