@@ -12,6 +12,8 @@ public final class MountException extends RuntimeException {
         MOUNT_POINT_MISSING,
         /** The mount point is not a directory. */
         NOT_A_DIRECTORY,
+        /** The mount point has files in it (they would be hidden); mount option {@code nonempty} allows it. */
+        NOT_EMPTY,
         /** Something is already mounted there. */
         ALREADY_MOUNTED,
         /** /dev/fuse is missing or cannot be opened. */

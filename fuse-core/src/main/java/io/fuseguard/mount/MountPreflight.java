@@ -50,6 +50,11 @@ final class MountPreflight {
             throw new MountException(MountException.Reason.NOT_A_DIRECTORY,
                     "mount point " + mountPoint + " is not a directory");
         }
+        // As root, libfuse 2 mounts over files without a word; they would be hidden while mounted.
+        if (!options.contains("nonempty") && !isEmpty(mountPoint)) {
+            throw new MountException(MountException.Reason.NOT_EMPTY, "mount point " + mountPoint
+                    + " is not empty (its files would be hidden while mounted; mount option 'nonempty' allows it)");
+        }
         checkDevice();
         for (String o : options) {
             String key = o.contains("=") ? o.substring(0, o.indexOf('=')) : o;
@@ -62,6 +67,15 @@ final class MountPreflight {
                 throw new MountException(MountException.Reason.OPTION_REJECTED,
                         "mount option '" + o + "' is not a libfuse 2 option");
             }
+        }
+    }
+
+    private static boolean isEmpty(Path dir) {
+        try (java.util.stream.Stream<Path> s = Files.list(dir)) {
+            return s.findAny().isEmpty();
+        } catch (IOException e) {
+            throw new MountException(MountException.Reason.MOUNT_POINT_MISSING,
+                    "mount point " + dir + " cannot be listed: " + e.getMessage(), e);
         }
     }
 

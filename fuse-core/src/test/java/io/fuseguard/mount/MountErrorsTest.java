@@ -46,6 +46,20 @@ class MountErrorsTest {
     }
 
     @Test
+    void nonEmptyMountPointUnlessAsked() throws Exception {
+        Path dir = Files.createDirectory(tmp.resolve("full"));
+        Files.writeString(dir.resolve("x"), "x");
+        assertThatThrownBy(() -> FuseMount.mount(new SmallFs(), dir, config()))
+                .isInstanceOfSatisfying(MountException.class,
+                        e -> assertThat(e.reason()).isEqualTo(MountException.Reason.NOT_EMPTY))
+                .hasMessageContaining("is not empty").hasMessageContaining("nonempty");
+        FuseguardConfig c = FuseguardConfig.builder().shutdownHook(false).mountOption("nonempty").build();
+        try (FuseMount m = FuseMount.mount(new SmallFs(), dir, c)) {
+            assertThat(m.isMounted()).isTrue();
+        }
+    }
+
+    @Test
     void alreadyMounted() throws Exception {
         Path dir = Files.createDirectory(tmp.resolve("mp"));
         try (FuseMount first = FuseMount.mount(new SmallFs(), dir, config())) {

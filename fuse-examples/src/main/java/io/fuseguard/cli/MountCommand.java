@@ -9,7 +9,6 @@ import io.fuseguard.examples.memory.MemoryFs;
 import io.fuseguard.examples.passthrough.PassthroughFs;
 import io.fuseguard.examples.upload.CachedUploadFs;
 import io.fuseguard.examples.upload.DirectoryBackend;
-import io.fuseguard.kernel.MountTable;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.mount.MountException;
 import org.slf4j.Logger;
@@ -25,7 +24,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 
 /** {@code fuseguard mount}: serves an example filesystem until Ctrl-C or SIGTERM, then unmounts cleanly. */
 @Command(name = "mount", mixinStandardHelpOptions = true, sortOptions = false,
@@ -103,7 +101,6 @@ public final class MountCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path mp = mountPoint.toAbsolutePath().normalize();
-        checkMountPoint(mp);
         FuseguardConfig config = config();
         FuseFileSystem fs = fileSystem();
         FuseMount mount;
@@ -134,25 +131,6 @@ public final class MountCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void checkMountPoint(Path mp) throws IOException {
-        if (MountTable.load().findByMountPoint(mp).isPresent()) {
-            throw new FuseguardCommand.BadInputException(mp + " is already a mount point (see 'fuseguard "
-                    + "connections'; a wedged one: 'fuseguard abort " + mp + "')");
-        }
-        if (!Files.exists(mp)) {
-            throw new FuseguardCommand.BadInputException("mount point " + mp + " does not exist");
-        }
-        if (!Files.isDirectory(mp)) {
-            throw new FuseguardCommand.BadInputException("mount point " + mp + " is not a directory");
-        }
-        try (Stream<Path> s = Files.list(mp)) {
-            if (s.findAny().isPresent() && !options.contains("nonempty")) {
-                throw new FuseguardCommand.BadInputException("mount point " + mp + " is not empty (its files would "
-                        + "be hidden; add -o nonempty to mount anyway)");
-            }
-        }
-    }
-
     FuseguardConfig config() {
         FuseguardConfig.Builder b = FuseguardConfig.builder().fsName(kind.name()).debug(debug)
                 .allowOther(allowOther);
@@ -179,9 +157,7 @@ public final class MountCommand implements Callable<Integer> {
                 b.workerThreads(workers);
             }
             for (String o : options) {
-                if (!o.equals("nonempty")) {
-                    b.mountOption(o);
-                }
+                b.mountOption(o);
             }
         } catch (IllegalArgumentException e) {
             throw new FuseguardCommand.BadInputException(e.getMessage());
