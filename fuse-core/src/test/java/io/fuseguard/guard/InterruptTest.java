@@ -1,8 +1,5 @@
 package io.fuseguard.guard;
 
-import io.fuseguard.config.FlushPolicy;
-import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.kernel.Tasks;
 import io.fuseguard.support.Child;
@@ -29,10 +26,7 @@ class InterruptTest {
     private final List<GuardEvent> events = new CopyOnWriteArrayList<>();
 
     @RegisterExtension
-    final FuseMountExtension fuse = FuseMountExtension.of(StallingFs::new, FuseguardConfig.builder()
-            .allDeadlines(DEADLINE).flushPolicy(FlushPolicy.BOUNDED)
-            .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING).shutdownHook(false)
-            .listener(events::add).build());
+    final FuseMountExtension fuse = StallingFs.mount(DEADLINE, events::add);
 
     @AfterEach
     void release() {

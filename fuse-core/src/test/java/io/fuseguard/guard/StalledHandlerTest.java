@@ -1,8 +1,5 @@
 package io.fuseguard.guard;
 
-import io.fuseguard.config.FlushPolicy;
-import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.support.Child;
 import io.fuseguard.testfs.StallingFs;
@@ -35,10 +32,7 @@ class StalledHandlerTest {
     private final List<GuardEvent> events = new CopyOnWriteArrayList<>();
 
     @RegisterExtension
-    final FuseMountExtension fuse = FuseMountExtension.of(StallingFs::new, FuseguardConfig.builder()
-            .allDeadlines(DEADLINE).flushPolicy(FlushPolicy.BOUNDED)
-            .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING).shutdownHook(false)
-            .listener(events::add).build());
+    final FuseMountExtension fuse = StallingFs.mount(DEADLINE, events::add);
 
     @AfterEach
     void release() {

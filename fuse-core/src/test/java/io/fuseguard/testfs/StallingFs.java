@@ -1,8 +1,14 @@
 package io.fuseguard.testfs;
 
 import io.fuseguard.api.FileAttributes;
+import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.config.SelfAccessPolicy;
+import io.fuseguard.guard.StallListener;
+import io.fuseguard.junit.FuseMountExtension;
 
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -18,6 +24,16 @@ public class StallingFs extends SmallFs {
         withFile("/ok", "fine\n".getBytes());
         withFile("/stall-read", "never\n".getBytes());
         withFile("/stall-flush", new byte[0]);
+    }
+
+    /**
+     * A per-test mount of a fresh StallingFs: every deadline set to {@code deadline}, the bounded flush policy
+     * (so flush reaches the handler), the test JVM allowed to use the mount, events sent to {@code listener}.
+     */
+    public static FuseMountExtension mount(Duration deadline, StallListener listener) {
+        return FuseMountExtension.of(StallingFs::new, FuseguardConfig.builder().allDeadlines(deadline)
+                .flushPolicy(FlushPolicy.BOUNDED).selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING)
+                .shutdownHook(false).listener(listener).build());
     }
 
     /** Lets every stalled handler go on. */
