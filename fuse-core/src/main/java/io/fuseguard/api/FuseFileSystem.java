@@ -35,6 +35,20 @@ import java.util.List;
  */
 public interface FuseFileSystem {
 
+    /**
+     * Called once when the kernel connected, before any other operation (on a request thread; the mount is not
+     * answering yet, so do not use the mount from here).
+     */
+    default void init() {
+    }
+
+    /**
+     * Called once when the mount ends (unmount, {@code close()}, SIGTERM), after the last operation and after
+     * close-time work (deferred flushes, releases) was drained.
+     */
+    default void destroy() {
+    }
+
     /** Attributes of {@code path}; throw ENOENT when it does not exist. Also serves lookups. */
     FileAttributes getattr(String path);
 

@@ -2,6 +2,8 @@ package io.fuseguard.api;
 
 /** The FUSE operations the framework forwards to a filesystem, each with the kind that sets its deadline. */
 public enum Operation {
+    /** A name looked up: the filesystem's getattr of the path. */
+    LOOKUP(OperationKind.METADATA),
     GETATTR(OperationKind.METADATA),
     READDIR(OperationKind.METADATA),
     READLINK(OperationKind.METADATA),

@@ -20,7 +20,12 @@ public record RequestContext(Operation operation, String path, int pid, long uid
 
     /** The request handled by the calling thread, if it is running a handler. */
     public static Optional<RequestContext> current() {
-        return Optional.ofNullable(CURRENT.get());
+        RequestContext bound = CURRENT.get();
+        if (bound != null) {
+            return Optional.of(bound);
+        }
+        io.fuseguard.ops.OpContext c = io.fuseguard.ops.OpContext.current();
+        return c != null && c.active ? Optional.of(c.toRequestContext()) : Optional.empty();
     }
 
     /** Time left before the deadline (negative once it has passed). */

@@ -21,7 +21,8 @@ public final class FuseguardConfig {
     private final Errno overloadErrno;
     private final int workerThreads;
     private final int queueCapacity;
-    private final Duration interruptPollInterval;
+    private final int maxStuckThreads;
+    private final Duration drainTimeout;
     private final FlushPolicy flushPolicy;
     private final SelfAccessPolicy selfAccessPolicy;
     private final boolean allowOther;
@@ -41,7 +42,8 @@ public final class FuseguardConfig {
         this.overloadErrno = b.overloadErrno;
         this.workerThreads = b.workerThreads;
         this.queueCapacity = b.queueCapacity;
-        this.interruptPollInterval = b.interruptPollInterval;
+        this.maxStuckThreads = b.maxStuckThreads;
+        this.drainTimeout = b.drainTimeout;
         this.flushPolicy = b.flushPolicy;
         this.selfAccessPolicy = b.selfAccessPolicy;
         this.allowOther = b.allowOther;
@@ -74,7 +76,8 @@ public final class FuseguardConfig {
         b.overloadErrno = overloadErrno;
         b.workerThreads = workerThreads;
         b.queueCapacity = queueCapacity;
-        b.interruptPollInterval = interruptPollInterval;
+        b.maxStuckThreads = maxStuckThreads;
+        b.drainTimeout = drainTimeout;
         b.flushPolicy = flushPolicy;
         b.selfAccessPolicy = selfAccessPolicy;
         b.allowOther = allowOther;
@@ -100,24 +103,29 @@ public final class FuseguardConfig {
         return timeoutErrno;
     }
 
-    /** Errno answered when every worker is busy and the queue is full. */
+    /** Errno answered when a lane's queue is full. */
     public Errno overloadErrno() {
         return overloadErrno;
     }
 
-    /** Number of handler threads. */
+    /** Most request threads that run handlers at once (not counting stuck ones). */
     public int workerThreads() {
         return workerThreads;
     }
 
-    /** Requests that may wait for a worker before new ones are refused. */
+    /** Requests of one lane that may wait for a free thread before new ones are refused. */
     public int queueCapacity() {
         return queueCapacity;
     }
 
-    /** How often a waiting request checks whether the kernel marked it interrupted. */
-    public Duration interruptPollInterval() {
-        return interruptPollInterval;
+    /** Most threads left to handlers stuck past their deadline before no replacement is started. */
+    public int maxStuckThreads() {
+        return maxStuckThreads;
+    }
+
+    /** How long unmounting waits for close-time work (deferred flushes, releases) before destroy. */
+    public Duration drainTimeout() {
+        return drainTimeout;
     }
 
     /** The flush policy. */
@@ -135,7 +143,7 @@ public final class FuseguardConfig {
         return allowOther;
     }
 
-    /** Largest write the kernel passes in one request. */
+    /** Largest write (and read) the kernel passes in one request. */
     public int maxWrite() {
         return maxWrite;
     }
@@ -155,12 +163,12 @@ public final class FuseguardConfig {
         return mountTimeout;
     }
 
-    /** How long {@code close()} waits for the FUSE loop to end after the unmount. */
+    /** How long {@code close()} waits for the request threads to end after the unmount. */
     public Duration unmountTimeout() {
         return unmountTimeout;
     }
 
-    /** Whether libfuse prints every request ({@code -d}). */
+    /** Whether every request and its answer is printed on standard error (like libfuse's {@code -d}). */
     public boolean debug() {
         return debug;
     }
@@ -185,17 +193,36 @@ public final class FuseguardConfig {
      */
     public List<String> mountOptions(long pid) {
         List<String> opts = new ArrayList<>();
-        opts.add("fsname=fuseguard:" + pid + ":" + fsName);
-        opts.add("subtype=fuseguard");
-        opts.add("big_writes");
-        opts.add("max_write=" + maxWrite);
+        // The user's own options win: a default is only added when the user did not set that key.
+        if (!hasOption("fsname")) {
+            opts.add("fsname=fuseguard:" + pid + ":" + fsName);
+        }
+        if (!hasOption("subtype")) {
+            opts.add("subtype=fuseguard");
+        }
+        if (!hasOption("max_write")) {
+            opts.add("max_write=" + maxWrite);
+        }
         if (allowOther) {
-            opts.add("allow_other");
+            if (!hasOption("allow_other")) {
+                opts.add("allow_other");
+            }
             // allow_other without permission checks lets any user read everything.
-            opts.add("default_permissions");
+            if (!hasOption("default_permissions")) {
+                opts.add("default_permissions");
+            }
         }
         opts.addAll(extraMountOptions);
         return opts;
+    }
+
+    private boolean hasOption(String key) {
+        for (String o : extraMountOptions) {
+            if (o.equals(key) || o.startsWith(key + "=")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Builds a {@link FuseguardConfig}. Not thread-safe. */
@@ -203,13 +230,14 @@ public final class FuseguardConfig {
         private final Map<OperationKind, Duration> deadlines = new EnumMap<>(OperationKind.class);
         private Errno timeoutErrno = Errno.EIO;
         private Errno overloadErrno = Errno.EIO;
-        private int workerThreads = Math.max(8, 4 * Runtime.getRuntime().availableProcessors());
+        private int workerThreads = 64;
         private int queueCapacity = 256;
-        private Duration interruptPollInterval = Duration.ofMillis(10);
-        private FlushPolicy flushPolicy = FlushPolicy.NO_FLUSH;
-        private SelfAccessPolicy selfAccessPolicy = SelfAccessPolicy.REFUSE;
+        private int maxStuckThreads = 64;
+        private Duration drainTimeout = Duration.ofSeconds(10);
+        private FlushPolicy flushPolicy = FlushPolicy.DEFERRED;
+        private SelfAccessPolicy selfAccessPolicy = SelfAccessPolicy.AUTO;
         private boolean allowOther;
-        private int maxWrite = 128 * 1024;
+        private int maxWrite = 1024 * 1024;
         private final List<String> extraMountOptions = new ArrayList<>();
         private String fsName = "fs";
         private Duration mountTimeout = Duration.ofSeconds(10);
@@ -252,22 +280,31 @@ public final class FuseguardConfig {
             return this;
         }
 
-        /** Errno answered at once when every worker is busy and the queue is full. Default EIO. */
+        /** Errno answered at once when a lane's queue is full. Default EIO. */
         public Builder overloadErrno(Errno errno) {
             this.overloadErrno = Objects.requireNonNull(errno);
             return this;
         }
 
-        /** Handler threads. Default max(8, 4 × cores). */
+        /**
+         * Most request threads running handlers at once. Default 64. Threads are started as load needs them and
+         * end when idle; handlers run on the thread that read the request (no hand-off). Metadata requests
+         * (lookups, attributes, directory changes) and data requests (read, write, fsync, flush) each get at most
+         * this number minus one eighth of it, so a flood of slow reads never starves {@code ls}, and the other
+         * way round.
+         */
         public Builder workerThreads(int n) {
-            if (n < 1) {
-                throw new IllegalArgumentException("workerThreads must be at least 1");
+            if (n < 2) {
+                throw new IllegalArgumentException("workerThreads must be at least 2");
             }
             this.workerThreads = n;
             return this;
         }
 
-        /** Requests that may wait for a free worker; beyond that they are refused at once. Default 256. */
+        /**
+         * Requests of one lane (metadata or data) that may wait when its threads are all busy; beyond that they
+         * are answered the overload errno at once. Waiting requests keep their deadline. Default 256.
+         */
         public Builder queueCapacity(int n) {
             if (n < 0) {
                 throw new IllegalArgumentException("queueCapacity must not be negative");
@@ -276,20 +313,38 @@ public final class FuseguardConfig {
             return this;
         }
 
-        /** How often a waiting request checks for a kernel interrupt. Default 10 ms. */
-        public Builder interruptPollInterval(Duration interval) {
-            requirePositive(interval, "interruptPollInterval");
-            this.interruptPollInterval = interval;
+        /**
+         * Threads that may be left to handlers stuck past their deadline (answered already, ignoring their
+         * interrupt): each is replaced so the mount keeps serving, up to this many; then the event
+         * {@code STUCK_THREADS_CAP} is reported and requests queue until some return. Default 64.
+         */
+        public Builder maxStuckThreads(int n) {
+            if (n < 0) {
+                throw new IllegalArgumentException("maxStuckThreads must not be negative");
+            }
+            this.maxStuckThreads = n;
             return this;
         }
 
-        /** The flush policy. Default {@link FlushPolicy#NO_FLUSH}. */
+        /**
+         * How long unmounting ({@code close()}, SIGTERM, an external umount) waits for close-time work (deferred
+         * flushes, releases) before calling {@code destroy}; what is left is logged at WARN. Default 10 s.
+         */
+        public Builder drainTimeout(Duration timeout) {
+            if (timeout == null || timeout.isNegative()) {
+                throw new IllegalArgumentException("drainTimeout must not be negative");
+            }
+            this.drainTimeout = timeout;
+            return this;
+        }
+
+        /** The flush policy. Default {@link FlushPolicy#DEFERRED}. */
         public Builder flushPolicy(FlushPolicy policy) {
             this.flushPolicy = Objects.requireNonNull(policy);
             return this;
         }
 
-        /** The self-access policy. Default {@link SelfAccessPolicy#REFUSE}. */
+        /** The self-access policy. Default {@link SelfAccessPolicy#AUTO}. */
         public Builder selfAccessPolicy(SelfAccessPolicy policy) {
             this.selfAccessPolicy = Objects.requireNonNull(policy);
             return this;
@@ -301,10 +356,13 @@ public final class FuseguardConfig {
             return this;
         }
 
-        /** Largest write request in bytes (4 KiB to 128 KiB for libfuse 2). Default 128 KiB. */
+        /**
+         * Largest write and read request in bytes, 4 KiB to 1 MiB. Default 1 MiB (kernels before 4.20 cap it at
+         * 128 KiB). Each request thread keeps buffers of this size (pages are used only as requests fill them).
+         */
         public Builder maxWrite(int bytes) {
-            if (bytes < 4096 || bytes > 128 * 1024) {
-                throw new IllegalArgumentException("maxWrite must be between 4096 and 131072 bytes");
+            if (bytes < 4096 || bytes > 1024 * 1024) {
+                throw new IllegalArgumentException("maxWrite must be between 4096 and 1048576 bytes");
             }
             this.maxWrite = bytes;
             return this;
@@ -342,7 +400,7 @@ public final class FuseguardConfig {
             return this;
         }
 
-        /** libfuse debug output on stderr. Default false. */
+        /** Every request and its answer on standard error. Default false. */
         public Builder debug(boolean debug) {
             this.debug = debug;
             return this;

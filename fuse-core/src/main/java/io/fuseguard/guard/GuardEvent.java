@@ -35,7 +35,21 @@ public record GuardEvent(Type type, Operation operation, String path, int caller
         /** A handler threw an unexpected exception; answered EIO. */
         HANDLER_FAILED,
         /** The mount was closing; in-flight or new requests were answered with ENOTCONN. */
-        SHUTDOWN
+        SHUTDOWN,
+        /**
+         * Close-time work of a file (its deferred flush, its release) is still running past the data deadline.
+         * Nothing waits on it; it goes on.
+         */
+        CLOSE_WORK_LATE,
+        /** Close-time work of a file failed (errno in the event); also reported at the next fsync of that handle. */
+        CLOSE_WORK_FAILED,
+        /** The mount ended before close-time work of a file finished (logged at WARN with what was left). */
+        CLOSE_WORK_UNFINISHED,
+        /**
+         * Handlers stuck past their deadline hold as many threads as the configured cap; no more replacement
+         * threads are started until some of them return.
+         */
+        STUCK_THREADS_CAP
     }
 
     /** Copies the stack. */

@@ -1,7 +1,5 @@
 package io.fuseguard.junit;
 
-import io.fuseguard.mount.LibFuse2;
-import io.fuseguard.mount.MountException;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -29,10 +27,8 @@ public final class FuseAvailability {
         } catch (IOException e) {
             return Optional.of("/dev/fuse cannot be opened: " + e.getMessage());
         }
-        try {
-            LibFuse2.load();
-        } catch (MountException e) {
-            return Optional.of(e.getMessage());
+        if (io.fuseguard.sys.Syscalls.dlopen("libfuse.so.2") == 0) {
+            return Optional.of("libfuse.so.2 could not be loaded: install the libfuse2 package");
         }
         return Optional.empty();
     }

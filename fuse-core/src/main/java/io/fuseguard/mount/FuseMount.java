@@ -1,27 +1,28 @@
 package io.fuseguard.mount;
 
 import io.fuseguard.api.FuseFileSystem;
-import io.fuseguard.bridge.GuardedBridge;
-import io.fuseguard.bridge.JavaFsBridge;
-import io.fuseguard.bridge.LegacyFsBridge;
-import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.bridge.JavaFsOps;
+import io.fuseguard.bridge.LegacyFsOps;
 import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.guard.RequestGuard;
-import io.fuseguard.guard.RequestSource;
+import io.fuseguard.guard.EventReporter;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
-import jnr.ffi.LastError;
-import jnr.ffi.Pointer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import io.fuseguard.log.Log;
+import io.fuseguard.ops.FsOps;
+import io.fuseguard.ops.OpContext;
+import io.fuseguard.session.MountOptions;
+import io.fuseguard.session.Session;
+import io.fuseguard.sys.Syscalls;
 import ru.serce.jnrfuse.FuseFS;
 
+import java.io.FileInputStream;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -29,55 +30,49 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.BiFunction;
 
 /**
  * A mounted fuseguard filesystem. {@link #mount} returns once the filesystem answers requests through the
- * kernel (and, under the default flush policy, once the kernel stopped sending FLUSH); {@link #close} unmounts,
- * waits for the FUSE loop to end and never hangs, even when files are still open on the mount.
+ * kernel (and, under the no-flush policies, once the kernel stopped sending FLUSH); {@link #close} unmounts,
+ * drains close-time work, calls the filesystem's {@code destroy} and never hangs, even when files are still open
+ * on the mount.
  *
  * <pre>{@code
  * try (FuseMount m = FuseMount.mount(new MyFs(), Path.of("/mnt/my"), FuseguardConfig.defaults())) {
  *     m.awaitUnmount();
  * }
  * }</pre>
+ *
+ * <p>fuseguard's warnings (stalled handlers, refused or allowed self-access, behaviours of a migrated jnr-fuse
+ * filesystem that it serves differently, close-time work that failed) are logged through SLF4J; without an SLF4J
+ * backend on the classpath, warnings and errors are printed on standard error instead.
  */
 public final class FuseMount implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(FuseMount.class);
-    private static final int EBUSY = 16;
+    private static final Log LOG = Log.of(FuseMount.class);
 
     private final Path mountPoint;
     private final FuseguardConfig config;
-    private final LibFuse2 lib;
-    private final RequestGuard guard;
-    private final GuardedBridge bridge;
+    private final MountOptions options;
+    private final FsOps ops;
+    private final EventReporter events;
     private final FuseFileSystem inProcess;
-    private final CountDownLatch loopEnded = new CountDownLatch(1);
+    private final CountDownLatch finished = new CountDownLatch(1);
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final FuseArgs args;
-    private Pointer channel;
-    private Pointer fuse;
+    private final AtomicBoolean finishing = new AtomicBoolean();
+    private Session session;
     private long connectionId = -1;
     private Duration mountTime = Duration.ZERO;
     private Thread shutdownHook;
+    private volatile boolean mounted;
 
-    private FuseMount(Path mountPoint, FuseguardConfig config, LibFuse2 lib, RequestGuard guard,
-                      GuardedBridge bridge, FuseFileSystem inProcess) {
+    private FuseMount(Path mountPoint, FuseguardConfig config, MountOptions options, FsOps ops,
+                      EventReporter events) {
         this.mountPoint = mountPoint;
         this.config = config;
-        this.lib = lib;
-        this.guard = guard;
-        this.bridge = bridge;
-        this.inProcess = inProcess;
-        List<String> argv = new ArrayList<>();
-        argv.add("fuseguard");
-        argv.add("-o");
-        argv.add(String.join(",", config.mountOptions(ProcessHandle.current().pid())));
-        if (config.debug()) {
-            argv.add("-o");
-            argv.add("debug");
-        }
-        this.args = new FuseArgs(argv);
+        this.options = options;
+        this.ops = ops;
+        this.events = events;
+        this.inProcess = new InProcessAccess(ops, config, events, mountPoint.toString()).fileSystem();
     }
 
     /**
@@ -86,93 +81,99 @@ public final class FuseMount implements AutoCloseable {
      * @throws MountException with a {@link MountException.Reason} and an actionable message
      */
     public static FuseMount mount(FuseFileSystem fs, Path mountPoint, FuseguardConfig config) {
-        return mount(mountPoint, config, (guard, source) -> new JavaFsBridge(fs, guard, source, config), fs);
+        return mount(mountPoint, config, events -> new JavaFsOps(fs, events));
     }
 
     /**
-     * Mounts an existing jnr-fuse filesystem unchanged, under the same guards: it gets private native copies of
-     * every buffer and struct, which live until its handler returns, so a stalled handler can be answered for
-     * without ever touching freed libfuse memory.
+     * Mounts an existing jnr-fuse filesystem unchanged, under the same guards. Its {@code init} and
+     * {@code destroy} are called, {@code getContext()} in a handler tells the real caller, and its {@code flush}
+     * runs when each file is released (see {@link io.fuseguard.config.FlushPolicy#DEFERRED}). Behaviours that
+     * fuseguard serves differently are logged at WARN when it mounts.
      */
     public static FuseMount mount(FuseFS legacy, Path mountPoint, FuseguardConfig config) {
-        return mount(mountPoint, config, (guard, source) -> new LegacyFsBridge(legacy, guard, source, config), null);
+        return mount(mountPoint, config, events -> new LegacyFsOps(legacy, events));
     }
 
     private static FuseMount mount(Path mountPoint, FuseguardConfig config,
-                                   BiFunction<RequestGuard, RequestSource, GuardedBridge> bridgeFactory,
-                                   FuseFileSystem fs) {
+                                   java.util.function.Function<EventReporter, FsOps> bridge) {
         long t0 = System.nanoTime();
-        Path mp = mountPoint.toAbsolutePath().normalize();
-        MountPreflight.check(mp, config.mountOptions(ProcessHandle.current().pid()));
-        LibFuse2 lib = LibFuse2.load();
-        NativeRequestSource source = new NativeRequestSource(lib);
-        RequestGuard guard = new RequestGuard(config, source);
-        GuardedBridge bridge = bridgeFactory.apply(guard, source);
-        FuseMount m = new FuseMount(mp, config, lib, guard, bridge,
-                fs == null ? null : InProcessAccess.of(fs, guard));
+        List<String> raw = config.mountOptions(Syscalls.getpid());
+        MountOptions options = MountOptions.parse(raw, config.maxWrite());
+        Path real = MountPreflight.check(mountPoint, raw.contains("nonempty"));
+        NativeMount.checkLibrary();
+        EventReporter events = new EventReporter(config.fsName(), config.listeners());
+        FuseMount m = new FuseMount(real, config, options, bridge.apply(events), events);
         try {
             m.start();
-        } catch (RuntimeException e) {
-            guard.close();
+        } catch (RuntimeException | Error e) {
+            events.close();
             throw e;
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info("Mounted {} at {} in {} ms (connection {}, flush policy {})", config.fsName(), mp,
-                m.mountTime.toMillis(), m.connectionId, config.flushPolicy());
+        LOG.info("Mounted {} at {} in {} ms (connection {}, flush policy {}, self-access {})", config.fsName(), real,
+                m.mountTime.toMillis(), m.connectionId, config.flushPolicy(), m.session.selfAccessPolicy());
+        List<String> notes = m.ops.behaviourNotes(config.flushPolicy());
+        if (!notes.isEmpty()) {
+            LOG.warn("{} is served by fuseguard with these differences from plain jnr-fuse/libfuse: {}",
+                    config.fsName(), String.join("; ", notes));
+        }
         return m;
     }
 
     private void start() {
-        channel = lib.fuse_mount(mountPoint.toString(), args.pointer());
-        if (channel == null || channel.address() == 0) {
-            lib.fuse_opt_free_args(args.pointer());
-            throw new MountException(MountException.Reason.MOUNT_FAILED, "the kernel refused to mount "
-                    + mountPoint + " (libfuse printed the reason on stderr; as non-root, fusermount must be "
-                    + "installed: package 'fuse')");
-        }
-        try {
-            connectionId = MountTableLookup.connectionOf(mountPoint).orElse(-1);
-            fuse = FuseNew.call(channel, args.pointer(), bridge.operations());
-            lib.fuse_opt_free_args(args.pointer());
-            if (fuse == null || fuse.address() == 0) {
-                throw new MountException(MountException.Reason.OPTION_REJECTED, "libfuse rejected the options "
-                        + String.join(",", config.mountOptions(ProcessHandle.current().pid()))
-                        + " (its reason is on stderr)");
-            }
-        } catch (RuntimeException | Error e) {
-            // No loop runs yet: closing the channel and detaching the mount point is all there is to undo.
-            releaseChannel();
-            throw e;
-        }
-        Thread loop = new Thread(() -> {
-            try {
-                int r = lib.fuse_loop_mt(fuse);
-                if (r != 0) {
-                    LOG.warn("FUSE loop of {} ended with {}", mountPoint, r);
-                }
-            } finally {
-                loopEnded.countDown();
-            }
-        }, "fuseguard-loop-" + config.fsName());
-        loop.setDaemon(true);
-        loop.start();
-        awaitReady();
         if (config.shutdownHook()) {
+            // Registered before mounting: a SIGTERM during mount() must not leave a dead mount behind.
             shutdownHook = new Thread(this::close, "fuseguard-shutdown-" + config.fsName());
             Runtime.getRuntime().addShutdownHook(shutdownHook);
         }
+        int fd;
+        try {
+            fd = NativeMount.mount(mountPoint, options.kernel());
+        } catch (RuntimeException e) {
+            removeShutdownHook();
+            throw e;
+        }
+        mounted = true;
+        session = new Session(config.fsName(), fd, config, options, ops, events);
+        session.start();
+        try {
+            awaitReady();
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+        Thread reaper = new Thread(this::reap, "fuseguard-reaper-" + config.fsName());
+        reaper.setDaemon(true);
+        reaper.start();
     }
 
     /**
-     * Proves the mount answers by opening and closing the hidden probe through the kernel; under
-     * {@link FlushPolicy#NO_FLUSH} that close is also the FLUSH whose ENOSYS answer sets {@code no_flush}.
+     * Proves the mount answers by opening and closing the hidden probe through the kernel; under the no-flush
+     * policies that close is also the FLUSH whose ENOSYS answer sets {@code no_flush}. Then identifies the
+     * connection by the mount's device number.
      */
     private void awaitReady() {
-        CompletableFuture<Void> probe = new CompletableFuture<>();
+        CompletableFuture<Long> probe = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
-                bridge.probe().run(mountPoint);
-                probe.complete(null);
+                session.becomeProbeOwner();
+                long dev;
+                try {
+                    Path p = mountPoint.resolve(session.probeName());
+                    try (FileInputStream in = new FileInputStream(p.toFile())) {
+                        in.getChannel(); // open only; close() sends the FLUSH that primes no_flush
+                    } catch (IOException e) {
+                        // default_permissions on a root directory the daemon may not search: the kernel
+                        // answered, so the mount is up; FOPEN_NOFLUSH still protects kernels 5.16 and later.
+                        LOG.warn("{}: the readiness probe could not open its file ({}); no_flush is not primed",
+                                mountPoint, e.getMessage());
+                    }
+                    session.awaitProbeReleased(2000);
+                    dev = (Long) Files.getAttribute(mountPoint, "unix:dev");
+                } finally {
+                    session.endProbe();
+                }
+                probe.complete(dev);
             } catch (Throwable e) {
                 probe.completeExceptionally(e);
             }
@@ -180,13 +181,14 @@ public final class FuseMount implements AutoCloseable {
         t.setDaemon(true);
         t.start();
         try {
-            probe.get(config.mountTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            long dev = probe.get(config.mountTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            long major = (dev >>> 8) & 0xfff;
+            long minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
+            connectionId = (major << 20) | minor;
         } catch (TimeoutException | InterruptedException | ExecutionException e) {
             String why = e instanceof TimeoutException
                     ? "did not answer within " + config.mountTimeout().toMillis() + " ms"
                     : "failed its readiness probe: " + (e.getCause() != null ? e.getCause() : e);
-            // Release the probe thread if it waits in the kernel, then take everything down.
-            teardown();
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
@@ -195,12 +197,12 @@ public final class FuseMount implements AutoCloseable {
         }
     }
 
-    /** The absolute mount point. */
+    /** The (real) mount point. */
     public Path mountPoint() {
         return mountPoint;
     }
 
-    /** The FUSE connection id (the directory name under /sys/fs/fuse/connections), if it could be found. */
+    /** The FUSE connection id (the directory name under /sys/fs/fuse/connections), if it is known. */
     public OptionalLong connectionId() {
         return connectionId < 0 ? OptionalLong.empty() : OptionalLong.of(connectionId);
     }
@@ -216,171 +218,232 @@ public final class FuseMount implements AutoCloseable {
     }
 
     /**
-     * FLUSH requests the kernel has sent to this mount. Under the default flush policy it stays at 1 (the
-     * readiness probe's, answered ENOSYS) because the kernel then stops sending FLUSH for good.
+     * FLUSH requests the kernel has sent to this mount. Under the no-flush policies it stays at 1 (the readiness
+     * probe's, answered ENOSYS) because the kernel then never sends FLUSH again.
      */
     public long flushRequestsReceived() {
-        return bridge.flushRequests();
+        return session.flushRequests();
     }
 
-    /** Requests being handled right now. */
+    /** Requests whose handler is running right now. */
     public int inFlight() {
-        return guard.inFlight();
+        return session.inFlight();
+    }
+
+    /** A snapshot of what the mount is doing. */
+    public MountStatus status() {
+        return new MountStatus(session.requests(), session.inFlight(), session.threads(), session.stuckThreads(),
+                session.openHandles(), session.pendingCloseWork(), session.flushRequests());
     }
 
     /**
-     * The filesystem as the daemon itself should use it: the same handlers and deadlines, without going through
-     * the kernel (so the daemon can never deadlock on its own mount).
-     *
-     * @throws UnsupportedOperationException for a mounted jnr-fuse filesystem (call it directly)
+     * The filesystem as the daemon itself should use it: the same handlers, deadlines and copies as requests
+     * from the kernel, without going through the kernel (so the daemon can never deadlock on its own mount).
+     * Works for both kinds of mounts: for a jnr-fuse filesystem it presents it through fuseguard's API.
      */
     public FuseFileSystem inProcess() {
-        if (inProcess == null) {
-            throw new UnsupportedOperationException("in-process access is for FuseFileSystem mounts");
-        }
         return inProcess;
     }
 
-    /** Whether the FUSE loop is still running. */
+    /** Whether the mount is still being served. */
     public boolean isMounted() {
-        return loopEnded.getCount() > 0;
+        return finished.getCount() > 0;
     }
 
     /** Blocks until the filesystem is unmounted (by {@link #close}, a shutdown hook or {@code umount}). */
     public void awaitUnmount() throws InterruptedException {
-        loopEnded.await();
+        finished.await();
+    }
+
+    /** The end of the connection, whoever caused it: drain close-time work, destroy, release the device. */
+    private void reap() {
+        try {
+            while (!session.awaitThreads(Duration.ofHours(1))) {
+                // waits for the connection to end
+            }
+        } catch (InterruptedException e) {
+            return;
+        }
+        if (!closed.get()) {
+            LOG.info("{} was unmounted from outside ({})", mountPoint, session.endReason());
+        }
+        finish();
+    }
+
+    private void finish() {
+        if (!finishing.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            session.abandonRunning();
+            session.releaseLeftHandles();
+            session.drainCloseWork(config.drainTimeout());
+            List<String> hidden = session.hiddenPaths();
+            if (!hidden.isEmpty()) {
+                LOG.warn("{}: files unlinked while open are still hidden in the filesystem: {}", mountPoint, hidden);
+            }
+            OpContext ctx = OpContext.forCurrentThread();
+            ctx.begin(io.fuseguard.api.Operation.RELEASE, "/", 0, 0, 0, 0, System.nanoTime());
+            try {
+                ops.destroy(ctx);
+            } finally {
+                ctx.end();
+            }
+            session.stopWatchdog();
+            session.closeDevice();
+            events.close();
+        } finally {
+            mounted = false;
+            finished.countDown();
+            Log.flush(1000);
+        }
     }
 
     /**
-     * Unmounts and waits for the FUSE loop to end. Never hangs: requests in flight are answered ENOTCONN; if the
-     * mount is busy (open files, a working directory) it is detached lazily and its connection aborted, so
-     * every later request fails at once instead of waiting for a daemon that is gone. Idempotent.
+     * Unmounts, waits for the request threads to end, drains close-time work (bounded by
+     * {@link FuseguardConfig#drainTimeout()}), calls {@code destroy}. Never hangs: if the mount is busy (open
+     * files, a working directory) it is detached lazily and its connection aborted (as root), so every later
+     * request fails at once instead of waiting for a daemon that is gone. Idempotent.
      */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
-            awaitLoop(config.unmountTimeout());
+            awaitFinished(config.unmountTimeout().plus(config.drainTimeout()).plusSeconds(2));
             return;
         }
         long t0 = System.nanoTime();
-        guard.beginShutdown();
-        if (unmount()) {
-            abortConnection("the mount was busy");
+        if (session != null) {
+            session.beginClose();
+            unmount();
+            session.abandonRunning(); // nothing waits on a mount that is going away
+            try {
+                if (!session.awaitThreads(config.unmountTimeout())) {
+                    LOG.warn("{}: request threads still running {} ms after the unmount; aborting the connection",
+                            mountPoint, config.unmountTimeout().toMillis());
+                    abortConnection("its threads did not end");
+                    session.abandonRunning();
+                    if (!session.awaitThreads(Duration.ofSeconds(2))) {
+                        session.detachDevice();
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                session.detachDevice();
+            }
+            finish();
+        } else if (mounted) {
+            detachIfOurs();
         }
-        if (!awaitLoop(config.unmountTimeout())) {
-            LOG.warn("FUSE loop of {} still running {} ms after the unmount; aborting the connection", mountPoint,
-                    config.unmountTimeout().toMillis());
-        }
-        teardown();
+        removeShutdownHook();
+        LOG.info("Unmounted {} in {} ms", mountPoint, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+        Log.flush(1000);
+    }
+
+    private void removeShutdownHook() {
         if (shutdownHook != null && Thread.currentThread() != shutdownHook) {
             try {
                 Runtime.getRuntime().removeShutdownHook(shutdownHook);
             } catch (IllegalStateException e) {
-                // JVM already shutting down
-            }
-        }
-        LOG.info("Unmounted {} in {} ms", mountPoint, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
-    }
-
-    /** Unmounts; returns true when the mount was busy and had to be detached lazily. */
-    private boolean unmount() {
-        OptionalLong there = MountTableLookup.connectionOf(mountPoint);
-        if (there.isEmpty() || (connectionId >= 0 && there.getAsLong() != connectionId)) {
-            return false; // already unmounted (umount from outside): never touch what is mounted there now
-        }
-        if (isRoot()) {
-            LibC libc = LibC.load();
-            if (libc.umount2(mountPoint.toString(), 0) == 0) {
-                return false;
-            }
-            int errno = LastError.getLastError(jnr.ffi.Runtime.getSystemRuntime());
-            if (errno == EBUSY) {
-                LOG.warn("Mount point {} is busy (a process has a file open or its working directory there); "
-                        + "detaching it lazily and aborting the connection: those processes get ENOTCONN",
-                        mountPoint);
-                libc.umount2(mountPoint.toString(), LibC.MNT_DETACH);
-                return true;
-            }
-            LOG.warn("umount {} failed with errno {}; detaching lazily", mountPoint, errno);
-            libc.umount2(mountPoint.toString(), LibC.MNT_DETACH);
-            return false;
-        }
-        return fusermountUnmount();
-    }
-
-    /**
-     * Closes the channel and makes sure the mount point is gone: libfuse skips its own unmount when the
-     * connection was already aborted, so the mount table is checked.
-     */
-    private void releaseChannel() {
-        lib.fuse_unmount(mountPoint.toString(), channel);
-        detachIfOurs();
-    }
-
-    /** Lazily detaches the mount point if what is mounted there is still this mount's connection. */
-    private void detachIfOurs() {
-        OptionalLong there = MountTableLookup.connectionOf(mountPoint);
-        if (there.isPresent() && (connectionId < 0 || there.getAsLong() == connectionId)) {
-            detach();
-        }
-    }
-
-    /** Lazily detaches the mount point, whatever state its connection is in. */
-    private void detach() {
-        if (isRoot()) {
-            LibC.load().umount2(mountPoint.toString(), LibC.MNT_DETACH);
-        } else {
-            try {
-                Process p = new ProcessBuilder("fusermount", "-u", "-z", mountPoint.toString())
-                        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-                if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                    p.destroyForcibly();
-                }
-            } catch (IOException e) {
-                LOG.warn("Cannot run fusermount to detach {}: {}", mountPoint, e.getMessage());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+                // the JVM is shutting down
             }
         }
     }
 
-    private boolean fusermountUnmount() {
+    private boolean awaitFinished(Duration timeout) {
         try {
-            Process p = new ProcessBuilder("fusermount", "-u", mountPoint.toString()).redirectErrorStream(true)
-                    .start();
-            if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                LOG.warn("fusermount -u {} did not finish in 5 s; detaching lazily", mountPoint);
-                detach();
-                return true;
-            }
-            String out = new String(p.getInputStream().readAllBytes()).trim();
-            if (p.exitValue() == 0) {
-                return false;
-            }
-            LOG.warn("fusermount -u {} failed ({}); detaching lazily", mountPoint, out);
-            detach();
-            return out.contains("busy");
-        } catch (IOException e) {
-            LOG.warn("Cannot run fusermount to unmount {} (install the 'fuse' package): {}", mountPoint,
-                    e.getMessage());
-            return true;
+            return finished.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return true;
+            return false;
+        }
+    }
+
+    private Optional<MountEntry> ourEntry() {
+        try {
+            for (MountEntry e : MountTable.read()) {
+                if (e.isFuse() && connectionId >= 0 && e.connectionId() == connectionId) {
+                    return Optional.of(e);
+                }
+                if (connectionId < 0 && e.mountPoint().equals(mountPoint) && e.isFuse()) {
+                    return Optional.of(e);
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("Cannot read the mount table: {}", e.getMessage());
+        }
+        return Optional.empty();
+    }
+
+    /** Unmounts; a busy mount is detached lazily and its connection aborted. */
+    private void unmount() {
+        Optional<MountEntry> entry = ourEntry();
+        if (entry.isEmpty()) {
+            return; // unmounted already (from outside): never touch what may be mounted there now
+        }
+        Path where = entry.get().mountPoint();
+        if (isRoot()) {
+            int r = Syscalls.umount2(where.toString(), 0);
+            if (r == 0) {
+                if (connectionId >= 0 && new FuseControl().exists(connectionId)) {
+                    // Another mount namespace (a container started while this was mounted) still holds a copy:
+                    // the connection would live on with nobody to serve it.
+                    abortConnection("another mount namespace still holds it");
+                }
+                return;
+            }
+            if (r == -Syscalls.EBUSY) {
+                LOG.warn("Mount point {} is busy (a process has a file open or its working directory there); "
+                        + "detaching it lazily and aborting the connection: those processes get ENOTCONN", where);
+            } else {
+                LOG.warn("umount {} failed with errno {}; detaching lazily", where, -r);
+            }
+            Syscalls.umount2(where.toString(), Syscalls.MNT_DETACH);
+            abortConnection("the mount was busy");
+            return;
+        }
+        fusermount(where, false);
+    }
+
+    private void detachIfOurs() {
+        Optional<MountEntry> entry = ourEntry();
+        if (entry.isPresent()) {
+            if (isRoot()) {
+                Syscalls.umount2(entry.get().mountPoint().toString(), Syscalls.MNT_DETACH);
+            } else {
+                fusermount(entry.get().mountPoint(), true);
+            }
+        }
+    }
+
+    private void fusermount(Path where, boolean lazy) {
+        try {
+            Process p = new ProcessBuilder(lazy ? List.of("fusermount", "-u", "-z", where.toString())
+                    : List.of("fusermount", "-u", where.toString())).redirectErrorStream(true).start();
+            if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                LOG.warn("fusermount -u {} did not finish in 5 s", where);
+            }
+            String out = new String(p.getInputStream().readAllBytes()).trim();
+            if (p.isAlive() || p.exitValue() != 0) {
+                if (!lazy) {
+                    LOG.warn("fusermount -u {} failed ({}); detaching lazily: the connection ends when the last "
+                            + "file on it is closed", where, out);
+                    fusermount(where, true);
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("Cannot run fusermount to unmount {} (install the 'fuse' package): {}", where, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
     private static boolean isRoot() {
-        try {
-            return (Integer) java.nio.file.Files.getAttribute(Path.of("/proc/self"), "unix:uid") == 0;
-        } catch (IOException | UnsupportedOperationException e) {
-            return false;
-        }
+        return Syscalls.getuid() == 0;
     }
 
     private void abortConnection(String why) {
-        if (connectionId < 0) {
+        if (connectionId < 0 || !isRoot()) {
             return;
         }
         try {
@@ -392,53 +455,6 @@ public final class FuseMount implements AutoCloseable {
             }
         } catch (IOException e) {
             LOG.warn("Could not abort FUSE connection {} of {}: {}", connectionId, mountPoint, e.getMessage());
-        }
-    }
-
-    private boolean awaitLoop(Duration timeout) {
-        try {
-            return loopEnded.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
-    }
-
-    /**
-     * Ends the loop, then closes the channel and frees libfuse's state, in that order: libfuse's workers use
-     * the channel until the loop has ended. Setting libfuse's exit flag cannot end a libfuse 2 loop whose
-     * workers sit in read(); aborting the connection does (their reads fail with ENODEV).
-     */
-    private void teardown() {
-        guard.beginShutdown();
-        if (loopEnded.getCount() > 0) {
-            abortConnection("ending the FUSE loop");
-            awaitLoop(Duration.ofSeconds(2));
-        }
-        if (loopEnded.getCount() == 0) {
-            releaseChannel();
-            lib.fuse_destroy(fuse);
-        } else {
-            // Freeing the channel under running workers would be a use-after-free: leak it instead.
-            LOG.error("FUSE loop of {} did not end; its native state is leaked rather than freed under it",
-                    mountPoint);
-            detachIfOurs();
-        }
-        guard.close();
-    }
-
-    /** Finds a mount's connection id in /proc/self/mountinfo (never stats the mount). */
-    static final class MountTableLookup {
-        private MountTableLookup() {
-        }
-
-        static OptionalLong connectionOf(Path mountPoint) {
-            try {
-                return MountTable.load().findByMountPoint(mountPoint).map(MountEntry::connectionId)
-                        .map(OptionalLong::of).orElse(OptionalLong.empty());
-            } catch (IOException e) {
-                return OptionalLong.empty();
-            }
         }
     }
 }

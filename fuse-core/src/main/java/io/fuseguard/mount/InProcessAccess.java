@@ -1,51 +1,397 @@
 package io.fuseguard.mount;
 
+import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.ErrnoException;
+import io.fuseguard.api.FileAttributes;
+import io.fuseguard.api.FileType;
+import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.Operation;
-import io.fuseguard.guard.RequestGuard;
-import io.fuseguard.guard.RequestSource;
+import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.guard.EventReporter;
+import io.fuseguard.guard.GuardEvent;
+import io.fuseguard.ops.DirListing;
+import io.fuseguard.ops.FsOps;
+import io.fuseguard.ops.OpContext;
+import io.fuseguard.ops.StatfsResult;
+import io.fuseguard.sys.Syscalls;
+import io.fuseguard.wire.Attr;
+import io.fuseguard.wire.Fuse;
 import jnr.constants.platform.Errno;
 
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
-import java.lang.reflect.Proxy;
-import java.util.concurrent.atomic.AtomicReference;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.ToIntFunction;
 
 /**
- * The daemon's own way into its filesystem: calls the handlers directly, under the same deadlines, without
- * the kernel. A daemon that reads or writes its own mount through the kernel risks the exit-time deadlock;
- * through this it cannot.
+ * The daemon's own way into its filesystem: the same operation table, deadlines and copies as requests from
+ * the kernel, without the kernel. A handler runs on an in-process thread with its own buffers; the caller's
+ * buffers are copied in before and out after, only when the handler finished in time, so a late handler never
+ * touches memory the caller reuses.
  */
 final class InProcessAccess {
-    private InProcessAccess() {
+    private final FsOps ops;
+    private final FuseguardConfig config;
+    private final EventReporter events;
+    private final ThreadPoolExecutor pool;
+    private final int bufferSize;
+
+    InProcessAccess(FsOps ops, FuseguardConfig config, EventReporter events, String name) {
+        this.ops = ops;
+        this.config = config;
+        this.events = events;
+        this.bufferSize = Math.max(config.maxWrite(), 65536);
+        AtomicInteger n = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
+                r -> new InProcessThread(r, "fuseguard-inprocess-" + name + "-" + n.incrementAndGet(), bufferSize));
     }
 
-    static FuseFileSystem of(FuseFileSystem fs, RequestGuard guard) {
-        return (FuseFileSystem) Proxy.newProxyInstance(FuseFileSystem.class.getClassLoader(),
-                new Class<?>[] {FuseFileSystem.class}, (proxy, method, args) -> {
-                    if (method.getDeclaringClass() == Object.class) {
-                        return method.invoke(fs, args);
-                    }
-                    return call(fs, guard, method, args);
-                });
-    }
+    /** A thread with its own context and a buffer mapped for its life (never freed). */
+    private static final class InProcessThread extends Thread implements OpContext.Owner {
+        private final OpContext context = new OpContext();
+        private final long address;
+        private final ByteBuffer buffer;
 
-    private static Object call(FuseFileSystem fs, RequestGuard guard, Method method, Object[] args) {
-        Operation op = Operation.valueOf(method.getName().toUpperCase(java.util.Locale.ROOT));
-        String path = args != null && args.length > 0 && args[0] instanceof String s ? s : "";
-        AtomicReference<Object> out = new AtomicReference<>();
-        int r = guard.run(RequestSource.NONE, op, path, false, () -> {
-            try {
-                out.set(method.invoke(fs, args));
-            } catch (InvocationTargetException e) {
-                throw e.getCause() instanceof Exception ex ? ex : new RuntimeException(e.getCause());
-            }
-            return 0;
-        }, null);
-        if (r < 0) {
-            throw new ErrnoException(Errno.valueOf(-r), op + " " + path);
+        InProcessThread(Runnable r, String name, int size) {
+            super(r, name);
+            setDaemon(true);
+            this.address = Syscalls.mapAnonymous(size);
+            this.buffer = Syscalls.view(address, size);
         }
-        return out.get();
+
+        @Override
+        public OpContext opContext() {
+            return context;
+        }
+    }
+
+    FuseFileSystem fileSystem() {
+        return new View();
+    }
+
+    private static ByteBuffer buffer(int size) {
+        InProcessThread t = (InProcessThread) Thread.currentThread();
+        if (size > t.buffer.capacity()) {
+            throw new ErrnoException(Errno.EINVAL, "larger than maxWrite: " + size);
+        }
+        return t.buffer.duplicate().clear().limit(size).slice();
+    }
+
+    /** Runs {@code work} on an in-process thread under the operation's deadline; its result or -errno. */
+    private int run(Operation op, String path, ToIntFunction<OpContext> work) {
+        long start = System.nanoTime();
+        long deadline = start + config.deadline(op.kind()).toNanos();
+        int uid = Syscalls.getuid();
+        int gid = Syscalls.getgid();
+        Future<Integer> f = pool.submit(() -> {
+            OpContext c = OpContext.forCurrentThread();
+            c.begin(op, path, uid, gid, 0, 0, deadline);
+            try {
+                return work.applyAsInt(c);
+            } finally {
+                c.end();
+            }
+        });
+        try {
+            return f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            f.cancel(config.interruptStalledHandlers());
+            int errno = config.timeoutErrno().intValue();
+            events.report(GuardEvent.Type.TIMEOUT, op, path, 0, start, errno, null, "in-process call");
+            return -errno;
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            Thread.currentThread().interrupt();
+            return -Syscalls.EINTR;
+        } catch (ExecutionException e) {
+            return -Syscalls.EIO;
+        }
+    }
+
+    private static int check(Operation op, String path, int rc) {
+        if (rc < 0) {
+            Errno e = Errno.valueOf(-rc);
+            throw new ErrnoException(e == null || e == Errno.__UNKNOWN_CONSTANT__ ? Errno.EIO : e, op + " " + path);
+        }
+        return rc;
+    }
+
+    private static FileAttributes attributes(Attr a) {
+        FileAttributes.Builder b = FileAttributes.builder(FileType.ofMode(a.mode)).permissions(a.mode & 07777)
+                .nlink(Integer.toUnsignedLong(a.nlink)).owner(Integer.toUnsignedLong(a.uid),
+                        Integer.toUnsignedLong(a.gid)).size(a.size).blocks(a.blocks).inode(a.ino)
+                .rdev(Integer.toUnsignedLong(a.rdev))
+                .atime(Instant.ofEpochSecond(a.atimeSec, a.atimeNsec))
+                .mtime(Instant.ofEpochSecond(a.mtimeSec, a.mtimeNsec))
+                .ctime(Instant.ofEpochSecond(a.ctimeSec, a.ctimeNsec));
+        return b.build();
+    }
+
+    private static long nanos(Instant t) {
+        return t == null ? Fuse.UTIME_OMIT : t.getNano();
+    }
+
+    private final class View implements FuseFileSystem {
+        @Override
+        public FileAttributes getattr(String path) {
+            FileAttributes[] out = new FileAttributes[1];
+            check(Operation.GETATTR, path, run(Operation.GETATTR, path, c -> {
+                c.attr.clear();
+                int rc = ops.getattr(c, path, 0, false, c.attr);
+                if (rc >= 0) {
+                    out[0] = attributes(c.attr);
+                }
+                return rc;
+            }));
+            return out[0];
+        }
+
+        @Override
+        public void readdir(String path, DirectorySink sink) {
+            DirListing l = new DirListing();
+            check(Operation.READDIR, path, run(Operation.READDIR, path, c -> {
+                c.open.clear();
+                int rc = ops.opendir(c, path, 0, c.open);
+                if (rc < 0) {
+                    return rc;
+                }
+                long fh = c.open.fh;
+                try {
+                    return ops.readdir(c, path, fh, l);
+                } finally {
+                    ops.releasedir(c, path, fh);
+                }
+            }));
+            l.seal();
+            for (int i = 0; i < l.size(); i++) {
+                sink.add(l.name(i));
+            }
+        }
+
+        @Override
+        public long open(String path, int flags) {
+            long[] fh = new long[1];
+            check(Operation.OPEN, path, run(Operation.OPEN, path, c -> {
+                c.open.clear();
+                int rc = ops.open(c, path, flags, c.open);
+                fh[0] = c.open.fh;
+                return rc;
+            }));
+            return fh[0];
+        }
+
+        @Override
+        public long create(String path, int mode, int flags) {
+            long[] fh = new long[1];
+            check(Operation.CREATE, path, run(Operation.CREATE, path, c -> {
+                c.open.clear();
+                int rc = ops.create(c, path, 0100000 | (mode & 07777), flags, c.open);
+                fh[0] = c.open.fh;
+                return rc;
+            }));
+            return fh[0];
+        }
+
+        @Override
+        public int read(String path, long fh, ByteBuffer dst, long offset) {
+            int size = dst.remaining();
+            byte[][] out = new byte[1][];
+            int n = check(Operation.READ, path, run(Operation.READ, path, c -> {
+                ByteBuffer b = buffer(size);
+                int rc = ops.read(c, path, fh, b, offset);
+                if (rc > 0) {
+                    out[0] = new byte[rc];
+                    b.get(0, out[0]);
+                }
+                return rc;
+            }));
+            if (n > 0) {
+                dst.put(out[0], 0, n);
+            }
+            return n;
+        }
+
+        @Override
+        public int write(String path, long fh, ByteBuffer src, long offset) {
+            byte[] data = new byte[src.remaining()];
+            src.duplicate().get(data);
+            int n = check(Operation.WRITE, path, run(Operation.WRITE, path, c -> {
+                ByteBuffer b = buffer(data.length);
+                b.put(0, data);
+                return ops.write(c, path, fh, b.asReadOnlyBuffer(), offset);
+            }));
+            src.position(src.position() + Math.min(n, data.length));
+            return n;
+        }
+
+        @Override
+        public void truncate(String path, long size) {
+            check(Operation.TRUNCATE, path, run(Operation.TRUNCATE, path, c -> ops.truncate(c, path, size, 0, false)));
+        }
+
+        @Override
+        public void flush(String path, long fh) {
+            check(Operation.FLUSH, path, run(Operation.FLUSH, path, c -> ops.flush(c, path, fh)));
+        }
+
+        @Override
+        public void release(String path, long fh, int flags) {
+            check(Operation.RELEASE, path, run(Operation.RELEASE, path, c -> ops.release(c, path, fh, flags)));
+        }
+
+        @Override
+        public void fsync(String path, long fh, boolean dataOnly) {
+            check(Operation.FSYNC, path, run(Operation.FSYNC, path, c -> ops.fsync(c, path, fh, dataOnly)));
+        }
+
+        @Override
+        public void mknod(String path, int mode, long rdev) {
+            check(Operation.MKNOD, path, run(Operation.MKNOD, path, c -> ops.mknod(c, path, mode, (int) rdev)));
+        }
+
+        @Override
+        public void mkdir(String path, int mode) {
+            check(Operation.MKDIR, path, run(Operation.MKDIR, path, c -> ops.mkdir(c, path, mode)));
+        }
+
+        @Override
+        public void rmdir(String path) {
+            check(Operation.RMDIR, path, run(Operation.RMDIR, path, c -> ops.rmdir(c, path)));
+        }
+
+        @Override
+        public void unlink(String path) {
+            check(Operation.UNLINK, path, run(Operation.UNLINK, path, c -> ops.unlink(c, path)));
+        }
+
+        @Override
+        public void rename(String from, String to) {
+            check(Operation.RENAME, from, run(Operation.RENAME, from, c -> ops.rename(c, from, to)));
+        }
+
+        @Override
+        public void symlink(String target, String linkPath) {
+            check(Operation.SYMLINK, linkPath, run(Operation.SYMLINK, linkPath, c -> ops.symlink(c, target,
+                    linkPath)));
+        }
+
+        @Override
+        public String readlink(String path) {
+            String[] out = new String[1];
+            check(Operation.READLINK, path, run(Operation.READLINK, path, c -> {
+                ByteBuffer b = buffer(4096);
+                int rc = ops.readlink(c, path, b);
+                if (rc >= 0) {
+                    byte[] bytes = new byte[rc];
+                    b.get(0, bytes);
+                    out[0] = new String(bytes, StandardCharsets.UTF_8);
+                }
+                return rc;
+            }));
+            return out[0];
+        }
+
+        @Override
+        public void link(String existing, String newPath) {
+            check(Operation.LINK, newPath, run(Operation.LINK, newPath, c -> ops.link(c, existing, newPath)));
+        }
+
+        @Override
+        public void chmod(String path, int mode) {
+            check(Operation.CHMOD, path, run(Operation.CHMOD, path, c -> ops.chmod(c, path, mode)));
+        }
+
+        @Override
+        public void chown(String path, long uid, long gid) {
+            check(Operation.CHOWN, path, run(Operation.CHOWN, path, c -> ops.chown(c, path, (int) uid, (int) gid)));
+        }
+
+        @Override
+        public void utimens(String path, Instant atime, Instant mtime) {
+            check(Operation.UTIMENS, path, run(Operation.UTIMENS, path, c -> ops.utimens(c, path,
+                    atime == null ? 0 : atime.getEpochSecond(), nanos(atime),
+                    mtime == null ? 0 : mtime.getEpochSecond(), nanos(mtime))));
+        }
+
+        @Override
+        public FsStats statfs(String path) {
+            FsStats[] out = new FsStats[1];
+            check(Operation.STATFS, path, run(Operation.STATFS, path, c -> {
+                StatfsResult s = c.statfs;
+                s.defaults();
+                int rc = ops.statfs(c, path, s);
+                if (rc >= 0) {
+                    out[0] = new FsStats(Math.max(1, s.bsize), s.blocks, s.bfree, s.bavail, s.files, s.ffree,
+                            s.namelen);
+                }
+                return rc;
+            }));
+            return out[0];
+        }
+
+        @Override
+        public void setxattr(String path, String name, byte[] value, int flags) {
+            check(Operation.SETXATTR, path, run(Operation.SETXATTR, path, c -> {
+                ByteBuffer b = buffer(value.length);
+                b.put(0, value);
+                return ops.setxattr(c, path, name, b.asReadOnlyBuffer(), flags);
+            }));
+        }
+
+        @Override
+        public byte[] getxattr(String path, String name) {
+            byte[][] out = new byte[1][];
+            check(Operation.GETXATTR, path, run(Operation.GETXATTR, path, c -> {
+                ByteBuffer b = buffer(65536);
+                int rc = ops.getxattr(c, path, name, b);
+                if (rc >= 0) {
+                    out[0] = new byte[rc];
+                    b.get(0, out[0]);
+                }
+                return rc;
+            }));
+            return out[0];
+        }
+
+        @Override
+        public List<String> listxattr(String path) {
+            byte[][] out = new byte[1][];
+            check(Operation.LISTXATTR, path, run(Operation.LISTXATTR, path, c -> {
+                ByteBuffer b = buffer(65536);
+                int rc = ops.listxattr(c, path, b);
+                if (rc >= 0) {
+                    out[0] = new byte[rc];
+                    b.get(0, out[0]);
+                }
+                return rc;
+            }));
+            List<String> names = new ArrayList<>();
+            int start = 0;
+            for (int i = 0; i < out[0].length; i++) {
+                if (out[0][i] == 0) {
+                    if (i > start) {
+                        names.add(new String(out[0], start, i - start, StandardCharsets.UTF_8));
+                    }
+                    start = i + 1;
+                }
+            }
+            return names;
+        }
+
+        @Override
+        public void removexattr(String path, String name) {
+            check(Operation.REMOVEXATTR, path, run(Operation.REMOVEXATTR, path, c -> ops.removexattr(c, path,
+                    name)));
+        }
     }
 }

@@ -7,67 +7,64 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.Set;
 
 /**
- * Checks what libfuse would otherwise reject with a line on stderr, so each bad input becomes a
- * {@link MountException} that says what is wrong and what to do.
+ * Checks what the kernel or libfuse would otherwise reject with a line on stderr, so each bad input becomes a
+ * {@link MountException} that says what is wrong and what to do. Resolves the mount point to its real path
+ * (the kernel mounts on the symlink's target, and the mount table shows that path).
  */
 final class MountPreflight {
-    /** Options libfuse 2 (mount + high-level library) accepts, by key. */
-    private static final Set<String> KNOWN_OPTIONS = Set.of(
-            "allow_other", "allow_root", "default_permissions", "fsname", "subtype", "big_writes", "max_write",
-            "max_read", "max_readahead", "ro", "rw", "nonempty", "auto_unmount", "blkdev", "blksize", "uid", "gid",
-            "umask", "entry_timeout", "negative_timeout", "attr_timeout", "ac_attr_timeout", "auto_cache",
-            "noauto_cache", "kernel_cache", "direct_io", "use_ino", "readdir_ino", "hard_remove", "modules",
-            "remember", "nopath", "debug", "async_read", "sync_read", "atomic_o_trunc", "no_remote_lock",
-            "no_remote_flock", "no_remote_posix_lock", "splice_write", "no_splice_write", "splice_move",
-            "no_splice_move", "splice_read", "no_splice_read", "dev", "nodev", "suid", "nosuid", "exec", "noexec",
-            "atime", "noatime", "sync", "async", "dirsync", "context", "fscontext", "defcontext", "rootcontext",
-            "large_read", "auto_inval_data", "no_auto_inval_data", "congestion_threshold",
-            "max_background");
-
     private MountPreflight() {
     }
 
-    static void check(Path mountPoint, List<String> options) {
+    /** Checks the mount point and returns its real path. */
+    static Path check(Path mountPoint, boolean nonempty) {
+        Path abs = mountPoint.toAbsolutePath().normalize();
         // The mount table first: stat() of a mount point whose daemon is wedged would hang.
+        MountTable table;
         try {
-            if (MountTable.load().findByMountPoint(mountPoint).isPresent()) {
-                throw new MountException(MountException.Reason.ALREADY_MOUNTED,
-                        "mount point " + mountPoint + " is already a mount point: unmount it first (a wedged FUSE "
-                                + "mount: see 'fuseguard connections' and 'fuseguard abort')");
-            }
+            table = MountTable.load();
         } catch (IOException e) {
             throw new MountException(MountException.Reason.MOUNT_FAILED, "cannot read /proc/self/mountinfo", e);
         }
-        if (!Files.exists(mountPoint, LinkOption.NOFOLLOW_LINKS)) {
+        if (table.findByMountPoint(abs).isPresent()) {
+            throw alreadyMounted(abs);
+        }
+        if (!Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) {
             throw new MountException(MountException.Reason.MOUNT_POINT_MISSING,
-                    "mount point " + mountPoint + " does not exist: create it first (mkdir -p " + mountPoint + ")");
+                    "mount point " + abs + " does not exist: create it first (mkdir -p " + abs + ")");
         }
-        if (!Files.isDirectory(mountPoint)) {
+        if (!Files.exists(abs)) {
+            throw new MountException(MountException.Reason.MOUNT_POINT_MISSING,
+                    "mount point " + abs + " is a symlink to a path that does not exist");
+        }
+        Path real;
+        try {
+            real = abs.toRealPath();
+        } catch (IOException e) {
+            throw new MountException(MountException.Reason.MOUNT_POINT_MISSING,
+                    "mount point " + abs + " cannot be resolved: " + e.getMessage(), e);
+        }
+        if (!real.equals(abs) && table.findByMountPoint(real).isPresent()) {
+            throw alreadyMounted(real);
+        }
+        if (!Files.isDirectory(real)) {
             throw new MountException(MountException.Reason.NOT_A_DIRECTORY,
-                    "mount point " + mountPoint + " is not a directory");
+                    "mount point " + abs + " is not a directory");
         }
-        // As root, libfuse 2 mounts over files without a word; they would be hidden while mounted.
-        if (!options.contains("nonempty") && !isEmpty(mountPoint)) {
-            throw new MountException(MountException.Reason.NOT_EMPTY, "mount point " + mountPoint
+        // As root, the kernel mounts over files without a word; they would be hidden while mounted.
+        if (!nonempty && !isEmpty(real)) {
+            throw new MountException(MountException.Reason.NOT_EMPTY, "mount point " + abs
                     + " is not empty (its files would be hidden while mounted; mount option 'nonempty' allows it)");
         }
         checkDevice();
-        for (String o : options) {
-            String key = o.contains("=") ? o.substring(0, o.indexOf('=')) : o;
-            if ("intr".equals(key) || "intr_signal".equals(key)) {
-                throw new MountException(MountException.Reason.OPTION_REJECTED, "mount option '" + o
-                        + "' is not supported: it makes libfuse send signals to JVM threads; fuseguard answers "
-                        + "kernel interrupts itself");
-            }
-            if (!KNOWN_OPTIONS.contains(key)) {
-                throw new MountException(MountException.Reason.OPTION_REJECTED,
-                        "mount option '" + o + "' is not a libfuse 2 option");
-            }
-        }
+        return real;
+    }
+
+    private static MountException alreadyMounted(Path p) {
+        return new MountException(MountException.Reason.ALREADY_MOUNTED,
+                "mount point " + p + " is already a mount point: unmount it first (a wedged FUSE "
+                        + "mount: see 'fuseguard connections' and 'fuseguard abort')");
     }
 
     private static boolean isEmpty(Path dir) {

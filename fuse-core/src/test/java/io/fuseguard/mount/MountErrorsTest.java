@@ -110,7 +110,7 @@ class MountErrorsTest {
 
     @Test
     void missingLibfuseNamesThePackage() {
-        assertThatThrownBy(() -> LibFuse2.load("libfuse-that-is-not-installed.so.2"))
+        assertThatThrownBy(() -> NativeMount.load("libfuse-that-is-not-installed.so.2"))
                 .isInstanceOfSatisfying(MountException.class,
                         e -> assertThat(e.reason()).isEqualTo(MountException.Reason.LIBFUSE_MISSING))
                 .hasMessageContaining("libfuse2");

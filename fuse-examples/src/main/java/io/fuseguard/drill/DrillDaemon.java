@@ -56,14 +56,16 @@ public final class DrillDaemon {
         if (impl.equals("plain")) {
             fs.mount(mp, false, false, new String[] {"-o", "big_writes"});
         } else {
+            // Defaults: the daemon may hold its own files, as the seed's daemon did (the kernel never sends
+            // FLUSH, so that cannot wedge its exit).
             FuseguardConfig.Builder c = FuseguardConfig.builder().fsName("drill");
-            if (stallFlush) {
+            if (stallFlush || selfOpen) {
+                // The bounded policy still sends FLUSH: a stalled flush is answered at its deadline, and the
+                // daemon's own opens are refused (scenario 5 shows it).
                 c.flushPolicy(FlushPolicy.BOUNDED).deadline(OperationKind.FLUSH, Duration.ofMillis(flushDeadline));
             }
-            if (!selfOpen) {
-                // The scenarios hold the daemon's own file on purpose, as the seed's daemon did; the default
-                // policy would refuse that open (scenario 5 shows it).
-                c.selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING);
+            if (stallFlush) {
+                c.selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING); // its clients run in the same namespace
             }
             FuseMount.mount(fs, mp, c.build());
         }

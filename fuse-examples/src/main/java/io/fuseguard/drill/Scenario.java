@@ -12,8 +12,11 @@ public enum Scenario {
     NAMESPACE_SIGTERM("pid namespace (own file + 3 clients), SIGTERM daemon", Duration.ofSeconds(5)),
     /** A flush handler stalls; a client in a pid namespace is mid-close() when the namespace is killed. */
     STALLED_FLUSH_KILL("stalled flush, client mid-close() in pid namespace, kill -9 init", Duration.ofSeconds(3)),
-    /** The daemon's own thread opens a file on its mount (the deadlock's precondition). */
-    SELF_ACCESS("daemon's own thread opens a file on its mount", Duration.ofSeconds(30));
+    /**
+     * Under the bounded flush policy (where FLUSH is still sent), the daemon's own thread opens a file on its
+     * mount: the deadlock's precondition, refused.
+     */
+    SELF_ACCESS("bounded flush policy: daemon's own thread opens its file", Duration.ofSeconds(30));
 
     private final String description;
     private final Duration limit;

@@ -55,7 +55,7 @@ class ExitDeadlockScenariosTest {
     }
 
     @Test
-    void selfAccessIsRefusedWithEdeadlkAndExplained() throws Exception {
+    void selfAccessIsRefusedUnderTheBoundedPolicyAndExplained() throws Exception {
         Outcome guarded = new DrillRunner(work).run(Scenario.SELF_ACCESS, "fuseguard");
         System.out.printf("%-55s fuseguard: %s%n", Scenario.SELF_ACCESS.description(), guarded.detail());
         assertThat(guarded.detail()).contains("Resource deadlock avoided").contains("the log says why");
