@@ -331,6 +331,8 @@ public final class FuseMount implements AutoCloseable {
                 session.detachDevice();
             }
             finish();
+            // The reaper may be the one finishing (it saw the connection end first): wait for it.
+            awaitFinished(config.drainTimeout().plusSeconds(5));
         } else if (mounted) {
             detachIfOurs();
         }

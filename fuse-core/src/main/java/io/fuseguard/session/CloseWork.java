@@ -230,6 +230,9 @@ final class CloseWork {
             if (deferredFlush && handle != null && !handle.isFlushedClean()) {
                 int rc = step(ctx, Operation.FLUSH, () -> ops.flush(ctx, path, fh));
                 handle.flushed(rc >= 0 || rc == -Syscalls.ENOSYS);
+                if (rc >= 0) {
+                    handle.takeFailure(); // the file as it is now was flushed: an older failure is moot
+                }
                 if (rc < 0 && rc != -Syscalls.ENOSYS) {
                     handle.recordFailure(-rc);
                     events.report(GuardEvent.Type.CLOSE_WORK_FAILED, Operation.FLUSH, path, 0, started, -rc, null,

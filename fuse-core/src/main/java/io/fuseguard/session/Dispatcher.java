@@ -1155,6 +1155,9 @@ final class Dispatcher {
                 if (rc == -ENOSYS) {
                     rc = 0;
                 }
+                if (rc >= 0) {
+                    h.takeFailure(); // the file as it is now was flushed: an older failure is moot
+                }
                 c.operation = Operation.FSYNC;
             }
             int sync = ops.fsync(c, path, h.userFh(), dataOnly);
