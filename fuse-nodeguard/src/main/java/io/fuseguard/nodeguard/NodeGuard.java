@@ -219,13 +219,23 @@ public final class NodeGuard {
         if (settings.pidNamespace().isPresent()) {
             String ns = settings.pidNamespace().get();
             Set<Long> blocking = new HashSet<>();
-            tasks.stream().filter(t -> t.pidNamespace().equals(ns)).forEach(t -> blocking.addAll(t.connections()));
+            for (BlockedTask t : tasks) {
+                if (!t.pidNamespace().equals(ns)) {
+                    continue;
+                }
+                if (t.attribution() == BlockedTask.Attribution.AMBIGUOUS) {
+                    // Several candidates: only those whose daemon belongs to the namespace.
+                    t.connections().stream().filter(id -> daemonInNamespace(id, ns)).forEach(blocking::add);
+                } else {
+                    blocking.addAll(t.connections());
+                }
+            }
             inScope = inScope.stream().filter(c -> blocking.contains(c.id())).toList();
         }
-
         List<Decision> decisions = new ArrayList<>();
         for (Conn c : inScope) {
-            decisions.add(decide(c, now, liveCached.get(c.id()), snap, tasks));
+            Conn withMount = c.mount().isPresent() ? c : new Conn(c.id(), scanner.mountSeen(c.id()), c.waiting());
+            decisions.add(decide(withMount, now, liveCached.get(c.id()), snap, tasks));
         }
         // forget state of connections that are gone
         knownFds.keySet().retainAll(all.keySet());
@@ -296,6 +306,14 @@ public final class NodeGuard {
             return new MountTable(List.of());
         }
         return new MountTable(text.get());
+    }
+
+    /** Whether a process that holds or held the connection's /dev/fuse (or its fsname names) is in the pid ns. */
+    private boolean daemonInNamespace(long id, String ns) {
+        Set<Integer> pids = new HashSet<>(formerReaders.getOrDefault(id, Map.of()).keySet());
+        knownFds.getOrDefault(id, List.of()).stream().filter(d -> d.connection().isPresent())
+                .forEach(d -> pids.add(d.pid()));
+        return pids.stream().anyMatch(p -> pidNamespaceOf(settings.proc(), p).map(ns::equals).orElse(false));
     }
 
     /** Cached descriptors of the connection that are still held by a live process. */

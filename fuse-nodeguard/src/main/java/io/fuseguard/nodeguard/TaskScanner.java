@@ -36,9 +36,22 @@ final class TaskScanner {
     private static final int MOUNTINFO_LIMIT = 8 * 1024 * 1024;
 
     private final Path proc;
+    /** FUSE mounts seen in the mount namespaces of the blocked tasks of the last scan, by connection. */
+    private final Map<Long, MountEntry> mountsSeen = new HashMap<>();
 
     TaskScanner(Path proc) {
         this.proc = proc;
+    }
+
+    /**
+     * A mount of the connection seen in a blocked task's mount namespace by the last {@link #scan} (for
+     * connections mounted only inside a container).
+     *
+     * @param connection a connection id
+     * @return a mount of it, if one was seen
+     */
+    Optional<MountEntry> mountSeen(long connection) {
+        return Optional.ofNullable(mountsSeen.get(connection));
     }
 
     /**
@@ -50,11 +63,15 @@ final class TaskScanner {
     List<BlockedTask> scan(Set<Long> pending) {
         Map<String, Optional<MountTable>> tables = new HashMap<>();
         List<BlockedTask> result = new ArrayList<>();
+        mountsSeen.clear();
         for (int pid : ProcFiles.numericEntries(proc)) {
             Path taskDir = proc.resolve(Integer.toString(pid)).resolve("task");
             for (int tid : ProcFiles.numericEntries(taskDir)) {
                 blocked(pid, tid, taskDir.resolve(Integer.toString(tid)), pending, tables).ifPresent(result::add);
             }
+        }
+        for (Optional<MountTable> t : tables.values()) {
+            t.ifPresent(table -> table.fuseMounts().forEach(m -> mountsSeen.putIfAbsent(m.connectionId(), m)));
         }
         return result;
     }
