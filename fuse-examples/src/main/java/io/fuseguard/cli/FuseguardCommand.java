@@ -5,11 +5,12 @@ import picocli.CommandLine.Command;
 
 /**
  * The {@code fuseguard} command: mount an example filesystem, inspect FUSE connections, abort a wedged one,
- * run the deadlock drill.
+ * guard the machine against wedged connections, run the deadlock drill.
  */
 @Command(name = "fuseguard", mixinStandardHelpOptions = true, version = "fuseguard 0.1.0",
         description = "FUSE filesystems that cannot wedge the machine they run on.",
-        subcommands = {MountCommand.class, ConnectionsCommand.class, AbortCommand.class, DrillCommand.class,
+        subcommands = {MountCommand.class, ConnectionsCommand.class, AbortCommand.class, GuardCommand.class,
+                DrillCommand.class,
                 CommandLine.HelpCommand.class})
 public final class FuseguardCommand implements Runnable {
     @CommandLine.Spec
