@@ -23,6 +23,7 @@ public final class FuseguardConfig {
     private final int queueCapacity;
     private final int maxStuckThreads;
     private final Duration drainTimeout;
+    private final Duration kernelRequestTimeout;
     private final FlushPolicy flushPolicy;
     private final SelfAccessPolicy selfAccessPolicy;
     private final boolean allowOther;
@@ -44,6 +45,7 @@ public final class FuseguardConfig {
         this.queueCapacity = b.queueCapacity;
         this.maxStuckThreads = b.maxStuckThreads;
         this.drainTimeout = b.drainTimeout;
+        this.kernelRequestTimeout = b.kernelRequestTimeout;
         this.flushPolicy = b.flushPolicy;
         this.selfAccessPolicy = b.selfAccessPolicy;
         this.allowOther = b.allowOther;
@@ -78,6 +80,7 @@ public final class FuseguardConfig {
         b.queueCapacity = queueCapacity;
         b.maxStuckThreads = maxStuckThreads;
         b.drainTimeout = drainTimeout;
+        b.kernelRequestTimeout = kernelRequestTimeout;
         b.flushPolicy = flushPolicy;
         b.selfAccessPolicy = selfAccessPolicy;
         b.allowOther = allowOther;
@@ -126,6 +129,12 @@ public final class FuseguardConfig {
     /** How long unmounting waits for close-time work (deferred flushes, releases) before destroy. */
     public Duration drainTimeout() {
         return drainTimeout;
+    }
+
+    /** The kernel's own request timeout asked for at INIT (zero: not asked). */
+    public Duration kernelRequestTimeout() {
+        return kernelRequestTimeout != null ? kernelRequestTimeout
+                : java.util.Collections.max(deadlines.values()).plusSeconds(15);
     }
 
     /** The flush policy. */
@@ -234,6 +243,7 @@ public final class FuseguardConfig {
         private int queueCapacity = 256;
         private int maxStuckThreads = 64;
         private Duration drainTimeout = Duration.ofSeconds(10);
+        private Duration kernelRequestTimeout;
         private FlushPolicy flushPolicy = FlushPolicy.DEFERRED;
         private SelfAccessPolicy selfAccessPolicy = SelfAccessPolicy.AUTO;
         private boolean allowOther;
@@ -335,6 +345,21 @@ public final class FuseguardConfig {
                 throw new IllegalArgumentException("drainTimeout must not be negative");
             }
             this.drainTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * The request timeout fuseguard asks the kernel for (Linux 6.14 and later; whole seconds): the kernel's
+         * backstop for a daemon that is killed, or frozen, while it holds a request it had read, typically a
+         * request of the daemon's own on its own mount. The kernel then ends the connection after this long (it
+         * checks every 15 s), so the kill completes instead of waiting forever. A live fuseguard answers every
+         * request at its deadline, well before it. Default: the longest deadline plus 15 s. Zero: not asked.
+         */
+        public Builder kernelRequestTimeout(Duration timeout) {
+            if (timeout == null || timeout.isNegative() || timeout.toSeconds() > 65535) {
+                throw new IllegalArgumentException("kernelRequestTimeout must be between 0 and 65535 s");
+            }
+            this.kernelRequestTimeout = timeout;
             return this;
         }
 

@@ -110,8 +110,10 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info("Mounted {} at {} in {} ms (connection {}, flush policy {}, self-access {})", config.fsName(), real,
-                m.mountTime.toMillis(), m.connectionId, config.flushPolicy(), m.session.selfAccessPolicy());
+        LOG.info("Mounted {} at {} in {} ms (connection {}, flush policy {}, self-access {}, kernel request "
+                        + "timeout {})", config.fsName(), real, m.mountTime.toMillis(), m.connectionId,
+                config.flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
+                        ? config.kernelRequestTimeout().toSeconds() + " s" : "not available (Linux < 6.14) or off");
         List<String> notes = m.ops.behaviourNotes(config.flushPolicy());
         if (!notes.isEmpty()) {
             LOG.warn("{} is served by fuseguard with these differences from plain jnr-fuse/libfuse: {}",

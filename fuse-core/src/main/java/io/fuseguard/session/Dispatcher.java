@@ -378,6 +378,20 @@ final class Dispatcher {
         } else {
             maxWrite = Math.min(maxWrite, 128 * 1024);
         }
+        int flags2 = (flags & Fuse.INIT_EXT) != 0 && r.end >= Fuse.IN_HEADER + 20 ? r.i32(16) : 0;
+        int flags2Out = 0;
+        long timeout = s.kernelRequestTimeoutSeconds();
+        if (timeout > 0 && (flags2 & Fuse.INIT2_REQUEST_TIMEOUT) != 0) {
+            // The kernel's backstop if this daemon dies (or freezes) with a request it had read: it ends the
+            // connection after this long. A live fuseguard answers every request at its deadline, well before.
+            out |= Fuse.INIT_EXT;
+            flags2Out |= Fuse.INIT2_REQUEST_TIMEOUT;
+            o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
+            s.kernelTimeoutAccepted(true);
+        } else {
+            s.kernelTimeoutAccepted(false);
+        }
+        o.putInt(Fuse.OUT_HEADER + 32, flags2Out);
         int readahead = opt.maxReadahead() >= 0 ? Math.min(opt.maxReadahead(), kernelReadahead) : kernelReadahead;
         o.putInt(Fuse.OUT_HEADER + 8, readahead);
         o.putInt(Fuse.OUT_HEADER + 12, out);

@@ -75,7 +75,9 @@ final class SelfAccess {
                 if (infoLogged.compareAndSet(false, true)) {
                     LOG.info("The daemon's own thread {} opened {} on its own mount: allowed, because under flush "
                             + "policy {} the kernel never sends FLUSH, so a daemon holding its own files still "
-                            + "exits at once when killed. (Logged once.)", pid, path, flushPolicy);
+                            + "exits at once when killed. One window remains: killed while one of its own "
+                            + "requests is being served, its exit waits for the kernel's request timeout (Linux "
+                            + "6.14+) or for 'fuseguard guard'. (Logged once.)", pid, path, flushPolicy);
                 }
                 return false;
             }

@@ -79,6 +79,8 @@ public final class Session {
     private Thread watchdog;
     private final long tickNanos;
     private final AtomicLong requests = new AtomicLong();
+    private final long kernelRequestTimeoutSeconds;
+    private volatile boolean kernelTimeout;
 
     /** A session for a connection whose /dev/fuse descriptor is {@code fd}. */
     public Session(String name, int fd, FuseguardConfig config, MountOptions options, FsOps ops,
@@ -111,6 +113,7 @@ public final class Session {
         for (long d : deadlines) {
             smallest = Math.min(smallest, d);
         }
+        this.kernelRequestTimeoutSeconds = config.kernelRequestTimeout().toSeconds();
         this.tickNanos = Math.max(TimeUnit.MILLISECONDS.toNanos(1),
                 Math.min(TimeUnit.MILLISECONDS.toNanos(10), smallest / 50));
     }
@@ -144,6 +147,19 @@ public final class Session {
     /** The self-access policy in effect (AUTO resolved). */
     public io.fuseguard.config.SelfAccessPolicy selfAccessPolicy() {
         return selfAccess.policy();
+    }
+
+    long kernelRequestTimeoutSeconds() {
+        return kernelRequestTimeoutSeconds;
+    }
+
+    void kernelTimeoutAccepted(boolean accepted) {
+        kernelTimeout = accepted;
+    }
+
+    /** Whether the kernel took the request timeout (Linux 6.14+): the backstop for a daemon that dies mid-request. */
+    public boolean kernelRequestTimeoutSet() {
+        return kernelTimeout;
     }
 
     /** The hidden probe's file name. */

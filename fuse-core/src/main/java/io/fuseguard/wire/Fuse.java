@@ -93,6 +93,10 @@ public final class Fuse {
     public static final int INIT_ASYNC_DIO = 1 << 15;
     public static final int INIT_PARALLEL_DIROPS = 1 << 18;
     public static final int INIT_MAX_PAGES = 1 << 22;
+    /** fuse_init_in/out carry a second flags word (flags2). */
+    public static final int INIT_EXT = 1 << 30;
+    /** flags2 bit (FUSE_REQUEST_TIMEOUT, 1 << 42): init_out.request_timeout is honoured (Linux 6.14+). */
+    public static final int INIT2_REQUEST_TIMEOUT = 1 << 10;
 
     // Open reply flags (fuse_open_out.open_flags).
     public static final int FOPEN_DIRECT_IO = 1;

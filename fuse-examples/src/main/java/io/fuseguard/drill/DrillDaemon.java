@@ -21,7 +21,10 @@ import java.util.List;
  * {@code READY} and waits to be killed.
  *
  * <p>Arguments: {@code plain|fuseguard MOUNTPOINT [hold] [clients=N] [stall-flush] [flush-deadline-ms=N]
- * [self-open]}.
+ * [self-open] [fs=drill|ndrive|sink] [store=DIR] [indexer] [stall-upload]}. With {@code fs=ndrive} the daemon
+ * serves {@link NdriveFs} uploading to {@code store}; {@code indexer} starts its indexer (which keeps
+ * {@code /index.db} open on the mount), {@code stall-upload} stalls the store and starts a client whose
+ * file's upload then hangs. {@code fs=sink} serves {@link SinkFs} (writes counted and dropped).
  */
 public final class DrillDaemon {
     private DrillDaemon() {
@@ -36,6 +39,10 @@ public final class DrillDaemon {
         boolean selfOpen = false;
         int clients = 0;
         long flushDeadline = 2000;
+        String kind = "drill";
+        Path store = null;
+        boolean indexer = false;
+        boolean stallUpload = false;
         for (int i = 2; i < args.length; i++) {
             String a = args[i];
             if (a.equals("hold")) {
@@ -48,11 +55,33 @@ public final class DrillDaemon {
                 clients = Integer.parseInt(a.substring(8));
             } else if (a.startsWith("flush-deadline-ms=")) {
                 flushDeadline = Long.parseLong(a.substring(18));
+            } else if (a.startsWith("fs=")) {
+                kind = a.substring(3);
+            } else if (a.startsWith("store=")) {
+                store = Path.of(a.substring(6));
+            } else if (a.equals("indexer")) {
+                indexer = true;
+            } else if (a.equals("stall-upload")) {
+                stallUpload = true;
             } else {
                 throw new IllegalArgumentException("unknown argument " + a);
             }
         }
-        DrillFs fs = new DrillFs(stallFlush);
+        NdriveFs.RemoteStore remote = null;
+        NdriveFs ndrive = null;
+        ru.serce.jnrfuse.FuseStubFS fs;
+        switch (kind) {
+            case "ndrive" -> {
+                remote = new NdriveFs.RemoteStore(store);
+                byte[] data = new byte[64 * 1024];
+                java.util.Arrays.fill(data, (byte) 'd');
+                ndrive = new NdriveFs(remote, mp).withFile("/data", data).withFile("/index.db", data)
+                        .withFile("/held", new byte[0]);
+                fs = ndrive;
+            }
+            case "sink" -> fs = new SinkFs();
+            default -> fs = new DrillFs(stallFlush);
+        }
         if (impl.equals("plain")) {
             fs.mount(mp, false, false, new String[] {"-o", "big_writes"});
         } else {
@@ -81,6 +110,20 @@ public final class DrillDaemon {
         }
         if (hold) {
             held.add(new FileInputStream(mp.resolve("held").toFile()));
+        }
+        if (indexer && ndrive != null) {
+            ndrive.startIndexer(true, Duration.ofSeconds(1));
+            long until = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (ndrive.indexed() == 0 && System.nanoTime() < until) {
+                Thread.sleep(10);
+            }
+        }
+        if (stallUpload && remote != null) {
+            remote.stallFor(Duration.ofHours(1).toMillis());
+            // Its close() uploads (plain jnr-fuse: inside close, which then never returns).
+            new ProcessBuilder("sh", "-c", "printf upload > " + mp.resolve("upload")).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            Thread.sleep(300);
         }
         for (int i = 0; i < clients; i++) {
             new ProcessBuilder("sh", "-c", "while :; do cat " + mp.resolve("data") + " > /dev/null; echo x >> "

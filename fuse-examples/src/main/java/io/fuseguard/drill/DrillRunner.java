@@ -125,7 +125,10 @@ public final class DrillRunner {
         Outcome run() throws IOException, InterruptedException {
             return switch (scenario) {
                 case OWN_FILE_KILL -> ownFileKill();
-                case NAMESPACE_KILL, NAMESPACE_SIGTERM -> namespace(scenario == Scenario.NAMESPACE_SIGTERM);
+                case NAMESPACE_KILL, NAMESPACE_SIGTERM -> namespace(scenario == Scenario.NAMESPACE_SIGTERM,
+                        "hold", "clients=3");
+                case NDRIVE_KILL -> namespace(false, "fs=ndrive", "store=" + dir.resolve("store"), "indexer",
+                        "clients=3", "stall-upload");
                 case STALLED_FLUSH_KILL -> stalledFlush();
                 case SELF_ACCESS -> selfAccess();
             };
@@ -141,8 +144,8 @@ public final class DrillRunner {
             return measure(daemon);
         }
 
-        Outcome namespace(boolean sigterm) throws IOException, InterruptedException {
-            List<String> inner = daemonCommand("hold", "clients=3");
+        Outcome namespace(boolean sigterm, String... args) throws IOException, InterruptedException {
+            List<String> inner = daemonCommand(args);
             String script = String.join(" ", inner.stream().map(DrillRunner::quote).toList()) + " & wait";
             Process unshare = start(List.of("unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script));
             awaitLine(unshare, "READY", Duration.ofSeconds(30));
@@ -168,10 +171,11 @@ public final class DrillRunner {
                     + " bs=1 count=1 conv=notrunc; true";
             Process unshare = start(List.of("unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", dd));
             long until = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            while (System.nanoTime() < until && taskWaitingInFuse(unshare).isEmpty()) {
+            // Mid-close means waiting in FLUSH itself (an earlier LOOKUP or OPEN wait is killable).
+            while (System.nanoTime() < until && taskWaitingInFlush(unshare).isEmpty()) {
                 Thread.sleep(10);
             }
-            if (taskWaitingInFuse(unshare).isEmpty()) {
+            if (taskWaitingInFlush(unshare).isEmpty()) {
                 return new Outcome(scenario, impl, false, -1, List.of(), "", -1,
                         "the client never got to wait for FLUSH");
             }
@@ -202,8 +206,10 @@ public final class DrillRunner {
             }
             if (allGone(root)) {
                 long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-                return new Outcome(scenario, impl, ms <= scenario.limit().toMillis(), ms, List.of(), "", -1,
-                        "all processes gone");
+                int waiting = connection.isPresent()
+                        ? new FuseControl().waiting(connection.getAsLong()).orElse(0) : 0;
+                return new Outcome(scenario, impl, ms <= scenario.limit().toMillis() && waiting == 0, ms, List.of(),
+                        "", -1, "all processes gone, " + waiting + " requests waiting");
             }
             List<String> stuck = new ArrayList<>();
             StringBuilder evidence = new StringBuilder();
@@ -280,10 +286,12 @@ public final class DrillRunner {
             tree.addAll(Tasks.descendants((int) root.pid()));
         }
 
-        Optional<TaskInfo> taskWaitingInFuse(Process root) {
+        Optional<TaskInfo> taskWaitingInFlush(Process root) {
             List<Integer> pids = new ArrayList<>(Tasks.descendants((int) root.pid()));
             pids.add((int) root.pid());
-            return pids.stream().flatMap(p -> Tasks.threads(p).stream()).filter(TaskInfo::isWaitingInFuse)
+            return pids.stream().flatMap(p -> Tasks.threads(p).stream())
+                    .filter(t -> t.isWaitingInFuse() && (t.wchan().contains("flush")
+                            || t.kernelStack().stream().anyMatch(f -> f.contains("fuse_flush"))))
                     .findFirst();
         }
 

@@ -112,6 +112,10 @@ public final class NdriveFs extends FuseStubFS {
         }
 
         void put(String path, byte[] content) throws IOException, InterruptedException {
+            // An outage another process can switch on: uploads hang while the store holds a ".stall" file.
+            while (Files.exists(dir.resolve(".stall"))) {
+                Thread.sleep(20);
+            }
             long wait = latencyMillis;
             long stall = stallUntilNanos - System.nanoTime();
             if (stall > 0) {
@@ -204,17 +208,21 @@ public final class NdriveFs extends FuseStubFS {
     }
 
     /**
-     * Starts the daemon's indexer: a thread that keeps listing and reading the files of its own mount; with
-     * {@code hold} it also keeps one file open on it, as ndrive's daemon did.
+     * Starts the daemon's indexer: a thread that lists the files of its own mount every {@code interval} and
+     * reads the head (4 KiB) of each; with {@code hold} it also keeps {@code /index.db} open on the mount, as
+     * ndrive's daemon did.
      */
-    public void startIndexer(boolean hold) {
+    public void startIndexer(boolean hold, java.time.Duration interval) {
         indexerOn = true;
         Thread t = new Thread(() -> {
+            byte[] head = new byte[4096];
             while (indexerOn) {
                 try (var files = Files.list(ownMount)) {
                     for (Path p : (Iterable<Path>) files::iterator) {
                         if (Files.isRegularFile(p)) {
-                            Files.readAllBytes(p);
+                            try (InputStream in = Files.newInputStream(p)) {
+                                in.read(head);
+                            }
                             indexed.incrementAndGet();
                         }
                     }
@@ -226,7 +234,7 @@ public final class NdriveFs extends FuseStubFS {
                     lastIndexError = e.toString();
                 }
                 try {
-                    Thread.sleep(50);
+                    Thread.sleep(interval.toMillis());
                 } catch (InterruptedException e) {
                     return;
                 }

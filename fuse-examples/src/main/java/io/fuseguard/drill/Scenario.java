@@ -10,6 +10,12 @@ public enum Scenario {
     NAMESPACE_KILL("pid namespace (own file + 3 clients), kill -9 init", Duration.ofSeconds(2)),
     /** Like the seed, but the daemon is stopped gracefully with SIGTERM. */
     NAMESPACE_SIGTERM("pid namespace (own file + 3 clients), SIGTERM daemon", Duration.ofSeconds(5)),
+    /**
+     * An ndrive-style jnr-fuse filesystem (uploads in flush) in a pid namespace: its indexer holds a file on the
+     * mount, 3 clients do I/O, one client's close() has a stalled upload; the namespace's init is killed.
+     */
+    NDRIVE_KILL("ndrive-style fs in pid namespace (indexer, 3 clients, stalled upload), kill -9 init",
+            Duration.ofMillis(200)),
     /** A flush handler stalls; a client in a pid namespace is mid-close() when the namespace is killed. */
     STALLED_FLUSH_KILL("stalled flush, client mid-close() in pid namespace, kill -9 init", Duration.ofSeconds(3)),
     /**

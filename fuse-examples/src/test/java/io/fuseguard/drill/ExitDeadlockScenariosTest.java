@@ -54,6 +54,25 @@ class ExitDeadlockScenariosTest {
         assertThat(guarded.clean()).isTrue();
     }
 
+    /**
+     * The mission's target, repeated: an unchanged ndrive-style jnr-fuse filesystem served with default
+     * configuration, its indexer holding its own file, clients mid-I/O and one mid-close with a stalled upload,
+     * its container killed: gone within 200 ms, nothing in D state, no request left waiting, five times in a row.
+     */
+    @Test
+    void ndriveSeedIsCleanFiveTimesInARow() throws Exception {
+        DrillRunner runner = new DrillRunner(work);
+        for (int i = 1; i <= 5; i++) {
+            Outcome guarded = runner.run(Scenario.NDRIVE_KILL, "fuseguard");
+            System.out.printf("%-55s fuseguard run %d: %s (%s)%n", Scenario.NDRIVE_KILL.description(), i,
+                    describe(guarded), guarded.detail());
+            assertThat(guarded.stuckTasks()).isEmpty();
+            assertThat(guarded.teardownMillis()).isNotNegative().isLessThanOrEqualTo(200);
+            assertThat(guarded.detail()).contains("0 requests waiting");
+            assertThat(guarded.clean()).isTrue();
+        }
+    }
+
     @Test
     void selfAccessIsRefusedUnderTheBoundedPolicyAndExplained() throws Exception {
         Outcome guarded = new DrillRunner(work).run(Scenario.SELF_ACCESS, "fuseguard");
