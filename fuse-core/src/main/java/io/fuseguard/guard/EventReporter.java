@@ -20,12 +20,14 @@ public final class EventReporter implements AutoCloseable {
     private static final Log LOG = Log.of(EventReporter.class);
 
     private final List<StallListener> listeners;
+    private final io.fuseguard.metrics.MountMetrics metrics;
     private final ThreadPoolExecutor thread;
     private final AtomicLong dropped = new AtomicLong();
 
     /** A reporter for one mount. */
-    public EventReporter(String name, List<StallListener> listeners) {
+    public EventReporter(String name, List<StallListener> listeners, io.fuseguard.metrics.MountMetrics metrics) {
         this.listeners = List.copyOf(listeners);
+        this.metrics = metrics;
         this.thread = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(4096), r -> {
             Thread t = new Thread(r, "fuseguard-events-" + name);
             t.setDaemon(true);
@@ -37,6 +39,7 @@ public final class EventReporter implements AutoCloseable {
     /** Reports an event. Never blocks. */
     public void report(GuardEvent.Type type, Operation op, String path, int pid, long startNanos, int errno,
                        StackTraceElement[] stack, String detail) {
+        metrics.event(type);
         GuardEvent e = new GuardEvent(type, op, path == null ? "" : path, pid,
                 Duration.ofNanos(Math.max(0, System.nanoTime() - startNanos)), errno,
                 stack == null ? List.of() : List.of(stack), detail == null ? "" : detail);

@@ -9,6 +9,7 @@ import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
 import io.fuseguard.log.Log;
+import io.fuseguard.metrics.MountMetrics;
 import io.fuseguard.ops.FsOps;
 import io.fuseguard.ops.OpContext;
 import io.fuseguard.session.MountOptions;
@@ -55,6 +56,7 @@ public final class FuseMount implements AutoCloseable {
     private final MountOptions options;
     private final FsOps ops;
     private final EventReporter events;
+    private final MountMetrics metrics;
     private final FuseFileSystem inProcess;
     private final CountDownLatch finished = new CountDownLatch(1);
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -66,7 +68,8 @@ public final class FuseMount implements AutoCloseable {
     private volatile boolean mounted;
 
     private FuseMount(Path mountPoint, FuseguardConfig config, MountOptions options, FsOps ops,
-                      EventReporter events) {
+                      EventReporter events, MountMetrics metrics) {
+        this.metrics = metrics;
         this.mountPoint = mountPoint;
         this.config = config;
         this.options = options;
@@ -101,8 +104,9 @@ public final class FuseMount implements AutoCloseable {
         MountOptions options = MountOptions.parse(raw, config.maxWrite());
         Path real = MountPreflight.check(mountPoint, raw.contains("nonempty"));
         NativeMount.checkLibrary();
-        EventReporter events = new EventReporter(config.fsName(), config.listeners());
-        FuseMount m = new FuseMount(real, config, options, bridge.apply(events), events);
+        MountMetrics metrics = new MountMetrics();
+        EventReporter events = new EventReporter(config.fsName(), config.listeners(), metrics);
+        FuseMount m = new FuseMount(real, config, options, bridge.apply(events), events, metrics);
         try {
             m.start();
         } catch (RuntimeException | Error e) {
@@ -136,7 +140,7 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         mounted = true;
-        session = new Session(config.fsName(), fd, config, options, ops, events);
+        session = new Session(config.fsName(), fd, config, options, ops, events, metrics);
         session.start();
         try {
             awaitReady();
@@ -230,6 +234,11 @@ public final class FuseMount implements AutoCloseable {
     /** Requests whose handler is running right now. */
     public int inFlight() {
         return session.inFlight();
+    }
+
+    /** What the mount has done so far (requests, errors and handler time per operation; guard events). */
+    public MountMetrics metrics() {
+        return metrics;
     }
 
     /** A snapshot of what the mount is doing. */

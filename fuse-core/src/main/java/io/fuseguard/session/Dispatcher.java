@@ -51,6 +51,7 @@ final class Dispatcher {
     private final NodeTable nodes;
     private final MountOptions opt;
     private final EventReporter events;
+    private final io.fuseguard.metrics.MountMetrics metrics;
     private final FlushPolicy policy;
     private final boolean deferredFlush;
     private final long entrySec;
@@ -67,8 +68,10 @@ final class Dispatcher {
     private final java.util.Set<String> lateLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile int protoMinor;
 
-    Dispatcher(Session s, FsOps ops, FuseguardConfig config, MountOptions opt, EventReporter events) {
+    Dispatcher(Session s, FsOps ops, FuseguardConfig config, MountOptions opt, EventReporter events,
+               io.fuseguard.metrics.MountMetrics metrics) {
         this.s = s;
+        this.metrics = metrics;
         this.ops = ops;
         this.nodes = s.nodes;
         this.opt = opt;
@@ -300,7 +303,9 @@ final class Dispatcher {
 
     /** Ends the guarded part: true when this thread answers; false when it was answered already. */
     private boolean end(Worker w, Request r, int result) {
-        boolean mine = w.call.finish();
+        Call c = w.call;
+        metrics.record(c.operation, System.nanoTime() - c.startNanos, result < 0);
+        boolean mine = c.finish();
         w.context.end();
         if (!mine) {
             late(w, r, result);

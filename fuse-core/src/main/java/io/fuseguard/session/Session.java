@@ -84,7 +84,7 @@ public final class Session {
 
     /** A session for a connection whose /dev/fuse descriptor is {@code fd}. */
     public Session(String name, int fd, FuseguardConfig config, MountOptions options, FsOps ops,
-                   EventReporter events) {
+                   EventReporter events, io.fuseguard.metrics.MountMetrics metrics) {
         this.name = name;
         this.fd = fd;
         this.config = config;
@@ -108,7 +108,7 @@ public final class Session {
         this.selfAccess = new SelfAccess(config.selfAccessPolicy(), config.flushPolicy());
         this.closeWork = new CloseWork(name, ops, nodes, handles, config.flushPolicy(),
                 config.deadline(OperationKind.DATA), events);
-        this.dispatcher = new Dispatcher(this, ops, config, options, events);
+        this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
         long smallest = Long.MAX_VALUE;
         for (long d : deadlines) {
             smallest = Math.min(smallest, d);

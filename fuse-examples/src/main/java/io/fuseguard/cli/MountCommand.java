@@ -4,7 +4,6 @@ import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.examples.memory.MemoryFs;
 import io.fuseguard.examples.passthrough.PassthroughFs;
 import io.fuseguard.examples.upload.CachedUploadFs;
@@ -56,15 +55,25 @@ public final class MountCommand implements Callable<Integer> {
     Duration syncDeadline;
 
     @Option(names = "--flush-policy", paramLabel = "POLICY",
-            description = "no-flush (default: the kernel never sends FLUSH) or bounded")
-    String flushPolicy = "no-flush";
+            description = "deferred (default: the kernel never sends FLUSH; the filesystem's flush runs when "
+                    + "each file is released), no-flush, or bounded")
+    String flushPolicy = "deferred";
 
     @Option(names = "--flush-deadline", paramLabel = "TIME", converter = DurationConverter.class,
             description = "deadline of FLUSH under the bounded policy (default 5s)")
     Duration flushDeadline;
 
-    @Option(names = "--workers", paramLabel = "N", description = "handler threads")
+    @Option(names = "--workers", paramLabel = "N", description = "most request threads running handlers at once "
+            + "(default 64)")
     Integer workers;
+
+    @Option(names = "--metrics-port", paramLabel = "PORT", description = "serve Prometheus metrics on "
+            + "http://BIND:PORT/metrics (and /healthz) while mounted")
+    Integer metricsPort;
+
+    @Option(names = "--metrics-bind", paramLabel = "ADDR", description = "address for --metrics-port (default "
+            + "127.0.0.1; 0.0.0.0 for all)")
+    String metricsBind = "127.0.0.1";
 
     @Option(names = "--allow-other", description = "let other users access the mount (with default_permissions)")
     boolean allowOther;
@@ -72,7 +81,7 @@ public final class MountCommand implements Callable<Integer> {
     @Option(names = {"-o", "--option"}, paramLabel = "OPT", description = "extra libfuse mount option (repeatable)")
     List<String> options = new ArrayList<>();
 
-    @Option(names = "--debug", description = "libfuse prints every request")
+    @Option(names = "--debug", description = "print every request on stderr")
     boolean debug;
 
     @Option(names = "--capacity", paramLabel = "SIZE", converter = SizeConverter.class,
@@ -116,6 +125,20 @@ public final class MountCommand implements Callable<Integer> {
         }
         LOG.info("Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind, mp,
                 mount.connectionId().isPresent() ? mount.connectionId().getAsLong() : "?");
+        io.fuseguard.nodeguard.MetricsServer metrics = null;
+        if (metricsPort != null) {
+            var registry = io.fuseguard.nodeguard.MetricsServer.newRegistry();
+            new io.fuseguard.metrics.FuseguardMeterBinder(mount).bindTo(registry);
+            try {
+                metrics = io.fuseguard.nodeguard.MetricsServer.start(metricsBind, metricsPort, registry,
+                        mount::isMounted);
+            } catch (IOException e) {
+                mount.close();
+                throw new FuseguardCommand.BadInputException("--metrics-port " + metricsPort + ": cannot listen on "
+                        + metricsBind + ": " + e.getMessage());
+            }
+            LOG.info("Metrics on http://{}:{}/metrics", metricsBind, metricsPort);
+        }
         if (fs instanceof AutoCloseable c) {
             // After the unmount (the mount's own hook), stop background work such as uploads.
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -128,6 +151,9 @@ public final class MountCommand implements Callable<Integer> {
             }, "fuseguard-stop-" + kind));
         }
         mount.awaitUnmount();
+        if (metrics != null) {
+            metrics.close();
+        }
         return 0;
     }
 
@@ -148,11 +174,15 @@ public final class MountCommand implements Callable<Integer> {
                 b.deadline(OperationKind.FLUSH, flushDeadline);
             }
             b.flushPolicy(switch (flushPolicy) {
+                case "deferred" -> FlushPolicy.DEFERRED;
                 case "no-flush" -> FlushPolicy.NO_FLUSH;
                 case "bounded" -> FlushPolicy.BOUNDED;
-                default -> throw new FuseguardCommand.BadInputException("--flush-policy must be no-flush or "
-                        + "bounded, not '" + flushPolicy + "'");
+                default -> throw new FuseguardCommand.BadInputException("--flush-policy must be deferred, no-flush "
+                        + "or bounded, not '" + flushPolicy + "'");
             });
+            if (metricsPort != null && (metricsPort < 0 || metricsPort > 65535)) {
+                throw new FuseguardCommand.BadInputException("--metrics-port must be between 0 and 65535");
+            }
             if (workers != null) {
                 b.workerThreads(workers);
             }
@@ -162,7 +192,6 @@ public final class MountCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new FuseguardCommand.BadInputException(e.getMessage());
         }
-        b.selfAccessPolicy(SelfAccessPolicy.REFUSE);
         // passthrough and upload keep FileChannels per open file: an interrupt would close them for good.
         b.interruptStalledHandlers(kind == Kind.memory);
         return b.build();

@@ -50,10 +50,32 @@ class CliChildProcessTest {
         return new Run(r.exit(), r.out(), r.err());
     }
 
+    private static int freePort() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static String get(String url) throws Exception {
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as("GET %s", url).isEqualTo(200);
+        return r.body();
+    }
+
+    /** The value of the first Prometheus sample whose line starts with {@code prefix}. */
+    private static double sample(String text, String prefix) {
+        return text.lines().filter(l -> l.startsWith(prefix)).findFirst()
+                .map(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).orElse(-1.0);
+    }
+
     @Test
     void mountServesUntilSigtermThenUnmountsCleanly() throws Exception {
         Path mp = Files.createDirectory(tmp.resolve("mnt"));
-        Process p = new ProcessBuilder(fuseguard("mount", "memory", mp.toString(), "--capacity", "64m"))
+        int port = freePort();
+        Process p = new ProcessBuilder(fuseguard("mount", "memory", mp.toString(), "--capacity", "64m",
+                "--metrics-port", Integer.toString(port)))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         try {
             BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(), StandardCharsets.UTF_8));
@@ -75,6 +97,17 @@ class CliChildProcessTest {
             String out = Child.runOk("sh", "-c", "echo hi > " + mp.resolve("f") + " && cat " + mp.resolve("f")
                     + " && df -k " + mp + " | tail -1");
             assertThat(out).startsWith("hi\n").contains("65536");
+
+            // Prometheus metrics of the mount, and they move.
+            String metrics = get("http://127.0.0.1:" + port + "/metrics");
+            String writes = "fuseguard_requests_total{mount=\"memory\",op=\"write\"}";
+            double before = sample(metrics, writes);
+            assertThat(before).as("writes counted").isGreaterThanOrEqualTo(1);
+            assertThat(metrics).contains("fuseguard_request_latency_seconds_bucket").contains("fuseguard_threads{")
+                    .contains("fuseguard_events_total{");
+            Child.runOk("sh", "-c", "echo more >> " + mp.resolve("f"));
+            assertThat(sample(get("http://127.0.0.1:" + port + "/metrics"), writes)).isGreaterThan(before);
+            assertThat(get("http://127.0.0.1:" + port + "/healthz")).startsWith("ok");
 
             long t0 = System.nanoTime();
             new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor();
