@@ -118,6 +118,11 @@ public final class AbortCommand implements Callable<Integer> {
             return EXIT_UNKNOWN_TARGET;
         }
 
+        String refusal = permissionProblem(control, id);
+        if (refusal != null) {
+            err.println("fuseguard: " + refusal);
+            return EXIT_FAILED;
+        }
         AbortResult result;
         try {
             result = Aborter.abort(control, id, Aborter.DEFAULT_TIMEOUT);
@@ -158,6 +163,30 @@ public final class AbortCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * Why this process may not abort connection {@code id}, or null if it may: fusectl lets root abort any
+     * connection and a user only the connections of their own mounts (the kernel gives each connection's files
+     * to the mount's owner).
+     */
+    static String permissionProblem(FuseControl control, long id) {
+        long me = new com.sun.security.auth.module.UnixSystem().getUid();
+        if (me == 0) {
+            return null;
+        }
+        try {
+            Object owner = java.nio.file.Files.getAttribute(control.dir().resolve(Long.toString(id)), "unix:uid");
+            long uid = ((Number) owner).longValue();
+            if (uid == me) {
+                return null;
+            }
+            return "aborting FUSE connection " + id + " needs root: it belongs to the mount of uid " + uid
+                    + ", and a user may abort only the connections of their own mounts (run as root: sudo "
+                    + "fuseguard abort " + id + ")";
+        } catch (IOException | UnsupportedOperationException e) {
+            return "aborting FUSE connection " + id + " needs root (" + e.getMessage() + ")";
+        }
+    }
+
     /** The FUSE mount at {@code target}, compared textually (the path is never accessed). */
     private static Optional<MountEntry> mountAt(MountTable table, String target) {
         if (target.isEmpty()) {
@@ -186,6 +215,9 @@ public final class AbortCommand implements Callable<Integer> {
         List<String> failures = new ArrayList<>();
         for (List<String> cmd : List.of(List.of("umount", "-l", mountPoint.toString()),
                 List.of("fusermount", "-u", "-z", mountPoint.toString()))) {
+            if (!stillMounted(mountPoint)) {
+                return null; // its daemon (or someone) unmounted it after the abort
+            }
             try {
                 Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
                 p.getOutputStream().close();
@@ -207,6 +239,14 @@ public final class AbortCommand implements Callable<Integer> {
                 return "interrupted";
             }
         }
-        return String.join("; ", failures);
+        return stillMounted(mountPoint) ? String.join("; ", failures) : null;
+    }
+
+    private static boolean stillMounted(Path mountPoint) {
+        try {
+            return MountTable.load().findByMountPoint(mountPoint).isPresent();
+        } catch (IOException e) {
+            return true;
+        }
     }
 }

@@ -87,6 +87,11 @@ public final class ConnectionsCommand implements Callable<Integer> {
             out.println("note: the FUSE control filesystem is not mounted at " + FuseControl.DEFAULT_DIR
                     + ": WAITING is unknown and connections cannot be aborted"
                     + " (as root: mount -t fusectl none " + FuseControl.DEFAULT_DIR + ")");
+        } else if (connections.stream().anyMatch(c -> c.waiting().isEmpty())
+                && new com.sun.security.auth.module.UnixSystem().getUid() != 0) {
+            out.println();
+            out.println("note: WAITING shows '?' for connections of other users' mounts: reading it, and aborting "
+                    + "them, needs root (a user can do both for their own mounts)");
         }
         out.println();
         if (waiting.isEmpty()) {

@@ -923,11 +923,21 @@ public final class MemoryFs implements FuseFileSystem {
         private int chunkSize = 64 * 1024;
         private long maxFileSize = Long.MAX_VALUE;
         private int rootPermissions = 0755;
-        private long rootUid;
-        private long rootGid;
+        private long rootUid = daemonId("unix:uid");
+        private long rootGid = daemonId("unix:gid");
         private Clock clock = Clock.systemUTC();
 
         private Builder() {
+        }
+
+        /** The daemon process's effective user or group id (the owner of /proc/self); 0 if unknown. */
+        private static long daemonId(String attribute) {
+            try {
+                return ((Number) java.nio.file.Files.getAttribute(java.nio.file.Path.of("/proc/self"), attribute))
+                        .longValue();
+            } catch (java.io.IOException | RuntimeException e) {
+                return 0;
+            }
         }
 
         /** Bytes of content (and xattrs) the filesystem may hold; statfs reports it. Default 1 GiB. */
@@ -972,7 +982,10 @@ public final class MemoryFs implements FuseFileSystem {
             return this;
         }
 
-        /** Owner of the root directory. Default root (0, 0). */
+        /**
+         * Owner of the root directory. Default: the user and group the daemon runs as, as for a user's own
+         * mount (root for a daemon run as root).
+         */
         public Builder rootOwner(long uid, long gid) {
             this.rootUid = uid;
             this.rootGid = gid;
