@@ -132,6 +132,13 @@ public final class BenchReport {
             row("libfuse / fio / gcc", env.get("libfuse") + " / " + env.get("fio") + " / " + env.get("gcc"));
             row("rounds", env.get("rounds") + ("1".equals(env.get("quick")) ? " (--quick: short runtimes)" : "")
                     + ", interleaved: round 1 runs every variant, then round 2, …");
+            List<Double> loads = new ArrayList<>();
+            data.getOrDefault("load_1m", Map.of()).values().forEach(m -> loads.addAll(m.values()));
+            if (!loads.isEmpty()) {
+                double[] l = loads.stream().mapToDouble(Double::doubleValue).toArray();
+                row("1-min load average as each variant started", fmt2(min(l)) + " – " + fmt2(max(l))
+                        + " (median " + fmt2(median(l)) + "; every value under \"Every round\")");
+            }
             line("");
             line("The machine is shared and has few cores: expect noise, compare variants within one run.");
             line("");
@@ -332,6 +339,19 @@ public final class BenchReport {
                     }
                     line(r.toString());
                 }
+            }
+            for (String v : variants) {
+                Map<Integer, Double> byRound = data.getOrDefault("load_1m", Map.of()).get(v);
+                if (byRound == null || byRound.isEmpty()) {
+                    continue;
+                }
+                StringBuilder r = new StringBuilder("| 1-min load average at the start | ").append(LABELS.get(v))
+                        .append(" |");
+                for (int i = 1; i <= rounds; i++) {
+                    Double x = byRound.get(i);
+                    r.append(' ').append(x == null ? "–" : fmt2(x)).append(" |");
+                }
+                line(r.toString());
             }
             line("");
             line("Raw output of every workload: `bench/target/results/<run>/` (not committed).");
