@@ -1,0 +1,427 @@
+package io.fuseguard.benchmark;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Writes the benchmark report (docs/benchmarks.md) from a run's results directory: {@code env.tsv} (machine,
+ * parameters, commands: key TAB value) and {@code results.tsv} (round TAB variant TAB metric TAB value).
+ * Everything in the report comes from these two files.
+ *
+ * <pre>BenchReport RESULTS_DIR OUTPUT.md</pre>
+ */
+public final class BenchReport {
+    private static final String[] VARIANTS = {"tmpfs", "libfuse", "plain", "adapter", "memoryfs"};
+    private static final Map<String, String> LABELS = Map.of("tmpfs", "tmpfs", "libfuse", "C libfuse",
+            "plain", "plain jnr-fuse", "adapter", "adapter", "memoryfs", "MemoryFs");
+
+    /** One row: a metric, whether more is better, how it is printed, and whether ratio columns apply. */
+    private record Metric(String key, String label, boolean higherBetter, Format format, boolean ratios) {
+    }
+
+    private enum Format { KILO, ONE, TWO, INT }
+
+    private BenchReport() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        if (args.length != 2) {
+            System.err.println("usage: BenchReport RESULTS_DIR OUTPUT.md");
+            System.exit(2);
+        }
+        Path dir = Path.of(args[0]);
+        Map<String, String> env = new LinkedHashMap<>();
+        for (String line : Files.readAllLines(dir.resolve("env.tsv"))) {
+            int tab = line.indexOf('\t');
+            if (tab > 0) {
+                env.put(line.substring(0, tab), line.substring(tab + 1));
+            }
+        }
+        // metric -> variant -> round -> value
+        Map<String, Map<String, TreeMap<Integer, Double>>> data = new LinkedHashMap<>();
+        for (String line : Files.readAllLines(dir.resolve("results.tsv"))) {
+            String[] f = line.split("\t");
+            if (f.length == 4 && !f[3].isBlank()) {
+                data.computeIfAbsent(f[2], k -> new LinkedHashMap<>())
+                        .computeIfAbsent(f[1], k -> new TreeMap<>())
+                        .put(Integer.parseInt(f[0]), Double.parseDouble(f[3]));
+            }
+        }
+        String report = new BenchReport.Writer(env, data).write();
+        Path out = Path.of(args[1]);
+        if (out.getParent() != null) {
+            Files.createDirectories(out.getParent());
+        }
+        Files.writeString(out, report);
+    }
+
+    private static final class Writer {
+        private final Map<String, String> env;
+        private final Map<String, Map<String, TreeMap<Integer, Double>>> data;
+        private final List<String> variants = new ArrayList<>();
+        private final StringBuilder sb = new StringBuilder();
+        private final List<Metric> metrics;
+
+        Writer(Map<String, String> env, Map<String, Map<String, TreeMap<Integer, Double>>> data) {
+            this.env = env;
+            this.data = data;
+            List<String> run = Arrays.asList(env.getOrDefault("variants", String.join(" ", VARIANTS)).split(" "));
+            for (String v : VARIANTS) {
+                if (run.contains(v)) {
+                    variants.add(v);
+                }
+            }
+            String rss = env.getOrDefault("rss_size", "?").replace("m", " MiB");
+            String seq = env.getOrDefault("seq_size", "?").replace("m", " MiB");
+            metrics = List.of(
+                    new Metric("randread1_iops", "4 KiB random read (direct), 1 job, IOPS", true, Format.KILO, true),
+                    new Metric("cpu_us_per_req", "daemon CPU per request (1-job random read), µs", false,
+                            Format.ONE, true),
+                    new Metric("randread4_iops", "4 KiB random read (direct), 4 jobs, IOPS", true, Format.KILO, true),
+                    new Metric("scaling_4v1", "4 jobs ÷ 1 job (random read IOPS)", true, Format.TWO, false),
+                    new Metric("create_ops", "create, ops/s", true, Format.KILO, true),
+                    new Metric("stat_ops", "stat (caches expired), ops/s", true, Format.KILO, true),
+                    new Metric("unlink_ops", "unlink, ops/s", true, Format.KILO, true),
+                    new Metric("tar_s", "tar -x of " + String.format(Locale.ROOT, "%,d",
+                            Long.parseLong(env.getOrDefault("tar_files", "0"))) + " files, s", false, Format.TWO,
+                            true),
+                    new Metric("seqread_mibs", "sequential read " + seq + " (direct), MiB/s", true, Format.INT, true),
+                    new Metric("seqwrite_mibs", "sequential write " + seq + ", MiB/s", true, Format.INT, true),
+                    new Metric("start_ms", "process start → mount answering, ms", false, Format.ONE, true),
+                    new Metric("rss_idle_mib", "daemon RSS when mounted, idle, MiB", false, Format.INT, true),
+                    new Metric("rss_written_mib", "daemon RSS after writing " + rss + ", MiB", false, Format.INT,
+                            true),
+                    new Metric("rss_rewritten_mib", "… after deleting it and writing it again, MiB", false,
+                            Format.INT, true),
+                    new Metric("rss_peak_mib", "… peak RSS (VmHWM) over both, MiB", false, Format.INT, true));
+        }
+
+        String write() {
+            line("# Benchmarks");
+            line("");
+            line("Generated by `bench/run` (issue 9's side-by-side benchmark); nothing here is typed by hand. "
+                    + "Re-run it to update this file: see [operations.md](operations.md#benchmarks).");
+            line("");
+            machine();
+            results();
+            goals();
+            parameters();
+            rounds();
+            return sb.toString();
+        }
+
+        private void machine() {
+            line("## Machine and run");
+            line("");
+            line("| | |");
+            line("|---|---|");
+            row("date", env.get("date"));
+            row("git commit", "`" + env.get("commit") + "` (branch `" + env.get("branch") + "`)");
+            row("CPU", env.get("nproc") + " × " + env.get("cpu") + " (nproc " + env.get("nproc") + ")");
+            row("memory", env.get("memory"));
+            row("kernel", env.get("kernel"));
+            row("Java", env.get("java"));
+            row("libfuse / fio / gcc", env.get("libfuse") + " / " + env.get("fio") + " / " + env.get("gcc"));
+            row("rounds", env.get("rounds") + ("1".equals(env.get("quick")) ? " (--quick: short runtimes)" : "")
+                    + ", interleaved: round 1 runs every variant, then round 2, …");
+            List<Double> busy = new ArrayList<>();
+            data.getOrDefault("busy_pct", Map.of()).values().forEach(m -> busy.addAll(m.values()));
+            if (!busy.isEmpty()) {
+                double[] b = busy.stream().mapToDouble(Double::doubleValue).toArray();
+                row("other load", "CPU busy over 1 s before each variant, benchmark idle: " + fmt(Format.INT, min(b))
+                        + "–" + fmt(Format.INT, max(b)) + " % (median " + fmt(Format.INT, median(b))
+                        + " %; 100 % = every core; each value under \"Every round\")");
+            }
+            line("");
+            line("The machine is shared and has few cores: expect noise, compare variants within one run.");
+            line("");
+        }
+
+        private void results() {
+            int rounds = Integer.parseInt(env.getOrDefault("rounds", "1"));
+            line("## Results");
+            line("");
+            line(rounds > 1 ? "Median over " + rounds + " rounds, min–max below it."
+                    : "One round: single values, no spread.");
+            line("");
+            StringBuilder h = new StringBuilder("| workload |");
+            StringBuilder sep = new StringBuilder("|---|");
+            for (String v : variants) {
+                h.append(' ').append(LABELS.get(v)).append(" |");
+                sep.append("---|");
+            }
+            h.append(" adapter/plain | MemoryFs/C |");
+            sep.append("---|---|");
+            line(h.toString());
+            line(sep.toString());
+            for (Metric m : metrics) {
+                StringBuilder r = new StringBuilder("| ").append(m.label()).append(" |");
+                boolean any = false;
+                for (String v : variants) {
+                    double[] vals = values(m.key(), v);
+                    if (vals.length == 0) {
+                        r.append(" – |");
+                        continue;
+                    }
+                    any = true;
+                    r.append(' ').append(fmt(m.format(), median(vals)));
+                    if (vals.length > 1) {
+                        r.append("<br>(").append(fmt(m.format(), min(vals))).append("–")
+                                .append(fmt(m.format(), max(vals))).append(')');
+                    }
+                    r.append(" |");
+                }
+                if (!any) {
+                    continue;
+                }
+                r.append(' ').append(m.ratios() ? ratio(m, "adapter", "plain") : "–").append(" |");
+                r.append(' ').append(m.ratios() ? ratio(m, "memoryfs", "libfuse") : "–").append(" |");
+                line(r.toString());
+            }
+            line("");
+            line("Ratios are of medians. Where more is better they are plain numbers (adapter/plain 0.5 = half "
+                    + "the throughput); where less is better (CPU, seconds, milliseconds, MiB) they are cost "
+                    + "multiples, written with × (2.0× = twice the time or memory). \"adapter/plain\" is the cost "
+                    + "of fuseguard's request path on identical filesystem code; \"MemoryFs/C\" compares "
+                    + "fuseguard's example with the C reference. – : not applicable (tmpfs has no daemon) or "
+                    + "not measured.");
+            line("");
+        }
+
+        private void goals() {
+            line("## Issue 9's goals, against these medians");
+            line("");
+            line("| goal | measured | met |");
+            line("|---|---|---|");
+            for (Metric m : metrics) {
+                // Every row of issue 9's table that has an adapter/plain ratio (its memory goal is MemoryFs's).
+                if (!m.ratios() || m.key().startsWith("rss_") || m.key().equals("cpu_us_per_req")) {
+                    continue;
+                }
+                Double r = ratioValue(m, "adapter", "plain");
+                if (r != null) {
+                    double perf = m.higherBetter() ? r : 1 / r;
+                    goal("adapter/plain ≥ 0.9: " + m.label(), fmt2(perf) + (m.higherBetter() ? "" :
+                            " (plain/adapter)"), perf >= 0.9);
+                }
+            }
+            Double cpu = ratioValue(metric("cpu_us_per_req"), "adapter", "plain");
+            if (cpu != null) {
+                goal("daemon CPU per request, adapter ≤ 1.2 × plain", fmt2(cpu) + "×", cpu <= 1.2);
+            }
+            for (String k : List.of("randread1_iops", "randread4_iops", "seqread_mibs", "seqwrite_mibs")) {
+                Double r = ratioValue(metric(k), "memoryfs", "libfuse");
+                if (r != null) {
+                    goal("MemoryFs/C ≥ 0.8: " + metric(k).label(), fmt2(r), r >= 0.8);
+                }
+            }
+            for (String k : List.of("create_ops", "stat_ops", "unlink_ops", "tar_s")) {
+                Double r = ratioValue(metric(k), "memoryfs", "libfuse");
+                if (r != null) {
+                    double perf = metric(k).higherBetter() ? r : 1 / r;
+                    goal("MemoryFs/C ≥ 0.6: " + metric(k).label(), fmt2(perf)
+                            + (metric(k).higherBetter() ? "" : " (C/MemoryFs time)"), perf >= 0.6);
+                }
+            }
+            for (String v : List.of("memoryfs", "adapter")) {
+                double[] s = values("scaling_4v1", v);
+                if (s.length > 0) {
+                    goal(LABELS.get(v) + ": 4 jobs ≥ 1.7 × 1 job", fmt2(median(s)) + "×", median(s) >= 1.7);
+                }
+            }
+            double[] start = values("start_ms", "memoryfs");
+            if (start.length > 0) {
+                goal("`fuseguard mount memory`: process start → answering ≤ 500 ms",
+                        fmt(Format.ONE, median(start)) + " ms", median(start) <= 500);
+            }
+            String rssSize = env.getOrDefault("rss_size", "");
+            if (rssSize.endsWith("m")) {
+                double n = Double.parseDouble(rssSize.substring(0, rssSize.length() - 1));
+                double limit = 1.3 * n + 150;
+                for (String k : List.of("rss_written_mib", "rss_rewritten_mib")) {
+                    double[] v = values(k, "memoryfs");
+                    if (v.length > 0) {
+                        goal("MemoryFs " + metric(k).label().replace(", MiB", "") + " ≤ 1.3 × "
+                                        + (int) n + " + 150 = " + (int) limit + " MiB",
+                                fmt(Format.INT, median(v)) + " MiB", median(v) <= limit);
+                    }
+                }
+            }
+            line("");
+            line("Not measured here: `mount()` in a warm JVM (≤ 30 ms); see fuse-core's GuardOverheadBenchmark.");
+            line("");
+        }
+
+        private void goal(String what, String measured, boolean met) {
+            line("| " + what + " | " + measured + " | " + (met ? "yes" : "**no**") + " |");
+        }
+
+        private void parameters() {
+            line("## What ran");
+            line("");
+            line("Each round mounts each variant on an empty directory, runs the workloads in this order, "
+                    + "unmounts (SIGTERM to the daemon), then mounts a fresh daemon for the memory figures.");
+            line("");
+            line("| variant | command (MNT = the mount point) |");
+            line("|---|---|");
+            for (String v : variants) {
+                line("| " + LABELS.get(v) + " | `" + env.getOrDefault("cmd." + v, "?") + "` |");
+            }
+            line("");
+            line("- **Mount options**, the same for every FUSE variant: `" + env.get("fuse_opts") + "` (libfuse "
+                    + "2's default timeouts, spelled out). fuseguard always mounts with `big_writes` and "
+                    + "`max_write` from its configuration (131072 by default), so MemoryFs gets the others with "
+                    + "`-o` and the adapter launcher turns `max_write=N` into `maxWrite(N)`. The adapter runs "
+                    + "with fuseguard's default configuration otherwise (deadlines, workers, self-access refusal, "
+                    + "NO_FLUSH). JVMs run with default flags.");
+            line("- **C libfuse**: `bench/c/memfs.c`, libfuse 2.9 high-level API, multi-threaded (`fuse_main` "
+                    + "without `-s`), 64 KiB chunks, one read-write lock. **plain jnr-fuse** and **adapter**: "
+                    + "the same class, `fuse-bench`'s `ChunkedMemoryFs` (a `FuseStubFS`, 64 KiB chunks, one "
+                    + "read-write lock), mounted by jnr-fuse's `mount()` or by "
+                    + "`FuseMount.mount(FuseFS, Path, FuseguardConfig)`. **MemoryFs**: "
+                    + "`io.fuseguard.examples.memory.MemoryFs` through `fuseguard mount memory` (capacity "
+                    + env.get("memoryfs_capacity") + ").");
+            line("- **process start → mount answering**: `bench/c/startwait.c` forks and execs the daemon and "
+                    + "polls `stat(MNT)` every 100 µs until it succeeds with the filesystem's device (the "
+                    + "daemon answered GETATTR on its root); from fork to that moment.");
+            line("- **random reads**: `bench/fio/prep.fio` writes a " + env.get("randread_size") + " file, then "
+                    + "`randread-1job.fio` / `randread-4jobs.fio`: 4 KiB `psync` reads, `direct=1`, "
+                    + env.get("randread_runtime") + " s each. **daemon CPU per request**: utime+stime of the "
+                    + "daemon (`/proc/PID/stat`, whole process) over the 1-job run ÷ reads fio completed.");
+            line("- **sequential**: `seqread.fio` (1 MiB reads, `direct=1`, over the " + env.get("seq_size")
+                    + " file prep.fio wrote) and `seqwrite.fio` (1 MiB buffered writes of a "
+                    + env.get("seq_size") + " file, rewritten from its start), " + env.get("seq_runtime")
+                    + " s each.");
+            line("- **create / stat / unlink**: `fuse-bench`'s `MetadataBench` with " + env.get("meta_n")
+                    + " files in one directory, each phase timed separately, after an untimed warm-up; it "
+                    + "waits " + env.get("meta_wait_ms") + " ms (longer than attr_timeout/entry_timeout) "
+                    + "before the stat and the unlink phase, so every stat is a LOOKUP the daemon answers.");
+            line("- **tar -x**: a deterministic tarball (`TreeGen`: " + env.get("tar_files") + " files of 0–16 "
+                    + "KiB in " + env.get("tar_dirs") + " directories, " + String.format(Locale.ROOT, "%,d",
+                    Long.parseLong(env.getOrDefault("tar_bytes", "0"))) + " bytes; fixed owner, mtime and "
+                    + "order), extracted as root into an empty directory of the mount; the file count is "
+                    + "checked.");
+            line("- **memory**: on a fresh daemon: VmRSS when idle, after `rss.fio` wrote " + env.get("rss_size")
+                    + " (1 MiB writes, 1 s pause), after deleting that file and writing it again, and VmHWM.");
+            line("");
+        }
+
+        private void rounds() {
+            line("## Every round");
+            line("");
+            int rounds = Integer.parseInt(env.getOrDefault("rounds", "1"));
+            StringBuilder h = new StringBuilder("| workload | variant |");
+            StringBuilder sep = new StringBuilder("|---|---|");
+            for (int i = 1; i <= rounds; i++) {
+                h.append(" round ").append(i).append(" |");
+                sep.append("---|");
+            }
+            line(h.toString());
+            line(sep.toString());
+            for (Metric m : metrics) {
+                for (String v : variants) {
+                    Map<Integer, Double> byRound = data.getOrDefault(m.key(), Map.of()).get(v);
+                    if (byRound == null || byRound.isEmpty()) {
+                        continue;
+                    }
+                    StringBuilder r = new StringBuilder("| ").append(m.label()).append(" | ")
+                            .append(LABELS.get(v)).append(" |");
+                    for (int i = 1; i <= rounds; i++) {
+                        Double x = byRound.get(i);
+                        r.append(' ').append(x == null ? "–" : fmt(m.format(), x)).append(" |");
+                    }
+                    line(r.toString());
+                }
+            }
+            for (String v : variants) {
+                Map<Integer, Double> byRound = data.getOrDefault("busy_pct", Map.of()).get(v);
+                if (byRound == null || byRound.isEmpty()) {
+                    continue;
+                }
+                StringBuilder r = new StringBuilder("| other load: CPU busy % before the variant | ")
+                        .append(LABELS.get(v)).append(" |");
+                for (int i = 1; i <= rounds; i++) {
+                    Double x = byRound.get(i);
+                    r.append(' ').append(x == null ? "–" : fmt(Format.INT, x)).append(" |");
+                }
+                line(r.toString());
+            }
+            line("");
+            line("Raw output of every workload: `bench/target/results/<run>/` (not committed).");
+        }
+
+        private Metric metric(String key) {
+            return metrics.stream().filter(m -> m.key().equals(key)).findFirst().orElseThrow();
+        }
+
+        private double[] values(String metric, String variant) {
+            Map<Integer, Double> byRound = data.getOrDefault(metric, Map.of()).get(variant);
+            if (byRound == null) {
+                return new double[0];
+            }
+            return byRound.values().stream().mapToDouble(Double::doubleValue).toArray();
+        }
+
+        private Double ratioValue(Metric m, String a, String b) {
+            double[] x = values(m.key(), a);
+            double[] y = values(m.key(), b);
+            if (x.length == 0 || y.length == 0 || median(y) == 0) {
+                return null;
+            }
+            return median(x) / median(y);
+        }
+
+        private String ratio(Metric m, String a, String b) {
+            Double r = ratioValue(m, a, b);
+            if (r == null) {
+                return "–";
+            }
+            return m.higherBetter() ? fmt2(r) : fmt2(r) + "×";
+        }
+
+        private void row(String k, String v) {
+            line("| " + k + " | " + (v == null ? "?" : v) + " |");
+        }
+
+        private void line(String s) {
+            sb.append(s).append('\n');
+        }
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    static double min(double[] v) {
+        return Arrays.stream(v).min().orElse(Double.NaN);
+    }
+
+    static double max(double[] v) {
+        return Arrays.stream(v).max().orElse(Double.NaN);
+    }
+
+    static String fmt2(double x) {
+        return String.format(Locale.ROOT, "%.2f", x);
+    }
+
+    private static String fmt(Format f, double x) {
+        return switch (f) {
+            case KILO -> x >= 10_000 ? String.format(Locale.ROOT, "%.1fk", x / 1000)
+                    : String.format(Locale.ROOT, "%.0f", x);
+            case ONE -> String.format(Locale.ROOT, "%.1f", x);
+            case TWO -> String.format(Locale.ROOT, "%.2f", x);
+            case INT -> String.format(Locale.ROOT, "%.0f", x);
+        };
+    }
+}

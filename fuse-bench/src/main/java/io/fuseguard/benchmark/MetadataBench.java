@@ -1,0 +1,88 @@
+package io.fuseguard.benchmark;
+
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Locale;
+
+/**
+ * The metadata phases of the benchmark, timed separately, in one directory:
+ * <ol>
+ *   <li>create N empty files ({@code open(O_CREAT|O_EXCL|O_WRONLY)} + {@code close});</li>
+ *   <li>wait WAIT_MS (longer than the mount's {@code attr_timeout}/{@code entry_timeout}), then {@code lstat}
+ *       each file once: every cached entry has expired, so every stat is a LOOKUP answered by the daemon;</li>
+ *   <li>wait WAIT_MS again, then unlink each file.</li>
+ * </ol>
+ * A warm-up round of min(N, 500) files in another directory runs first, untimed (JIT, daemon caches).
+ * Prints {@code create_ops_s=… stat_ops_s=… unlink_ops_s=…}.
+ *
+ * <pre>MetadataBench DIR N WAIT_MS</pre>
+ */
+public final class MetadataBench {
+    private MetadataBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 3) {
+            System.err.println("usage: MetadataBench DIR N WAIT_MS");
+            System.exit(2);
+        }
+        Path dir = Path.of(args[0]);
+        int n = Integer.parseInt(args[1]);
+        long waitMs = Long.parseLong(args[2]);
+
+        Path warm = dir.resolve("warm-up");
+        Files.createDirectories(warm);
+        int w = Math.min(n, 500);
+        create(warm, w);
+        stat(warm, w);
+        unlink(warm, w);
+        Files.delete(warm);
+
+        Path d = dir.resolve("files");
+        Files.createDirectories(d);
+        double create = create(d, n);
+        Thread.sleep(waitMs);
+        double stat = stat(d, n);
+        Thread.sleep(waitMs);
+        double unlink = unlink(d, n);
+        Files.delete(d);
+        System.out.println(String.format(Locale.ROOT, "create_ops_s=%.1f stat_ops_s=%.1f unlink_ops_s=%.1f",
+                create, stat, unlink));
+    }
+
+    private static Path file(Path d, int i) {
+        return d.resolve(String.format(Locale.ROOT, "f%06d", i));
+    }
+
+    private static double create(Path d, int n) throws Exception {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            FileChannel.open(file(d, i), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
+        }
+        return n / ((System.nanoTime() - t0) / 1e9);
+    }
+
+    private static double stat(Path d, int n) throws Exception {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            BasicFileAttributes a = Files.readAttributes(file(d, i), BasicFileAttributes.class,
+                    LinkOption.NOFOLLOW_LINKS);
+            if (!a.isRegularFile()) {
+                throw new IllegalStateException(file(d, i) + " is not a regular file");
+            }
+        }
+        return n / ((System.nanoTime() - t0) / 1e9);
+    }
+
+    private static double unlink(Path d, int n) throws Exception {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            Files.delete(file(d, i));
+        }
+        return n / ((System.nanoTime() - t0) / 1e9);
+    }
+}
