@@ -145,8 +145,13 @@ final class Dispatcher {
             case Fuse.NOTIFY_REPLY -> {
             }
             case Fuse.DESTROY -> s.send(w, r.unique, 0, 0);
-            case Fuse.RELEASE -> release(w, r);
-            case Fuse.RELEASEDIR -> releasedir(w, r);
+            case Fuse.RELEASE, Fuse.RELEASEDIR -> {
+                if (releasesInline(r)) {
+                    laned(w, r);
+                } else {
+                    releaseLater(w, r);
+                }
+            }
             default -> laned(w, r);
         }
     }
@@ -261,6 +266,7 @@ final class Dispatcher {
             case Fuse.FSYNCDIR -> fsyncdir(w, r, deadline);
             case Fuse.ACCESS -> access(w, r, deadline);
             case Fuse.CREATE -> create(w, r, deadline);
+            case Fuse.RELEASE, Fuse.RELEASEDIR -> releaseInline(w, r, deadline);
             default -> reply(w, r, ENOSYS); // locks, ioctl, poll, fallocate, lseek, ...: the kernel's defaults
         }
     }
@@ -1199,7 +1205,51 @@ final class Dispatcher {
         }
     }
 
-    private void release(Worker w, Request r) {
+    /**
+     * Whether a RELEASE/RELEASEDIR can run on this thread, as libfuse does it: when there is no deferred flush to
+     * run (which may be a slow upload), no request still runs on the handle, and the mount is not closing.
+     * Otherwise it goes to a close-time thread.
+     */
+    private boolean releasesInline(Request r) {
+        if (s.closing()) {
+            return false;
+        }
+        Handle h = s.handles.get(r.i64(0));
+        return h != null && (!deferredFlush || h.isDirectory()) && h.running() == 0;
+    }
+
+    private void releaseInline(Worker w, Request r, long deadline) {
+        Handle h = s.handles.get(r.i64(0));
+        if (h == null) {
+            reply(w, r, 0);
+            return;
+        }
+        h.markReleased();
+        Node n = h.node();
+        String path = nodes.path(n);
+        boolean dir = h.isDirectory();
+        if (!begin(w, r, dir ? Operation.RELEASEDIR : Operation.RELEASE, OperationKind.METADATA, path, h, deadline,
+                0)) {
+            s.handles.remove(h);
+            return;
+        }
+        OpContext c = w.context;
+        int rc = dir ? ops.releasedir(c, path, h.userFh()) : ops.release(c, path, h.userFh(), h.flags());
+        s.handles.remove(h);
+        if (!dir && nodes.closed(n)) {
+            String hidden = nodes.path(n);
+            if (hidden != null) {
+                c.operation = Operation.UNLINK;
+                ops.unlink(c, hidden);
+                nodes.unlinked(n);
+            }
+        }
+        if (end(w, r, rc)) {
+            reply(w, r, 0); // the kernel ignores release errors, as libfuse does
+        }
+    }
+
+    private void releaseLater(Worker w, Request r) {
         long fh = r.i64(0);
         reply(w, r, 0); // the kernel does not wait for this; the work happens on a close-time thread
         if (fh == Probe.FH) {
@@ -1434,15 +1484,6 @@ final class Dispatcher {
             at += len;
         }
         replyOk(w, r, at - Fuse.OUT_HEADER);
-    }
-
-    private void releasedir(Worker w, Request r) {
-        long fh = r.i64(0);
-        reply(w, r, 0);
-        Handle h = s.handles.get(fh);
-        if (h != null) {
-            s.closeWork.release(h);
-        }
     }
 
     private void fsyncdir(Worker w, Request r, long deadline) {

@@ -49,6 +49,9 @@ final class SelfAccess {
         if (!refuse && opcode != Fuse.OPEN && opcode != Fuse.CREATE && opcode != Fuse.OPENDIR) {
             return false;
         }
+        if (opcode == Fuse.RELEASE || opcode == Fuse.RELEASEDIR) {
+            return false; // the end of what was let in: always served
+        }
         if (pid <= 0 || pid == exemptTid || !Syscalls.isOwnThread(pid)) {
             return false;
         }

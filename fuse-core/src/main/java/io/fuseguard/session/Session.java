@@ -61,6 +61,7 @@ public final class Session {
     private final AtomicInteger idle = new AtomicInteger();
     private final AtomicInteger stuck = new AtomicInteger();
     private final AtomicInteger threadNumbers = new AtomicInteger();
+    private final AtomicLong lastRetire = new AtomicLong(System.nanoTime());
     private final Set<Worker> workers = ConcurrentHashMap.newKeySet();
     private final ConcurrentLinkedQueue<WorkerBuffers> bufferPool = new ConcurrentLinkedQueue<>();
     private final int inCapacity;
@@ -78,7 +79,7 @@ public final class Session {
     private volatile String endReason = "";
     private Thread watchdog;
     private final long tickNanos;
-    private final AtomicLong requests = new AtomicLong();
+    private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
     private final long kernelRequestTimeoutSeconds;
     private volatile boolean kernelTimeout;
 
@@ -97,7 +98,8 @@ public final class Session {
         this.overloadErrno = config.overloadErrno().intValue();
         this.interruptHandlers = config.interruptStalledHandlers();
         this.maxLive = config.workerThreads();
-        this.maxIdle = Math.max(2, Runtime.getRuntime().availableProcessors());
+        // Threads are kept rather than churned: a new thread costs a start and page faults on fresh buffers.
+        this.maxIdle = Math.max(8, 2 * Runtime.getRuntime().availableProcessors());
         this.maxStuck = config.maxStuckThreads();
         int reserve = Math.max(1, maxLive / 8);
         this.metadataLane = new Lane("metadata", Math.max(1, maxLive - reserve), config.queueCapacity());
@@ -211,7 +213,7 @@ public final class Session {
             if (idleNow == 0 && !closing) {
                 spawn(); // keep a thread waiting for the next request while this one runs a handler
             }
-            requests.incrementAndGet();
+            requests.increment();
             w.request.load(w.in, (int) n);
             dispatcher.dispatch(w, w.request);
             if (w.stuck) {
@@ -225,10 +227,17 @@ public final class Session {
                     return;
                 }
             }
-            if (idle.get() >= maxIdle) {
-                return; // enough threads are waiting: this one ends
+            if (idle.get() >= maxIdle && retireAllowed()) {
+                return; // many threads are waiting, for a while now: this one ends
             }
         }
+    }
+
+    /** At most one thread ends per second, so a burst and its lull do not start and end threads in a loop. */
+    private boolean retireAllowed() {
+        long now = System.nanoTime();
+        long last = lastRetire.get();
+        return now - last > TimeUnit.SECONDS.toNanos(1) && lastRetire.compareAndSet(last, now);
     }
 
     private void spawn() {
@@ -607,7 +616,7 @@ public final class Session {
 
     /** Requests read from the kernel. */
     public long requests() {
-        return requests.get();
+        return requests.sum();
     }
 
     /** Requests whose handler is running now. */

@@ -179,8 +179,11 @@ public final class Syscalls {
         if (tid <= 0) {
             return false;
         }
-        return INVOKER.invokeN6(L6, SYSCALL, SYS_TGKILL, getpid(), tid, 0, 0, 0) == 0;
+        return INVOKER.invokeN6(L6, SYSCALL, SYS_TGKILL, PID, tid, 0, 0, 0) == 0;
     }
+
+    /** This process's id (the JVM never forks, so it is read once). */
+    private static final int PID = getpid();
 
     /** umount2(2): 0 or -errno. */
     public static int umount2(String target, int flags) {

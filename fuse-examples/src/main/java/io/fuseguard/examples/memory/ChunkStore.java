@@ -35,6 +35,7 @@ final class ChunkStore {
     private final int chunkSize;
     private final int shift;
     private final SpaceQuota quota;
+    private final ChunkPool pool;
     private final TreeMap<Long, byte[]> chunks = new TreeMap<>();
     private long size;
     private long allocated;
@@ -46,6 +47,12 @@ final class ChunkStore {
      * @param quota     where allocations are accounted
      */
     ChunkStore(int chunkSize, SpaceQuota quota) {
+        this(chunkSize, quota, ChunkPool.NONE);
+    }
+
+    /** An empty file whose full chunks come from, and go back to, {@code pool}. */
+    ChunkStore(int chunkSize, SpaceQuota quota, ChunkPool pool) {
+        this.pool = pool;
         if (chunkSize < MIN_ALLOCATION || Integer.bitCount(chunkSize) != 1) {
             throw new IllegalArgumentException("chunkSize must be a power of two >= " + MIN_ALLOCATION);
         }
@@ -136,10 +143,12 @@ final class ChunkStore {
             byte[] c = chunks.get(idx);
             int want = allocationFor(endWithin(idx, end));
             if (c == null) {
-                c = new byte[want];
+                c = pool.take(want);
                 chunks.put(idx, c);
             } else if (c.length < want) {
-                c = Arrays.copyOf(c, want);
+                byte[] bigger = pool.take(want);
+                System.arraycopy(c, 0, bigger, 0, c.length);
+                c = bigger;
                 chunks.put(idx, c);
             }
             src.get(c, within, n);
@@ -166,6 +175,7 @@ final class ChunkStore {
         SortedMap<Long, byte[]> tail = chunks.tailMap(keep);
         for (byte[] c : tail.values()) {
             freed += c.length;
+            pool.give(c);
         }
         tail.clear();
         int within = (int) (newSize & (chunkSize - 1));
@@ -193,6 +203,9 @@ final class ChunkStore {
     void clear() {
         quota.release(allocated);
         allocated = 0;
+        for (byte[] c : chunks.values()) {
+            pool.give(c);
+        }
         chunks.clear();
         size = 0;
     }

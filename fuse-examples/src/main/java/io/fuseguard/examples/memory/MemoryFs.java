@@ -106,6 +106,7 @@ public final class MemoryFs implements FuseFileSystem {
     private final Map<Long, Node> inodes = new ConcurrentHashMap<>();
     private final AtomicLong nextIno = new AtomicLong(1);
     private final SpaceQuota space;
+    private final ChunkPool chunkPool;
     private final SpaceQuota inodeQuota;
     private final int chunkSize;
     private final long maxFileSize;
@@ -114,6 +115,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     private MemoryFs(Builder b) {
         this.space = new SpaceQuota(b.capacity);
+        this.chunkPool = new ChunkPool(b.chunkSize, b.capacity);
         this.inodeQuota = new SpaceQuota(b.maxInodes);
         this.chunkSize = b.chunkSize;
         this.maxFileSize = b.maxFileSize;
@@ -264,7 +266,7 @@ public final class MemoryFs implements FuseFileSystem {
                 n = existing;
             } else {
                 long gid = inheritsGroup(p.dir) ? p.dir.gid : c.gid;
-                n = Node.file(allocateIno(), mode, c.uid, gid, now(), new ChunkStore(chunkSize, space));
+                n = Node.file(allocateIno(), mode, c.uid, gid, now(), new ChunkStore(chunkSize, space, chunkPool));
                 attach(p, n);
             }
             n.lock.writeLock().lock();
@@ -425,7 +427,7 @@ public final class MemoryFs implements FuseFileSystem {
             long gid = inheritsGroup(p.dir) ? p.dir.gid : c.gid;
             long ino = allocateIno();
             Node n = type == FileType.REGULAR
-                    ? Node.file(ino, mode, c.uid, gid, now(), new ChunkStore(chunkSize, space))
+                    ? Node.file(ino, mode, c.uid, gid, now(), new ChunkStore(chunkSize, space, chunkPool))
                     : Node.special(ino, type, mode, c.uid, gid, now(), rdev);
             attach(p, n);
         } finally {
