@@ -18,6 +18,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.EnumMap;
@@ -30,7 +31,6 @@ import java.util.Random;
 import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
@@ -589,8 +589,7 @@ public final class MigrationReport {
                     + range(gone) + " ms" + (waiting > 0 ? " (" + waiting + " with requests left waiting)" : ""));
         }
         if (!wedged.isEmpty()) {
-            String evidence = wedged.stream().map(Outcome::wedgeEvidence).filter(s -> !s.isEmpty()).distinct()
-                    .collect(Collectors.joining("; "));
+            String evidence = evidence(wedged);
             List<Long> rec = wedged.stream().map(Outcome::recoveryMillis).filter(r -> r >= 0).sorted().toList();
             long observed = outcomes.get(0).scenario().limit().plusSeconds(3).toMillis();
             parts.add("**wedged " + wedged.size() + "/" + outcomes.size() + "** (stuck after " + seconds(observed)
@@ -602,6 +601,24 @@ public final class MigrationReport {
             parts.add("did not run " + failed.size() + "/" + outcomes.size() + " (" + oneLine(failed.get(0)) + ")");
         }
         return String.join("; ", parts);
+    }
+
+    /** The kernel functions the stuck tasks were in, and the range of fusectl's waiting count. */
+    private static String evidence(List<Outcome> wedged) {
+        List<String> functions = new ArrayList<>();
+        List<Long> waiting = new ArrayList<>();
+        for (Outcome o : wedged) {
+            for (String part : o.wedgeEvidence().split(", ")) {
+                if (part.startsWith("fusectl waiting=")) {
+                    waiting.add(Long.parseLong(part.substring(16)));
+                } else if (!part.isEmpty() && !functions.contains(part)) {
+                    functions.add(part);
+                }
+            }
+        }
+        Collections.sort(waiting);
+        return String.join(", ", functions) + (waiting.isEmpty() ? "" : (functions.isEmpty() ? "" : ", ")
+                + "fusectl waiting=" + range(waiting));
     }
 
     private static String range(List<Long> sorted) {
