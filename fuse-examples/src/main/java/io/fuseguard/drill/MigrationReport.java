@@ -232,12 +232,13 @@ public final class MigrationReport {
                 : Files.createTempDirectory(Path.of("/tmp"), "migration-report-");
         Files.createDirectories(base);
         Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxr-xr-x"));
+        List<String> header = headerLines(options); // the commit measured is the one checked out at the start
         MigrationReport r = new MigrationReport(options, base, System.getProperty("java.class.path"));
         Thread hook = new Thread(r::cleanUp, "migration-report-cleanup");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             r.measure();
-            return new Report(headerLines(options), r.cells, options);
+            return new Report(header, r.cells, options);
         } finally {
             r.cleanUp();
             r.removeBase();
@@ -485,7 +486,8 @@ public final class MigrationReport {
         long landedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
         boolean same = landed && Arrays.equals(Files.readAllBytes(object), source);
         m.unmount();
-        String status = "exit " + cp.exit() + (cp.exit() == 0 ? "" : " (" + oneLine(cp.err()) + ")");
+        String status = "exit " + cp.exit() + (cp.exit() == 0 ? "" : " (" + oneLine(cp.err().replace(mp.toString(),
+                "<mount>")) + ")");
         put(Row.STALL_CP, c, seconds(cp.millis()) + ", " + status);
         put(Row.STALL_STORED, c, landed ? (same ? "yes" : "other bytes") + ", at " + seconds(landedMs)
                 : "no (not within " + options.stall().plusSeconds(15).toSeconds() + " s; after the unmount: "
