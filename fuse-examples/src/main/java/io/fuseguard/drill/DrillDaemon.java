@@ -9,7 +9,6 @@ import io.fuseguard.mount.FuseMount;
 import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,10 +20,16 @@ import java.util.List;
  * {@code READY} and waits to be killed.
  *
  * <p>Arguments: {@code plain|fuseguard MOUNTPOINT [hold] [clients=N] [stall-flush] [flush-deadline-ms=N]
- * [self-open] [fs=drill|ndrive|sink] [store=DIR] [indexer] [stall-upload]}. With {@code fs=ndrive} the daemon
+ * [self-open] [fs=drill|ndrive|sink] [store=DIR] [indexer] [indexer-interval-ms=N] [indexer-report-ms=N]
+ * [stall-upload] [policy=default|bounded|no-flush] [self=auto|allow|refuse]}. With {@code fs=ndrive} the daemon
  * serves {@link NdriveFs} uploading to {@code store}; {@code indexer} starts its indexer (which keeps
- * {@code /index.db} open on the mount), {@code stall-upload} stalls the store and starts a client whose
- * file's upload then hangs. {@code fs=sink} serves {@link SinkFs} (writes counted and dropped).
+ * {@code /index.db} open on the mount; every second unless {@code indexer-interval-ms} says otherwise);
+ * {@code indexer-report-ms} lets it run that long more and prints {@code INDEXER indexed=N errors=N last=...}
+ * before {@code READY}; {@code stall-upload} stalls the store and starts a client whose file's upload then
+ * hangs. {@code fs=sink} serves {@link SinkFs} (writes counted and dropped). {@code policy} and {@code self} set
+ * fuseguard's flush and self-access policies ({@code self=allow} is
+ * {@link SelfAccessPolicy#ALLOW_WITH_WARNING}); without them a scenario's own choice (or the defaults) applies.
+ * Plain jnr-fuse ignores both.
  */
 public final class DrillDaemon {
     private DrillDaemon() {
@@ -43,6 +48,10 @@ public final class DrillDaemon {
         Path store = null;
         boolean indexer = false;
         boolean stallUpload = false;
+        long indexerInterval = 1000;
+        long indexerReport = -1;
+        FlushPolicy policy = null;
+        SelfAccessPolicy self = null;
         for (int i = 2; i < args.length; i++) {
             String a = args[i];
             if (a.equals("hold")) {
@@ -63,6 +72,24 @@ public final class DrillDaemon {
                 indexer = true;
             } else if (a.equals("stall-upload")) {
                 stallUpload = true;
+            } else if (a.startsWith("indexer-interval-ms=")) {
+                indexerInterval = Long.parseLong(a.substring(20));
+            } else if (a.startsWith("indexer-report-ms=")) {
+                indexerReport = Long.parseLong(a.substring(18));
+            } else if (a.startsWith("policy=")) {
+                policy = switch (a.substring(7)) {
+                    case "default" -> FlushPolicy.DEFERRED;
+                    case "bounded" -> FlushPolicy.BOUNDED;
+                    case "no-flush" -> FlushPolicy.NO_FLUSH;
+                    default -> throw new IllegalArgumentException("unknown policy " + a);
+                };
+            } else if (a.startsWith("self=")) {
+                self = switch (a.substring(5)) {
+                    case "auto" -> SelfAccessPolicy.AUTO;
+                    case "allow" -> SelfAccessPolicy.ALLOW_WITH_WARNING;
+                    case "refuse" -> SelfAccessPolicy.REFUSE;
+                    default -> throw new IllegalArgumentException("unknown self-access policy " + a);
+                };
             } else {
                 throw new IllegalArgumentException("unknown argument " + a);
             }
@@ -96,6 +123,12 @@ public final class DrillDaemon {
             if (stallFlush) {
                 c.selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING); // its clients run in the same namespace
             }
+            if (policy != null) {
+                c.flushPolicy(policy);
+            }
+            if (self != null) {
+                c.selfAccessPolicy(self);
+            }
             FuseMount.mount(fs, mp, c.build());
         }
         List<InputStream> held = new ArrayList<>();
@@ -112,10 +145,17 @@ public final class DrillDaemon {
             held.add(new FileInputStream(mp.resolve("held").toFile()));
         }
         if (indexer && ndrive != null) {
-            ndrive.startIndexer(true, Duration.ofSeconds(1));
+            ndrive.startIndexer(true, Duration.ofMillis(indexerInterval));
             long until = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            while (ndrive.indexed() == 0 && System.nanoTime() < until) {
+            // Until it has read a file (or was refused: under a refusing self-access policy it never will).
+            while (ndrive.indexed() == 0 && ndrive.indexErrors() == 0 && System.nanoTime() < until) {
                 Thread.sleep(10);
+            }
+            if (indexerReport >= 0) {
+                Thread.sleep(indexerReport);
+                System.out.println("INDEXER indexed=" + ndrive.indexed() + " errors=" + ndrive.indexErrors()
+                        + " last=" + ndrive.lastIndexError().replace('\n', ' '));
+                System.out.flush();
             }
         }
         if (stallUpload && remote != null) {
@@ -130,7 +170,8 @@ public final class DrillDaemon {
                     + mp.resolve("log-" + i) + "; done").redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         }
-        if (!Files.isDirectory(mp)) {
+        // From the mount table, not a stat of the mount: a refusing self-access policy answers that EDEADLK.
+        if (io.fuseguard.kernel.MountTable.load().findByMountPoint(mp).isEmpty()) {
             throw new IllegalStateException(mp + " vanished");
         }
         System.out.println("READY " + ProcessHandle.current().pid());

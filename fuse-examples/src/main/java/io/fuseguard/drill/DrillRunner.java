@@ -77,11 +77,20 @@ public final class DrillRunner {
 
     /** Runs one scenario with {@code plain} (jnr-fuse) or {@code fuseguard}. */
     public Outcome run(Scenario scenario, String impl) throws IOException, InterruptedException {
+        return run(scenario, impl, List.of());
+    }
+
+    /**
+     * Runs one scenario with {@code plain} (jnr-fuse) or {@code fuseguard}, its daemon given these arguments
+     * besides the scenario's own (such as {@code policy=bounded} or {@code self=allow}, see {@link DrillDaemon}).
+     */
+    public Outcome run(Scenario scenario, String impl, List<String> daemonArgs) throws IOException,
+            InterruptedException {
         Path dir = Files.createDirectories(workDir).resolve(scenario.name().toLowerCase() + "-" + impl + "-"
                 + System.nanoTime());
         Files.createDirectories(dir);
         Path mp = Files.createDirectory(dir.resolve("mnt"));
-        Side side = new Side(scenario, impl, mp, dir);
+        Side side = new Side(scenario, impl, mp, dir, daemonArgs);
         try {
             return side.run();
         } finally {
@@ -95,16 +104,18 @@ public final class DrillRunner {
         final String impl;
         final Path mp;
         final Path dir;
+        final List<String> daemonArgs;
         final List<Process> started = new ArrayList<>();
         final Set<Integer> tree = new LinkedHashSet<>();
         OptionalLong connection = OptionalLong.empty();
         int mountNamespacePid;
 
-        Side(Scenario scenario, String impl, Path mp, Path dir) {
+        Side(Scenario scenario, String impl, Path mp, Path dir, List<String> daemonArgs) {
             this.scenario = scenario;
             this.impl = impl;
             this.mp = mp;
             this.dir = dir;
+            this.daemonArgs = List.copyOf(daemonArgs);
         }
 
         List<String> daemonCommand(String... extra) {
@@ -112,6 +123,7 @@ public final class DrillRunner {
                     .toString(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", classPath,
                     DrillDaemon.class.getName(), impl, mp.toString()));
             cmd.addAll(List.of(extra));
+            cmd.addAll(daemonArgs);
             return cmd;
         }
 
@@ -127,6 +139,8 @@ public final class DrillRunner {
                 case OWN_FILE_KILL -> ownFileKill();
                 case NAMESPACE_KILL, NAMESPACE_SIGTERM -> namespace(scenario == Scenario.NAMESPACE_SIGTERM,
                         "hold", "clients=3");
+                case NDRIVE_SEED -> namespace(false, "fs=ndrive", "store=" + dir.resolve("store"), "indexer",
+                        "clients=3");
                 case NDRIVE_KILL -> namespace(false, "fs=ndrive", "store=" + dir.resolve("store"), "indexer",
                         "clients=3", "stall-upload");
                 case STALLED_FLUSH_KILL -> stalledFlush();

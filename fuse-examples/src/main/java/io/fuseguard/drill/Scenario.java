@@ -11,8 +11,13 @@ public enum Scenario {
     /** Like the seed, but the daemon is stopped gracefully with SIGTERM. */
     NAMESPACE_SIGTERM("pid namespace (own file + 3 clients), SIGTERM daemon", Duration.ofSeconds(5)),
     /**
-     * An ndrive-style jnr-fuse filesystem (uploads in flush) in a pid namespace: its indexer holds a file on the
-     * mount, 3 clients do I/O, one client's close() has a stalled upload; the namespace's init is killed.
+     * The seed with an ndrive-style jnr-fuse filesystem (uploads in flush) in a pid namespace: its indexer holds a
+     * file on the mount, 3 clients do I/O; the namespace's init is killed.
+     */
+    NDRIVE_SEED("ndrive-style fs in pid namespace (indexer holding its file, 3 clients), kill -9 init",
+            Duration.ofMillis(200)),
+    /**
+     * Like {@link #NDRIVE_SEED}, and one client's close() has a stalled upload.
      */
     NDRIVE_KILL("ndrive-style fs in pid namespace (indexer, 3 clients, stalled upload), kill -9 init",
             Duration.ofMillis(200)),

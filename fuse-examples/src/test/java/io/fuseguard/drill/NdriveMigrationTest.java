@@ -34,25 +34,8 @@ import static org.awaitility.Awaitility.await;
  * class on plain jnr-fuse: nothing lost, no feature broken.
  */
 class NdriveMigrationTest {
-    /** Twelve everyday shell operations; prints what they produced. */
-    private static final String SCRIPT = String.join("\n",
-            "set -e",
-            "cd \"$1\"",
-            "printf 'hello\\n' > a.txt",
-            "cp a.txt b.txt",
-            "cat b.txt",
-            "printf 'more\\n' >> b.txt",
-            "mv b.txt c.txt",
-            "mkdir d && mv c.txt d/",
-            "truncate -s 3 a.txt",
-            "dd if=/dev/zero of=big bs=64k count=16 2>/dev/null",
-            "chmod 600 a.txt",
-            "touch d/e",
-            "rm big",
-            "for f in a.txt d/c.txt d/e; do stat -c '%n %s %A' \"$f\"; done",
-            "ls -1 . d",
-            "cat a.txt d/c.txt | od -c",
-            "df -P . | tail -1 | awk '{print $2}'");
+    /** Twelve everyday shell operations; prints what they produced (the migration report runs them too). */
+    private static final String SCRIPT = MigrationReport.SHELL_SCRIPT;
 
     private Path base;
     private Path store;
