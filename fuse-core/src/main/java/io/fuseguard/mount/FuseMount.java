@@ -306,7 +306,7 @@ public final class FuseMount implements AutoCloseable {
         } finally {
             mounted = false;
             finished.countDown();
-            Log.flush(1000);
+            Log.flush(5000);
         }
     }
 
@@ -349,7 +349,7 @@ public final class FuseMount implements AutoCloseable {
         }
         removeShutdownHook();
         LOG.info("Unmounted {} in {} ms", mountPoint, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
-        Log.flush(1000);
+        Log.flush(5000); // a logging backend's first use can take seconds on a loaded machine
     }
 
     private void removeShutdownHook() {

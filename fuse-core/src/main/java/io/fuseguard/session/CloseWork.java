@@ -77,10 +77,13 @@ final class CloseWork {
         }
     }
 
-    /** Queues the close-time work of a handle the kernel released (or that is left open at unmount). */
-    void release(Handle h) {
+    /**
+     * Queues the close-time work of a handle the kernel released (or that is left open at unmount), on behalf of
+     * the caller of the RELEASE; {@code unlinkHidden} when it was the last handle of a file unlinked while open.
+     */
+    void release(Handle h, int uid, int gid, int pid, boolean unlinkHidden) {
         h.markReleased();
-        submit(new Job(h, null, 0, 0, h.isDirectory()));
+        submit(new Job(h, null, 0, 0, h.isDirectory(), uid, gid, pid, unlinkHidden));
     }
 
     /**
@@ -88,10 +91,11 @@ final class CloseWork {
      * failed, so no RELEASE will ever come for it).
      */
     void releaseLateOpen(Node node, long userFh, int flags, boolean directory) {
-        submit(new Job(null, node, userFh, flags, directory));
+        submit(new Job(null, node, userFh, flags, directory, 0, 0, 0, false));
     }
 
     private void submit(Job j) {
+        j.node().workStarted();
         pending.incrementAndGet();
         try {
             pool.execute(j);
@@ -160,18 +164,27 @@ final class CloseWork {
         private final long lateFh;
         private final int lateFlags;
         private final boolean directory;
+        private final int uid;
+        private final int gid;
+        private final int pid;
+        private final boolean unlinkHidden;
         volatile Operation operation = Operation.RELEASE;
         volatile String path;
         volatile long started;
         volatile long deadline;
         volatile boolean reportedLate;
 
-        Job(Handle handle, Node lateNode, long lateFh, int lateFlags, boolean directory) {
+        Job(Handle handle, Node lateNode, long lateFh, int lateFlags, boolean directory, int uid, int gid, int pid,
+            boolean unlinkHidden) {
             this.handle = handle;
             this.lateNode = lateNode;
             this.lateFh = lateFh;
             this.lateFlags = lateFlags;
             this.directory = directory;
+            this.uid = uid;
+            this.gid = gid;
+            this.pid = pid;
+            this.unlinkHidden = unlinkHidden;
         }
 
         Node node() {
@@ -194,12 +207,15 @@ final class CloseWork {
             running.add(this);
             OpContext ctx = OpContext.forCurrentThread();
             try {
-                work(ctx);
+                synchronized (node().closeWorkLock) {
+                    work(ctx);
+                }
             } catch (RuntimeException | Error e) {
                 LOG.error("Close-time work of {} failed unexpectedly", describe(), e);
             } finally {
                 ctx.end();
                 running.remove(this);
+                node().workDone();
                 pending.decrementAndGet();
                 done.incrementAndGet();
             }
@@ -247,7 +263,7 @@ final class CloseWork {
             if (handle != null) {
                 handles.remove(handle);
             }
-            if (nodes.closed(node)) {
+            if (unlinkHidden) {
                 String hidden = nodes.path(node);
                 if (hidden != null) {
                     int u = step(ctx, Operation.UNLINK, () -> ops.unlink(ctx, hidden));
@@ -262,7 +278,8 @@ final class CloseWork {
 
         private int step(OpContext ctx, Operation op, java.util.function.IntSupplier work) {
             operation = op;
-            ctx.begin(op, path, 0, 0, 0, 0, deadline);
+            // On behalf of whoever closed the file, as libfuse's flush and release are.
+            ctx.begin(op, path, uid, gid, pid, 0, deadline);
             try {
                 return work.getAsInt();
             } finally {

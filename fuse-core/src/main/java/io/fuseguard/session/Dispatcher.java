@@ -66,6 +66,7 @@ final class Dispatcher {
     private final boolean debug;
     private final AtomicLong flushRequests = new AtomicLong();
     private final java.util.Set<String> lateLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicBoolean overtakeLogged = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile int protoMinor;
 
     Dispatcher(Session s, FsOps ops, FuseguardConfig config, MountOptions opt, EventReporter events,
@@ -726,6 +727,27 @@ final class Dispatcher {
         replyOk(w, r, Math.min(rc, 4096));
     }
 
+    /**
+     * Lets the close-time work of {@code n} (a deferred flush, a release, a late flush) finish before a request
+     * that would overtake it (unlink, rename, fsync, the next flush), as plain libfuse orders them: the close
+     * that queued it already returned. Waits at most four fifths of the time left to the request's deadline,
+     * then lets it go on (and says so once).
+     */
+    private void afterCloseWork(Worker w, Node n) {
+        if (n == null || !n.hasPendingWork()) {
+            return;
+        }
+        long left = (w.call.deadlineNanos - System.nanoTime()) * 4 / 5;
+        try {
+            if (!n.awaitWork(Math.max(0, left)) && overtakeLogged.compareAndSet(false, true)) {
+                LOG.warn("{} {} goes ahead of close-time work of that file that is still running after {} ms (a "
+                        + "slow flush); logged once", w.call.operation, w.call.path, left / 1_000_000);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     // ---- creating and removing names -----------------------------------------------------------------------
 
     /** The parent node and new path of a request that creates a name; null (answered) when invalid. */
@@ -845,6 +867,13 @@ final class Dispatcher {
         }
         OpContext c = w.context;
         int rc;
+        afterCloseWork(w, nodes.child(parent, name));
+        if (Thread.currentThread().isInterrupted()) {
+            if (end(w, r, -EINTR)) {
+                reply(w, r, EINTR); // interrupted before it started: nothing was removed
+            }
+            return;
+        }
         Node victim = opt.hardRemove() ? null : nodes.child(parent, name);
         boolean hide = victim != null && nodes.isOpen(parent, name);
         if (hide) {
@@ -919,6 +948,14 @@ final class Dispatcher {
         }
         OpContext c = w.context;
         int rc = 0;
+        afterCloseWork(w, nodes.child(from, oldName));
+        afterCloseWork(w, nodes.child(to, newName));
+        if (Thread.currentThread().isInterrupted()) {
+            if (end(w, r, -EINTR)) {
+                reply(w, r, EINTR); // interrupted before it started: nothing was renamed
+            }
+            return;
+        }
         if (!opt.hardRemove() && nodes.isOpen(to, newName)) {
             Node victim = nodes.child(to, newName);
             if (victim != null) {
@@ -983,7 +1020,6 @@ final class Dispatcher {
         int fopen = c.open.openFlags;
         if (!end(w, r, rc)) {
             if (rc >= 0) {
-                nodes.opened(n);
                 s.closeWork.releaseLateOpen(n, fh, flags, false); // the caller was told it failed
             }
             return;
@@ -994,9 +1030,11 @@ final class Dispatcher {
         }
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false);
+        h.opener(r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), openFlags(fopen));
         if (!replyOk(w, r, Fuse.OPEN_OUT)) {
-            s.closeWork.release(h); // the caller went away: no RELEASE will come
+            // the caller went away: no RELEASE will come
+            s.closeWork.release(h, r.uid, r.gid, r.pid, nodes.closed(n));
         }
     }
 
@@ -1028,7 +1066,6 @@ final class Dispatcher {
         if (!end(w, r, rc)) {
             if (rc >= 0) {
                 Node n = nodes.lookup(parent, name);
-                nodes.opened(n);
                 s.closeWork.releaseLateOpen(n, fh, flags, false);
                 nodes.forget(n.id(), 1);
             }
@@ -1041,9 +1078,10 @@ final class Dispatcher {
         Node n = nodes.lookup(parent, name);
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false);
+        h.opener(r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));
         if (!sendEntry(w, r, n, a, Fuse.OPEN_OUT)) {
-            s.closeWork.release(h);
+            s.closeWork.release(h, r.uid, r.gid, r.pid, nodes.closed(n));
         }
     }
 
@@ -1144,7 +1182,15 @@ final class Dispatcher {
             if (!begin(w, r, Operation.FLUSH, OperationKind.FLUSH, path, h, deadline, 0)) {
                 return;
             }
-            int rc = ops.flush(w.context, path, h.userFh());
+            // One flush of a file at a time: a late one must not finish after a newer one (stale content).
+            afterCloseWork(w, h.node());
+            h.node().workStarted();
+            int rc;
+            try {
+                rc = ops.flush(w.context, path, h.userFh());
+            } finally {
+                h.node().workDone();
+            }
             h.flushed(rc >= 0);
             if (!end(w, r, rc)) {
                 if (rc < 0 && rc != -ENOSYS) {
@@ -1172,6 +1218,8 @@ final class Dispatcher {
             }
             OpContext c = w.context;
             int rc = 0;
+            // An earlier handle's deferred flush of this file must be done for fsync to mean durable.
+            afterCloseWork(w, h.node());
             if (deferredFlush && h.isDirty()) {
                 // The close-time work of what was written so far: fsync is the durability point.
                 c.operation = Operation.FLUSH;
@@ -1234,6 +1282,9 @@ final class Dispatcher {
             return;
         }
         OpContext c = w.context;
+        c.uid = h.openerUid(); // RELEASE carries no caller: the opener stands in for it
+        c.gid = h.openerGid();
+        c.pid = h.openerPid();
         int rc = dir ? ops.releasedir(c, path, h.userFh()) : ops.release(c, path, h.userFh(), h.flags());
         s.handles.remove(h);
         if (!dir && nodes.closed(n)) {
@@ -1258,7 +1309,11 @@ final class Dispatcher {
         }
         Handle h = s.handles.get(fh);
         if (h != null) {
-            s.closeWork.release(h);
+            // The kernel closed it now: an unlink from here on is a plain unlink (it waits for this work).
+            boolean unlinkHidden = !h.isDirectory() && nodes.closed(h.node());
+            // RELEASE carries no caller (the kernel may send it from a worker): the opener stands in for the
+            // process that closed the file, which is who plain libfuse's flush saw.
+            s.closeWork.release(h, h.openerUid(), h.openerGid(), h.openerPid(), unlinkHidden);
         }
     }
 
@@ -1412,9 +1467,10 @@ final class Dispatcher {
             return;
         }
         Handle h = s.handles.add(n, fh, flags, true);
+        h.opener(r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), 0);
         if (!replyOk(w, r, Fuse.OPEN_OUT)) {
-            s.closeWork.release(h);
+            s.closeWork.release(h, r.uid, r.gid, r.pid, false);
         }
     }
 

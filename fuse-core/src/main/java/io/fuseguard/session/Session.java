@@ -590,7 +590,8 @@ public final class Session {
     public void releaseLeftHandles() {
         for (Handle h : handles.all()) {
             if (!h.isReleased()) {
-                closeWork.release(h);
+                boolean unlinkHidden = !h.isDirectory() && nodes.closed(h.node());
+                closeWork.release(h, h.openerUid(), h.openerGid(), h.openerPid(), unlinkHidden);
             }
         }
     }

@@ -22,6 +22,9 @@ public final class Handle {
     private volatile boolean dirty;
     private volatile boolean flushedClean;
     private volatile Object listing;
+    private volatile int openerUid;
+    private volatile int openerGid;
+    private volatile int openerPid;
 
     Handle(long id, Node node, long userFh, int flags, boolean directory) {
         this.id = id;
@@ -54,6 +57,28 @@ public final class Handle {
     /** Whether this is a directory handle. */
     public boolean isDirectory() {
         return directory;
+    }
+
+    /** Remembers who opened the handle (RELEASE carries no caller: the kernel may send it from a worker). */
+    public void opener(int uid, int gid, int pid) {
+        openerUid = uid;
+        openerGid = gid;
+        openerPid = pid;
+    }
+
+    /** The opener's user id. */
+    public int openerUid() {
+        return openerUid;
+    }
+
+    /** The opener's group id. */
+    public int openerGid() {
+        return openerGid;
+    }
+
+    /** The opener's thread id. */
+    public int openerPid() {
+        return openerPid;
     }
 
     /** A request starts using this handle. */

@@ -33,6 +33,46 @@ public final class Node {
         this.name = name;
     }
 
+    /** Close-time work of this file (deferred flushes and releases, a late flush) queued or running. */
+    private int pendingWork;
+    /** Held while close-time work of this file runs: one at a time, so a later flush never loses to an earlier. */
+    public final Object closeWorkLock = new Object();
+
+    /** Close-time work of this file was queued (or a flush of it started). */
+    public synchronized void workStarted() {
+        pendingWork++;
+    }
+
+    /** Close-time work of this file ended. */
+    public synchronized void workDone() {
+        if (--pendingWork <= 0) {
+            pendingWork = 0;
+            notifyAll();
+        }
+    }
+
+    /** Whether close-time work of this file is queued or running. */
+    public synchronized boolean hasPendingWork() {
+        return pendingWork > 0;
+    }
+
+    /**
+     * Waits until no close-time work of this file is queued or running, at most {@code nanos}: what comes after a
+     * close (an unlink, a rename, an fsync, the next flush) then sees it done, in the order plain libfuse gives.
+     * Returns false if it is still running.
+     */
+    public synchronized boolean awaitWork(long nanos) throws InterruptedException {
+        long end = System.nanoTime() + nanos;
+        while (pendingWork > 0) {
+            long left = end - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+        return true;
+    }
+
     /** Remembers a failure (positive errno) of close-time work, for the next fsync of this file. */
     public void recordFailure(int errno) {
         pendingFailure = errno;

@@ -174,7 +174,10 @@ public final class NdriveFs extends FuseStubFS {
         return lastIndexError;
     }
 
-    /** The uid getContext() reported for the last open/create/read of {@code path}. */
+    /**
+     * The uid getContext() reported for the last open/create/read of {@code path} ({@code "flush:" + path} for
+     * its last flush).
+     */
     public Integer callerUid(String path) {
         return callerUids.get(path);
     }
@@ -449,6 +452,7 @@ public final class NdriveFs extends FuseStubFS {
     @Override
     public int flush(String path, FuseFileInfo fi) {
         flushes.incrementAndGet();
+        callerUids.put("flush:" + path, (int) getContext().uid.get());
         Entry e = tree.get(path);
         if (e == null || e.dir) {
             return 0;

@@ -206,6 +206,48 @@ class NdriveMigrationTest {
         assertThat(fs.callerUid("/shared")).isZero();
     }
 
+    /**
+     * What a close queues is done before what comes after it: an {@code rm} or {@code mv} right after a writer's
+     * {@code close()} sees its upload done (never a deleted file left in the store, never bytes uploaded under no
+     * name), and an fsync of another handle waits for an earlier handle's upload (never stale content).
+     */
+    @Test
+    void workAfterCloseIsOrderedLikePlainJnrFuse() throws Exception {
+        NdriveFs.RemoteStore remote = new NdriveFs.RemoteStore(store).latency(30);
+        Path mp = mountPoint("m");
+        NdriveFs fs = new NdriveFs(remote, mp);
+        FuseMount mount = adapter(fs, mp, FuseguardConfig.builder());
+        StringBuilder script = new StringBuilder("cd " + mp + " && for i in $(seq 20); do ");
+        script.append("dd if=/dev/zero of=gone-$i bs=1k count=1 2>/dev/null; rm gone-$i; ");
+        script.append("printf moved > before-$i; mv before-$i after-$i; done");
+        Child.run(Duration.ofSeconds(60), "sh", "-c", script.toString()).assertOk();
+        await().atMost(Duration.ofSeconds(10)).until(() -> mount.status().pendingCloseWork() == 0);
+        for (int i = 1; i <= 20; i++) {
+            assertThat(remote.objectPath("/gone-" + i)).as("deleted right after close").doesNotExist();
+            assertThat(remote.objectPath("/before-" + i)).as("uploaded before the rename, as plain jnr-fuse")
+                    .hasContent("moved");
+        }
+
+        remote.latency(800);
+        Child.run(Duration.ofSeconds(10), "sh", "-c", "printf old > " + mp.resolve("f")).assertOk();
+        Child.run(Duration.ofSeconds(30), "sh", "-c", "printf new | dd of=" + mp.resolve("f")
+                + " conv=fsync 2>/dev/null").assertOk();
+        assertThat(remote.objectPath("/f")).as("fsync returned: the newest content is in the store")
+                .hasContent("new");
+    }
+
+    @Test
+    void theDeferredFlushRunsOnBehalfOfWhoeverClosedTheFile() throws Exception {
+        Path mp = mountPoint("m");
+        NdriveFs fs = new NdriveFs(new NdriveFs.RemoteStore(store), mp).withFile("/shared", "s".getBytes());
+        adapter(fs, mp, FuseguardConfig.builder().allowOther(true));
+        fs.chmod("/", 0777);
+        Child.run(Duration.ofSeconds(10), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+                "printf x > " + mp.resolve("mine")).assertOk();
+        await().atMost(Duration.ofSeconds(5)).until(() -> fs.callerUid("flush:/mine") != null);
+        assertThat(fs.callerUid("flush:/mine")).as("getContext().uid inside the deferred flush").isEqualTo(65534);
+    }
+
     @Test
     void aFailedUploadIsReportedAtFsyncAndToTheListeners() throws Exception {
         NdriveFs.RemoteStore remote = new NdriveFs.RemoteStore(store);
