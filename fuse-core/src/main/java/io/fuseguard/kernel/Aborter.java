@@ -8,8 +8,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Aborts a FUSE connection through {@code fusectl} and reports which stuck tasks it freed.
@@ -29,7 +27,7 @@ public final class Aborter {
     /** Once the connection has no pending request, how long its tasks get to leave FUSE. */
     private static final Duration DRAIN_GRACE = Duration.ofMillis(300);
 
-    private static final Logger LOG = LoggerFactory.getLogger(Aborter.class);
+    private static final io.fuseguard.log.Log LOG = io.fuseguard.log.Log.of(Aborter.class);
 
     private Aborter() {
     }

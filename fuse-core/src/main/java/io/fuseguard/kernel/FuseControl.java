@@ -12,8 +12,6 @@ import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The FUSE control filesystem ({@code fusectl}), normally mounted at
@@ -34,7 +32,7 @@ public final class FuseControl {
     /** Where {@code fusectl} is mounted by convention (and by systemd). */
     public static final Path DEFAULT_DIR = Paths.get("/sys/fs/fuse/connections");
 
-    private static final Logger LOG = LoggerFactory.getLogger(FuseControl.class);
+    private static final io.fuseguard.log.Log LOG = io.fuseguard.log.Log.of(FuseControl.class);
 
     private final Path dir;
 

@@ -56,7 +56,10 @@ import picocli.CommandLine.Spec;
                     + " remounted, and whatever the daemon had not yet written is lost. Off by default.",
             "Scope every experiment (--under, --pidns) or use --dry-run on shared machines."})
 public final class GuardCommand implements Callable<Integer> {
-    private static final Logger LOG = LoggerFactory.getLogger(GuardCommand.class);
+    /** Looked up when first used: picocli builds every subcommand at start, and `mount` must not wait for logging. */
+    private static Logger log() {
+        return LoggerFactory.getLogger(GuardCommand.class);
+    }
 
     @Spec
     CommandSpec spec;
@@ -139,7 +142,7 @@ public final class GuardCommand implements Callable<Integer> {
             return 2;
         }
         if (!isRoot()) {
-            LOG.warn("not root: other users' processes cannot be inspected, so nothing can be proved wedged");
+            log().warn("not root: other users' processes cannot be inspected, so nothing can be proved wedged");
         }
         if (settings.fusectl().equals(FuseControl.DEFAULT_DIR) && !FuseControl.isMounted()) {
             try {
@@ -189,9 +192,9 @@ public final class GuardCommand implements Callable<Integer> {
                 err.flush();
                 return 1;
             }
-            LOG.info("metrics on http://{}:{}/metrics, liveness on /healthz", metricsBind, server.port());
+            log().info("metrics on http://{}:{}/metrics, liveness on /healthz", metricsBind, server.port());
         }
-        LOG.info("guarding FUSE connections every {} ms{}{}{}{}", interval.toMillis(),
+        log().info("guarding FUSE connections every {} ms{}{}{}{}", interval.toMillis(),
                 settings.under().isEmpty() ? "" : ", under " + settings.under(),
                 settings.pidNamespace().map(n -> ", blocking tasks of " + n).orElse(""),
                 dryRun ? ", dry run" : "",
@@ -217,7 +220,7 @@ public final class GuardCommand implements Callable<Integer> {
                 server.close();
             }
             long cpuMs = cpuMillis();
-            LOG.info("guard stopped: {} scans, {} ms CPU in total", (long) registry.get("fuseguard.guard.scans")
+            log().info("guard stopped: {} scans, {} ms CPU in total", (long) registry.get("fuseguard.guard.scans")
                     .counter().count(), cpuMs);
             out.flush();
             ended.countDown();

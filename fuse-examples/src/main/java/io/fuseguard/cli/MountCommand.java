@@ -10,8 +10,6 @@ import io.fuseguard.examples.upload.CachedUploadFs;
 import io.fuseguard.examples.upload.DirectoryBackend;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.mount.MountException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -31,7 +29,8 @@ import java.util.concurrent.Callable;
                 "  upload       ndrive-style: local cache, uploaded to a backend directory after close",
                 "  passthrough  mirrors a host directory"})
 public final class MountCommand implements Callable<Integer> {
-    private static final Logger LOG = LoggerFactory.getLogger(MountCommand.class);
+    /** fuseguard's own background logging: the logging backend starts off the mount path. */
+    private static final io.fuseguard.log.Log LOG = io.fuseguard.log.Log.of(MountCommand.class);
 
     /** The example filesystems. */
     enum Kind { memory, upload, passthrough }
