@@ -96,7 +96,7 @@ final class PyClient implements AutoCloseable {
         }
         if (l.startsWith("OK ")) {
             String[] w = l.split(" ", 3);
-            return new Reply(true, Double.parseDouble(w[1]), 0, "", w.length > 2 ? w[2] : "");
+            return new Reply(true, Double.parseDouble(w[1]), 0, "", w.length > 2 ? w[2].replace("\\n", "\n") : "");
         }
         String[] w = l.split(" ", 4);
         return new Reply(false, Double.parseDouble(w[1]), Integer.parseInt(w[2]), w.length > 3 ? w[3] : "", "");
