@@ -47,6 +47,9 @@ final class DaemonProcess implements AutoCloseable {
                 String l;
                 while ((l = r.readLine()) != null) {
                     err.append(l).append('\n');
+                    if (err.length() > 1 << 20) {
+                        err.delete(0, err.length() / 2); // keeps the last part of a chatty daemon's log
+                    }
                 }
             } catch (IOException ex) {
                 // gone

@@ -130,9 +130,15 @@ final class Edges {
 
     /** The command line of a child JVM running {@code main} with this JVM's (test) class path. */
     static List<String> java(Class<?> main, String... args) {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-cp",
-                System.getProperty("java.class.path"), main.getName()));
+        return java(List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"), main, args);
+    }
+
+    /** The command line of a child JVM with these JVM options. */
+    static List<String> java(List<String> jvmOptions, Class<?> main, String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
         cmd.addAll(List.of(args));
         return cmd;
     }
@@ -174,6 +180,67 @@ final class Edges {
             System.err.println("edges: clean-up of " + mp + " failed: " + ex);
         } catch (InterruptedException ex) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Processes (pid and command) whose mount table holds a mount of connection {@code id}: a copy in another mount
+     * namespace (any {@code unshare --mount} started while the mount existed, by this test or anybody else on the
+     * machine, keeps the connection alive after the unmount). Reads /proc/<pid>/mountinfo only.
+     */
+    static List<String> mountNamespaceCopies(long id) {
+        List<String> out = new ArrayList<>();
+        String dev = " " + (id >>> 20) + ":" + (id & 0xFFFFF) + " ";
+        for (int pid : allPids()) {
+            try {
+                for (String l : Files.readAllLines(Path.of("/proc", Integer.toString(pid), "mountinfo"))) {
+                    if (l.contains(dev) && l.contains(" - fuse")) {
+                        out.add(pid + " (" + Files.readString(Path.of("/proc", Integer.toString(pid), "comm")).trim()
+                                + ")");
+                        break;
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // gone
+            }
+        }
+        return out;
+    }
+
+    private static List<Integer> allPids() {
+        List<Integer> pids = new ArrayList<>();
+        try (var s = Files.list(Path.of("/proc"))) {
+            s.map(p -> p.getFileName().toString()).filter(n -> n.matches("\\d+")).forEach(n -> pids.add(
+                    Integer.parseInt(n)));
+        } catch (IOException e) {
+            // none
+        }
+        return pids;
+    }
+
+    /**
+     * Asserts that connection {@code id} ended: it disappears from fusectl within a short while, unless another
+     * mount namespace holds a copy of the mount (then it must have nothing waiting: it was aborted, nobody is left
+     * waiting on it; the copy is printed).
+     */
+    static void assertConnectionEnded(long id) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        while (connectionExists(id) && System.nanoTime() < end) {
+            Thread.sleep(20);
+        }
+        if (!connectionExists(id)) {
+            return;
+        }
+        List<String> copies = mountNamespaceCopies(id);
+        if (copies.isEmpty()) {
+            throw new AssertionError("connection " + id + " still exists and no mount namespace holds a copy");
+        }
+        System.out.printf("connection %d lives on in other mount namespaces (held by %s): checking it was "
+                + "aborted%n", id, copies);
+        java.util.OptionalInt waiting = new FuseControl().waiting(id);
+        if (waiting.isPresent() && waiting.getAsInt() != 0) {
+            throw new AssertionError("connection " + id + ", held by other mount namespaces " + copies + ", has "
+                    + waiting.getAsInt() + " requests waiting");
         }
     }
 

@@ -72,7 +72,7 @@ class MountIdentityTest {
     private static void assertGoneCompletely(Path real, long connection) throws Exception {
         assertThat(Edges.mountAt(real)).as("no mount left at %s", real).isEmpty();
         assertThat(Edges.mountsOf(connection)).as("no mount of connection %d left", connection).isEmpty();
-        await().atMost(Duration.ofSeconds(2)).until(() -> !Edges.connectionExists(connection));
+        Edges.assertConnectionEnded(connection);
         Child.Result r = statAndList(real);
         assertThat(r.exit()).as("the mount point is a plain directory again (%s)", r.err()).isZero();
         assertThat(r.err()).doesNotContain("Transport endpoint is not connected");
@@ -207,7 +207,7 @@ class MountIdentityTest {
                 connection, Edges.connectionExists(connection) ? "present (aborted)" : "gone");
 
         Edges.kill(holder);
-        await().atMost(Duration.ofSeconds(5)).until(() -> !Edges.connectionExists(connection));
+        Edges.assertConnectionEnded(connection);
         assertThat(Edges.mountsOf(connection)).isEmpty();
     }
 }

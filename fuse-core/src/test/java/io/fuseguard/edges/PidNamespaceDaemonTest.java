@@ -14,7 +14,6 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 /**
  * A daemon in its own pid namespace whose /proc was not remounted ({@code unshare --pid --fork java ...}, as in
@@ -86,7 +85,7 @@ class PidNamespaceDaemonTest {
             assertThat(d.awaitLine("UNMOUNTED", Duration.ofSeconds(2))).as("it unmounted itself").isPresent();
             assertThat(d.stderr()).doesNotContain("leaked").doesNotContain("FileNotFoundException");
             assertThat(Edges.mountAt(mp)).as("no mount left").isEmpty();
-            await().atMost(Duration.ofSeconds(2)).until(() -> !Edges.connectionExists(connection));
+            Edges.assertConnectionEnded(connection);
             assertThat(Child.run(Duration.ofSeconds(10), "timeout", "5", "ls", mp.toString()).exit()).isZero();
             assertThat(Files.list(mp).count()).isZero();
         }
