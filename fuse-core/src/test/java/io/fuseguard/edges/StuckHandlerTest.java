@@ -186,6 +186,55 @@ class StuckHandlerTest {
         assertThat(Files.readString(mp.resolve("ok"))).isEqualTo("fine\n");
     }
 
+    /**
+     * A healthy request that had to wait in its lane behind a handler that gets stuck runs as soon as the watchdog
+     * gives up on that handler and frees its place: it is served, not left in the queue until its own deadline.
+     */
+    @Test
+    void aRequestQueuedBehindAStuckHandlerRunsOnceTheHandlerIsGivenUp() throws Exception {
+        MonitorFs fs = new MonitorFs();
+        mp = Edges.newDir("queued-");
+        // 2 threads: one place in the metadata lane, so the healthy request has to wait behind the stuck one.
+        mount = FuseMount.mount(fs, mp, FuseguardConfig.builder().fsName("queued").workerThreads(2)
+                .allDeadlines(DEADLINE).shutdownHook(false).mountOption("attr_timeout=0")
+                .mountOption("entry_timeout=0").build());
+        PyClient healthy = client();
+        PyClient stuck = client();
+        probe(healthy, mp.resolve("ok"), 3);
+        // fstat of an open file: a GETATTR whose answer reaches the caller as it is (a stat by name would hide a
+        // failed lookup: the kernel drops the cached name and looks it up again).
+        healthy.call(Duration.ofSeconds(10), "open ok " + mp.resolve("ok") + " r").assertOk();
+        Thread holder = new Thread(() -> {
+            synchronized (fs.monitor) {
+                try {
+                    unlock.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }, "monitor-holder");
+        holder.setDaemon(true);
+        holder.start();
+        await().atMost(Duration.ofSeconds(5)).until(() -> holder.getState() == Thread.State.WAITING);
+
+        long t0 = System.nanoTime();
+        stuck.send("stat " + mp.resolve("stuck-0"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> fs.entered.get() == 1);
+        Thread.sleep(DEADLINE.toMillis() / 2); // the healthy request arrives half-way through the stuck one's time
+        long sent = System.nanoTime();
+        PyClient.Reply r = healthy.call(DEADLINE.multipliedBy(4), "fstat ok");
+        long answered = Edges.ms(t0);
+        PyClient.Reply s = stuck.await(DEADLINE.multipliedBy(4), "stat of the stuck path");
+        System.out.printf("fstat of a healthy file queued behind a stuck handler (deadline %d ms): %s, %d ms after it "
+                + "was sent, %d ms after the stuck request; the stuck one: %s%n", DEADLINE.toMillis(), r,
+                Edges.ms(sent), answered, s);
+        assertThat(s.errno()).isEqualTo(EIO);
+        assertThat(r.ok()).as("the queued healthy request is served once the stuck handler's place is free, not "
+                + "answered the timeout errno at its own deadline").isTrue();
+        assertThat(answered).as("served when the stuck handler was given up (its deadline)")
+                .isLessThan(DEADLINE.plus(TOLERANCE).toMillis());
+    }
+
     /** SmallFs whose first read of each {@code /slow-*} file takes {@code READ_TIME}. */
     static final class SlowReadFs extends SmallFs {
         static final Duration READ_TIME = Duration.ofSeconds(2);
