@@ -31,7 +31,9 @@ final class DaemonProcess implements AutoCloseable {
                     StandardCharsets.UTF_8))) {
                 String l;
                 while ((l = r.readLine()) != null) {
-                    System.out.println("[daemon " + process.pid() + "] " + l);
+                    if (!l.startsWith("STATUS") && !l.startsWith("GC done")) {
+                        System.out.println("[daemon " + process.pid() + "] " + l);
+                    }
                     lines.add(l);
                 }
             } catch (IOException e) {
