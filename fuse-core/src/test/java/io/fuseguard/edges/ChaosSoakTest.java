@@ -339,8 +339,10 @@ class ChaosSoakTest {
             }
             if (now > nextSignal && !clients.isEmpty()) {
                 ChaosClient c = clients.get(rnd.nextInt(clients.size()));
-                Child.run(Duration.ofSeconds(5), "kill", "-USR1", Long.toString(c.process.pid()));
-                signals++;
+                if (c.ops.get() > 0) { // its SIGUSR1 handler is installed (the default action would kill it)
+                    Child.run(Duration.ofSeconds(5), "kill", "-USR1", Long.toString(c.process.pid()));
+                    signals++;
+                }
                 nextSignal = now + 300_000_000L + rnd.nextInt(700) * 1_000_000L;
             }
             if (now > nextCheck) {
@@ -351,7 +353,12 @@ class ChaosSoakTest {
                 maxThreads = Math.max(maxThreads, s.get("threads"));
                 maxCloseWork = Math.max(maxCloseWork, s.get("closeWork"));
                 for (ChaosClient c : clients) {
-                    if (c.silentMillis() > STUCK.toMillis()) {
+                    if (!c.process.isAlive()) {
+                        failures.add("client " + c.id + " exited on its own with code " + c.process.exitValue());
+                        clients.remove(c);
+                        finished.add(c);
+                        c.killed = true;
+                    } else if (c.silentMillis() > STUCK.toMillis()) {
                         failures.add("client " + c.id + " silent for " + c.silentMillis() + " ms: a request was "
                                 + "not answered; its tasks: " + io.fuseguard.kernel.Tasks.threads(
                                 (int) c.process.pid()));
@@ -365,12 +372,17 @@ class ChaosSoakTest {
                     failures.add("the probe has been silent for " + probe.silentMillis() + " ms");
                 }
                 List<String> d = Edges.descendantsInDState();
-                dSince.keySet().retainAll(d);
-                for (String task : d) {
-                    long since = dSince.computeIfAbsent(task, k -> now);
-                    if (now - since > WEDGED.toNanos()) {
-                        failures.add("task " + task + " in D state for more than " + WEDGED.toMillis() + " ms");
-                        dSince.put(task, Long.MAX_VALUE / 2);
+                List<String> dTasks = d.stream().map(x -> x.substring(0, x.indexOf(' '))).toList();
+                dSince.keySet().retainAll(dTasks);
+                for (int i = 0; i < d.size(); i++) {
+                    long since = dSince.computeIfAbsent(dTasks.get(i), k -> now);
+                    if (now - since > WEDGED.toNanos() && since < Long.MAX_VALUE / 4) {
+                        String pid = dTasks.get(i).substring(0, dTasks.get(i).indexOf('/'));
+                        String who = clients.stream().filter(c -> Long.toString(c.process.pid()).equals(pid))
+                                .map(c -> "client " + c.id).findFirst().orElse("pid " + pid);
+                        failures.add(who + ": task " + d.get(i) + " in D state for more than " + WEDGED.toMillis()
+                                + " ms; daemon: " + status());
+                        dSince.put(dTasks.get(i), Long.MAX_VALUE / 2);
                     }
                 }
             }

@@ -281,7 +281,8 @@ final class Edges {
         for (int pid : Tasks.descendants((int) ProcessHandle.current().pid())) {
             for (TaskInfo t : Tasks.threads(pid)) {
                 if (t.isUninterruptible()) {
-                    stuck.add(t.pid() + "/" + t.tid() + " " + t.comm() + " " + t.wchan());
+                    stuck.add(t.pid() + "/" + t.tid() + " " + t.comm() + " " + t.wchan() + " "
+                            + t.kernelStack().stream().limit(8).toList());
                 }
             }
         }

@@ -175,6 +175,53 @@ class ShutdownEdgesTest {
         System.out.printf("close() returned %d ms after it started%n", c.awaitClosed());
     }
 
+    /**
+     * The same, as a race: clients keep sending requests while {@code close()} runs, over several mounts. Every
+     * request is answered success (before the close), ENOTCONN (the daemon, closing; or the kernel, once the
+     * connection is aborted) or ECONNABORTED (in flight when the connection was aborted); never the overload
+     * errno (EAGAIN here) nor the timeout errno (ETIMEDOUT here).
+     */
+    @Test
+    void requestsRacingCloseNeverGetTheOverloadOrTimeoutErrno() throws Exception {
+        java.util.Map<Integer, Long> seen = new java.util.TreeMap<>();
+        for (int round = 0; round < 8; round++) {
+            Path mp = Edges.newDir("race-");
+            mountPoints.add(mp);
+            FuseMount m = FuseMount.mount(new RecordingFs(), mp, FuseguardConfig.builder().fsName("race")
+                    .shutdownHook(false).overloadErrno(Errno.EAGAIN).timeoutErrno(Errno.ETIMEDOUT)
+                    .mountOption("attr_timeout=0").build());
+            m.connectionId().ifPresent(connections::add);
+            List<PyClient> hammers = new ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    PyClient c = new PyClient();
+                    hammers.add(c);
+                    c.call(Duration.ofSeconds(10), "open f " + mp.resolve("keep") + " r").assertOk();
+                }
+                for (PyClient c : hammers) {
+                    c.send("hammer f 3000");
+                }
+                Thread.sleep(20 + round * 5);
+                m.close();
+                for (PyClient c : hammers) {
+                    String counts = c.await(Duration.ofSeconds(30), "hammer").assertOk().value();
+                    for (String kv : counts.split(",")) {
+                        String[] p = kv.split(":");
+                        seen.merge(Integer.parseInt(p[0]), Long.parseLong(p[1]), Long::sum);
+                    }
+                }
+            } finally {
+                hammers.forEach(PyClient::close);
+                m.close();
+            }
+        }
+        System.out.printf("fstat racing close() over 8 mounts, errno -> count: %s%n", seen);
+        assertThat(seen.keySet()).as("only success, ENOTCONN or ECONNABORTED").isSubsetOf(0, ENOTCONN,
+                io.fuseguard.sys.Syscalls.ECONNABORTED);
+        assertThat(seen).as("the race was run: some requests failed because the mount was closing")
+                .containsKey(ENOTCONN);
+    }
+
     @Test
     void aReleaseArrivingWhileTheMountIsClosingStillRunsFlushAndRelease() throws Exception {
         ClosingMount c = new ClosingMount();

@@ -64,6 +64,8 @@ stall_percent = int(sys.argv[4]) if len(sys.argv) > 4 else 15
 home = os.path.join(mp, "data", cid)
 stall = os.path.join(mp, "stall")
 files = {}   # name -> expected content
+previous = {}  # name -> the content before the last change (to tell a lost change from garbage)
+history = {}  # name -> the last operations on it
 dirs = set()
 counter = [0]
 stats = {"ops": 0, "verified": 0, "mismatches": 0, "bad": 0, "eintr": 0, "hidden": 0}
@@ -95,15 +97,51 @@ def fresh(prefix):
     return "%s%d" % (prefix, counter[0])
 
 
+def note(name, what):
+    h = history.setdefault(name, [])
+    h.append(what)
+    del h[:-10]
+
+
+def changed(name, new):
+    previous[name] = files.get(name, b"")
+    files[name] = new
+
+
 def verify(name):
-    with open(os.path.join(home, name), "rb") as f:
+    path = os.path.join(home, name)
+    with open(path, "rb") as f:
         got = f.read()
     want = files[name]
     if got != want:
         stats["mismatches"] += 1
         at = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]), min(len(got), len(want)))
-        out("MISMATCH %s/%s: %d bytes read, %d expected, first difference at %d" % (cid, name, len(got),
-                                                                                   len(want), at))
+        end = at
+        while end < min(len(got), len(want)) and got[end] != want[end]:
+            end += 1
+        old = previous.get(name, b"")
+        diagnosis = []
+        region = got[at:end]
+        if region and region.count(0) == len(region):
+            diagnosis.append("the differing bytes are zeros")
+        if old[at:end] == region and region:
+            diagnosis.append("the differing bytes are the file's previous content")
+        # Read again with the page cache of the file dropped: tells a cached page from the daemon's data.
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            with open(path, "rb") as f:
+                again = f.read()
+            diagnosis.append("after dropping the page cache: %s" % (
+                "correct" if again == want else "still wrong" if again == got else "different again"))
+        except OSError as e:
+            diagnosis.append("re-read failed: errno %d" % e.errno)
+        out("MISMATCH %s/%s: %d bytes read, %d expected, differ in [%d, %d): got %s, expected %s; %s; "
+            "history: %s" % (cid, name, len(got), len(want), at, end, got[at:at + 8].hex(), want[at:at + 8].hex(),
+                             "; ".join(diagnosis), " | ".join(history.get(name, []))))
     else:
         stats["verified"] += len(got)
 
@@ -119,7 +157,8 @@ def op_write():
             n = rnd.randint(1, 32 * 1024)
             f.write(data[at:at + n])
             at += n
-    files[name] = data
+    changed(name, data)
+    note(name, "write %d" % len(data))
     verify(name)
 
 
@@ -132,17 +171,20 @@ def op_pwrite():
     patch = content(name, counter[0] + 1, rnd.randint(1, 8192))
     counter[0] += 1
     fd = os.open(os.path.join(home, name), os.O_WRONLY)
+    synced = False
     try:
         os.pwrite(fd, patch, off)
         if rnd.random() < 0.3:
             os.fsync(fd)
+            synced = True
     finally:
         os.close(fd)
     new = bytearray(old)
     if off + len(patch) > len(new):
         new.extend(b"\0" * (off + len(patch) - len(new)))
     new[off:off + len(patch)] = patch
-    files[name] = bytes(new)
+    changed(name, bytes(new))
+    note(name, "pwrite %d at %d%s" % (len(patch), off, " +fsync" if synced else ""))
     verify(name)
 
 
@@ -154,9 +196,11 @@ def op_truncate():
     try:
         os.truncate(os.path.join(home, name), size)
     except InterruptedError:
+        note(name, "truncate %d: EINTR" % size)
         verify(name)  # not truncated: the content is still the old one
         raise
-    files[name] = files[name][:size]
+    changed(name, files[name][:size])
+    note(name, "truncate %d" % size)
     verify(name)
 
 
@@ -178,6 +222,8 @@ def op_rename():
             bad("rename %s -> %s failed with EINTR but happened" % (name, new))
         raise
     files[new] = files.pop(name)
+    previous[new] = previous.pop(name, b"")
+    history[new] = history.pop(name, []) + ["renamed from %s" % name]
     verify(new)
 
 

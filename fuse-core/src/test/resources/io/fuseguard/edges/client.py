@@ -62,6 +62,16 @@ def run(words):
         return ""
     if op == "listdir":
         return ",".join(sorted(os.listdir(words[1])))
+    if op == "hammer":
+        # hammer <name> <count>: fstat of an open file, as fast as possible; "errno:count" pairs (0 = success)
+        seen = {}
+        for _ in range(int(words[2])):
+            try:
+                os.fstat(files[words[1]])
+                seen[0] = seen.get(0, 0) + 1
+            except OSError as e:
+                seen[e.errno] = seen.get(e.errno, 0) + 1
+        return ",".join("%d:%d" % (k, v) for k, v in sorted(seen.items()))
     if op == "probe":
         # probe <path> <count> <interval_ms>: repeated stat, latencies in ms (or E<errno>), comma separated
         out = []
