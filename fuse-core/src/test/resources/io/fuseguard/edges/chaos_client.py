@@ -68,7 +68,7 @@ previous = {}  # name -> the content before the last change (to tell a lost chan
 history = {}  # name -> the last operations on it
 dirs = set()
 counter = [0]
-stats = {"ops": 0, "verified": 0, "mismatches": 0, "bad": 0, "eintr": 0, "hidden": 0}
+stats = {"ops": 0, "verified": 0, "mismatches": 0, "bad": 0, "eintr": 0, "hidden": 0, "short": 0}
 eintr_mkdirs = []
 
 
@@ -173,7 +173,12 @@ def op_pwrite():
     fd = os.open(os.path.join(home, name), os.O_WRONLY)
     synced = False
     try:
-        os.pwrite(fd, patch, off)
+        done = 0
+        while done < len(patch):  # a write interrupted by a signal after some progress is short: go on
+            n = os.pwrite(fd, patch[done:], off + done)
+            if n < len(patch) - done:
+                stats["short"] += 1
+            done += n
         if rnd.random() < 0.3:
             os.fsync(fd)
             synced = True
@@ -335,5 +340,6 @@ while not stop.is_set():
 for d in eintr_mkdirs:
     if exists(d):
         bad("mkdir %s failed with EINTR but the directory exists" % d)
-out("DONE ops=%d verified=%d mismatches=%d bad=%d eintr=%d hidden=%d" % (
-    stats["ops"], stats["verified"], stats["mismatches"], stats["bad"], stats["eintr"], stats["hidden"]))
+out("DONE ops=%d verified=%d mismatches=%d bad=%d eintr=%d hidden=%d short=%d" % (
+    stats["ops"], stats["verified"], stats["mismatches"], stats["bad"], stats["eintr"], stats["hidden"],
+    stats["short"]))
