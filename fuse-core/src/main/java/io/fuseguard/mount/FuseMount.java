@@ -188,6 +188,10 @@ public final class FuseMount implements AutoCloseable {
         t.start();
         try {
             long dev = probe.get(config.mountTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            if (closed.get()) {
+                throw new MountException(MountException.Reason.NOT_ANSWERING, "filesystem at " + mountPoint
+                        + " was closed while it was being mounted (a SIGTERM or close() during mount())");
+            }
             long major = (dev >>> 8) & 0xfff;
             long minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
             connectionId = (major << 20) | minor;
@@ -394,6 +398,9 @@ public final class FuseMount implements AutoCloseable {
             return; // unmounted already (from outside): never touch what may be mounted there now
         }
         Path where = entry.get().mountPoint();
+        if (connectionId < 0) {
+            connectionId = entry.get().connectionId(); // closed before mount() learned it (SIGTERM during mount)
+        }
         if (isRoot()) {
             int r = Syscalls.umount2(where.toString(), 0);
             if (r == 0) {

@@ -46,9 +46,11 @@ final class CloseWork {
     private final Set<Job> running = ConcurrentHashMap.newKeySet();
     private final AtomicInteger pending = new AtomicInteger();
     private final AtomicInteger done = new AtomicInteger();
+    private final int maxStuck;
 
     CloseWork(String name, FsOps ops, NodeTable nodes, HandleTable handles, FlushPolicy policy, Duration deadline,
-              EventReporter events) {
+              EventReporter events, int maxStuck) {
+        this.maxStuck = maxStuck;
         this.name = name;
         this.ops = ops;
         this.nodes = nodes;
@@ -105,13 +107,31 @@ final class CloseWork {
         }
     }
 
-    /** Reports close-time work running past the data deadline (once per job). Called by the watchdog. */
+    /**
+     * Reports close-time work running past the data deadline (once per job), and gives the pool one more thread
+     * for each such job (up to {@code maxStuck}), so that close-time work of other files is not held up by
+     * flushes that hang. Called by the watchdog.
+     */
     void checkLate(long now) {
+        int late = 0;
         for (Job j : running) {
-            if (!j.reportedLate && now - j.deadline > 0) {
-                j.reportedLate = true;
-                events.report(GuardEvent.Type.CLOSE_WORK_LATE, j.operation, j.path, 0, j.started, 0, null,
-                        "nothing waits on it; it goes on");
+            if (now - j.deadline > 0) {
+                late++;
+                if (!j.reportedLate) {
+                    j.reportedLate = true;
+                    events.report(GuardEvent.Type.CLOSE_WORK_LATE, j.operation, j.path, 0, j.started, 0, null,
+                            "nothing waits on it; it goes on (its thread is replaced)");
+                }
+            }
+        }
+        int want = THREADS + Math.min(late, maxStuck);
+        if (want != pool.getCorePoolSize() && !pool.isShutdown()) {
+            if (want > pool.getMaximumPoolSize()) {
+                pool.setMaximumPoolSize(want);
+                pool.setCorePoolSize(want);
+            } else {
+                pool.setCorePoolSize(want);
+                pool.setMaximumPoolSize(want);
             }
         }
     }

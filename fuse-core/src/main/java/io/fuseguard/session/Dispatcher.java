@@ -180,6 +180,12 @@ final class Dispatcher {
         drain(w, lane);
     }
 
+    /** Runs what waits in either lane while there is room (a worker between requests). */
+    void drainLanes(Worker w) {
+        drain(w, s.metadataLane);
+        drain(w, s.dataLane);
+    }
+
     private void drain(Worker w, Lane lane) {
         while (lane.waiting() > 0 && !w.stuck) {
             if (!lane.tryEnter()) {
@@ -412,16 +418,33 @@ final class Dispatcher {
         o.putInt(Fuse.OUT_HEADER + 20, maxWrite);
         o.putInt(Fuse.OUT_HEADER + 24, 1); // time granularity: nanoseconds
         o.putShort(Fuse.OUT_HEADER + 28, (short) maxPages);
-        OpContext ctx = w.context;
-        ctx.begin(Operation.GETATTR, "/", 0, 0, 0, 0, System.nanoTime() + s.deadlines[0]);
+        // The filesystem's init runs before the answer, as in libfuse, under the mount timeout: a close() (a
+        // SIGTERM during mount) or the timeout answers INIT in its place and the thread is given up.
+        byte[] answer = new byte[Fuse.INIT_OUT];
+        o.get(Fuse.OUT_HEADER, answer);
+        Call c = w.call;
+        long now = System.nanoTime();
+        c.unique = r.unique;
+        c.opcode = r.opcode;
+        c.operation = Operation.GETATTR;
+        c.path = "/";
+        c.pid = r.pid;
+        c.startNanos = now;
+        c.deadlineNanos = now + s.config().mountTimeout().toNanos();
+        c.handle = null;
+        w.context.begin(Operation.GETATTR, "/", 0, 0, 0, 0, c.deadlineNanos);
+        c.start();
         try {
-            ops.init(ctx, major, protoMinor, maxWrite, readahead);
+            ops.init(w.context, major, protoMinor, maxWrite, readahead);
         } finally {
-            ctx.end();
+            w.context.end();
         }
-        // init may have used the output buffer's scratch: the answer is written again below.
-        o.putInt(Fuse.OUT_HEADER, Fuse.KERNEL_VERSION);
-        o.putInt(Fuse.OUT_HEADER + 4, Fuse.KERNEL_MINOR_VERSION);
+        boolean mine = c.finish();
+        c.idle();
+        if (!mine) {
+            return;
+        }
+        o.put(Fuse.OUT_HEADER, answer);
         replyOk(w, r, Fuse.INIT_OUT);
         s.markInitialized();
     }

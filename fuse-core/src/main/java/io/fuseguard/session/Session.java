@@ -109,7 +109,7 @@ public final class Session {
         this.outCapacity = Fuse.OUT_HEADER + Math.max(maxWrite, 65536) + 4096;
         this.selfAccess = new SelfAccess(config.selfAccessPolicy(), config.flushPolicy());
         this.closeWork = new CloseWork(name, ops, nodes, handles, config.flushPolicy(),
-                config.deadline(OperationKind.DATA), events);
+                config.deadline(OperationKind.DATA), events, config.maxStuckThreads());
         this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
         long smallest = Long.MAX_VALUE;
         for (long d : deadlines) {
@@ -199,6 +199,9 @@ public final class Session {
     /** The request loop of a worker. */
     void serve(Worker w) {
         while (!connectionEnded) {
+            if (metadataLane.waiting() > 0 || dataLane.waiting() > 0) {
+                dispatcher.drainLanes(w); // requests waiting for a slot that a stuck handler gave back
+            }
             idle.incrementAndGet();
             long n = w.read();
             int idleNow = idle.decrementAndGet();
@@ -353,6 +356,8 @@ public final class Session {
             return;
         }
         long unique = c.unique;
+        // The thread is given up first, so that what queued behind it runs by the time the caller hears back.
+        boolean replaced = takeOffBooks(w, c);
         sendError(unique, errno);
         StackTraceElement[] stack = w.getStackTrace();
         long flags = s & (Call.THREAD_INTERRUPTED | Call.KERNEL_INTERRUPTED);
@@ -362,7 +367,6 @@ public final class Session {
             w.interrupt();
             flags |= Call.THREAD_INTERRUPTED;
         }
-        boolean replaced = takeOffBooks(w, c);
         c.set((s & ~(Call.STATUS | Call.THREAD_INTERRUPTED | Call.KERNEL_INTERRUPTED)) | flags | Call.ABANDONED);
         events.report(why, c.operation, c.path, c.pid, c.startNanos, errno, stack,
                 (stack.length == 0 ? "the handler had not started" : interrupt ? "interrupted the handler"
@@ -384,11 +388,13 @@ public final class Session {
         if (live.decrementAndGet() == 0 && connectionEnded) {
             ended.countDown();
         }
-        if (c.lane != null) {
-            c.lane.exit();
+        Lane lane = c.lane;
+        if (lane != null) {
+            lane.exit();
             c.lane = null;
         }
-        if (idle.get() == 0 && !closing) {
+        if (!closing && (idle.get() == 0 || (lane != null && lane.waiting() > 0))) {
+            // A replacement: it runs what waits in the lanes first, then reads like any other.
             spawn();
         }
         return true;

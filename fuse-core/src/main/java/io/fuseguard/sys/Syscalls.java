@@ -110,6 +110,15 @@ public final class Syscalls {
         return r < 0 ? -LAST_ERROR.get() : r;
     }
 
+    /**
+     * For functions returning a C {@code int}: the register's upper half is not part of the value, so -1 must be
+     * read from the lower 32 bits (as a 64-bit value it would look like 4294967295).
+     */
+    private static int resultInt(long raw) {
+        int r = (int) raw;
+        return r < 0 ? -LAST_ERROR.get() : r;
+    }
+
     /** read(2): bytes read, or -errno. */
     public static long read(int fd, long address, long length) {
         return result(INVOKER.invokeN3(L3, READ, fd, address, length));
@@ -122,30 +131,30 @@ public final class Syscalls {
 
     /** close(2): 0 or -errno. */
     public static int close(int fd) {
-        return (int) result(INVOKER.invokeN3(L3, CLOSE, fd, 0, 0));
+        return resultInt(INVOKER.invokeN3(L3, CLOSE, fd, 0, 0));
     }
 
     /** dup(2): a new descriptor for the same open file, or -errno. */
     public static int dup(int fd) {
-        return (int) result(INVOKER.invokeN3(L3, DUP, fd, 0, 0));
+        return resultInt(INVOKER.invokeN3(L3, DUP, fd, 0, 0));
     }
 
     /** fcntl(F_DUPFD_CLOEXEC): a new close-on-exec descriptor for the same open file, or -errno. */
     public static int dupCloseOnExec(int fd) {
-        return (int) result(INVOKER.invokeN3(L3, FCNTL, fd, 1030, 3));
+        return resultInt(INVOKER.invokeN3(L3, FCNTL, fd, 1030, 3));
     }
 
     /** dup2(2): atomically makes {@code to} refer to what {@code from} refers to; 0 or -errno. */
     public static int dup2(int from, int to) {
-        long r = result(INVOKER.invokeN3(L3, DUP2, from, to, 0));
-        return r < 0 ? (int) r : 0;
+        int r = resultInt(INVOKER.invokeN3(L3, DUP2, from, to, 0));
+        return r < 0 ? r : 0;
     }
 
     /** open(2) with O_RDWR|O_CLOEXEC; the descriptor or -errno. */
     public static int openReadWrite(String path) {
         long s = cString(path);
         try {
-            return (int) result(INVOKER.invokeN3(L3, OPEN, s, 02 | 02000000, 0));
+            return resultInt(INVOKER.invokeN3(L3, OPEN, s, 02 | 02000000, 0));
         } finally {
             MEMORY.freeMemory(s);
         }
@@ -179,7 +188,7 @@ public final class Syscalls {
         if (tid <= 0) {
             return false;
         }
-        return INVOKER.invokeN6(L6, SYSCALL, SYS_TGKILL, PID, tid, 0, 0, 0) == 0;
+        return (int) INVOKER.invokeN6(L6, SYSCALL, SYS_TGKILL, PID, tid, 0, 0, 0) == 0;
     }
 
     /** This process's id (the JVM never forks, so it is read once). */
@@ -189,7 +198,7 @@ public final class Syscalls {
     public static int umount2(String target, int flags) {
         long s = cString(target);
         try {
-            return (int) result(INVOKER.invokeN3(L3, UMOUNT2, s, flags, 0));
+            return resultInt(INVOKER.invokeN3(L3, UMOUNT2, s, flags, 0));
         } finally {
             MEMORY.freeMemory(s);
         }
