@@ -93,6 +93,8 @@ public final class DrillRunner {
         Side side = new Side(scenario, impl, mp, dir, daemonArgs);
         try {
             return side.run();
+        } catch (IOException e) {
+            throw new IOException(e.getMessage() + side.diagnosis(), e);
         } finally {
             side.cleanUp();
         }
@@ -326,6 +328,34 @@ public final class DrillRunner {
                 Thread.sleep(10);
             }
             throw new IllegalStateException("no " + comm + " process below " + root.pid());
+        }
+
+        /** What the side's processes were doing (for a daemon that never got ready): log tails, kernel waits. */
+        String diagnosis() {
+            StringBuilder sb = new StringBuilder();
+            for (Process p : started) {
+                tree.add((int) p.pid());
+                tree.addAll(Tasks.descendants((int) p.pid()));
+            }
+            for (int pid : tree) {
+                for (TaskInfo t : Tasks.threads(pid)) {
+                    if (t.state() == 'D' || t.isWaitingInFuse()) {
+                        sb.append("\n  task ").append(t.pid()).append('/').append(t.tid()).append(' ')
+                                .append(t.comm()).append(' ').append(t.state()).append(" in ").append(t.wchan());
+                    }
+                }
+            }
+            for (int i = 0; i < started.size(); i++) {
+                try {
+                    List<String> lines = Files.readAllLines(dir.resolve("daemon-" + i + ".log"));
+                    sb.append("\n  daemon-").append(i).append(".log (last lines):");
+                    lines.subList(Math.max(0, lines.size() - 15), lines.size())
+                            .forEach(l -> sb.append("\n    ").append(l));
+                } catch (IOException e) {
+                    // no log
+                }
+            }
+            return sb.toString();
         }
 
         /** Abort, kill what we started (by pid), detach, remove. Never blocks on the mount. */
