@@ -1,7 +1,5 @@
 package io.fuseguard.api;
 
-import jnr.constants.platform.Errno;
-
 import java.util.Objects;
 
 /**
@@ -9,12 +7,11 @@ import java.util.Objects;
  * {@code throw new ErrnoException(Errno.ENOENT)}.
  *
  * <p>This is the normal way to fail an operation, so it carries no stack trace (cheap to throw on hot paths
- * like a lookup of a missing file). Any other exception escaping a handler is a bug: the framework answers
- * EIO and logs it once with the operation and path.
+ * like a lookup of a missing file).
  */
 public final class ErrnoException extends RuntimeException {
     private static final long serialVersionUID = 1L;
-    private final transient Errno errno;
+    private final Errno errno;
 
     /** An error answer with the errno's standard description as message. */
     public ErrnoException(Errno errno) {
@@ -35,6 +32,6 @@ public final class ErrnoException extends RuntimeException {
 
     /** The positive errno number. */
     public int code() {
-        return errno.intValue();
+        return errno.code();
     }
 }

@@ -1,45 +1,54 @@
 package io.fuseguard.api;
 
-import jnr.constants.platform.Errno;
-
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
 
 /**
- * A filesystem served through FUSE by fuseguard. Implement the operations you support; the defaults answer
- * what libfuse answers for a missing operation (ENOSYS, or success for open/release).
- *
- * <h2>Memory safety</h2>
- * No native pointer ever reaches this interface. Paths, names and write data are copied out of libfuse's
- * memory before the handler runs; attributes, directory entries, read data and link targets are copied into
- * libfuse's memory only after the handler returned and only if the request is still unanswered. A handler
- * that is still running after its request timed out can keep using every object it was given: they belong to
- * the Java heap and are simply discarded.
+ * A filesystem served through FUSE by fuseguard, by path. Implement the operations you support; the defaults
+ * answer what libfuse answers for a missing operation (ENOSYS; success for open and release; an empty
+ * filesystem of unknown size for statfs).
  *
  * <h2>Errors</h2>
- * Throw {@link ErrnoException} to answer an errno. Any other exception is answered with EIO and logged once.
+ * Convert nothing yourself: throw {@link ErrnoException} for a chosen errno, or let an {@link IOException}
+ * through: fuseguard converts it at the boundary ({@code NoSuchFileException} is ENOENT,
+ * {@code FileAlreadyExistsException} EEXIST, {@code AccessDeniedException} EACCES, a
+ * {@code FileSystemException} whose reason is a system error's text gets that error, ...). Anything else is
+ * answered EIO and logged once per operation and exception type.
  *
- * <h2>Threads and deadlines</h2>
- * Handlers run on a bounded worker pool, concurrently. Each request has a deadline (per {@link OperationKind});
- * when it passes, the kernel gets an error answer, the handler thread is interrupted and its late result is
- * discarded. Handlers that wait should therefore wait interruptibly. (An interrupt during NIO
- * {@code FileChannel} I/O closes the channel: filesystems that keep channels across requests should set
- * {@code FuseguardConfig.Builder#interruptStalledHandlers(false)}.) {@link RequestContext#current()} tells a
- * handler who called and how much time is left.
+ * <h2>Threads, deadlines, interrupts</h2>
+ * Handlers run concurrently, each on the thread that read its request from the kernel. Each request has a
+ * deadline (per {@link OperationKind}); when it passes, the kernel gets an error answer (EIO by default), the
+ * handler's thread is interrupted and given up (a new thread serves the next requests), and the handler's late
+ * result is discarded. When the caller gets a signal, the kernel interrupts the request: a request that changes
+ * nothing is answered EINTR at once; a handler of a change is interrupted and its own outcome is answered, so a
+ * caller never hears "interrupted" about a change that happened anyway. Wait interruptibly. (An interrupt
+ * during NIO {@code FileChannel} I/O closes the channel: filesystems that keep channels across requests set
+ * {@code interruptStalledHandlers(false)}.) {@link RequestContext#current()} tells a handler who called and how
+ * much time is left.
  *
- * <h2>Close semantics</h2>
- * Under the default flush policy the kernel never sends FLUSH, so {@link #flush} is not called and
- * {@code close()} never fails late; {@link #release} is the "after close" hook (the kernel never waits on it)
- * and {@link #fsync} is the durability point that reports errors.
+ * <h2>Memory</h2>
+ * No native pointer reaches this interface. Read and write data are {@link ByteBuffer}s over the request
+ * thread's own buffers: bounds-checked, never freed, and not reused before the handler returned, even if its
+ * request was answered meanwhile. Do not keep them after returning.
+ *
+ * <h2>Close</h2>
+ * Under the default flush policy the kernel never sends FLUSH (no {@code close()} and no exiting process ever
+ * waits on the daemon); fuseguard calls {@link #flush} itself once per open file handle when the kernel
+ * releases it, just before {@link #release}, and before {@link #fsync} when data was written since. So close-time
+ * work (an upload) belongs in {@code flush} or {@code release}, and {@code fsync} is the durability point that
+ * reports its errors.
  */
 public interface FuseFileSystem {
 
     /**
-     * Called once when the kernel connected, before any other operation (on a request thread; the mount is not
-     * answering yet, so do not use the mount from here).
+     * Called once when the kernel connected, before any other operation, on a request thread, under the mount
+     * timeout (the mount does not answer yet: do not use it from here).
      */
-    default void init() {
+    default void init() throws IOException {
     }
 
     /**
@@ -50,15 +59,15 @@ public interface FuseFileSystem {
     }
 
     /** Attributes of {@code path}; throw ENOENT when it does not exist. Also serves lookups. */
-    FileAttributes getattr(String path);
+    FileAttributes getattr(String path) throws IOException;
 
     /** Lists a directory ({@code "."} and {@code ".."} are added by the framework when missing). */
-    default void readdir(String path, DirectorySink sink) {
+    default void readdir(String path, DirectorySink sink) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Opens a file and returns a file handle of your choosing that later calls get back. */
-    default long open(String path, int flags) {
+    /** Opens a file; returns a file handle of your choosing that later calls get back. */
+    default long open(String path, OpenFlags flags) throws IOException {
         return 0;
     }
 
@@ -66,129 +75,135 @@ public interface FuseFileSystem {
      * Creates and opens a regular file.
      *
      * @param mode  permission bits requested (umask already applied by the kernel)
-     * @param flags open flags
      * @return a file handle
      */
-    default long create(String path, int mode, int flags) {
+    default long create(String path, int mode, OpenFlags flags) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /**
-     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst} (a heap buffer owned by the
-     * framework). Returns the number of bytes read; fewer than requested means end of file.
+     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}. Returns the number of bytes
+     * read; fewer than requested means end of file (so does -1).
      */
-    default int read(String path, long fh, ByteBuffer dst, long offset) {
+    default int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /**
-     * Writes {@code src} (a read-only copy of the caller's data) at {@code offset}. Returns the number of bytes
-     * written.
-     */
-    default int write(String path, long fh, ByteBuffer src, long offset) {
+    /** Writes {@code src} (read-only) at {@code offset}; returns the number of bytes written. */
+    default int write(String path, long fh, ByteBuffer src, long offset) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** Changes the size of a file. */
-    default void truncate(String path, long size) {
+    default void truncate(String path, long size) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Only under the bounded flush policy: called on every close() of a file descriptor, with a deadline. */
-    default void flush(String path, long fh) {
+    /**
+     * Close-time work of an open file handle (an upload, say). Under the default policy it runs when the kernel
+     * releases the handle, after {@code close()} returned, and before an {@code fsync} of a handle with new data;
+     * under the bounded policy at every {@code close()}, with a deadline.
+     */
+    default void flush(String path, long fh) throws IOException {
     }
 
-    /** The last descriptor of an open file was closed. The kernel does not wait for this: the "after close" hook. */
-    default void release(String path, long fh, int flags) {
+    /** The last descriptor of an open file was closed; the kernel does not wait for this. */
+    default void release(String path, long fh, OpenFlags flags) throws IOException {
     }
 
     /** Makes the file's data durable; the place to report a failed upload. */
-    default void fsync(String path, long fh, boolean dataOnly) {
+    default void fsync(String path, long fh, boolean dataOnly) throws IOException {
     }
 
     /**
      * Creates a special file: a FIFO, a socket, or a character or block device node ({@code mkfifo},
-     * {@code mknod}, {@code bind} of a unix socket). Regular files come through {@link #create}.
+     * {@code mknod}, {@code bind} of a unix socket). Regular files come through {@link #create} when it exists.
      *
-     * @param mode type bits ({@link FileType#ofMode}) and permission bits (umask applied by the kernel)
-     * @param rdev device number for device nodes
+     * @param permissions permission bits (umask applied by the kernel)
+     * @param rdev        device number for device nodes
      */
-    default void mknod(String path, int mode, long rdev) {
+    default void mknod(String path, FileType type, int permissions, long rdev) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Creates a directory. */
-    default void mkdir(String path, int mode) {
+    /** Creates a directory ({@code mode}: permission bits, umask applied by the kernel). */
+    default void mkdir(String path, int mode) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** Removes an empty directory. */
-    default void rmdir(String path) {
+    default void rmdir(String path) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** Removes a file or symlink. */
-    default void unlink(String path) {
+    default void unlink(String path) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** Renames, replacing an existing target as POSIX rename does. */
-    default void rename(String from, String to) {
+    default void rename(String from, String to) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** Creates a symlink at {@code linkPath} that points to {@code target}. */
-    default void symlink(String target, String linkPath) {
+    default void symlink(String target, String linkPath) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** The target of a symlink. */
-    default String readlink(String path) {
+    default String readlink(String path) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** Creates a hard link {@code newPath} to {@code existing}. */
-    default void link(String existing, String newPath) {
+    default void link(String existing, String newPath) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Changes permission bits (the argument may carry type bits; ignore them). */
-    default void chmod(String path, int mode) {
+    /** Changes permission bits (mode & 07777). */
+    default void chmod(String path, int mode) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Changes owner and/or group; -1 means "leave unchanged". */
-    default void chown(String path, long uid, long gid) {
+    /**
+     * Changes owner and/or group; an empty value leaves it as it is (both empty: only ctime changes, as
+     * {@code chown(path, -1, -1)} asks).
+     */
+    default void chown(String path, OptionalLong uid, OptionalLong gid) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Sets access and modification times; a {@code null} time means "leave unchanged". */
-    default void utimens(String path, Instant atime, Instant mtime) {
+    /**
+     * Sets access and modification times; an empty value leaves that time as it is ("now" arrives as the
+     * current time).
+     */
+    default void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
     /** Filesystem statistics. The default reports an empty filesystem of unknown size, as libfuse does. */
-    default FsStats statfs(String path) {
+    default FsStats statfs(String path) throws IOException {
         return new FsStats(512, 0, 0, 0, 0, 0, 255);
     }
 
-    /** Sets an extended attribute ({@code flags}: XATTR_CREATE=1, XATTR_REPLACE=2). */
-    default void setxattr(String path, String name, byte[] value, int flags) {
+    /** Sets an extended attribute. */
+    default void setxattr(String path, String name, byte[] value, XattrMode mode) throws IOException {
         throw new ErrnoException(Errno.ENOTSUP);
     }
 
     /** The value of an extended attribute; throw ENODATA when absent. */
-    default byte[] getxattr(String path, String name) {
+    default byte[] getxattr(String path, String name) throws IOException {
         throw new ErrnoException(Errno.ENOTSUP);
     }
 
     /** Names of the extended attributes of a file. */
-    default List<String> listxattr(String path) {
+    default List<String> listxattr(String path) throws IOException {
         return List.of();
     }
 
     /** Removes an extended attribute; throw ENODATA when absent. */
-    default void removexattr(String path, String name) {
+    default void removexattr(String path, String name) throws IOException {
         throw new ErrnoException(Errno.ENOTSUP);
     }
 }

@@ -16,15 +16,9 @@ import java.util.Optional;
  */
 public record RequestContext(Operation operation, String path, int pid, long uid, long gid, long deadlineNanos) {
 
-    private static final ThreadLocal<RequestContext> CURRENT = new ThreadLocal<>();
-
     /** The request handled by the calling thread, if it is running a handler. */
     public static Optional<RequestContext> current() {
-        RequestContext bound = CURRENT.get();
-        if (bound != null) {
-            return Optional.of(bound);
-        }
-        io.fuseguard.ops.OpContext c = io.fuseguard.ops.OpContext.current();
+        io.fuseguard.internal.ops.OpContext c = io.fuseguard.internal.ops.OpContext.current();
         return c != null && c.active ? Optional.of(c.toRequestContext()) : Optional.empty();
     }
 
@@ -33,12 +27,4 @@ public record RequestContext(Operation operation, String path, int pid, long uid
         return Duration.ofNanos(deadlineNanos - System.nanoTime());
     }
 
-    /** Framework use: binds the context to the current thread for the duration of a handler. */
-    public static void bind(RequestContext context) {
-        if (context == null) {
-            CURRENT.remove();
-        } else {
-            CURRENT.set(context);
-        }
-    }
 }

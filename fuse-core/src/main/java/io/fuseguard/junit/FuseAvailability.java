@@ -1,6 +1,5 @@
 package io.fuseguard.junit;
 
-
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -27,7 +26,7 @@ public final class FuseAvailability {
         } catch (IOException e) {
             return Optional.of("/dev/fuse cannot be opened: " + e.getMessage());
         }
-        if (io.fuseguard.sys.Syscalls.dlopen("libfuse.so.2") == 0) {
+        if (io.fuseguard.internal.sys.Syscalls.dlopen("libfuse.so.2") == 0) {
             return Optional.of("libfuse.so.2 could not be loaded: install the libfuse2 package");
         }
         return Optional.empty();

@@ -8,7 +8,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 
-
 /**
  * Aborts a FUSE connection through {@code fusectl} and reports which stuck tasks it freed.
  *
@@ -27,7 +26,7 @@ public final class Aborter {
     /** Once the connection has no pending request, how long its tasks get to leave FUSE. */
     private static final Duration DRAIN_GRACE = Duration.ofMillis(300);
 
-    private static final io.fuseguard.log.Log LOG = io.fuseguard.log.Log.of(Aborter.class);
+    private static final io.fuseguard.internal.log.Log LOG = io.fuseguard.internal.log.Log.of(Aborter.class);
 
     private Aborter() {
     }

@@ -12,7 +12,6 @@ import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 
-
 /**
  * The FUSE control filesystem ({@code fusectl}), normally mounted at
  * {@code /sys/fs/fuse/connections}.
@@ -32,7 +31,7 @@ public final class FuseControl {
     /** Where {@code fusectl} is mounted by convention (and by systemd). */
     public static final Path DEFAULT_DIR = Paths.get("/sys/fs/fuse/connections");
 
-    private static final io.fuseguard.log.Log LOG = io.fuseguard.log.Log.of(FuseControl.class);
+    private static final io.fuseguard.internal.log.Log LOG = io.fuseguard.internal.log.Log.of(FuseControl.class);
 
     private final Path dir;
 

@@ -1,7 +1,7 @@
 package io.fuseguard.metrics;
 
+import io.fuseguard.api.GuardEvent;
 import io.fuseguard.api.Operation;
-import io.fuseguard.guard.GuardEvent;
 import io.fuseguard.mount.FuseMount;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -39,7 +39,7 @@ public final class FuseguardMeterBinder implements MeterBinder {
     @Override
     public void bindTo(MeterRegistry registry) {
         MountMetrics m = mount.metrics();
-        Tags base = Tags.of("mount", mount.config().fsName());
+        Tags base = Tags.of("mount", mount.config().mount().fsName());
         Map<Operation, Timer> timers = new EnumMap<>(Operation.class);
         for (Operation op : Operation.values()) {
             Tags t = base.and("op", op.name().toLowerCase(Locale.ROOT));

@@ -1,7 +1,7 @@
 package io.fuseguard.metrics;
 
+import io.fuseguard.api.GuardEvent;
 import io.fuseguard.api.Operation;
-import io.fuseguard.guard.GuardEvent;
 
 import java.util.concurrent.atomic.LongAdder;
 

@@ -1,20 +1,20 @@
 package io.fuseguard.mount;
 
 import io.fuseguard.api.FuseFileSystem;
-import io.fuseguard.bridge.JavaFsOps;
-import io.fuseguard.bridge.LegacyFsOps;
 import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.guard.EventReporter;
+import io.fuseguard.internal.bridge.JavaFsOps;
+import io.fuseguard.internal.bridge.LegacyFsOps;
+import io.fuseguard.internal.events.EventReporter;
+import io.fuseguard.internal.log.Log;
+import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.session.MountOptions;
+import io.fuseguard.internal.session.Session;
+import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
-import io.fuseguard.log.Log;
 import io.fuseguard.metrics.MountMetrics;
-import io.fuseguard.ops.FsOps;
-import io.fuseguard.ops.OpContext;
-import io.fuseguard.session.MountOptions;
-import io.fuseguard.session.Session;
-import io.fuseguard.sys.Syscalls;
 import ru.serce.jnrfuse.FuseFS;
 
 import java.io.FileInputStream;
@@ -100,12 +100,11 @@ public final class FuseMount implements AutoCloseable {
     private static FuseMount mount(Path mountPoint, FuseguardConfig config,
                                    java.util.function.Function<EventReporter, FsOps> bridge) {
         long t0 = System.nanoTime();
-        List<String> raw = config.mountOptions(Syscalls.getpid());
-        MountOptions options = MountOptions.parse(raw, config.maxWrite());
-        Path real = MountPreflight.check(mountPoint, raw.contains("nonempty"));
+        MountOptions options = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
+        Path real = MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
         NativeMount.checkLibrary();
         MountMetrics metrics = new MountMetrics();
-        EventReporter events = new EventReporter(config.fsName(), config.listeners(), metrics);
+        EventReporter events = new EventReporter(config.mount().fsName(), config.guard().listeners(), metrics);
         FuseMount m = new FuseMount(real, config, options, bridge.apply(events), events, metrics);
         try {
             m.start();
@@ -115,21 +114,21 @@ public final class FuseMount implements AutoCloseable {
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
         LOG.info("Mounted {} at {} in {} ms (connection {}, flush policy {}, self-access {}, kernel request "
-                        + "timeout {})", config.fsName(), real, m.mountTime.toMillis(), m.connectionId,
-                config.flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
-                        ? config.kernelRequestTimeout().toSeconds() + " s" : "not available (Linux < 6.14) or off");
-        List<String> notes = m.ops.behaviourNotes(config.flushPolicy());
+                        + "timeout {})", config.mount().fsName(), real, m.mountTime.toMillis(), m.connectionId,
+                config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
+                        ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s" : "not available (Linux < 6.14) or off");
+        List<String> notes = m.ops.behaviourNotes(config.guard().flushPolicy());
         if (!notes.isEmpty()) {
             LOG.warn("{} is served by fuseguard with these differences from plain jnr-fuse/libfuse: {}",
-                    config.fsName(), String.join("; ", notes));
+                    config.mount().fsName(), String.join("; ", notes));
         }
         return m;
     }
 
     private void start() {
-        if (config.shutdownHook()) {
+        if (config.mount().shutdownHook()) {
             // Registered before mounting: a SIGTERM during mount() must not leave a dead mount behind.
-            shutdownHook = new Thread(this::close, "fuseguard-shutdown-" + config.fsName());
+            shutdownHook = new Thread(this::close, "fuseguard-shutdown-" + config.mount().fsName());
             Runtime.getRuntime().addShutdownHook(shutdownHook);
         }
         int fd;
@@ -140,7 +139,7 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         mounted = true;
-        session = new Session(config.fsName(), fd, config, options, ops, events, metrics);
+        session = new Session(config.mount().fsName(), fd, config, options, ops, events, metrics);
         session.start();
         try {
             awaitReady();
@@ -148,7 +147,7 @@ public final class FuseMount implements AutoCloseable {
             close();
             throw e;
         }
-        Thread reaper = new Thread(this::reap, "fuseguard-reaper-" + config.fsName());
+        Thread reaper = new Thread(this::reap, "fuseguard-reaper-" + config.mount().fsName());
         reaper.setDaemon(true);
         reaper.start();
     }
@@ -183,11 +182,11 @@ public final class FuseMount implements AutoCloseable {
             } catch (Throwable e) {
                 probe.completeExceptionally(e);
             }
-        }, "fuseguard-probe-" + config.fsName());
+        }, "fuseguard-probe-" + config.mount().fsName());
         t.setDaemon(true);
         t.start();
         try {
-            long dev = probe.get(config.mountTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            long dev = probe.get(config.mount().mountTimeout().toMillis(), TimeUnit.MILLISECONDS);
             if (closed.get()) {
                 throw new MountException(MountException.Reason.NOT_ANSWERING, "filesystem at " + mountPoint
                         + " was closed while it was being mounted (a SIGTERM or close() during mount())");
@@ -197,7 +196,7 @@ public final class FuseMount implements AutoCloseable {
             connectionId = (major << 20) | minor;
         } catch (TimeoutException | InterruptedException | ExecutionException e) {
             String why = e instanceof TimeoutException
-                    ? "did not answer within " + config.mountTimeout().toMillis() + " ms"
+                    ? "did not answer within " + config.mount().mountTimeout().toMillis() + " ms"
                     : "failed its readiness probe: " + (e.getCause() != null ? e.getCause() : e);
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
@@ -292,7 +291,7 @@ public final class FuseMount implements AutoCloseable {
         try {
             session.abandonRunning();
             session.releaseLeftHandles();
-            session.drainCloseWork(config.drainTimeout());
+            session.drainCloseWork(config.guard().drainTimeout());
             List<String> hidden = session.hiddenPaths();
             if (!hidden.isEmpty()) {
                 LOG.warn("{}: files unlinked while open are still hidden in the filesystem: {}", mountPoint, hidden);
@@ -323,7 +322,7 @@ public final class FuseMount implements AutoCloseable {
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
-            awaitFinished(config.unmountTimeout().plus(config.drainTimeout()).plusSeconds(2));
+            awaitFinished(config.mount().unmountTimeout().plus(config.guard().drainTimeout()).plusSeconds(2));
             return;
         }
         long t0 = System.nanoTime();
@@ -332,9 +331,9 @@ public final class FuseMount implements AutoCloseable {
             unmount();
             session.abandonRunning(); // nothing waits on a mount that is going away
             try {
-                if (!session.awaitThreads(config.unmountTimeout())) {
+                if (!session.awaitThreads(config.mount().unmountTimeout())) {
                     LOG.warn("{}: request threads still running {} ms after the unmount; aborting the connection",
-                            mountPoint, config.unmountTimeout().toMillis());
+                            mountPoint, config.mount().unmountTimeout().toMillis());
                     abortConnection("its threads did not end");
                     session.abandonRunning();
                     if (!session.awaitThreads(Duration.ofSeconds(2))) {
@@ -347,7 +346,7 @@ public final class FuseMount implements AutoCloseable {
             }
             finish();
             // The reaper may be the one finishing (it saw the connection end first): wait for it.
-            awaitFinished(config.drainTimeout().plusSeconds(5));
+            awaitFinished(config.guard().drainTimeout().plusSeconds(5));
         } else if (mounted) {
             detachIfOurs();
         }

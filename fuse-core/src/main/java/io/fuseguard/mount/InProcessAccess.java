@@ -1,29 +1,33 @@
 package io.fuseguard.mount;
 
 import io.fuseguard.api.DirectorySink;
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
+import io.fuseguard.api.GuardEvent;
+import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.Operation;
+import io.fuseguard.api.XattrMode;
 import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.guard.EventReporter;
-import io.fuseguard.guard.GuardEvent;
-import io.fuseguard.ops.DirListing;
-import io.fuseguard.ops.FsOps;
-import io.fuseguard.ops.OpContext;
-import io.fuseguard.ops.StatfsResult;
-import io.fuseguard.sys.Syscalls;
-import io.fuseguard.wire.Attr;
-import io.fuseguard.wire.Fuse;
-import jnr.constants.platform.Errno;
+import io.fuseguard.internal.events.EventReporter;
+import io.fuseguard.internal.ops.DirListing;
+import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.ops.StatfsResult;
+import io.fuseguard.internal.sys.Syscalls;
+import io.fuseguard.internal.wire.Attr;
+import io.fuseguard.internal.wire.Fuse;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.SynchronousQueue;
@@ -50,7 +54,7 @@ final class InProcessAccess {
         this.ops = ops;
         this.config = config;
         this.events = events;
-        this.bufferSize = Math.max(config.maxWrite(), 65536);
+        this.bufferSize = Math.max(config.mount().maxWrite(), 65536);
         AtomicInteger n = new AtomicInteger();
         this.pool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
                 r -> new InProcessThread(r, "fuseguard-inprocess-" + name + "-" + n.incrementAndGet(), bufferSize));
@@ -90,7 +94,7 @@ final class InProcessAccess {
     /** Runs {@code work} on an in-process thread under the operation's deadline; its result or -errno. */
     private int run(Operation op, String path, ToIntFunction<OpContext> work) {
         long start = System.nanoTime();
-        long deadline = start + config.deadline(op.kind()).toNanos();
+        long deadline = start + config.guard().deadline(op.kind()).toNanos();
         int uid = Syscalls.getuid();
         int gid = Syscalls.getgid();
         Future<Integer> f = pool.submit(() -> {
@@ -105,8 +109,8 @@ final class InProcessAccess {
         try {
             return f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            f.cancel(config.interruptStalledHandlers());
-            int errno = config.timeoutErrno().intValue();
+            f.cancel(config.guard().interruptStalledHandlers());
+            int errno = config.guard().timeoutErrno().code();
             events.report(GuardEvent.Type.TIMEOUT, op, path, 0, start, errno, null, "in-process call");
             return -errno;
         } catch (InterruptedException e) {
@@ -120,8 +124,8 @@ final class InProcessAccess {
 
     private static int check(Operation op, String path, int rc) {
         if (rc < 0) {
-            Errno e = Errno.valueOf(-rc);
-            throw new ErrnoException(e == null || e == Errno.__UNKNOWN_CONSTANT__ ? Errno.EIO : e, op + " " + path);
+            Errno e = Errno.of(-rc);
+            throw new ErrnoException(e == null ? Errno.EIO : e, op + " " + path);
         }
         return rc;
     }
@@ -179,11 +183,11 @@ final class InProcessAccess {
         }
 
         @Override
-        public long open(String path, int flags) {
+        public long open(String path, OpenFlags flags) {
             long[] fh = new long[1];
             check(Operation.OPEN, path, run(Operation.OPEN, path, c -> {
                 c.open.clear();
-                int rc = ops.open(c, path, flags, c.open);
+                int rc = ops.open(c, path, flags.raw(), c.open);
                 fh[0] = c.open.fh;
                 return rc;
             }));
@@ -191,11 +195,11 @@ final class InProcessAccess {
         }
 
         @Override
-        public long create(String path, int mode, int flags) {
+        public long create(String path, int mode, OpenFlags flags) {
             long[] fh = new long[1];
             check(Operation.CREATE, path, run(Operation.CREATE, path, c -> {
                 c.open.clear();
-                int rc = ops.create(c, path, 0100000 | (mode & 07777), flags, c.open);
+                int rc = ops.create(c, path, 0100000 | (mode & 07777), flags.raw(), c.open);
                 fh[0] = c.open.fh;
                 return rc;
             }));
@@ -245,8 +249,8 @@ final class InProcessAccess {
         }
 
         @Override
-        public void release(String path, long fh, int flags) {
-            check(Operation.RELEASE, path, run(Operation.RELEASE, path, c -> ops.release(c, path, fh, flags)));
+        public void release(String path, long fh, OpenFlags flags) {
+            check(Operation.RELEASE, path, run(Operation.RELEASE, path, c -> ops.release(c, path, fh, flags.raw())));
         }
 
         @Override
@@ -255,8 +259,9 @@ final class InProcessAccess {
         }
 
         @Override
-        public void mknod(String path, int mode, long rdev) {
-            check(Operation.MKNOD, path, run(Operation.MKNOD, path, c -> ops.mknod(c, path, mode, (int) rdev)));
+        public void mknod(String path, FileType type, int permissions, long rdev) {
+            check(Operation.MKNOD, path, run(Operation.MKNOD, path, c -> ops.mknod(c, path,
+                    type.bits() | (permissions & 07777), (int) rdev)));
         }
 
         @Override
@@ -312,15 +317,17 @@ final class InProcessAccess {
         }
 
         @Override
-        public void chown(String path, long uid, long gid) {
-            check(Operation.CHOWN, path, run(Operation.CHOWN, path, c -> ops.chown(c, path, (int) uid, (int) gid)));
+        public void chown(String path, OptionalLong uid, OptionalLong gid) {
+            int u = uid.isPresent() ? (int) uid.getAsLong() : -1;
+            int g = gid.isPresent() ? (int) gid.getAsLong() : -1;
+            check(Operation.CHOWN, path, run(Operation.CHOWN, path, c -> ops.chown(c, path, u, g)));
         }
 
         @Override
-        public void utimens(String path, Instant atime, Instant mtime) {
+        public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
             check(Operation.UTIMENS, path, run(Operation.UTIMENS, path, c -> ops.utimens(c, path,
-                    atime == null ? 0 : atime.getEpochSecond(), nanos(atime),
-                    mtime == null ? 0 : mtime.getEpochSecond(), nanos(mtime))));
+                    atime.map(Instant::getEpochSecond).orElse(0L), nanos(atime.orElse(null)),
+                    mtime.map(Instant::getEpochSecond).orElse(0L), nanos(mtime.orElse(null)))));
         }
 
         @Override
@@ -340,11 +347,12 @@ final class InProcessAccess {
         }
 
         @Override
-        public void setxattr(String path, String name, byte[] value, int flags) {
+        public void setxattr(String path, String name, byte[] value, XattrMode mode) {
             check(Operation.SETXATTR, path, run(Operation.SETXATTR, path, c -> {
                 ByteBuffer b = buffer(value.length);
                 b.put(0, value);
-                return ops.setxattr(c, path, name, b.asReadOnlyBuffer(), flags);
+                return ops.setxattr(c, path, name, b.asReadOnlyBuffer(), mode == XattrMode.CREATE ? 1
+                        : mode == XattrMode.REPLACE ? 2 : 0);
             }));
         }
 

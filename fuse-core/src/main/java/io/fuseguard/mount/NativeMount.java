@@ -1,6 +1,6 @@
 package io.fuseguard.mount;
 
-import io.fuseguard.sys.Syscalls;
+import io.fuseguard.internal.sys.Syscalls;
 
 import java.nio.file.Path;
 import java.util.List;

@@ -3,6 +3,8 @@ package io.fuseguard.edges;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.examples.passthrough.PassthroughFs;
 import io.fuseguard.mount.FuseMount;
+import io.fuseguard.testkit.Edges;
+import io.fuseguard.testkit.PyClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

@@ -1,14 +1,15 @@
 package io.fuseguard.examples.memory;
 
 import io.fuseguard.api.DirectorySink;
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
-import io.fuseguard.api.NonBlocking;
+import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RequestContext;
-import jnr.constants.platform.Errno;
+import io.fuseguard.api.XattrMode;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -18,6 +19,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Lock;
@@ -72,9 +75,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * Handlers run concurrently. One read-write lock guards the namespace (directory structure); each inode has
  * its own lock for its attributes and content. read and write come with the file handle (the inode number)
  * and take only the inode's lock, so I/O on different files runs in parallel and never waits for namespace
- * changes. Operations that only read memory and hold locks for microseconds are {@link NonBlocking}: they run
- * on the libfuse thread, saving a thread hand-off per request on the hot paths. Namespace changes run on the
- * framework's worker pool, where a deadline backs them up.
+ * changes. Every handler runs under the request's deadline: a handler that waited on a lock too long is
+ * answered for by the framework, and the caller is not held.
  *
  * <h2>Not supported</h2>
  * File names that are not valid UTF-8 (paths reach the filesystem as Java strings).
@@ -86,15 +88,9 @@ public final class MemoryFs implements FuseFileSystem {
     public static final int PATH_MAX = 4095;
     /** Largest extended attribute value (Linux's XATTR_SIZE_MAX). */
     public static final int XATTR_SIZE_MAX = 65536;
-    /** setxattr flag: fail with EEXIST if the attribute exists. */
-    public static final int XATTR_CREATE = 1;
-    /** setxattr flag: fail with ENODATA if the attribute does not exist. */
-    public static final int XATTR_REPLACE = 2;
     /** Most hard links one file may have (ext4's limit). */
     public static final long LINK_MAX = 65000;
 
-    private static final int O_EXCL = 0200;
-    private static final int S_IFMT = FileType.S_IFMT;
     private static final int S_ISUID = 04000;
     private static final int S_ISGID = 02000;
     private static final int S_ISVTX = 01000;
@@ -140,7 +136,6 @@ public final class MemoryFs implements FuseFileSystem {
     // ------------------------------------------------------------------------------------------ attributes
 
     @Override
-    @NonBlocking
     public FileAttributes getattr(String path) {
         Lock l = namespace.readLock();
         l.lock();
@@ -152,7 +147,6 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    @NonBlocking
     public void readdir(String path, DirectorySink sink) {
         Lock l = namespace.readLock();
         l.lock();
@@ -181,18 +175,14 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    public void chown(String path, long uid, long gid) {
+    public void chown(String path, OptionalLong uid, OptionalLong gid) {
         withNode(path, n -> {
-            if (uid != -1) {
-                n.uid = uid;
-            }
-            if (gid != -1) {
-                n.gid = gid;
-            }
+            uid.ifPresent(u -> n.uid = u);
+            gid.ifPresent(g -> n.gid = g);
             // Linux clears set-user-ID (and set-group-ID if group-executable) when a file changes hands, for
             // root too, so a privileged program cannot end up owned by someone else. It does so for every
             // non-directory (chown_common), special files included; on a directory the bits mean something else.
-            if (!n.isDirectory() && (uid != -1 || gid != -1)) {
+            if (!n.isDirectory() && (uid.isPresent() || gid.isPresent())) {
                 n.perms &= ~S_ISUID;
                 if ((n.perms & S_IXGRP) != 0) {
                     n.perms &= ~S_ISGID;
@@ -203,23 +193,18 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    public void utimens(String path, Instant atime, Instant mtime) {
+    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
         withNode(path, n -> {
-            if (atime == null && mtime == null) {
+            if (atime.isEmpty() && mtime.isEmpty()) {
                 return; // both UTIME_OMIT: POSIX says nothing changes, not even ctime
             }
-            if (atime != null) {
-                n.atime = atime;
-            }
-            if (mtime != null) {
-                n.mtime = mtime;
-            }
+            atime.ifPresent(t -> n.atime = t);
+            mtime.ifPresent(t -> n.mtime = t);
             n.ctime = now();
         });
     }
 
     @Override
-    @NonBlocking
     public FsStats statfs(String path) {
         return FsStats.ofBytes(space.capacity(), space.used(), inodeQuota.capacity(), inodeQuota.used());
     }
@@ -227,8 +212,7 @@ public final class MemoryFs implements FuseFileSystem {
     // ------------------------------------------------------------------------------------------ file data
 
     @Override
-    @NonBlocking
-    public long open(String path, int flags) {
+    public long open(String path, OpenFlags flags) {
         Lock l = namespace.readLock();
         l.lock();
         try {
@@ -247,7 +231,7 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    public long create(String path, int mode, int flags) {
+    public long create(String path, int mode, OpenFlags flags) {
         Caller c = caller();
         Lock l = namespace.writeLock();
         l.lock();
@@ -257,7 +241,7 @@ public final class MemoryFs implements FuseFileSystem {
             Node n;
             if (existing != null) {
                 // The kernel normally looks a name up before CREATE; this covers a race with another creator.
-                if ((flags & O_EXCL) != 0) {
+                if (flags.exclusive()) {
                     throw new ErrnoException(Errno.EEXIST);
                 }
                 if (existing.isDirectory()) {
@@ -282,7 +266,6 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    @NonBlocking
     public int read(String path, long fh, ByteBuffer dst, long offset) {
         Node n = byHandle(fh, path);
         if (!n.isRegular()) {
@@ -302,7 +285,6 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    @NonBlocking
     public int write(String path, long fh, ByteBuffer src, long offset) {
         Node n = byHandle(fh, path);
         if (!n.isRegular()) {
@@ -355,8 +337,7 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    @NonBlocking
-    public void release(String path, long fh, int flags) {
+    public void release(String path, long fh, OpenFlags flags) {
         Node n = inodes.get(fh);
         if (n == null) {
             return;
@@ -406,15 +387,12 @@ public final class MemoryFs implements FuseFileSystem {
      * Directories and symlinks have their own calls: EPERM and EINVAL here, the answers of mknod(2).
      */
     @Override
-    public void mknod(String path, int mode, long rdev) {
-        int typeBits = mode & S_IFMT;
-        FileType type = FileType.ofMode(mode);
+    public void mknod(String path, FileType type, int permissions, long rdev) {
         if (type == FileType.DIRECTORY) {
             throw new ErrnoException(Errno.EPERM, "mknod of a directory");
         }
-        // ofMode answers REGULAR for unknown type bits too: only no type bits, or S_IFREG, mean a file.
-        if (type == FileType.SYMLINK || (typeBits != 0 && typeBits != type.bits())) {
-            throw new ErrnoException(Errno.EINVAL, "mknod type " + Integer.toOctalString(typeBits));
+        if (type == FileType.SYMLINK) {
+            throw new ErrnoException(Errno.EINVAL, "mknod of a symlink");
         }
         Caller c = caller();
         Lock l = namespace.writeLock();
@@ -427,8 +405,8 @@ public final class MemoryFs implements FuseFileSystem {
             long gid = inheritsGroup(p.dir) ? p.dir.gid : c.gid;
             long ino = allocateIno();
             Node n = type == FileType.REGULAR
-                    ? Node.file(ino, mode, c.uid, gid, now(), new ChunkStore(chunkSize, space, chunkPool))
-                    : Node.special(ino, type, mode, c.uid, gid, now(), rdev);
+                    ? Node.file(ino, permissions, c.uid, gid, now(), new ChunkStore(chunkSize, space, chunkPool))
+                    : Node.special(ino, type, permissions, c.uid, gid, now(), rdev);
             attach(p, n);
         } finally {
             l.unlock();
@@ -572,7 +550,6 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    @NonBlocking
     public String readlink(String path) {
         Lock l = namespace.readLock();
         l.lock();
@@ -622,7 +599,7 @@ public final class MemoryFs implements FuseFileSystem {
     // ------------------------------------------------------------------------------------------ xattrs
 
     @Override
-    public void setxattr(String path, String name, byte[] value, int flags) {
+    public void setxattr(String path, String name, byte[] value, XattrMode mode) {
         checkXattrName(name);
         if (value.length > XATTR_SIZE_MAX) {
             throw new ErrnoException(Errno.E2BIG);
@@ -630,10 +607,10 @@ public final class MemoryFs implements FuseFileSystem {
         withNode(path, n -> {
             Map<String, byte[]> x = n.xattrsForUpdate();
             byte[] old = x.get(name);
-            if ((flags & XATTR_CREATE) != 0 && old != null) {
+            if (mode == XattrMode.CREATE && old != null) {
                 throw new ErrnoException(Errno.EEXIST);
             }
-            if ((flags & XATTR_REPLACE) != 0 && old == null) {
+            if (mode == XattrMode.REPLACE && old == null) {
                 throw new ErrnoException(Errno.ENODATA);
             }
             // Accounted like file data so that xattrs cannot grow memory past the capacity.
@@ -647,7 +624,6 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    @NonBlocking
     public byte[] getxattr(String path, String name) {
         checkXattrName(name);
         Lock l = namespace.readLock();
@@ -670,7 +646,6 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     @Override
-    @NonBlocking
     public List<String> listxattr(String path) {
         Lock l = namespace.readLock();
         l.lock();

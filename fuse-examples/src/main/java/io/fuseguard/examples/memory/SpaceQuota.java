@@ -1,7 +1,7 @@
 package io.fuseguard.examples.memory;
 
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
-import jnr.constants.platform.Errno;
 
 import java.util.concurrent.atomic.AtomicLong;
 

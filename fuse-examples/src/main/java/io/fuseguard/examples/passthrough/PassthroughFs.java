@@ -1,13 +1,15 @@
 package io.fuseguard.examples.passthrough;
 
 import io.fuseguard.api.DirectorySink;
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
+import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RequestContext;
-import jnr.constants.platform.Errno;
+import io.fuseguard.api.XattrMode;
 import jnr.ffi.LastError;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
@@ -37,6 +39,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -76,8 +80,6 @@ public class PassthroughFs implements FuseFileSystem {
     private static final int O_WRONLY = 01;
     private static final int O_RDWR = 02;
     private static final int O_TRUNC = 01000;
-    private static final int XATTR_CREATE = 1;
-    private static final int XATTR_REPLACE = 2;
     private static final String USER_NS = "user.";
 
     private final Path root;
@@ -227,14 +229,14 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public void chown(String path, long uid, long gid) {
+    public void chown(String path, OptionalLong uid, OptionalLong gid) {
         Path p = resolve(path);
         try {
-            if (uid != -1 && uid != 0xFFFFFFFFL) {
-                Files.setAttribute(p, "unix:uid", (int) uid, NOFOLLOW);
+            if (uid.isPresent()) {
+                Files.setAttribute(p, "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
             }
-            if (gid != -1 && gid != 0xFFFFFFFFL) {
-                Files.setAttribute(p, "unix:gid", (int) gid, NOFOLLOW);
+            if (gid.isPresent()) {
+                Files.setAttribute(p, "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
             }
         } catch (IOException e) {
             throw IoErrors.toErrno(e);
@@ -242,11 +244,11 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public void utimens(String path, Instant atime, Instant mtime) {
+    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
         Path p = resolve(path);
         try {
             Files.getFileAttributeView(p, BasicFileAttributeView.class, NOFOLLOW).setTimes(
-                    mtime == null ? null : FileTime.from(mtime), atime == null ? null : FileTime.from(atime), null);
+                    mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
         } catch (IOException e) {
             throw IoErrors.toErrno(e);
         }
@@ -280,7 +282,8 @@ public class PassthroughFs implements FuseFileSystem {
     // ---------------------------------------------------------------- files
 
     @Override
-    public long open(String path, int flags) {
+    public long open(String path, OpenFlags openFlags) {
+        int flags = openFlags.raw();
         Path p = resolve(path);
         Set<OpenOption> opts = new HashSet<>();
         opts.add(NOFOLLOW);
@@ -307,7 +310,7 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public long create(String path, int mode, int flags) {
+    public long create(String path, int mode, OpenFlags flags) {
         Path p = resolve(path);
         try {
             // O_CREAT|O_EXCL never follows a symlink; the mode is set afterwards so the daemon's umask is not
@@ -398,7 +401,7 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public void release(String path, long fh, int flags) {
+    public void release(String path, long fh, OpenFlags flags) {
         FileChannel ch = channels.remove(fh);
         if (ch != null) {
             try {
@@ -476,7 +479,8 @@ public class PassthroughFs implements FuseFileSystem {
         HostLibC libc = HostLibC.load();
         if (libc.symlink(target, p.toString()) != 0) {
             int errno = LastError.getLastError(jnr.ffi.Runtime.getSystemRuntime());
-            throw new ErrnoException(Errno.valueOf(errno), "symlink " + linkPath);
+            Errno e = Errno.of(errno);
+            throw new ErrnoException(e == null ? Errno.EIO : e, "symlink " + linkPath);
         }
         try {
             giveToCaller(p);
@@ -555,14 +559,14 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public void setxattr(String path, String name, byte[] value, int flags) {
+    public void setxattr(String path, String name, byte[] value, XattrMode mode) {
         UserDefinedFileAttributeView v = xattrs(path, name);
         String n = name.substring(USER_NS.length());
         try {
-            if ((flags & XATTR_CREATE) != 0 && has(v, n)) {
+            if (mode == XattrMode.CREATE && has(v, n)) {
                 throw new ErrnoException(Errno.EEXIST);
             }
-            if ((flags & XATTR_REPLACE) != 0 && !has(v, n)) {
+            if (mode == XattrMode.REPLACE && !has(v, n)) {
                 throw new ErrnoException(Errno.ENODATA);
             }
             v.write(n, ByteBuffer.wrap(value));
@@ -630,7 +634,7 @@ public class PassthroughFs implements FuseFileSystem {
     /** Closes every file handle still open (after the unmount). */
     public void closeAll() {
         for (Long fh : List.copyOf(channels.keySet())) {
-            release(null, fh, 0);
+            release(null, fh, OpenFlags.of(0));
         }
     }
 }

@@ -1,14 +1,15 @@
 package io.fuseguard.examples.upload;
 
 import io.fuseguard.api.DirectorySink;
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
+import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RequestContext;
 import io.fuseguard.examples.passthrough.IoErrors;
-import jnr.constants.platform.Errno;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +38,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.UUID;
@@ -694,7 +696,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     // ---------------------------------------------------------------- files
 
     @Override
-    public long create(String path, int mode, int flags) {
+    public long create(String path, int mode, OpenFlags flags) {
         requireParentDirectory(path);
         Path c = cachePath(path);
         synchronized (lock) {
@@ -729,7 +731,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public long open(String path, int flags) {
+    public long open(String path, OpenFlags openFlags) {
+        int flags = openFlags.raw();
         ensureCached(path);
         Path c = cachePath(path);
         int acc = flags & O_ACCMODE;
@@ -876,7 +879,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     /** The after-close hook: hands the file to the uploader and returns at once. */
     @Override
-    public void release(String path, long fh, int flags) {
+    public void release(String path, long fh, OpenFlags flags) {
         Handle h;
         boolean upload;
         synchronized (lock) {
@@ -1077,14 +1080,14 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public void chown(String path, long uid, long gid) {
+    public void chown(String path, OptionalLong uid, OptionalLong gid) {
         materialize(path);
         try {
-            if (uid != -1 && uid != 0xFFFFFFFFL) {
-                Files.setAttribute(cachePath(path), "unix:uid", (int) uid, NOFOLLOW);
+            if (uid.isPresent()) {
+                Files.setAttribute(cachePath(path), "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
             }
-            if (gid != -1 && gid != 0xFFFFFFFFL) {
-                Files.setAttribute(cachePath(path), "unix:gid", (int) gid, NOFOLLOW);
+            if (gid.isPresent()) {
+                Files.setAttribute(cachePath(path), "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
             }
         } catch (IOException e) {
             throw IoErrors.toErrno(e);
@@ -1092,11 +1095,11 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public void utimens(String path, Instant atime, Instant mtime) {
+    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
         materialize(path);
         try {
             Files.getFileAttributeView(cachePath(path), BasicFileAttributeView.class, NOFOLLOW).setTimes(
-                    mtime == null ? null : FileTime.from(mtime), atime == null ? null : FileTime.from(atime), null);
+                    mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
         } catch (IOException e) {
             throw IoErrors.toErrno(e);
         }

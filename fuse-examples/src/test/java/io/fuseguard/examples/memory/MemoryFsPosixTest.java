@@ -443,11 +443,11 @@ class MemoryFsPosixTest {
         assertThat(new String(b.array(), StandardCharsets.UTF_8)).isEqualTo("blue");
         assertThat(view.size("empty")).isZero();
         // XATTR_CREATE on an existing name: EEXIST (17); XATTR_REPLACE on a missing one: ENODATA (61).
-        assertThat(MountedFsSupport.setxattr(f, "user.color", "red".getBytes(), MemoryFs.XATTR_CREATE))
+        assertThat(MountedFsSupport.setxattr(f, "user.color", "red".getBytes(), MountedFsSupport.XATTR_CREATE))
                 .isEqualTo(17);
-        assertThat(MountedFsSupport.setxattr(f, "user.shape", "round".getBytes(), MemoryFs.XATTR_REPLACE))
+        assertThat(MountedFsSupport.setxattr(f, "user.shape", "round".getBytes(), MountedFsSupport.XATTR_REPLACE))
                 .isEqualTo(61);
-        assertThat(MountedFsSupport.setxattr(f, "user.color", "red".getBytes(), MemoryFs.XATTR_REPLACE))
+        assertThat(MountedFsSupport.setxattr(f, "user.color", "red".getBytes(), MountedFsSupport.XATTR_REPLACE))
                 .isZero();
         b = ByteBuffer.allocate(view.size("color"));
         view.read("color", b);

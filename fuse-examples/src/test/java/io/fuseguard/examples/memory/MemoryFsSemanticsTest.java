@@ -1,13 +1,14 @@
 package io.fuseguard.examples.memory;
 
 import io.fuseguard.api.DirectorySink;
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
-import io.fuseguard.api.Operation;
-import io.fuseguard.api.RequestContext;
-import jnr.constants.platform.Errno;
+import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.XattrMode;
+import io.fuseguard.junit.TestCaller;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -15,11 +16,12 @@ import org.junit.jupiter.api.Test;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -56,14 +58,17 @@ class MemoryFsSemanticsTest {
     private final MemoryFs fs = MemoryFs.builder().clock(new SteppingClock()).capacity(1L << 20).maxInodes(50)
             .build();
 
+    private TestCaller.Scope caller;
+
     @AfterEach
-    void unbind() {
-        RequestContext.bind(null);
+    void endCaller() {
+        if (caller != null) {
+            caller.close();
+        }
     }
 
-    private static void as(long uid, long gid) {
-        RequestContext.bind(new RequestContext(Operation.GETATTR, "/", 1, uid, gid,
-                System.nanoTime() + Duration.ofMinutes(1).toNanos()));
+    private void as(long uid, long gid) {
+        caller = TestCaller.actAs(uid, gid);
     }
 
     private static void assertErrno(Errno errno, ThrowingCallable call) {
@@ -72,7 +77,7 @@ class MemoryFsSemanticsTest {
     }
 
     private long newFile(String path, String content) {
-        long fh = fs.create(path, 0644, 0);
+        long fh = fs.create(path, 0644, OpenFlags.of(0));
         fs.write(path, fh, ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8)), 0);
         return fh;
     }
@@ -114,7 +119,7 @@ class MemoryFsSemanticsTest {
     @Test
     void setGroupIdDirectoriesPassOnTheirGroup() {
         fs.mkdir("/shared", 02775);
-        fs.chown("/shared", -1, 500);
+        fs.chown("/shared", OptionalLong.empty(), OptionalLong.of(500));
         as(1000, 1000);
         newFile("/shared/f", "x");
         fs.mkdir("/shared/sub", 0755);
@@ -139,7 +144,7 @@ class MemoryFsSemanticsTest {
         as(0, 0);
         fs.unlink("/tmp/alice"); // root: fine
         // The directory's owner may remove anything in it.
-        fs.chown("/tmp", 3000, 3000);
+        fs.chown("/tmp", OptionalLong.of(3000), OptionalLong.of(3000));
         as(3000, 3000);
         fs.rmdir("/tmp/alicedir");
         assertThat(list("/tmp")).containsExactly(".", "..");
@@ -156,7 +161,7 @@ class MemoryFsSemanticsTest {
 
         fs.rename("/a", "/b"); // file over file
         assertThat(list("/")).doesNotContain("a");
-        long fh = fs.open("/b", 0);
+        long fh = fs.open("/b", OpenFlags.of(0));
         assertThat(readAll("/b", fh)).isEqualTo("A");
 
         fs.rename("/d", "/e"); // directory over empty directory
@@ -206,7 +211,7 @@ class MemoryFsSemanticsTest {
         assertThat(fs.getattr("/g").inode()).isEqualTo(f.inode());
         fs.unlink("/f");
         assertThat(fs.getattr("/g").nlink()).isEqualTo(1);
-        long fh = fs.open("/g", 0);
+        long fh = fs.open("/g", OpenFlags.of(0));
         assertThat(readAll("/g", fh)).isEqualTo("data");
         fs.mkdir("/d", 0755);
         assertErrno(Errno.EPERM, () -> fs.link("/d", "/d2"));
@@ -224,7 +229,7 @@ class MemoryFsSemanticsTest {
         assertThat(readAll("/f", fh)).isEqualTo("still here!");
         assertThat(fs.usedInodes()).isEqualTo(before + 1);
         assertThat(fs.usedBytes()).isPositive();
-        fs.release("/f", fh, 0);
+        fs.release("/f", fh, OpenFlags.of(0));
         assertThat(fs.usedInodes()).isEqualTo(before);
         assertThat(fs.usedBytes()).isZero();
     }
@@ -235,7 +240,7 @@ class MemoryFsSemanticsTest {
         String tooLong = "a".repeat(256);
         String multiByte = "é".repeat(128); // 256 bytes in 128 characters
         newFile("/" + ok, "x");
-        assertErrno(Errno.ENAMETOOLONG, () -> fs.create("/" + tooLong, 0644, 0));
+        assertErrno(Errno.ENAMETOOLONG, () -> fs.create("/" + tooLong, 0644, OpenFlags.of(0)));
         assertErrno(Errno.ENAMETOOLONG, () -> fs.mkdir("/" + multiByte, 0755));
         assertErrno(Errno.ENAMETOOLONG, () -> fs.getattr("/" + tooLong));
         assertErrno(Errno.ENAMETOOLONG, () -> fs.rename("/" + ok, "/" + tooLong));
@@ -257,18 +262,18 @@ class MemoryFsSemanticsTest {
     @Test
     void xattrFlagsAndErrors() {
         newFile("/f", "x");
-        fs.setxattr("/f", "user.a", "1".getBytes(), 0);
-        assertErrno(Errno.EEXIST, () -> fs.setxattr("/f", "user.a", "2".getBytes(), MemoryFs.XATTR_CREATE));
-        fs.setxattr("/f", "user.a", "3".getBytes(), MemoryFs.XATTR_REPLACE);
-        assertErrno(Errno.ENODATA, () -> fs.setxattr("/f", "user.b", "4".getBytes(), MemoryFs.XATTR_REPLACE));
-        fs.setxattr("/f", "user.b", "5".getBytes(), MemoryFs.XATTR_CREATE);
+        fs.setxattr("/f", "user.a", "1".getBytes(), XattrMode.SET);
+        assertErrno(Errno.EEXIST, () -> fs.setxattr("/f", "user.a", "2".getBytes(), XattrMode.CREATE));
+        fs.setxattr("/f", "user.a", "3".getBytes(), XattrMode.REPLACE);
+        assertErrno(Errno.ENODATA, () -> fs.setxattr("/f", "user.b", "4".getBytes(), XattrMode.REPLACE));
+        fs.setxattr("/f", "user.b", "5".getBytes(), XattrMode.CREATE);
         assertThat(fs.getxattr("/f", "user.a")).isEqualTo("3".getBytes());
         assertThat(fs.listxattr("/f")).containsExactlyInAnyOrder("user.a", "user.b");
         fs.removexattr("/f", "user.a");
         assertErrno(Errno.ENODATA, () -> fs.getxattr("/f", "user.a"));
         assertErrno(Errno.ENODATA, () -> fs.removexattr("/f", "user.a"));
-        assertErrno(Errno.ENOTSUP, () -> fs.setxattr("/f", "system.posix_acl_access", new byte[4], 0));
-        assertErrno(Errno.E2BIG, () -> fs.setxattr("/f", "user.big", new byte[MemoryFs.XATTR_SIZE_MAX + 1], 0));
+        assertErrno(Errno.ENOTSUP, () -> fs.setxattr("/f", "system.posix_acl_access", new byte[4], XattrMode.SET));
+        assertErrno(Errno.E2BIG, () -> fs.setxattr("/f", "user.big", new byte[MemoryFs.XATTR_SIZE_MAX + 1], XattrMode.SET));
         assertThat(fs.usedBytes()).isEqualTo(4096 + "user.b".length() + 1);
     }
 
@@ -300,12 +305,12 @@ class MemoryFsSemanticsTest {
         assertThat(t4.ctime()).isEqualTo(t4.mtime());
 
         Instant past = Instant.parse("2001-02-03T04:05:06.789Z");
-        fs.utimens("/f", null, past);
+        fs.utimens("/f", Optional.empty(), Optional.of(past));
         FileAttributes t5 = fs.getattr("/f");
         assertThat(t5.mtime()).isEqualTo(past);
         assertThat(t5.atime()).isEqualTo(t4.atime()); // null = unchanged
         assertThat(t5.ctime()).isAfter(t4.ctime());
-        fs.utimens("/f", null, null);
+        fs.utimens("/f", Optional.empty(), Optional.empty());
         assertThat(fs.getattr("/f").ctime()).isEqualTo(t5.ctime());
 
         fs.link("/f", "/g");
@@ -323,7 +328,7 @@ class MemoryFsSemanticsTest {
     @Test
     void efbigPastTheMaximumFileSize() {
         MemoryFs small = MemoryFs.builder().maxFileSize(10_000).build();
-        long fh = small.create("/f", 0644, 0);
+        long fh = small.create("/f", 0644, OpenFlags.of(0));
         assertErrno(Errno.EFBIG, () -> small.truncate("/f", 10_001));
         small.truncate("/f", 10_000);
         // A write crossing the limit is shortened to it; the next one fails.
@@ -334,9 +339,9 @@ class MemoryFsSemanticsTest {
     @Test
     void inodeLimitAndCapacityGiveEnospcAndStatfsReportsThem() {
         MemoryFs tiny = MemoryFs.builder().capacity(64 * 1024).maxInodes(3).build();
-        long fh = tiny.create("/a", 0644, 0);
+        long fh = tiny.create("/a", 0644, OpenFlags.of(0));
         tiny.mkdir("/d", 0755);
-        assertErrno(Errno.ENOSPC, () -> tiny.create("/b", 0644, 0));
+        assertErrno(Errno.ENOSPC, () -> tiny.create("/b", 0644, OpenFlags.of(0)));
         assertErrno(Errno.ENOSPC, () -> tiny.symlink("a", "/l"));
         tiny.write("/a", fh, ByteBuffer.allocate(60_000), 0);
         assertErrno(Errno.ENOSPC, () -> tiny.write("/a", fh, ByteBuffer.allocate(10_000), 60_000));
@@ -346,7 +351,7 @@ class MemoryFsSemanticsTest {
         assertThat(s.freeBlocks()).isZero(); // 60,000 bytes sit in a 64 KiB chunk
         assertThat(s.totalFiles()).isEqualTo(3);
         assertThat(s.freeFiles()).isZero();
-        tiny.release("/a", fh, 0);
+        tiny.release("/a", fh, OpenFlags.of(0));
         tiny.unlink("/a");
         FsStats after = tiny.statfs("/");
         assertThat(after.freeBlocks()).isEqualTo(16);
@@ -361,9 +366,9 @@ class MemoryFsSemanticsTest {
         assertErrno(Errno.EISDIR, () -> fs.truncate("/d", 0));
         assertErrno(Errno.EINVAL, () -> fs.readlink("/f"));
         assertErrno(Errno.ENOTDIR, () -> fs.getattr("/f/x"));
-        assertErrno(Errno.ENOTDIR, () -> fs.create("/f/x", 0644, 0));
+        assertErrno(Errno.ENOTDIR, () -> fs.create("/f/x", 0644, OpenFlags.of(0)));
         assertErrno(Errno.EEXIST, () -> fs.mkdir("/f", 0755));
-        assertErrno(Errno.EEXIST, () -> fs.create("/f", 0644, 0200 /* O_EXCL */));
+        assertErrno(Errno.EEXIST, () -> fs.create("/f", 0644, OpenFlags.of(0200 /* O_EXCL */)));
         assertErrno(Errno.EBUSY, () -> fs.rmdir("/"));
         assertThat(fs.getattr("/l").type()).isEqualTo(FileType.SYMLINK);
         assertThat(fs.getattr("/l").size()).isEqualTo(2);
@@ -374,16 +379,15 @@ class MemoryFsSemanticsTest {
     private static final int S_IFCHR = 0020000;
     private static final int S_IFBLK = 0060000;
     private static final int S_IFSOCK = 0140000;
-    private static final int S_IFREG = 0100000;
 
     @Test
     void mknodCreatesSpecialFilesOwnedLikeFiles() {
         FileAttributes root0 = fs.getattr("/");
         as(1234, 99);
-        fs.mknod("/fifo", S_IFIFO | 0640, 0x0103); // a FIFO's device number means nothing and is dropped
-        fs.mknod("/null", S_IFCHR | 0666, 0x0103);
-        fs.mknod("/loop", S_IFBLK | 0600, (7 << 8) | 200);
-        fs.mknod("/sock", S_IFSOCK | 0755, 0);
+        fs.mknod("/fifo", FileType.FIFO, 0640, 0x0103); // a FIFO's device number means nothing and is dropped
+        fs.mknod("/null", FileType.CHARACTER_DEVICE, 0666, 0x0103);
+        fs.mknod("/loop", FileType.BLOCK_DEVICE, 0600, (7 << 8) | 200);
+        fs.mknod("/sock", FileType.SOCKET, 0755, 0);
         FileAttributes fifo = fs.getattr("/fifo");
         assertThat(fifo.type()).isEqualTo(FileType.FIFO);
         assertThat(fifo.permissions()).isEqualTo(0640);
@@ -427,37 +431,37 @@ class MemoryFsSemanticsTest {
     @Test
     void mknodFollowsTheRulesOfCreate() {
         fs.mkdir("/shared", 02775);
-        fs.chown("/shared", -1, 500);
+        fs.chown("/shared", OptionalLong.empty(), OptionalLong.of(500));
         newFile("/f", "x");
         as(1000, 1000);
-        fs.mknod("/shared/p", S_IFIFO | 0644, 0);
+        fs.mknod("/shared/p", FileType.FIFO, 0644, 0);
         assertThat(fs.getattr("/shared/p").gid()).isEqualTo(500);
-        assertErrno(Errno.EEXIST, () -> fs.mknod("/shared/p", S_IFIFO | 0644, 0));
-        assertErrno(Errno.EEXIST, () -> fs.mknod("/f", S_IFCHR | 0644, 0));
-        assertErrno(Errno.EEXIST, () -> fs.mknod("/shared", S_IFSOCK | 0644, 0));
-        assertErrno(Errno.ENOENT, () -> fs.mknod("/nodir/p", S_IFIFO | 0644, 0));
-        assertErrno(Errno.ENOTDIR, () -> fs.mknod("/f/p", S_IFIFO | 0644, 0));
-        assertErrno(Errno.ENAMETOOLONG, () -> fs.mknod("/" + "p".repeat(256), S_IFIFO | 0644, 0));
-        assertErrno(Errno.EBUSY, () -> fs.mknod("/", S_IFIFO | 0644, 0));
-        // mknod(2)'s answers for the types that have their own calls, and for type bits that mean nothing.
-        assertErrno(Errno.EPERM, () -> fs.mknod("/dir", 0040000 | 0755, 0));
-        assertErrno(Errno.EINVAL, () -> fs.mknod("/lnk", 0120000 | 0777, 0));
-        assertErrno(Errno.EINVAL, () -> fs.mknod("/bad", 0170000 | 0644, 0));
-        // No type bits, or S_IFREG: an empty regular file, as on Linux.
-        fs.mknod("/shared/plain", 0600, 0);
-        fs.mknod("/shared/reg", S_IFREG | 0644, 0);
+        assertErrno(Errno.EEXIST, () -> fs.mknod("/shared/p", FileType.FIFO, 0644, 0));
+        assertErrno(Errno.EEXIST, () -> fs.mknod("/f", FileType.CHARACTER_DEVICE, 0644, 0));
+        assertErrno(Errno.EEXIST, () -> fs.mknod("/shared", FileType.SOCKET, 0644, 0));
+        assertErrno(Errno.ENOENT, () -> fs.mknod("/nodir/p", FileType.FIFO, 0644, 0));
+        assertErrno(Errno.ENOTDIR, () -> fs.mknod("/f/p", FileType.FIFO, 0644, 0));
+        assertErrno(Errno.ENAMETOOLONG, () -> fs.mknod("/" + "p".repeat(256), FileType.FIFO, 0644, 0));
+        assertErrno(Errno.EBUSY, () -> fs.mknod("/", FileType.FIFO, 0644, 0));
+        // mknod(2)'s answers for the types that have their own calls (the kernel itself refuses type bits that
+        // mean nothing, before asking the filesystem).
+        assertErrno(Errno.EPERM, () -> fs.mknod("/dir", FileType.DIRECTORY, 0755, 0));
+        assertErrno(Errno.EINVAL, () -> fs.mknod("/lnk", FileType.SYMLINK, 0777, 0));
+        // A regular file: empty, as on Linux (the kernel sends no type bits as S_IFREG).
+        fs.mknod("/shared/plain", FileType.REGULAR, 0600, 0);
+        fs.mknod("/shared/reg", FileType.REGULAR, 0644, 0);
         assertThat(fs.getattr("/shared/plain").type()).isEqualTo(FileType.REGULAR);
         assertThat(fs.getattr("/shared/plain").permissions()).isEqualTo(0600);
-        long fh = fs.open("/shared/reg", 0);
+        long fh = fs.open("/shared/reg", OpenFlags.of(0));
         fs.write("/shared/reg", fh, ByteBuffer.wrap("data".getBytes()), 0);
         assertThat(readAll("/shared/reg", fh)).isEqualTo("data");
-        fs.release("/shared/reg", fh, 0);
+        fs.release("/shared/reg", fh, OpenFlags.of(0));
 
         MemoryFs tiny = MemoryFs.builder().maxInodes(2).build();
-        tiny.mknod("/one", S_IFIFO | 0644, 0);
-        assertErrno(Errno.ENOSPC, () -> tiny.mknod("/two", S_IFSOCK | 0644, 0));
+        tiny.mknod("/one", FileType.FIFO, 0644, 0);
+        assertErrno(Errno.ENOSPC, () -> tiny.mknod("/two", FileType.SOCKET, 0644, 0));
         tiny.unlink("/one");
-        tiny.mknod("/two", S_IFSOCK | 0644, 0);
+        tiny.mknod("/two", FileType.SOCKET, 0644, 0);
         assertThat(tiny.usedInodes()).isEqualTo(2);
     }
 
@@ -465,8 +469,8 @@ class MemoryFsSemanticsTest {
     void specialFilesAreRenamedLinkedChangedAndRemovedLikeFiles() {
         long before = fs.usedInodes();
         fs.mkdir("/d", 0755);
-        fs.mknod("/p", S_IFIFO | 06755, 0);
-        fs.mknod("/c", S_IFCHR | 0644, 0x0105);
+        fs.mknod("/p", FileType.FIFO, 06755, 0);
+        fs.mknod("/c", FileType.CHARACTER_DEVICE, 0644, 0x0105);
         long ino = fs.getattr("/p").inode();
 
         fs.rename("/p", "/d/p");
@@ -483,7 +487,7 @@ class MemoryFsSemanticsTest {
         // Attribute changes work as on any file; chown drops set-user-ID and set-group-ID as Linux does
         // for every non-directory.
         FileAttributes a0 = fs.getattr("/d/p");
-        fs.chown("/d/p", 42, 43);
+        fs.chown("/d/p", OptionalLong.of(42), OptionalLong.of(43));
         FileAttributes a1 = fs.getattr("/d/p");
         assertThat(a1.uid()).isEqualTo(42);
         assertThat(a1.gid()).isEqualTo(43);
@@ -491,12 +495,12 @@ class MemoryFsSemanticsTest {
         assertThat(a1.ctime()).isAfter(a0.ctime());
         fs.chmod("/d/p", 0600);
         Instant past = Instant.parse("2001-02-03T04:05:06Z");
-        fs.utimens("/d/p", past, past);
+        fs.utimens("/d/p", Optional.of(past), Optional.of(past));
         FileAttributes a2 = fs.getattr("/d/p");
         assertThat(a2.permissions()).isEqualTo(0600);
         assertThat(a2.mtime()).isEqualTo(past);
         assertThat(a2.type()).isEqualTo(FileType.FIFO);
-        fs.setxattr("/d/p", "user.note", "x".getBytes(), 0);
+        fs.setxattr("/d/p", "user.note", "x".getBytes(), XattrMode.SET);
         assertThat(fs.getxattr("/d/p", "user.note")).isEqualTo("x".getBytes());
 
         // They have no content here (the kernel does their I/O), and are not directories or symlinks.
@@ -528,13 +532,13 @@ class MemoryFsSemanticsTest {
                     java.util.Arrays.fill(payload, (byte) id);
                     for (int i = 0; i < 200; i++) {
                         String p = "/t" + id + "/f" + i;
-                        long fh = big.create(p, 0644, 0);
+                        long fh = big.create(p, 0644, OpenFlags.of(0));
                         big.write(p, fh, ByteBuffer.wrap(payload), 0);
                         big.rename(p, p + ".done");
                         ByteBuffer back = ByteBuffer.allocate(payload.length);
                         assertThat(big.read(p + ".done", fh, back, 0)).isEqualTo(payload.length);
                         assertThat(back.array()).isEqualTo(payload);
-                        big.release(p, fh, 0);
+                        big.release(p, fh, OpenFlags.of(0));
                         if (i % 2 == 0) {
                             big.unlink(p + ".done");
                         }

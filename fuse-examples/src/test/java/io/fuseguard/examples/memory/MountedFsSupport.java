@@ -1,14 +1,14 @@
 package io.fuseguard.examples.memory;
 
-import io.fuseguard.support.Child;
-import java.time.Duration;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
+import io.fuseguard.testkit.Child;
 import jnr.ffi.LastError;
 import jnr.ffi.LibraryLoader;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -16,6 +16,10 @@ import java.util.List;
 final class MountedFsSupport {
     /** The unprivileged user tests run programs as. */
     static final String NOBODY = "65534";
+    /** setxattr(2) flag: fail with EEXIST if the attribute exists. */
+    static final int XATTR_CREATE = 1;
+    /** setxattr(2) flag: fail with ENODATA if the attribute does not exist. */
+    static final int XATTR_REPLACE = 2;
 
     private MountedFsSupport() {
     }

@@ -1,8 +1,10 @@
 package io.fuseguard.examples.passthrough;
 
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileType;
-import jnr.constants.platform.Errno;
+import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.XattrMode;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -15,6 +17,8 @@ import java.nio.file.Path;
 import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -61,9 +65,9 @@ class PassthroughFsEscapeTest {
     @Test
     void symlinkInTheMiddleOfAPathIsNeverFollowed() {
         assertThat(errnoOf(() -> fs.getattr("/etc/passwd"))).isEqualTo(Errno.ELOOP);
-        assertThat(errnoOf(() -> fs.open("/etc/passwd", 0))).isEqualTo(Errno.ELOOP);
+        assertThat(errnoOf(() -> fs.open("/etc/passwd", OpenFlags.of(0)))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.getattr("/out/secret"))).isEqualTo(Errno.ELOOP);
-        assertThat(errnoOf(() -> fs.open("/up/secret", 0))).isEqualTo(Errno.ELOOP);
+        assertThat(errnoOf(() -> fs.open("/up/secret", OpenFlags.of(0)))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.readlink("/out/secret"))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.getxattr("/out/secret", "user.x"))).isEqualTo(Errno.ELOOP);
         assertThat(fs.openHandles()).isZero();
@@ -78,7 +82,7 @@ class PassthroughFsEscapeTest {
         assertThat(fs.readlink("/up")).isEqualTo("../outside");
         assertThat(fs.getattr("/secret-link").type()).isEqualTo(FileType.SYMLINK);
         // O_NOFOLLOW: the daemon refuses to open through the link
-        assertThat(errnoOf(() -> fs.open("/secret-link", 0))).isEqualTo(Errno.ELOOP);
+        assertThat(errnoOf(() -> fs.open("/secret-link", OpenFlags.of(0)))).isEqualTo(Errno.ELOOP);
         List<String> names = new ArrayList<>();
         assertThat(errnoOf(() -> fs.readdir("/etc", new io.fuseguard.api.DirectorySink() {
             @Override
@@ -96,9 +100,9 @@ class PassthroughFsEscapeTest {
 
     @Test
     void writesThroughSymlinksNeverLandOutside() throws Exception {
-        assertThat(errnoOf(() -> fs.create("/out/evil", 0644, O_WRONLY))).isEqualTo(Errno.ELOOP);
-        assertThat(errnoOf(() -> fs.open("/secret-link", O_RDWR))).isEqualTo(Errno.ELOOP);
-        assertThat(errnoOf(() -> fs.open("/out/secret", O_RDWR))).isEqualTo(Errno.ELOOP);
+        assertThat(errnoOf(() -> fs.create("/out/evil", 0644, OpenFlags.of(O_WRONLY)))).isEqualTo(Errno.ELOOP);
+        assertThat(errnoOf(() -> fs.open("/secret-link", OpenFlags.of(O_RDWR)))).isEqualTo(Errno.ELOOP);
+        assertThat(errnoOf(() -> fs.open("/out/secret", OpenFlags.of(O_RDWR)))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.truncate("/secret-link", 0))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.truncate("/out/secret", 0))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.mkdir("/out/d", 0755))).isEqualTo(Errno.ELOOP);
@@ -108,8 +112,8 @@ class PassthroughFsEscapeTest {
         assertThat(errnoOf(() -> fs.unlink("/out/secret"))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.chmod("/out/secret", 0777))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.chmod("/secret-link", 0777))).isNotNull();
-        assertThat(errnoOf(() -> fs.setxattr("/secret-link", "user.x", new byte[]{1}, 0))).isNotNull();
-        assertThat(errnoOf(() -> fs.utimens("/out/secret", java.time.Instant.EPOCH, java.time.Instant.EPOCH)))
+        assertThat(errnoOf(() -> fs.setxattr("/secret-link", "user.x", new byte[]{1}, XattrMode.SET))).isNotNull();
+        assertThat(errnoOf(() -> fs.utimens("/out/secret", Optional.of(java.time.Instant.EPOCH), Optional.of(java.time.Instant.EPOCH))))
                 .isEqualTo(Errno.ELOOP);
 
         try (var s = Files.list(outside)) {
@@ -126,7 +130,7 @@ class PassthroughFsEscapeTest {
     @Test
     void lchownChangesTheLinkNotItsTarget() throws Exception {
         int targetUid = (Integer) Files.getAttribute(secret, "unix:uid");
-        fs.chown("/secret-link", 4321, 4321);
+        fs.chown("/secret-link", OptionalLong.of(4321), OptionalLong.of(4321));
         assertThat(Files.getAttribute(root.resolve("secret-link"), "unix:uid", LinkOption.NOFOLLOW_LINKS))
                 .isEqualTo(4321);
         assertThat(Files.getAttribute(secret, "unix:uid")).isEqualTo(targetUid);
@@ -134,7 +138,7 @@ class PassthroughFsEscapeTest {
 
     @Test
     void dotDotAndOddComponentsAreRefused() {
-        assertThat(errnoOf(() -> fs.create("/a/../../x", 0644, O_WRONLY))).isEqualTo(Errno.EINVAL);
+        assertThat(errnoOf(() -> fs.create("/a/../../x", 0644, OpenFlags.of(O_WRONLY)))).isEqualTo(Errno.EINVAL);
         assertThat(errnoOf(() -> fs.getattr("/../outside/secret"))).isEqualTo(Errno.EINVAL);
         assertThat(errnoOf(() -> fs.mkdir("/a/./b", 0755))).isEqualTo(Errno.EINVAL);
         assertThat(errnoOf(() -> fs.getattr("//f"))).isEqualTo(Errno.EINVAL);
@@ -152,17 +156,17 @@ class PassthroughFsEscapeTest {
         assertThat(Files.readSymbolicLink(root.resolve("a/sneaky")).toString()).isEqualTo("../../../../etc/shadow");
         assertThat(Files.readSymbolicLink(root.resolve("a/odd")).toString()).isEqualTo("x//y/");
         assertThat(fs.readlink("/a/odd")).isEqualTo("x//y/");
-        assertThat(errnoOf(() -> fs.open("/a/sneaky", 0))).isEqualTo(Errno.ELOOP);
+        assertThat(errnoOf(() -> fs.open("/a/sneaky", OpenFlags.of(0)))).isEqualTo(Errno.ELOOP);
         assertThat(fs.getattr("/a/sneaky").type()).isEqualTo(FileType.SYMLINK);
     }
 
     @Test
     void ordinaryFilesWork() {
-        long fh = fs.create("/a/new", 0640, O_RDWR);
+        long fh = fs.create("/a/new", 0640, OpenFlags.of(O_RDWR));
         fs.write("/a/new", fh, ByteBuffer.wrap("hello".getBytes(StandardCharsets.UTF_8)), 0);
         ByteBuffer dst = ByteBuffer.allocate(16);
         assertThat(fs.read("/a/new", fh, dst, 0)).isEqualTo(5);
-        fs.release("/a/new", fh, 0);
+        fs.release("/a/new", fh, OpenFlags.of(0));
         assertThat(fs.getattr("/a/new").permissions()).isEqualTo(0640);
         assertThat(fs.getattr("/a/new").size()).isEqualTo(5);
         assertThat(fs.openHandles()).isZero();

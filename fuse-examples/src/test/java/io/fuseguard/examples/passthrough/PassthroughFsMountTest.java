@@ -1,6 +1,6 @@
 package io.fuseguard.examples.passthrough;
 
-import io.fuseguard.support.Child;
+import io.fuseguard.testkit.Child;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;

@@ -1,6 +1,8 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
+import io.fuseguard.api.OpenFlags;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,9 +24,9 @@ class CachedUploadFsJournalTest {
     Path tmp;
 
     private static void writeFile(CachedUploadFs fs, String path, String text) {
-        long fh = fs.create(path, 0644, O_WRONLY);
+        long fh = fs.create(path, 0644, OpenFlags.of(O_WRONLY));
         fs.write(path, fh, ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), 0);
-        fs.release(path, fh, O_WRONLY);
+        fs.release(path, fh, OpenFlags.of(O_WRONLY));
     }
 
     private static long journalEntries(Path cache) throws Exception {
@@ -85,7 +87,7 @@ class CachedUploadFsJournalTest {
                 fs.getattr("/gone.txt");
                 throw new AssertionError("still visible");
             } catch (ErrnoException e) {
-                assertThat(e.errno()).isEqualTo(jnr.constants.platform.Errno.ENOENT);
+                assertThat(e.errno()).isEqualTo(io.fuseguard.api.Errno.ENOENT);
             }
             backend.faults().failNext(0);
             fs.retryPending();
@@ -99,12 +101,12 @@ class CachedUploadFsJournalTest {
         Path cache = tmp.resolve("cache");
         DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
         try (CachedUploadFs fs = new CachedUploadFs(cache, backend)) {
-            long fh = fs.create("/open.txt", 0644, O_WRONLY);
+            long fh = fs.create("/open.txt", 0644, OpenFlags.of(O_WRONLY));
             fs.write("/open.txt", fh, ByteBuffer.wrap(new byte[]{1, 2, 3}), 0);
             // still open: nothing uploaded, but a crash now would find the entry
             assertThat(journalEntries(cache)).isEqualTo(1);
             assertThat(backend.root().resolve("open.txt")).doesNotExist();
-            fs.release("/open.txt", fh, O_WRONLY);
+            fs.release("/open.txt", fh, OpenFlags.of(O_WRONLY));
             assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
             assertThat(Files.readAllBytes(backend.root().resolve("open.txt"))).containsExactly(1, 2, 3);
         }

@@ -1,6 +1,6 @@
 package io.fuseguard.examples.upload;
 
-import io.fuseguard.support.Child;
+import io.fuseguard.testkit.Child;
 import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;

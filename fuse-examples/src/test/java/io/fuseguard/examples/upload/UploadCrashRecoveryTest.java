@@ -1,6 +1,6 @@
 package io.fuseguard.examples.upload;
 
-import io.fuseguard.support.Child;
+import io.fuseguard.testkit.Child;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;

@@ -1,0 +1,243 @@
+package io.fuseguard.config;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * How the filesystem is mounted: what the kernel shows and caches, and the mount's lifecycle. Typed settings
+ * for what matters, and {@link Builder#option raw libfuse options} for the rest. The {@code -o} option list is
+ * built once, when the settings are; a raw option wins over a typed one of the same key. Immutable.
+ *
+ * @param fsName          the name in the mount table ({@code fuseguard:<pid>:<fsName>}, so tools find the daemon)
+ * @param allowOther      other users may access the mount (the kernel then checks permissions:
+ *                        {@code default_permissions})
+ * @param readOnly        mounted read-only ({@code ro})
+ * @param maxWrite        largest write and read request in bytes
+ * @param attrTimeout     how long the kernel keeps attributes without asking
+ * @param entryTimeout    how long the kernel keeps a name without asking
+ * @param negativeTimeout how long the kernel remembers that a name does not exist
+ * @param useIno          report the filesystem's inode numbers instead of fuseguard's node ids
+ * @param debug           print every request on stderr
+ * @param rawOptions      further {@code -o} options, as given
+ * @param mountTimeout    how long {@code mount()} may take
+ * @param unmountTimeout  how long {@code close()} waits for the request threads to end
+ * @param shutdownHook    whether a JVM shutdown hook unmounts
+ * @param options         the {@code -o} options these settings amount to (computed)
+ */
+public record MountSettings(String fsName, boolean allowOther, boolean readOnly, int maxWrite,
+                            Duration attrTimeout, Duration entryTimeout, Duration negativeTimeout, boolean useIno,
+                            boolean debug, List<String> rawOptions, Duration mountTimeout, Duration unmountTimeout,
+                            boolean shutdownHook, List<String> options) {
+
+    /** Validates, copies, and builds the option list. */
+    public MountSettings {
+        if (fsName == null || !fsName.matches("[A-Za-z0-9._-]{1,64}")) {
+            throw new IllegalArgumentException("fsName must be 1-64 characters of [A-Za-z0-9._-]: " + fsName);
+        }
+        if (maxWrite < 4096 || maxWrite > 1024 * 1024) {
+            throw new IllegalArgumentException("maxWrite must be between 4096 and 1048576 bytes");
+        }
+        for (Duration d : List.of(attrTimeout, entryTimeout, negativeTimeout)) {
+            if (d == null || d.isNegative()) {
+                throw new IllegalArgumentException("cache timeouts must not be negative");
+            }
+        }
+        for (Duration d : List.of(mountTimeout, unmountTimeout)) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException("mountTimeout and unmountTimeout must be positive");
+            }
+        }
+        rawOptions = List.copyOf(rawOptions);
+        for (String o : rawOptions) {
+            if (o == null || o.isBlank() || o.contains(" ") || o.contains(",")) {
+                throw new IllegalArgumentException("bad mount option: '" + o + "' (one option per call)");
+            }
+        }
+        options = List.copyOf(build(fsName, allowOther, readOnly, maxWrite, attrTimeout, entryTimeout,
+                negativeTimeout, useIno, rawOptions));
+    }
+
+    private static List<String> build(String fsName, boolean allowOther, boolean readOnly, int maxWrite,
+                                      Duration attr, Duration entry, Duration negative, boolean useIno,
+                                      List<String> raw) {
+        List<String> opts = new ArrayList<>();
+        add(opts, raw, "fsname", "fsname=fuseguard:" + ProcessHandle.current().pid() + ":" + fsName);
+        add(opts, raw, "subtype", "subtype=fuseguard");
+        add(opts, raw, "max_write", "max_write=" + maxWrite);
+        add(opts, raw, "attr_timeout", "attr_timeout=" + seconds(attr));
+        add(opts, raw, "entry_timeout", "entry_timeout=" + seconds(entry));
+        add(opts, raw, "negative_timeout", "negative_timeout=" + seconds(negative));
+        if (useIno) {
+            add(opts, raw, "use_ino", "use_ino");
+        }
+        if (readOnly) {
+            add(opts, raw, "ro", "ro");
+        }
+        if (allowOther) {
+            add(opts, raw, "allow_other", "allow_other");
+            // allow_other without permission checks lets any user read everything.
+            add(opts, raw, "default_permissions", "default_permissions");
+        }
+        opts.addAll(raw);
+        return opts;
+    }
+
+    private static void add(List<String> opts, List<String> raw, String key, String option) {
+        for (String o : raw) {
+            if (o.equals(key) || o.startsWith(key + "=")) {
+                return; // the user's own option wins
+            }
+        }
+        opts.add(option);
+    }
+
+    private static String seconds(Duration d) {
+        return String.format(Locale.ROOT, "%.3f", d.toNanos() / 1e9);
+    }
+
+    /** The defaults. */
+    public static MountSettings defaults() {
+        return builder().build();
+    }
+
+    /** A builder with the defaults documented on its setters. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder that starts from these settings. */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    /** Builds {@link MountSettings}. Not thread-safe. */
+    public static final class Builder {
+        private String fsName = "fs";
+        private boolean allowOther;
+        private boolean readOnly;
+        private int maxWrite = 1024 * 1024;
+        private Duration attrTimeout = Duration.ofSeconds(1);
+        private Duration entryTimeout = Duration.ofSeconds(1);
+        private Duration negativeTimeout = Duration.ZERO;
+        private boolean useIno;
+        private boolean debug;
+        private final List<String> rawOptions = new ArrayList<>();
+        private Duration mountTimeout = Duration.ofSeconds(10);
+        private Duration unmountTimeout = Duration.ofSeconds(5);
+        private boolean shutdownHook = true;
+
+        private Builder() {
+        }
+
+        private Builder(MountSettings s) {
+            fsName = s.fsName;
+            allowOther = s.allowOther;
+            readOnly = s.readOnly;
+            maxWrite = s.maxWrite;
+            attrTimeout = s.attrTimeout;
+            entryTimeout = s.entryTimeout;
+            negativeTimeout = s.negativeTimeout;
+            useIno = s.useIno;
+            debug = s.debug;
+            rawOptions.addAll(s.rawOptions);
+            mountTimeout = s.mountTimeout;
+            unmountTimeout = s.unmountTimeout;
+            shutdownHook = s.shutdownHook;
+        }
+
+        /** Name of the filesystem in the mount table. Default {@code fs}. */
+        public Builder fsName(String name) {
+            this.fsName = name;
+            return this;
+        }
+
+        /** Let other users access the mount (adds {@code default_permissions} too). Default false. */
+        public Builder allowOther(boolean allowOther) {
+            this.allowOther = allowOther;
+            return this;
+        }
+
+        /** Mount read-only: the kernel refuses every change with EROFS. Default false. */
+        public Builder readOnly(boolean readOnly) {
+            this.readOnly = readOnly;
+            return this;
+        }
+
+        /**
+         * Largest write and read request in bytes, 4 KiB to 1 MiB. Default 1 MiB (kernels before 4.20 cap it at
+         * 128 KiB). Each request thread keeps buffers of this size (pages are used only as requests fill them).
+         */
+        public Builder maxWrite(int bytes) {
+            this.maxWrite = bytes;
+            return this;
+        }
+
+        /**
+         * How long the kernel keeps attributes and names without asking the filesystem, and remembers that a
+         * name does not exist. The trade-off: zero makes every {@code stat} reach the filesystem (what a
+         * conformance suite needs, and a filesystem whose content changes behind the kernel's back); seconds
+         * save most requests of a build tree or a crawl. Defaults 1 s, 1 s and 0, as libfuse.
+         */
+        public Builder cacheTimeouts(Duration attributes, Duration names, Duration missingNames) {
+            this.attrTimeout = attributes;
+            this.entryTimeout = names;
+            this.negativeTimeout = missingNames;
+            return this;
+        }
+
+        /** Report the filesystem's own inode numbers (hard links then share one). Default false. */
+        public Builder useIno(boolean useIno) {
+            this.useIno = useIno;
+            return this;
+        }
+
+        /** Every request and its answer on standard error. Default false. */
+        public Builder debug(boolean debug) {
+            this.debug = debug;
+            return this;
+        }
+
+        /**
+         * A raw libfuse {@code -o} option (one per call) such as {@code nodev}, {@code hard_remove} or
+         * {@code umask=022}: the escape hatch for what has no typed setting. It wins over a typed setting of
+         * the same key.
+         */
+        public Builder option(String option) {
+            rawOptions.add(option);
+            return this;
+        }
+
+        /** How long mount() may take before it fails. Default 10 s. */
+        public Builder mountTimeout(Duration timeout) {
+            this.mountTimeout = timeout;
+            return this;
+        }
+
+        /** How long close() waits for the request threads to end. Default 5 s. */
+        public Builder unmountTimeout(Duration timeout) {
+            this.unmountTimeout = timeout;
+            return this;
+        }
+
+        /** Whether a JVM shutdown hook unmounts. Default true. */
+        public Builder shutdownHook(boolean enabled) {
+            this.shutdownHook = enabled;
+            return this;
+        }
+
+        /** The settings. */
+        public MountSettings build() {
+            return new MountSettings(fsName, allowOther, readOnly, maxWrite, attrTimeout, entryTimeout,
+                    negativeTimeout, useIno, debug, rawOptions, mountTimeout, unmountTimeout, shutdownHook, List.of());
+        }
+    }
+
+    /** Whether {@code option} (a key or key=value) is among the options. */
+    public boolean hasOption(String key) {
+        Objects.requireNonNull(key);
+        return options.stream().anyMatch(o -> o.equals(key) || o.startsWith(key + "="));
+    }
+}

@@ -1,0 +1,46 @@
+package io.fuseguard.internal.bridge;
+
+import io.fuseguard.api.FileAttributes;
+import io.fuseguard.internal.wire.Attr;
+
+import java.time.Instant;
+
+/** Converts the public API's value types to the wire's. */
+final class Conversions {
+    private Conversions() {
+    }
+
+    static void fill(Attr out, FileAttributes a) {
+        out.ino = a.inode();
+        out.size = a.size();
+        out.blocks = a.blocks();
+        out.mode = a.mode();
+        out.nlink = (int) Math.min(a.nlink(), 0xffffffffL);
+        out.uid = (int) a.uid();
+        out.gid = (int) a.gid();
+        out.rdev = (int) a.rdev();
+        out.blksize = 0;
+        time(a.atime(), out, 0);
+        time(a.mtime(), out, 1);
+        time(a.ctime(), out, 2);
+    }
+
+    private static void time(Instant t, Attr out, int which) {
+        long sec = t.getEpochSecond();
+        int nsec = t.getNano();
+        switch (which) {
+            case 0 -> {
+                out.atimeSec = sec;
+                out.atimeNsec = nsec;
+            }
+            case 1 -> {
+                out.mtimeSec = sec;
+                out.mtimeNsec = nsec;
+            }
+            default -> {
+                out.ctimeSec = sec;
+                out.ctimeNsec = nsec;
+            }
+        }
+    }
+}

@@ -1,0 +1,483 @@
+package io.fuseguard.internal.bridge;
+
+import io.fuseguard.api.DirectorySink;
+import io.fuseguard.api.FileAttributes;
+import io.fuseguard.api.FileType;
+import io.fuseguard.api.FsStats;
+import io.fuseguard.api.FuseFileSystem;
+import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.XattrMode;
+import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.events.EventReporter;
+import io.fuseguard.internal.ops.DirListing;
+import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.ops.OpenResult;
+import io.fuseguard.internal.ops.StatfsResult;
+import io.fuseguard.internal.wire.Attr;
+import io.fuseguard.internal.wire.Fuse;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+import static io.fuseguard.internal.sys.Syscalls.ENOENT;
+import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
+import static io.fuseguard.internal.sys.Syscalls.ERANGE;
+
+/**
+ * Serves a memory-safe {@link FuseFileSystem}: no pointer reaches it. Read and write data come as
+ * {@link ByteBuffer}s over the request thread's own buffers (bounds-checked, never freed, and not reused before
+ * the handler returned); everything else as Java values. Exceptions convert to errnos here.
+ */
+public final class JavaFsOps implements FsOps {
+    private final FuseFileSystem fs;
+    private final Failures failures;
+    private final boolean hasFlush;
+
+    /** A bridge for {@code fs}. */
+    public JavaFsOps(FuseFileSystem fs, EventReporter events) {
+        this.fs = fs;
+        this.failures = new Failures(events);
+        this.hasFlush = overrides(fs.getClass(), "flush", String.class, long.class);
+    }
+
+    static boolean overrides(Class<?> type, String name, Class<?>... params) {
+        try {
+            return type.getMethod(name, params).getDeclaringClass() != FuseFileSystem.class;
+        } catch (NoSuchMethodException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public boolean implementsFlush() {
+        return hasFlush;
+    }
+
+    @Override
+    public List<String> behaviourNotes(FlushPolicy policy) {
+        List<String> notes = new ArrayList<>();
+        if (hasFlush && policy == FlushPolicy.NO_FLUSH) {
+            notes.add("its flush() is never called under FlushPolicy.NO_FLUSH (use DEFERRED, the default, to have "
+                    + "it called when each file is released)");
+        }
+        return notes;
+    }
+
+    /** The filesystem served. */
+    public FuseFileSystem fileSystem() {
+        return fs;
+    }
+
+    @Override
+    public void init(OpContext c, int protoMajor, int protoMinor, int maxWrite, int maxReadahead) {
+        try {
+            fs.init();
+        } catch (Throwable t) {
+            failures.map(c, t);
+        }
+    }
+
+    @Override
+    public void destroy(OpContext c) {
+        try {
+            fs.destroy();
+        } catch (Throwable t) {
+            failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int getattr(OpContext c, String path, long fh, boolean hasFh, Attr out) {
+        if (path == null) {
+            return -ENOENT;
+        }
+        try {
+            FileAttributes a = fs.getattr(path);
+            if (a == null) {
+                throw new IllegalStateException("getattr returned null");
+            }
+            Conversions.fill(out, a);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int readlink(OpContext c, String path, ByteBuffer out) {
+        try {
+            String target = fs.readlink(path);
+            if (target == null) {
+                throw new IllegalStateException("readlink returned null");
+            }
+            byte[] b = target.getBytes(StandardCharsets.UTF_8);
+            int n = Math.min(b.length, out.remaining());
+            out.put(0, b, 0, n);
+            return n;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int mknod(OpContext c, String path, int mode, int rdev) {
+        try {
+            fs.mknod(path, FileType.ofMode(mode), mode & 07777, Integer.toUnsignedLong(rdev));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int mkdir(OpContext c, String path, int mode) {
+        try {
+            fs.mkdir(path, mode & 07777);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int unlink(OpContext c, String path) {
+        try {
+            fs.unlink(path);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int rmdir(OpContext c, String path) {
+        try {
+            fs.rmdir(path);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int symlink(OpContext c, String target, String path) {
+        try {
+            fs.symlink(target, path);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int rename(OpContext c, String from, String to) {
+        try {
+            fs.rename(from, to);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int link(OpContext c, String from, String to) {
+        try {
+            fs.link(from, to);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int chmod(OpContext c, String path, int mode) {
+        try {
+            fs.chmod(path, mode & 07777);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int chown(OpContext c, String path, int uid, int gid) {
+        try {
+            fs.chown(path, uid == -1 ? OptionalLong.empty() : OptionalLong.of(Integer.toUnsignedLong(uid)),
+                    gid == -1 ? OptionalLong.empty() : OptionalLong.of(Integer.toUnsignedLong(gid)));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int touchCtime(OpContext c, String path) {
+        // chown(-1, -1) changes nothing but ctime; a filesystem that cannot chown simply keeps its ctime.
+        int rc = chown(c, path, -1, -1);
+        return rc == -ENOSYS ? 0 : rc;
+    }
+
+    @Override
+    public int truncate(OpContext c, String path, long size, long fh, boolean hasFh) {
+        try {
+            fs.truncate(path, size);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int utimens(OpContext c, String path, long atimeSec, long atimeNsec, long mtimeSec, long mtimeNsec) {
+        try {
+            fs.utimens(path, instant(atimeSec, atimeNsec), instant(mtimeSec, mtimeNsec));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    private static Optional<Instant> instant(long sec, long nsec) {
+        if (nsec == Fuse.UTIME_OMIT) {
+            return Optional.empty();
+        }
+        if (nsec == Fuse.UTIME_NOW) {
+            return Optional.of(Instant.now());
+        }
+        return Optional.of(Instant.ofEpochSecond(sec, nsec));
+    }
+
+    @Override
+    public int open(OpContext c, String path, int flags, OpenResult out) {
+        try {
+            out.fh = fs.open(path, OpenFlags.of(flags));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int create(OpContext c, String path, int mode, int flags, OpenResult out) {
+        try {
+            out.fh = fs.create(path, mode & 07777, OpenFlags.of(flags));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int read(OpContext c, String path, long fh, ByteBuffer dst, long offset) {
+        try {
+            int n = fs.read(path, fh, dst, offset);
+            if (n == -1) {
+                return 0; // end of file, as FileChannel.read says it
+            }
+            if (n < 0) {
+                throw new IllegalStateException("read returned " + n);
+            }
+            return Math.min(n, dst.limit());
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int write(OpContext c, String path, long fh, ByteBuffer src, long offset) {
+        try {
+            int n = fs.write(path, fh, src, offset);
+            if (n < 0) {
+                throw new IllegalStateException("write returned " + n);
+            }
+            return n;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int statfs(OpContext c, String path, StatfsResult out) {
+        try {
+            FsStats st = fs.statfs(path);
+            if (st == null) {
+                throw new IllegalStateException("statfs returned null");
+            }
+            out.bsize = st.blockSize();
+            out.frsize = st.blockSize();
+            out.blocks = st.totalBlocks();
+            out.bfree = st.freeBlocks();
+            out.bavail = st.availBlocks();
+            out.files = st.totalFiles();
+            out.ffree = st.freeFiles();
+            out.namelen = st.maxNameLength();
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int flush(OpContext c, String path, long fh) {
+        try {
+            fs.flush(path, fh);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int release(OpContext c, String path, long fh, int flags) {
+        try {
+            fs.release(path, fh, OpenFlags.of(flags));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int fsync(OpContext c, String path, long fh, boolean dataOnly) {
+        try {
+            fs.fsync(path, fh, dataOnly);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int opendir(OpContext c, String path, int flags, OpenResult out) {
+        out.fh = 0;
+        return 0;
+    }
+
+    @Override
+    public int readdir(OpContext c, String path, long fh, DirListing out) {
+        List<Object[]> entries = new ArrayList<>();
+        DirectorySink sink = new DirectorySink() {
+            @Override
+            public void add(String name) {
+                add(name, null);
+            }
+
+            @Override
+            public synchronized void add(String name, FileAttributes attributes) {
+                if (name != null && !name.isEmpty()) {
+                    entries.add(new Object[] {name, attributes});
+                }
+            }
+        };
+        try {
+            fs.readdir(path, sink);
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+        List<Object[]> copy;
+        synchronized (sink) {
+            copy = new ArrayList<>(entries);
+        }
+        boolean dot = false;
+        boolean dotdot = false;
+        for (Object[] e : copy) {
+            dot |= ".".equals(e[0]);
+            dotdot |= "..".equals(e[0]);
+        }
+        if (!dot) {
+            out.add(".", 0, 0040000);
+        }
+        if (!dotdot) {
+            out.add("..", 0, 0040000);
+        }
+        for (Object[] e : copy) {
+            FileAttributes a = (FileAttributes) e[1];
+            out.add((String) e[0], a == null ? 0 : a.inode(), a == null ? 0 : a.type().bits());
+        }
+        return 0;
+    }
+
+    @Override
+    public int releasedir(OpContext c, String path, long fh) {
+        return 0;
+    }
+
+    @Override
+    public int fsyncdir(OpContext c, String path, long fh, boolean dataOnly) {
+        return -ENOSYS;
+    }
+
+    @Override
+    public int setxattr(OpContext c, String path, String name, ByteBuffer value, int flags) {
+        try {
+            byte[] v = new byte[value.remaining()];
+            value.duplicate().get(v);
+            fs.setxattr(path, name, v, XattrMode.of(flags));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int getxattr(OpContext c, String path, String name, ByteBuffer out) {
+        try {
+            byte[] v = fs.getxattr(path, name);
+            if (v == null) {
+                throw new IllegalStateException("getxattr returned null");
+            }
+            return put(v, out);
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int listxattr(OpContext c, String path, ByteBuffer out) {
+        try {
+            List<String> names = fs.listxattr(path);
+            if (names == null) {
+                throw new IllegalStateException("listxattr returned null");
+            }
+            StringBuilder sb = new StringBuilder();
+            for (String n : names) {
+                sb.append(n).append('\0');
+            }
+            return put(sb.toString().getBytes(StandardCharsets.UTF_8), out);
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    private static int put(byte[] v, ByteBuffer out) {
+        if (out == null) {
+            return v.length;
+        }
+        if (v.length > out.remaining()) {
+            return -ERANGE;
+        }
+        out.put(0, v, 0, v.length);
+        return v.length;
+    }
+
+    @Override
+    public int removexattr(OpContext c, String path, String name) {
+        try {
+            fs.removexattr(path, name);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int access(OpContext c, String path, int mask) {
+        return -ENOSYS;
+    }
+}

@@ -1,0 +1,628 @@
+package io.fuseguard.internal.bridge;
+
+import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.events.EventReporter;
+import io.fuseguard.internal.ops.DirListing;
+import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.ops.OpenResult;
+import io.fuseguard.internal.ops.StatfsResult;
+import io.fuseguard.internal.sys.Syscalls;
+import io.fuseguard.internal.wire.Attr;
+import jnr.ffi.Pointer;
+import ru.serce.jnrfuse.FuseFS;
+import ru.serce.jnrfuse.FuseFillDir;
+import ru.serce.jnrfuse.NotImplemented;
+
+import java.lang.reflect.Method;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static io.fuseguard.internal.sys.Syscalls.ENOENT;
+import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
+import static io.fuseguard.internal.sys.Syscalls.ERANGE;
+
+/**
+ * Serves an existing jnr-fuse filesystem unchanged, the way libfuse 2's high-level layer calls it: the same
+ * operations with the same arguments (raw modes, {@code (uid_t)-1} for an unchanged owner, {@code fgetattr} and
+ * {@code ftruncate} when a handle is known, UTIME_NOW/UTIME_OMIT in utimens), the same answers for operations it
+ * does not implement, {@code init} and {@code destroy}, and {@code getContext()} that tells the caller of the
+ * request being handled. Structs and buffers are native memory owned by the request thread (never freed, not
+ * reused before the handler returned), so a handler answered at its deadline cannot corrupt anything.
+ */
+public final class LegacyFsOps implements FsOps {
+    private final FuseFS fs;
+    private final Set<String> implemented;
+    private final Failures failures;
+    private final LegacyContext context;
+    private volatile long privateData;
+
+    /** A bridge for the jnr-fuse filesystem {@code fs}. */
+    public LegacyFsOps(FuseFS fs, EventReporter events) {
+        this.fs = fs;
+        this.implemented = implementedMethods(fs.getClass());
+        this.failures = new Failures(events);
+        this.context = LegacyContext.install(fs, this);
+    }
+
+    /** Names of the FuseFS methods {@code type} implements (those not marked {@link NotImplemented}). */
+    static Set<String> implementedMethods(Class<?> type) {
+        Set<String> names = new HashSet<>();
+        for (Method m : type.getMethods()) {
+            if (m.getDeclaringClass() != Object.class && !m.isAnnotationPresent(NotImplemented.class)) {
+                names.add(m.getName());
+            }
+        }
+        return names;
+    }
+
+    private boolean has(String method) {
+        return implemented.contains(method);
+    }
+
+    long privateData() {
+        return privateData;
+    }
+
+    @Override
+    public boolean implementsFlush() {
+        return has("flush");
+    }
+
+    @Override
+    public List<String> behaviourNotes(FlushPolicy policy) {
+        List<String> notes = new ArrayList<>();
+        if (has("flush")) {
+            switch (policy) {
+                case DEFERRED -> notes.add("flush() runs when the kernel releases each file, just after close() "
+                        + "returned, instead of inside close(); a flush failure no longer fails close() but goes "
+                        + "to the listeners and to the next fsync of that handle; fsync runs flush() first when "
+                        + "data was written since the last one");
+                case NO_FLUSH -> notes.add("flush() is never called (FlushPolicy.NO_FLUSH)");
+                default -> notes.add("flush() is answered after at most the FLUSH deadline; it goes on in the "
+                        + "background if slower");
+            }
+        }
+        for (String m : List.of("lock", "flock")) {
+            if (has(m)) {
+                notes.add(m + "() is not called: the kernel keeps file locks locally (correct for a filesystem "
+                        + "served from one host)");
+            }
+        }
+        for (String m : List.of("ioctl", "poll", "bmap", "fallocate", "write_buf", "read_buf")) {
+            if (has(m)) {
+                notes.add(m + "() is not called: the kernel gets ENOSYS and uses its default"
+                        + (m.endsWith("_buf") ? " (read/write are called instead)" : ""));
+            }
+        }
+        if (context == null) {
+            notes.add("getContext() is not redirected (the filesystem does not extend AbstractFuseFS); use "
+                    + "io.fuseguard.api.RequestContext.current() in handlers");
+        }
+        return notes;
+    }
+
+    // ---- scratch ---------------------------------------------------------------------------------------------
+
+    private LegacyScratch scratch(OpContext c) {
+        Object s = c.legacyScratch;
+        if (s instanceof LegacyScratch ls) {
+            return ls;
+        }
+        LegacyScratch ls = new LegacyScratch();
+        c.legacyScratch = ls;
+        return ls;
+    }
+
+    private int fail(OpContext c, Throwable t) {
+        return failures.map(c, t);
+    }
+
+    // ---- lifecycle -------------------------------------------------------------------------------------------
+
+    @Override
+    public void init(OpContext c, int protoMajor, int protoMinor, int maxWrite, int maxReadahead) {
+        if (!has("init")) {
+            return;
+        }
+        LegacyScratch s = scratch(c);
+        // struct fuse_conn_info of libfuse 2.9: proto_major, proto_minor, async_read, max_write, max_readahead,
+        // capable, want, max_background, congestion_threshold, reserved[23]
+        ByteBuffer conn = s.connInfo();
+        for (int i = 0; i < 128; i += 4) {
+            conn.putInt(i, 0);
+        }
+        conn.putInt(0, protoMajor);
+        conn.putInt(4, protoMinor);
+        conn.putInt(8, 1);
+        conn.putInt(12, maxWrite);
+        conn.putInt(16, maxReadahead);
+        try {
+            Pointer p = fs.init(s.connInfoPointer());
+            privateData = p == null ? 0 : p.address();
+        } catch (Throwable t) {
+            fail(c, t);
+        }
+    }
+
+    @Override
+    public void destroy(OpContext c) {
+        if (!has("destroy")) {
+            return;
+        }
+        try {
+            fs.destroy(privateData == 0 ? null : Pointer.wrap(LegacyScratch.RT, privateData));
+        } catch (Throwable t) {
+            fail(c, t);
+        }
+    }
+
+    // ---- operations ------------------------------------------------------------------------------------------
+
+    @Override
+    public int getattr(OpContext c, String path, long fh, boolean hasFh, Attr out) {
+        LegacyScratch s = scratch(c);
+        s.clearStat();
+        int rc;
+        try {
+            if (hasFh && has("fgetattr")) {
+                rc = fs.fgetattr(path, s.stat, s.fileInfo(fh, 0));
+            } else if (path == null) {
+                return -ENOENT;
+            } else if (has("getattr")) {
+                rc = fs.getattr(path, s.stat);
+            } else {
+                return -ENOSYS;
+            }
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+        if (rc >= 0) {
+            s.readStat(out);
+        }
+        return rc;
+    }
+
+    @Override
+    public int readlink(OpContext c, String path, ByteBuffer out) {
+        if (!has("readlink")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        int size = out.remaining();
+        long addr = Syscalls.address(out) + out.position();
+        Pointer buf = s.pointer(addr, size);
+        for (int i = 0; i < size; i++) {
+            out.put(i, (byte) 0);
+        }
+        int rc;
+        try {
+            rc = fs.readlink(path, buf, size);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        int n = 0;
+        while (n < size - 1 && out.get(n) != 0) {
+            n++;
+        }
+        return n;
+    }
+
+    @Override
+    public int mknod(OpContext c, String path, int mode, int rdev) {
+        if (!has("mknod")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.mknod(path, Integer.toUnsignedLong(mode), Integer.toUnsignedLong(rdev));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int mkdir(OpContext c, String path, int mode) {
+        if (!has("mkdir")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.mkdir(path, Integer.toUnsignedLong(mode));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int unlink(OpContext c, String path) {
+        if (!has("unlink")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.unlink(path);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int rmdir(OpContext c, String path) {
+        if (!has("rmdir")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.rmdir(path);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int symlink(OpContext c, String target, String path) {
+        if (!has("symlink")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.symlink(target, path);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int rename(OpContext c, String from, String to) {
+        if (!has("rename")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.rename(from, to);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int link(OpContext c, String from, String to) {
+        if (!has("link")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.link(from, to);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int chmod(OpContext c, String path, int mode) {
+        if (!has("chmod")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.chmod(path, Integer.toUnsignedLong(mode));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int chown(OpContext c, String path, int uid, int gid) {
+        if (!has("chown")) {
+            return -ENOSYS;
+        }
+        try {
+            // libfuse passes (uid_t) -1 for "unchanged", which jnr-fuse hands over as 4294967295
+            return fs.chown(path, Integer.toUnsignedLong(uid), Integer.toUnsignedLong(gid));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int touchCtime(OpContext c, String path) {
+        return 0; // libfuse 2 never passed a ctime-only change on
+    }
+
+    @Override
+    public int truncate(OpContext c, String path, long size, long fh, boolean hasFh) {
+        try {
+            if (hasFh && has("ftruncate")) {
+                return fs.ftruncate(path, size, scratch(c).fileInfo(fh, 0));
+            }
+            if (!has("truncate")) {
+                return -ENOSYS;
+            }
+            return fs.truncate(path, size);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int utimens(OpContext c, String path, long atimeSec, long atimeNsec, long mtimeSec, long mtimeNsec) {
+        if (!has("utimens")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.utimens(path, scratch(c).times(atimeSec, atimeNsec, mtimeSec, mtimeNsec));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int open(OpContext c, String path, int flags, OpenResult out) {
+        if (!has("open")) {
+            return 0;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            int rc = fs.open(path, s.fileInfo(0, flags));
+            s.readOpen(out);
+            return rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int create(OpContext c, String path, int mode, int flags, OpenResult out) {
+        if (!has("create")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            int rc = fs.create(path, Integer.toUnsignedLong(mode), s.fileInfo(0, flags));
+            s.readOpen(out);
+            return rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int read(OpContext c, String path, long fh, ByteBuffer dst, long offset) {
+        if (!has("read")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        int size = dst.remaining();
+        Pointer buf = s.pointer(Syscalls.address(dst) + dst.position(), size);
+        try {
+            int rc = fs.read(path, buf, size, offset, s.fileInfo(fh, 0));
+            return rc > size ? size : rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int write(OpContext c, String path, long fh, ByteBuffer src, long offset) {
+        if (!has("write")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        int size = src.remaining();
+        try {
+            return fs.write(path, s.nativeOf(src), size, offset, s.fileInfo(fh, 0));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int statfs(OpContext c, String path, StatfsResult out) {
+        if (!has("statfs")) {
+            return 0; // the defaults: nothing known
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            s.clearStatvfs();
+            int rc = fs.statfs(path, s.statvfs);
+            if (rc >= 0) {
+                s.readStatvfs(out);
+            }
+            return rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int flush(OpContext c, String path, long fh) {
+        if (!has("flush")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.flush(path, scratch(c).fileInfo(fh, 0));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int release(OpContext c, String path, long fh, int flags) {
+        if (!has("release")) {
+            return 0;
+        }
+        try {
+            return fs.release(path, scratch(c).fileInfo(fh, flags));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int fsync(OpContext c, String path, long fh, boolean dataOnly) {
+        if (!has("fsync")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.fsync(path, dataOnly ? 1 : 0, scratch(c).fileInfo(fh, 0));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int opendir(OpContext c, String path, int flags, OpenResult out) {
+        if (!has("opendir")) {
+            return 0;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            int rc = fs.opendir(path, s.fileInfo(0, flags));
+            s.readOpen(out);
+            return rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int readdir(OpContext c, String path, long fh, DirListing out) {
+        if (!has("readdir")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        Filler filler = new Filler(out);
+        try {
+            return fs.readdir(path, s.pointer(s.fillBufAddress(), 8), filler, 0, s.fileInfo(fh, 0));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    /** Collects what a jnr-fuse readdir hands to its filler; never reports "buffer full". */
+    private static final class Filler implements FuseFillDir {
+        private final DirListing out;
+
+        Filler(DirListing out) {
+            this.out = out;
+        }
+
+        @Override
+        public int apply(Pointer buf, ByteBuffer name, Pointer stbuf, long off) {
+            if (name == null) {
+                return 0;
+            }
+            ByteBuffer b = name.duplicate();
+            int start = b.position();
+            int end = start;
+            while (end < b.limit() && b.get(end) != 0) {
+                end++;
+            }
+            byte[] bytes = new byte[end - start];
+            b.get(start, bytes);
+            long ino = 0;
+            int type = 0;
+            if (stbuf != null) {
+                ino = stbuf.getLong(8); // struct stat: st_ino at 8, st_mode at 24 (x86_64 and aarch64 glibc)
+                type = stbuf.getInt(24) & 0170000;
+            }
+            if (bytes.length > 0) {
+                out.add(new String(bytes, StandardCharsets.UTF_8), ino, type);
+            }
+            return 0;
+        }
+    }
+
+    @Override
+    public int releasedir(OpContext c, String path, long fh) {
+        if (!has("releasedir")) {
+            return 0;
+        }
+        try {
+            return fs.releasedir(path, scratch(c).fileInfo(fh, 0));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int fsyncdir(OpContext c, String path, long fh, boolean dataOnly) {
+        if (!has("fsyncdir")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.fsyncdir(path, scratch(c).fileInfo(fh, 0));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int setxattr(OpContext c, String path, String name, ByteBuffer value, int flags) {
+        if (!has("setxattr")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            return fs.setxattr(path, name, s.nativeOf(value), value.remaining(), flags);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int getxattr(OpContext c, String path, String name, ByteBuffer out) {
+        if (!has("getxattr")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            int size = out == null ? 0 : out.remaining();
+            Pointer buf = out == null ? null : s.pointer(Syscalls.address(out) + out.position(), size);
+            int rc = fs.getxattr(path, name, buf, size);
+            return out != null && rc > size ? -ERANGE : rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int listxattr(OpContext c, String path, ByteBuffer out) {
+        if (!has("listxattr")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            int size = out == null ? 0 : out.remaining();
+            Pointer buf = out == null ? null : s.pointer(Syscalls.address(out) + out.position(), size);
+            int rc = fs.listxattr(path, buf, size);
+            return out != null && rc > size ? -ERANGE : rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int removexattr(OpContext c, String path, String name) {
+        if (!has("removexattr")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.removexattr(path, name);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int access(OpContext c, String path, int mask) {
+        if (!has("access")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.access(path, mask);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+}

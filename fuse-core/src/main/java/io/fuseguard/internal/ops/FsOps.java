@@ -1,0 +1,104 @@
+package io.fuseguard.internal.ops;
+
+import io.fuseguard.internal.wire.Attr;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/**
+ * The one operation table between the request dispatcher and a filesystem: every FUSE operation the framework
+ * forwards, by path, with typed arguments. Two bridges implement it: one for fuseguard's own memory-safe API
+ * ({@code FuseFileSystem}), one for unchanged jnr-fuse filesystems. Results are {@code >= 0}, or {@code -errno};
+ * a bridge converts exceptions to errnos at this boundary and never throws.
+ *
+ * <p>Paths are never null for the operations the kernel sends on a named file, except for operations on a
+ * handle whose file was removed while open under the {@code hard_remove} option (then {@code path} is null).
+ *
+ * <p>Internal to fuseguard: not part of the public API.
+ */
+public interface FsOps {
+    /** Whether the filesystem has its own flush (close-time work the framework must run). */
+    boolean implementsFlush();
+
+    /** Behaviours of this filesystem that fuseguard serves differently, to be logged at mount. */
+    List<String> behaviourNotes(io.fuseguard.config.FlushPolicy policy);
+
+    /** Called once the kernel connected (INIT), before any other operation. */
+    void init(OpContext c, int protoMajor, int protoMinor, int maxWrite, int maxReadahead);
+
+    /** Called once after the last operation, when the mount ends. */
+    void destroy(OpContext c);
+
+    int getattr(OpContext c, String path, long fh, boolean hasFh, Attr out);
+
+    /** Writes the link target (UTF-8, no NUL) into {@code out}; returns its length. */
+    int readlink(OpContext c, String path, ByteBuffer out);
+
+    int mknod(OpContext c, String path, int mode, int rdev);
+
+    int mkdir(OpContext c, String path, int mode);
+
+    int unlink(OpContext c, String path);
+
+    int rmdir(OpContext c, String path);
+
+    int symlink(OpContext c, String target, String path);
+
+    int rename(OpContext c, String from, String to);
+
+    int link(OpContext c, String from, String to);
+
+    int chmod(OpContext c, String path, int mode);
+
+    /** {@code -1} for either id means "unchanged". */
+    int chown(OpContext c, String path, int uid, int gid);
+
+    /** A change that only touches ctime (chown(-1, -1), for instance). */
+    int touchCtime(OpContext c, String path);
+
+    int truncate(OpContext c, String path, long size, long fh, boolean hasFh);
+
+    /** Nanosecond fields may be {@code Fuse.UTIME_NOW} or {@code Fuse.UTIME_OMIT}. */
+    int utimens(OpContext c, String path, long atimeSec, long atimeNsec, long mtimeSec, long mtimeNsec);
+
+    int open(OpContext c, String path, int flags, OpenResult out);
+
+    int create(OpContext c, String path, int mode, int flags, OpenResult out);
+
+    /** Reads into {@code dst} (position 0, limit = size); returns the byte count. */
+    int read(OpContext c, String path, long fh, ByteBuffer dst, long offset);
+
+    /** Writes {@code src} (read-only, position 0, limit = size); returns the byte count. */
+    int write(OpContext c, String path, long fh, ByteBuffer src, long offset);
+
+    int statfs(OpContext c, String path, StatfsResult out);
+
+    int flush(OpContext c, String path, long fh);
+
+    int release(OpContext c, String path, long fh, int flags);
+
+    int fsync(OpContext c, String path, long fh, boolean dataOnly);
+
+    int opendir(OpContext c, String path, int flags, OpenResult out);
+
+    int readdir(OpContext c, String path, long fh, DirListing out);
+
+    int releasedir(OpContext c, String path, long fh);
+
+    int fsyncdir(OpContext c, String path, long fh, boolean dataOnly);
+
+    int setxattr(OpContext c, String path, String name, ByteBuffer value, int flags);
+
+    /**
+     * Writes the value into {@code out} and returns its size; with {@code out == null} only returns the size.
+     * Returns {@code -ERANGE} when it does not fit.
+     */
+    int getxattr(OpContext c, String path, String name, ByteBuffer out);
+
+    /** As {@link #getxattr}, for the NUL-separated list of names. */
+    int listxattr(OpContext c, String path, ByteBuffer out);
+
+    int removexattr(OpContext c, String path, String name);
+
+    int access(OpContext c, String path, int mask);
+}

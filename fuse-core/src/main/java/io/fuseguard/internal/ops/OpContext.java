@@ -1,0 +1,88 @@
+package io.fuseguard.internal.ops;
+
+import io.fuseguard.api.Operation;
+import io.fuseguard.api.RequestContext;
+import io.fuseguard.internal.wire.Attr;
+
+/**
+ * What a thread that runs filesystem handlers carries: who the current request is from, its deadline, and
+ * scratch objects the bridges reuse instead of allocating per request. Request threads, close-time threads and
+ * in-process threads each own one; it is only touched by its own thread (except {@link #interrupted}).
+ *
+ * <p>Internal to fuseguard: not part of the public API.
+ */
+public final class OpContext {
+    /** Implemented by framework threads that own a context. */
+    public interface Owner {
+        /** The thread's context. */
+        OpContext opContext();
+    }
+
+    private static final ThreadLocal<OpContext> OTHER = new ThreadLocal<>();
+
+    /** Caller of the current request (0 when the request does not come from the kernel). */
+    public int uid;
+    public int gid;
+    public int pid;
+    /** The caller's umask, known for CREATE, MKNOD and MKDIR (0 otherwise, as in libfuse). */
+    public int umask;
+    /** The operation and path being handled, for {@link RequestContext} and logs. */
+    public Operation operation;
+    public String path;
+    /** {@link System#nanoTime()} at which the request gets an error answer if still running. */
+    public long deadlineNanos;
+    /** Set when the kernel interrupted the current request (its caller got a signal). */
+    public volatile boolean interrupted;
+    /** Whether a request is being handled on this thread right now. */
+    public boolean active;
+
+    public final Attr attr = new Attr();
+    public final OpenResult open = new OpenResult();
+    public final StatfsResult statfs = new StatfsResult();
+    /** Scratch the legacy (jnr-fuse) bridge keeps per thread: native structs. */
+    public Object legacyScratch;
+
+    /** The context of the calling thread, or null if it runs no handler. */
+    public static OpContext current() {
+        Thread t = Thread.currentThread();
+        if (t instanceof Owner o) {
+            return o.opContext();
+        }
+        return OTHER.get();
+    }
+
+    /** The calling thread's context, created for threads that are not framework threads. */
+    public static OpContext forCurrentThread() {
+        OpContext c = current();
+        if (c == null) {
+            c = new OpContext();
+            OTHER.set(c);
+        }
+        return c;
+    }
+
+    /** Starts a request on this context. */
+    public void begin(Operation op, String path, int uid, int gid, int pid, int umask, long deadlineNanos) {
+        this.operation = op;
+        this.path = path;
+        this.uid = uid;
+        this.gid = gid;
+        this.pid = pid;
+        this.umask = umask;
+        this.deadlineNanos = deadlineNanos;
+        this.interrupted = false;
+        this.active = true;
+    }
+
+    /** Ends the request. */
+    public void end() {
+        active = false;
+        path = null;
+    }
+
+    /** The public view of the current request (allocated only when a handler asks for it). */
+    public RequestContext toRequestContext() {
+        return new RequestContext(operation, path == null ? "" : path, pid, Integer.toUnsignedLong(uid),
+                Integer.toUnsignedLong(gid), deadlineNanos);
+    }
+}

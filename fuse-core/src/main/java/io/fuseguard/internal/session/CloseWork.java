@@ -1,0 +1,310 @@
+package io.fuseguard.internal.session;
+
+import io.fuseguard.api.GuardEvent;
+import io.fuseguard.api.Operation;
+import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.events.EventReporter;
+import io.fuseguard.internal.log.Log;
+import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.sys.Syscalls;
+import io.fuseguard.internal.tree.Handle;
+import io.fuseguard.internal.tree.HandleTable;
+import io.fuseguard.internal.tree.Node;
+import io.fuseguard.internal.tree.NodeTable;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Close-time work: what happens to an open file after the kernel released it (after the last {@code close()},
+ * which has already returned, or at unmount). Per handle, in this order, on a close-time thread: wait for
+ * requests still running on the handle (late handlers), run the filesystem's deferred flush (under
+ * {@link FlushPolicy#DEFERRED}, unless the handle was flushed since its last write), run its release, and
+ * remove a hidden (unlinked while open) file. Nothing waits on this work; lateness and failures go to the
+ * listeners and the log, and unmounting drains it within a bound.
+ */
+final class CloseWork {
+    private static final Log LOG = Log.of(CloseWork.class);
+    private static final int THREADS = 16;
+
+    private final String name;
+    private final FsOps ops;
+    private final NodeTable nodes;
+    private final HandleTable handles;
+    private final boolean deferredFlush;
+    private final long deadlineNanos;
+    private final EventReporter events;
+    private final ThreadPoolExecutor pool;
+    private final Set<Job> running = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger pending = new AtomicInteger();
+    private final AtomicInteger done = new AtomicInteger();
+    private final int maxStuck;
+
+    CloseWork(String name, FsOps ops, NodeTable nodes, HandleTable handles, FlushPolicy policy, Duration deadline,
+              EventReporter events, int maxStuck) {
+        this.maxStuck = maxStuck;
+        this.name = name;
+        this.ops = ops;
+        this.nodes = nodes;
+        this.handles = handles;
+        this.deferredFlush = policy == FlushPolicy.DEFERRED && ops.implementsFlush();
+        this.deadlineNanos = deadline.toNanos();
+        this.events = events;
+        AtomicInteger n = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(THREADS, THREADS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                r -> new CloseThread(r, "fuseguard-close-" + name + "-" + n.incrementAndGet()));
+        pool.allowCoreThreadTimeOut(true);
+    }
+
+    /** A close-time thread with its own handler context. */
+    private static final class CloseThread extends Thread implements OpContext.Owner {
+        private final OpContext context = new OpContext();
+
+        CloseThread(Runnable r, String name) {
+            super(r, name);
+            setDaemon(true);
+        }
+
+        @Override
+        public OpContext opContext() {
+            return context;
+        }
+    }
+
+    /**
+     * Queues the close-time work of a handle the kernel released (or that is left open at unmount), on behalf of
+     * the caller of the RELEASE; {@code unlinkHidden} when it was the last handle of a file unlinked while open.
+     */
+    void release(Handle h, int uid, int gid, int pid, boolean unlinkHidden) {
+        h.markReleased();
+        submit(new Job(h, null, 0, 0, h.isDirectory(), uid, gid, pid, unlinkHidden));
+    }
+
+    /**
+     * Releases a file the filesystem opened after its request had been answered (the caller was told the open
+     * failed, so no RELEASE will ever come for it).
+     */
+    void releaseLateOpen(Node node, long userFh, int flags, boolean directory) {
+        submit(new Job(null, node, userFh, flags, directory, 0, 0, 0, false));
+    }
+
+    private void submit(Job j) {
+        j.node().workStarted();
+        pending.incrementAndGet();
+        try {
+            pool.execute(j);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // after drain(): run it here rather than lose it
+            j.run();
+        }
+    }
+
+    /**
+     * Reports close-time work running past the data deadline (once per job), and gives the pool one more thread
+     * for each such job (up to {@code maxStuck}), so that close-time work of other files is not held up by
+     * flushes that hang. Called by the watchdog.
+     */
+    void checkLate(long now) {
+        int late = 0;
+        for (Job j : running) {
+            if (now - j.deadline > 0) {
+                late++;
+                if (!j.reportedLate) {
+                    j.reportedLate = true;
+                    events.report(GuardEvent.Type.CLOSE_WORK_LATE, j.operation, j.path, 0, j.started, 0, null,
+                            "nothing waits on it; it goes on (its thread is replaced)");
+                }
+            }
+        }
+        int want = THREADS + Math.min(late, maxStuck);
+        if (want != pool.getCorePoolSize() && !pool.isShutdown()) {
+            if (want > pool.getMaximumPoolSize()) {
+                pool.setMaximumPoolSize(want);
+                pool.setCorePoolSize(want);
+            } else {
+                pool.setCorePoolSize(want);
+                pool.setMaximumPoolSize(want);
+            }
+        }
+    }
+
+    /** Jobs queued or running. */
+    int pending() {
+        return pending.get();
+    }
+
+    /** Jobs finished since the mount started. */
+    int done() {
+        return done.get();
+    }
+
+    /**
+     * Lets queued and running work finish, for at most {@code bound}; returns a description of each job that did
+     * not (also logged at WARN and reported).
+     */
+    List<String> drain(Duration bound) {
+        pool.shutdown();
+        try {
+            pool.awaitTermination(bound.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        List<String> left = new ArrayList<>();
+        for (Runnable r : pool.shutdownNow()) {
+            if (r instanceof Job j) {
+                left.add(j.describe() + " (not started)");
+                events.report(GuardEvent.Type.CLOSE_WORK_UNFINISHED, j.operation, j.path(), 0, System.nanoTime(), 0,
+                        null, "not started");
+            }
+        }
+        for (Job j : running) {
+            left.add(j.describe() + " (running " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - j.started)
+                    + " ms, in " + j.operation + ")");
+            events.report(GuardEvent.Type.CLOSE_WORK_UNFINISHED, j.operation, j.path, 0, j.started, 0, null,
+                    "still running");
+        }
+        if (!left.isEmpty()) {
+            LOG.warn("{}: unmounting after {} ms with close-time work unfinished, {} file(s): {}", name,
+                    bound.toMillis(), left.size(), left);
+        }
+        return left;
+    }
+
+    private final class Job implements Runnable {
+        private final Handle handle;
+        private final Node lateNode;
+        private final long lateFh;
+        private final int lateFlags;
+        private final boolean directory;
+        private final int uid;
+        private final int gid;
+        private final int pid;
+        private final boolean unlinkHidden;
+        volatile Operation operation = Operation.RELEASE;
+        volatile String path;
+        volatile long started;
+        volatile long deadline;
+        volatile boolean reportedLate;
+
+        Job(Handle handle, Node lateNode, long lateFh, int lateFlags, boolean directory, int uid, int gid, int pid,
+            boolean unlinkHidden) {
+            this.handle = handle;
+            this.lateNode = lateNode;
+            this.lateFh = lateFh;
+            this.lateFlags = lateFlags;
+            this.directory = directory;
+            this.uid = uid;
+            this.gid = gid;
+            this.pid = pid;
+            this.unlinkHidden = unlinkHidden;
+        }
+
+        Node node() {
+            return handle != null ? handle.node() : lateNode;
+        }
+
+        String path() {
+            return path != null ? path : nodes.path(node());
+        }
+
+        String describe() {
+            String p = path();
+            return (p == null ? "(unlinked file)" : p) + (directory ? " [directory]" : "");
+        }
+
+        @Override
+        public void run() {
+            started = System.nanoTime();
+            deadline = started + deadlineNanos;
+            running.add(this);
+            OpContext ctx = OpContext.forCurrentThread();
+            try {
+                synchronized (node().closeWorkLock) {
+                    work(ctx);
+                }
+            } catch (RuntimeException | Error e) {
+                LOG.error("Close-time work of {} failed unexpectedly", describe(), e);
+            } finally {
+                ctx.end();
+                running.remove(this);
+                node().workDone();
+                pending.decrementAndGet();
+                done.incrementAndGet();
+            }
+        }
+
+        private void work(OpContext ctx) {
+            Node node = node();
+            path = nodes.path(node);
+            long fh = handle != null ? handle.userFh() : lateFh;
+            int flags = handle != null ? handle.flags() : lateFlags;
+            if (handle != null && handle.running() > 0) {
+                try {
+                    if (!handle.awaitIdle(deadlineNanos)) {
+                        events.report(GuardEvent.Type.CLOSE_WORK_LATE, Operation.RELEASE, path, 0, started, 0, null,
+                                handle.running() + " request(s) still running on the handle; releasing it anyway");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            if (directory) {
+                step(ctx, Operation.RELEASEDIR, () -> ops.releasedir(ctx, path, fh));
+                if (handle != null) {
+                    handles.remove(handle);
+                }
+                return;
+            }
+            if (deferredFlush && handle != null && !handle.isFlushedClean()) {
+                int rc = step(ctx, Operation.FLUSH, () -> ops.flush(ctx, path, fh));
+                handle.flushed(rc >= 0 || rc == -Syscalls.ENOSYS);
+                if (rc >= 0) {
+                    handle.takeFailure(); // the file as it is now was flushed: an older failure is moot
+                }
+                if (rc < 0 && rc != -Syscalls.ENOSYS) {
+                    handle.recordFailure(-rc);
+                    events.report(GuardEvent.Type.CLOSE_WORK_FAILED, Operation.FLUSH, path, 0, started, -rc, null,
+                            "deferred flush at release");
+                }
+            }
+            int rc = step(ctx, Operation.RELEASE, () -> ops.release(ctx, path, fh, flags));
+            if (rc < 0 && rc != -Syscalls.ENOSYS) {
+                events.report(GuardEvent.Type.CLOSE_WORK_FAILED, Operation.RELEASE, path, 0, started, -rc, null,
+                        "release");
+            }
+            if (handle != null) {
+                handles.remove(handle);
+            }
+            if (unlinkHidden) {
+                String hidden = nodes.path(node);
+                if (hidden != null) {
+                    int u = step(ctx, Operation.UNLINK, () -> ops.unlink(ctx, hidden));
+                    if (u < 0) {
+                        LOG.warn("Could not remove {} (a file unlinked while open) at its release: errno {}", hidden,
+                                -u);
+                    }
+                    nodes.unlinked(node);
+                }
+            }
+        }
+
+        private int step(OpContext ctx, Operation op, java.util.function.IntSupplier work) {
+            operation = op;
+            // On behalf of whoever closed the file, as libfuse's flush and release are.
+            ctx.begin(op, path, uid, gid, pid, 0, deadline);
+            try {
+                return work.getAsInt();
+            } finally {
+                ctx.end();
+            }
+        }
+    }
+}

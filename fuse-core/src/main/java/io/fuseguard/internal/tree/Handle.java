@@ -1,0 +1,174 @@
+package io.fuseguard.internal.tree;
+
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One open file or directory as the kernel knows it: the kernel gets the framework's own handle number (never
+ * reused), the filesystem's own {@code fh} stays inside. The handle counts the requests running on it so that
+ * its release waits for late handlers instead of racing them, and it carries what the close-time work needs:
+ * whether data was written since the last flush, and a failure to report at the next fsync.
+ *
+ * <p>Internal to fuseguard: not part of the public API.
+ */
+public final class Handle {
+    private final long id;
+    private final Node node;
+    private final long userFh;
+    private final int flags;
+    private final boolean directory;
+    private final AtomicInteger running = new AtomicInteger();
+    private final Object idle = new Object();
+    private volatile boolean released;
+    private volatile boolean dirty;
+    private volatile boolean flushedClean;
+    private volatile Object listing;
+    private volatile int openerUid;
+    private volatile int openerGid;
+    private volatile int openerPid;
+
+    Handle(long id, Node node, long userFh, int flags, boolean directory) {
+        this.id = id;
+        this.node = node;
+        this.userFh = userFh;
+        this.flags = flags;
+        this.directory = directory;
+    }
+
+    /** The number the kernel holds. */
+    public long id() {
+        return id;
+    }
+
+    /** The node (path) this handle was opened on. */
+    public Node node() {
+        return node;
+    }
+
+    /** The filesystem's own file handle. */
+    public long userFh() {
+        return userFh;
+    }
+
+    /** The open flags. */
+    public int flags() {
+        return flags;
+    }
+
+    /** Whether this is a directory handle. */
+    public boolean isDirectory() {
+        return directory;
+    }
+
+    /** Remembers who opened the handle (RELEASE carries no caller: the kernel may send it from a worker). */
+    public void opener(int uid, int gid, int pid) {
+        openerUid = uid;
+        openerGid = gid;
+        openerPid = pid;
+    }
+
+    /** The opener's user id. */
+    public int openerUid() {
+        return openerUid;
+    }
+
+    /** The opener's group id. */
+    public int openerGid() {
+        return openerGid;
+    }
+
+    /** The opener's thread id. */
+    public int openerPid() {
+        return openerPid;
+    }
+
+    /** A request starts using this handle. */
+    public void enter() {
+        running.incrementAndGet();
+    }
+
+    /** A request (possibly a late handler) stopped using this handle. */
+    public void exit() {
+        if (running.decrementAndGet() == 0) {
+            synchronized (idle) {
+                idle.notifyAll();
+            }
+        }
+    }
+
+    /** Requests running on this handle now. */
+    public int running() {
+        return running.get();
+    }
+
+    /** Waits until no request uses the handle; false if that took longer than {@code nanos}. */
+    public boolean awaitIdle(long nanos) throws InterruptedException {
+        long end = System.nanoTime() + nanos;
+        synchronized (idle) {
+            while (running.get() > 0) {
+                long left = end - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(idle, left);
+            }
+        }
+        return true;
+    }
+
+    /** Marks that the kernel released the handle (the close-time work is queued). */
+    public void markReleased() {
+        released = true;
+    }
+
+    /** Whether the kernel released the handle. */
+    public boolean isReleased() {
+        return released;
+    }
+
+    /** Data was written (or the size changed) through this handle. */
+    public void markDirty() {
+        dirty = true;
+        flushedClean = false;
+    }
+
+    /** Whether data changed since the last successful flush. */
+    public boolean isDirty() {
+        return dirty;
+    }
+
+    /** A flush of this handle finished; {@code ok} when it succeeded. */
+    public void flushed(boolean ok) {
+        if (ok) {
+            dirty = false;
+            flushedClean = true;
+        }
+    }
+
+    /** Whether the last flush succeeded and nothing was written since. */
+    public boolean isFlushedClean() {
+        return flushedClean && !dirty;
+    }
+
+    /**
+     * Remembers a failure (positive errno) of close-time work, to report at the next fsync of this file (this
+     * handle, or another one of the same file; never a new file that reuses the name).
+     */
+    public void recordFailure(int errno) {
+        node.recordFailure(errno);
+    }
+
+    /** The remembered failure of this file (positive errno), cleared; 0 when none. */
+    public int takeFailure() {
+        return node.takeFailure();
+    }
+
+    /** The directory listing cached for READDIR (directory handles). */
+    public Object listing() {
+        return listing;
+    }
+
+    /** Sets the directory listing. */
+    public void listing(Object l) {
+        listing = l;
+    }
+}

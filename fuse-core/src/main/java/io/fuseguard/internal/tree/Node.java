@@ -1,0 +1,92 @@
+package io.fuseguard.internal.tree;
+
+import java.util.HashMap;
+
+/**
+ * One name the kernel knows (it got a node id for it through LOOKUP, CREATE, MKDIR, ...). fuseguard serves
+ * path-based filesystems, so a node is a (parent, name) pair; the kernel's reference count ({@code nlookup})
+ * keeps it alive until FORGET. Fields other than the caches are guarded by the {@link NodeTable}'s lock.
+ *
+ * <p>Internal to fuseguard: not part of the public API.
+ */
+public final class Node {
+    final long id;
+    Node parent;
+    String name;
+    long nlookup;
+    /** Open handles (files and directories) whose release has not finished yet. */
+    int openCount;
+    /** Renamed to a .fuse_hidden name because it was unlinked while open; removed at its last release. */
+    boolean hidden;
+    HashMap<String, Node> children;
+    /** A failure (positive errno) of close-time work on this file, reported at its next fsync. */
+    volatile int pendingFailure;
+    /** Cached full path and the table epoch it was computed in; renames bump the epoch. */
+    volatile PathCache path;
+
+    record PathCache(String path, long epoch) {
+    }
+
+    Node(long id, Node parent, String name) {
+        this.id = id;
+        this.parent = parent;
+        this.name = name;
+    }
+
+    /** Close-time work of this file (deferred flushes and releases, a late flush) queued or running. */
+    private int pendingWork;
+    /** Held while close-time work of this file runs: one at a time, so a later flush never loses to an earlier. */
+    public final Object closeWorkLock = new Object();
+
+    /** Close-time work of this file was queued (or a flush of it started). */
+    public synchronized void workStarted() {
+        pendingWork++;
+    }
+
+    /** Close-time work of this file ended. */
+    public synchronized void workDone() {
+        if (--pendingWork <= 0) {
+            pendingWork = 0;
+            notifyAll();
+        }
+    }
+
+    /** Whether close-time work of this file is queued or running. */
+    public synchronized boolean hasPendingWork() {
+        return pendingWork > 0;
+    }
+
+    /**
+     * Waits until no close-time work of this file is queued or running, at most {@code nanos}: what comes after a
+     * close (an unlink, a rename, an fsync, the next flush) then sees it done, in the order plain libfuse gives.
+     * Returns false if it is still running.
+     */
+    public synchronized boolean awaitWork(long nanos) throws InterruptedException {
+        long end = System.nanoTime() + nanos;
+        while (pendingWork > 0) {
+            long left = end - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+        return true;
+    }
+
+    /** Remembers a failure (positive errno) of close-time work, for the next fsync of this file. */
+    public void recordFailure(int errno) {
+        pendingFailure = errno;
+    }
+
+    /** The remembered failure (positive errno), cleared; 0 when none. */
+    public int takeFailure() {
+        int f = pendingFailure;
+        pendingFailure = 0;
+        return f;
+    }
+
+    /** The node id the kernel uses for this name. */
+    public long id() {
+        return id;
+    }
+}

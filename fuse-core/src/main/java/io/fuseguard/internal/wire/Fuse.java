@@ -1,0 +1,156 @@
+package io.fuseguard.internal.wire;
+
+/**
+ * Numbers of the FUSE kernel protocol (include/uapi/linux/fuse.h) that fuseguard speaks: opcodes, flags, and
+ * the byte layout of the structures it reads and writes. fuseguard talks to /dev/fuse itself (libfuse only
+ * mounts), so these are the only place the wire format is spelled out.
+ *
+ * <p>Internal to fuseguard: not part of the public API.
+ */
+public final class Fuse {
+    private Fuse() {
+    }
+
+    /** Protocol version fuseguard implements: 7.31 (max_pages; the kernel speaks older minors to us). */
+    public static final int KERNEL_VERSION = 7;
+    public static final int KERNEL_MINOR_VERSION = 31;
+
+    // Opcodes.
+    public static final int LOOKUP = 1;
+    public static final int FORGET = 2;
+    public static final int GETATTR = 3;
+    public static final int SETATTR = 4;
+    public static final int READLINK = 5;
+    public static final int SYMLINK = 6;
+    public static final int MKNOD = 8;
+    public static final int MKDIR = 9;
+    public static final int UNLINK = 10;
+    public static final int RMDIR = 11;
+    public static final int RENAME = 12;
+    public static final int LINK = 13;
+    public static final int OPEN = 14;
+    public static final int READ = 15;
+    public static final int WRITE = 16;
+    public static final int STATFS = 17;
+    public static final int RELEASE = 18;
+    public static final int FSYNC = 20;
+    public static final int SETXATTR = 21;
+    public static final int GETXATTR = 22;
+    public static final int LISTXATTR = 23;
+    public static final int REMOVEXATTR = 24;
+    public static final int FLUSH = 25;
+    public static final int INIT = 26;
+    public static final int OPENDIR = 27;
+    public static final int READDIR = 28;
+    public static final int RELEASEDIR = 29;
+    public static final int FSYNCDIR = 30;
+    public static final int GETLK = 31;
+    public static final int SETLK = 32;
+    public static final int SETLKW = 33;
+    public static final int ACCESS = 34;
+    public static final int CREATE = 35;
+    public static final int INTERRUPT = 36;
+    public static final int BMAP = 37;
+    public static final int DESTROY = 38;
+    public static final int IOCTL = 39;
+    public static final int POLL = 40;
+    public static final int NOTIFY_REPLY = 41;
+    public static final int BATCH_FORGET = 42;
+    public static final int FALLOCATE = 43;
+    public static final int READDIRPLUS = 44;
+    public static final int RENAME2 = 45;
+    public static final int LSEEK = 46;
+    public static final int COPY_FILE_RANGE = 47;
+    /** One past the largest opcode fuseguard knows by name. */
+    public static final int OPCODE_LIMIT = 64;
+
+    private static final String[] NAMES = new String[OPCODE_LIMIT];
+
+    static {
+        String[] n = {null, "LOOKUP", "FORGET", "GETATTR", "SETATTR", "READLINK", "SYMLINK", null, "MKNOD",
+            "MKDIR", "UNLINK", "RMDIR", "RENAME", "LINK", "OPEN", "READ", "WRITE", "STATFS", "RELEASE", null,
+            "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR", "REMOVEXATTR", "FLUSH", "INIT", "OPENDIR", "READDIR",
+            "RELEASEDIR", "FSYNCDIR", "GETLK", "SETLK", "SETLKW", "ACCESS", "CREATE", "INTERRUPT", "BMAP",
+            "DESTROY", "IOCTL", "POLL", "NOTIFY_REPLY", "BATCH_FORGET", "FALLOCATE", "READDIRPLUS", "RENAME2",
+            "LSEEK", "COPY_FILE_RANGE"};
+        System.arraycopy(n, 0, NAMES, 0, n.length);
+    }
+
+    /** The opcode's name, for logs. */
+    public static String name(int opcode) {
+        String s = opcode >= 0 && opcode < OPCODE_LIMIT ? NAMES[opcode] : null;
+        return s != null ? s : "OPCODE_" + opcode;
+    }
+
+    // INIT flags (fuse_init_in.flags / fuse_init_out.flags).
+    public static final int INIT_ASYNC_READ = 1;
+    public static final int INIT_POSIX_LOCKS = 1 << 1;
+    public static final int INIT_ATOMIC_O_TRUNC = 1 << 3;
+    public static final int INIT_BIG_WRITES = 1 << 5;
+    public static final int INIT_DONT_MASK = 1 << 6;
+    public static final int INIT_FLOCK_LOCKS = 1 << 10;
+    public static final int INIT_AUTO_INVAL_DATA = 1 << 12;
+    public static final int INIT_ASYNC_DIO = 1 << 15;
+    public static final int INIT_PARALLEL_DIROPS = 1 << 18;
+    public static final int INIT_MAX_PAGES = 1 << 22;
+    /** fuse_init_in/out carry a second flags word (flags2). */
+    public static final int INIT_EXT = 1 << 30;
+    /** flags2 bit (FUSE_REQUEST_TIMEOUT, 1 << 42): init_out.request_timeout is honoured (Linux 6.14+). */
+    public static final int INIT2_REQUEST_TIMEOUT = 1 << 10;
+
+    // Open reply flags (fuse_open_out.open_flags).
+    public static final int FOPEN_DIRECT_IO = 1;
+    public static final int FOPEN_KEEP_CACHE = 1 << 1;
+    public static final int FOPEN_NONSEEKABLE = 1 << 2;
+    /** Kernel 5.16+: no FLUSH is sent when a descriptor of this open file is closed. */
+    public static final int FOPEN_NOFLUSH = 1 << 5;
+
+    // SETATTR valid bits.
+    public static final int FATTR_MODE = 1;
+    public static final int FATTR_UID = 1 << 1;
+    public static final int FATTR_GID = 1 << 2;
+    public static final int FATTR_SIZE = 1 << 3;
+    public static final int FATTR_ATIME = 1 << 4;
+    public static final int FATTR_MTIME = 1 << 5;
+    public static final int FATTR_FH = 1 << 6;
+    public static final int FATTR_ATIME_NOW = 1 << 7;
+    public static final int FATTR_MTIME_NOW = 1 << 8;
+
+    /** GETATTR with a file handle. */
+    public static final int GETATTR_FH = 1;
+    /** fsync of data only. */
+    public static final int FSYNC_FDATASYNC = 1;
+
+    /** d_ino the kernel reports when the filesystem does not tell. */
+    public static final long UNKNOWN_INO = 0xffffffffL;
+
+    // Layout.
+    public static final int IN_HEADER = 40;
+    public static final int OUT_HEADER = 16;
+    public static final int ATTR_SIZE = 88;
+    public static final int ENTRY_OUT = 40 + ATTR_SIZE;
+    public static final int ATTR_OUT = 16 + ATTR_SIZE;
+    public static final int OPEN_OUT = 16;
+    public static final int WRITE_IN = 40;
+    public static final int READ_IN = 40;
+    public static final int INIT_OUT = 64;
+    public static final int STATFS_OUT = 80;
+    /** Where a WRITE's data starts in the request. */
+    public static final int WRITE_DATA = IN_HEADER + WRITE_IN;
+    /** The kernel's minimum read buffer for /dev/fuse. */
+    public static final int MIN_READ_BUFFER = 8192;
+
+    // Header fields (offsets in the request).
+    public static final int H_LEN = 0;
+    public static final int H_OPCODE = 4;
+    public static final int H_UNIQUE = 8;
+    public static final int H_NODEID = 16;
+    public static final int H_UID = 24;
+    public static final int H_GID = 28;
+    public static final int H_PID = 32;
+    public static final int H_TOTAL_EXTLEN = 36;
+
+    /** Time: utimens "now" and "leave unchanged" nanosecond markers, as utimensat(2) takes them. */
+    public static final long UTIME_NOW = (1L << 30) - 1;
+    public static final long UTIME_OMIT = (1L << 30) - 2;
+}
