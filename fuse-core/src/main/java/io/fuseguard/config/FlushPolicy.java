@@ -14,7 +14,7 @@ public enum FlushPolicy {
      * the handle (right after the last {@code close()} of it, which has already returned), and then
      * {@code release}, in that order, on a close-time thread. {@code fsync} of a handle with unflushed writes
      * runs the flush first and reports its failure, so {@code fsync} is the durability point. Close-time work
-     * left when the mount ends is drained (within {@code FuseguardConfig#drainTimeout()}) before
+     * left when the mount ends is drained (within {@code GuardSettings#drainTimeout()}) before
      * {@code destroy}; what does not finish is logged at WARN. For a filesystem without {@code flush} this is
      * the same as {@link #NO_FLUSH}.
      */

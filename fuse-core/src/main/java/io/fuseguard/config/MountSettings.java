@@ -3,7 +3,6 @@ package io.fuseguard.config;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 
 /**
@@ -95,7 +94,8 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
     }
 
     private static String seconds(Duration d) {
-        return String.format(Locale.ROOT, "%.3f", d.toNanos() / 1e9);
+        // Exact: a sub-millisecond timeout must not round to 0 (no caching at all).
+        return java.math.BigDecimal.valueOf(d.toNanos(), 9).stripTrailingZeros().toPlainString();
     }
 
     /** The defaults. */

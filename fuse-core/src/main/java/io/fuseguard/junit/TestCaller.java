@@ -33,7 +33,7 @@ public final class TestCaller {
 
     /**
      * Acts as {@code uid}:{@code gid} (pid 1, operation GETATTR on "/", a deadline an hour away) on this thread
-     * until the scope is closed; a later call replaces the identity.
+     * until the scope is closed; closing restores the identity that was in force before (scopes nest).
      *
      * @throws IllegalStateException on a thread that is serving a request of a mounted filesystem
      */
@@ -41,8 +41,34 @@ public final class TestCaller {
         if (Thread.currentThread() instanceof OpContext.Owner) {
             throw new IllegalStateException("this thread serves requests of a mount; TestCaller is for tests");
         }
+        return actAs(Operation.GETATTR, "/", 1, uid, gid);
+    }
+
+    /**
+     * Acts as {@code uid}:{@code gid} in process {@code pid}, handling {@code operation} on {@code path}, until
+     * the scope is closed; closing restores the identity that was in force before (scopes nest).
+     *
+     * @throws IllegalStateException on a thread that is serving a request of a mounted filesystem
+     */
+    public static Scope actAs(Operation operation, String path, int pid, long uid, long gid) {
+        if (Thread.currentThread() instanceof OpContext.Owner) {
+            throw new IllegalStateException("this thread serves requests of a mount; TestCaller is for tests");
+        }
         OpContext c = OpContext.forCurrentThread();
-        c.begin(Operation.GETATTR, "/", (int) uid, (int) gid, 1, 0, System.nanoTime() + DEADLINE_NANOS);
-        return c::end;
+        boolean wasActive = c.active;
+        Operation op = c.operation;
+        String p = c.path;
+        int u = c.uid;
+        int g = c.gid;
+        int pi = c.pid;
+        long deadline = c.deadlineNanos;
+        c.begin(operation, path, (int) uid, (int) gid, pid, 0, System.nanoTime() + DEADLINE_NANOS);
+        return () -> {
+            if (wasActive) {
+                c.begin(op, p, u, g, pi, 0, deadline);
+            } else {
+                c.end();
+            }
+        };
     }
 }

@@ -105,7 +105,14 @@ public final class FuseMount implements AutoCloseable {
         NativeMount.checkLibrary();
         MountMetrics metrics = new MountMetrics();
         EventReporter events = new EventReporter(config.mount().fsName(), config.guard().listeners(), metrics);
-        FuseMount m = new FuseMount(real, config, options, bridge.apply(events), events, metrics);
+        FsOps ops;
+        try {
+            ops = bridge.apply(events);
+        } catch (RuntimeException e) {
+            events.close();
+            throw e;
+        }
+        FuseMount m = new FuseMount(real, config, options, ops, events, metrics);
         try {
             m.start();
         } catch (RuntimeException | Error e) {
@@ -314,9 +321,9 @@ public final class FuseMount implements AutoCloseable {
     }
 
     /**
-     * Unmounts, waits for the request threads to end, drains close-time work (bounded by
-     * {@link FuseguardConfig#drainTimeout()}), calls {@code destroy}. Never hangs: if the mount is busy (open
-     * files, a working directory) it is detached lazily and its connection aborted (as root), so every later
+     * Unmounts, waits for the request threads to end, drains close-time work (bounded by the guard settings'
+     * {@code drainTimeout}), calls {@code destroy}. Never hangs: if the mount is busy (open files, a working
+     * directory) it is detached lazily and its connection aborted (as root), so every later
      * request fails at once instead of waiting for a daemon that is gone. Idempotent.
      */
     @Override

@@ -318,6 +318,11 @@ final class InProcessAccess {
 
         @Override
         public void chown(String path, OptionalLong uid, OptionalLong gid) {
+            // Ids are 32-bit and 2^32-1 means "unchanged" to the kernel: anything else outside is refused.
+            if (uid.isPresent() && (uid.getAsLong() < 0 || uid.getAsLong() > 0xFFFFFFFEL)
+                    || gid.isPresent() && (gid.getAsLong() < 0 || gid.getAsLong() > 0xFFFFFFFEL)) {
+                throw new ErrnoException(Errno.EINVAL, "chown " + path + ": id out of range");
+            }
             int u = uid.isPresent() ? (int) uid.getAsLong() : -1;
             int g = gid.isPresent() ? (int) gid.getAsLong() : -1;
             check(Operation.CHOWN, path, run(Operation.CHOWN, path, c -> ops.chown(c, path, u, g)));

@@ -187,14 +187,17 @@ public final class MountCommand implements Callable<Integer> {
                 b.workerThreads(workers);
             }
             for (String o : options) {
-                b.mountOption(o);
+                for (String one : o.split(",")) { // -o a,b as with mount(8)
+                    b.mountOption(one);
+                }
             }
+            // passthrough and upload keep FileChannels per open file: an interrupt would close them for good.
+            b.interruptStalledHandlers(kind == Kind.memory);
+            // Settings are checked as a whole when built: a bad value is the user's input, not a failure.
+            return b.build();
         } catch (IllegalArgumentException e) {
             throw new FuseguardCommand.BadInputException(e.getMessage());
         }
-        // passthrough and upload keep FileChannels per open file: an interrupt would close them for good.
-        b.interruptStalledHandlers(kind == Kind.memory);
-        return b.build();
     }
 
     private FuseFileSystem fileSystem() throws IOException {

@@ -142,6 +142,8 @@ class CliChildProcessTest {
                 {"passthrough needs --source DIR", "mount", "passthrough", empty.toString()},
                 {"not a libfuse 2 option", "mount", "memory", empty.toString(), "-o", "bogus"},
                 {"signals to JVM threads", "mount", "memory", empty.toString(), "-o", "intr"},
+                {"workerThreads must be at least 2", "mount", "memory", empty.toString(), "--workers", "1"},
+                {"bad mount option", "mount", "memory", empty.toString(), "-o", "a b"},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);

@@ -1,6 +1,7 @@
 package io.fuseguard.internal.bridge;
 
 import io.fuseguard.api.DirectorySink;
+import io.fuseguard.api.Errno;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
@@ -44,6 +45,40 @@ public final class JavaFsOps implements FsOps {
         this.fs = fs;
         this.failures = new Failures(events);
         this.hasFlush = overrides(fs.getClass(), "flush", String.class, long.class);
+        refuseOldSignatures(fs.getClass());
+    }
+
+    /**
+     * A filesystem written against fuseguard's first API still compiles when its methods lack {@code @Override}:
+     * they become overloads nobody calls, and the new methods' defaults answer instead (an {@code open} that
+     * checked permissions would be skipped). Refused loudly, with the signature to change to.
+     */
+    static void refuseOldSignatures(Class<?> type) {
+        Object[][] old = {
+            {"open", new Class<?>[] {String.class, int.class}, "open(String, OpenFlags)"},
+            {"create", new Class<?>[] {String.class, int.class, int.class}, "create(String, int, OpenFlags)"},
+            {"release", new Class<?>[] {String.class, long.class, int.class}, "release(String, long, OpenFlags)"},
+            {"mknod", new Class<?>[] {String.class, int.class, long.class}, "mknod(String, FileType, int, long)"},
+            {"chown", new Class<?>[] {String.class, long.class, long.class},
+                "chown(String, OptionalLong, OptionalLong)"},
+            {"utimens", new Class<?>[] {String.class, Instant.class, Instant.class},
+                "utimens(String, Optional<Instant>, Optional<Instant>)"},
+            {"setxattr", new Class<?>[] {String.class, String.class, byte[].class, int.class},
+                "setxattr(String, String, byte[], XattrMode)"},
+        };
+        List<String> found = new ArrayList<>();
+        for (Object[] o : old) {
+            try {
+                type.getMethod((String) o[0], (Class<?>[]) o[1]);
+                found.add(o[0] + " (change it to " + o[2] + ")");
+            } catch (NoSuchMethodException e) {
+                // not there: good
+            }
+        }
+        if (!found.isEmpty()) {
+            throw new IllegalArgumentException(type.getName() + " has methods with the signatures of fuseguard's "
+                    + "old API, which would never be called: " + String.join("; ", found));
+        }
     }
 
     static boolean overrides(Class<?> type, String name, Class<?>... params) {
@@ -416,6 +451,9 @@ public final class JavaFsOps implements FsOps {
     @Override
     public int setxattr(OpContext c, String path, String name, ByteBuffer value, int flags) {
         try {
+            if (flags != 0 && flags != 1 && flags != 2) {
+                return -Errno.EINVAL.code(); // XATTR_CREATE and XATTR_REPLACE together, or unknown bits
+            }
             byte[] v = new byte[value.remaining()];
             value.duplicate().get(v);
             fs.setxattr(path, name, v, XattrMode.of(flags));
