@@ -119,7 +119,7 @@ public class PassthroughFs implements FuseFileSystem {
      * @throws ErrnoException EINVAL for {@code .}/{@code ..}/empty components, ELOOP for a symlink in the
      *                        middle, ENOTDIR/ENOENT for a missing or non-directory parent
      */
-    public Path resolve(String fusePath) {
+    public Path resolve(String fusePath) throws IOException {
         if (fusePath == null || !fusePath.startsWith("/")) {
             throw new ErrnoException(Errno.EINVAL, "not an absolute path: " + fusePath);
         }
@@ -144,13 +144,9 @@ public class PassthroughFs implements FuseFileSystem {
         return p;
     }
 
-    private static void requireRealDirectory(Path dir, String fusePath) {
+    private static void requireRealDirectory(Path dir, String fusePath) throws IOException {
         BasicFileAttributes a;
-        try {
-            a = Files.readAttributes(dir, BasicFileAttributes.class, NOFOLLOW);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        a = Files.readAttributes(dir, BasicFileAttributes.class, NOFOLLOW);
         if (a.isSymbolicLink()) {
             throw new ErrnoException(Errno.ELOOP, "symlink in the middle of " + fusePath + " is never followed");
         }
@@ -159,28 +155,20 @@ public class PassthroughFs implements FuseFileSystem {
         }
     }
 
-    private static BasicFileAttributes lstat(Path p) {
-        try {
-            return Files.readAttributes(p, BasicFileAttributes.class, NOFOLLOW);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+    private static BasicFileAttributes lstat(Path p) throws IOException {
+        return Files.readAttributes(p, BasicFileAttributes.class, NOFOLLOW);
     }
 
     // ---------------------------------------------------------------- attributes
 
     @Override
-    public FileAttributes getattr(String path) {
+    public FileAttributes getattr(String path) throws IOException {
         return attributesOf(resolve(path));
     }
 
-    static FileAttributes attributesOf(Path p) {
+    static FileAttributes attributesOf(Path p) throws IOException {
         Map<String, Object> a;
-        try {
-            a = Files.readAttributes(p, "unix:*", NOFOLLOW);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        a = Files.readAttributes(p, "unix:*", NOFOLLOW);
         int mode = (Integer) a.get("mode");
         return FileAttributes.builder(FileType.ofMode(mode))
                 .permissions(mode & 07777)
@@ -195,7 +183,7 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public void readdir(String path, DirectorySink sink) {
+    public void readdir(String path, DirectorySink sink) throws IOException {
         Path dir = resolve(path);
         BasicFileAttributes a = lstat(dir);
         if (!a.isDirectory()) {
@@ -210,79 +198,61 @@ public class PassthroughFs implements FuseFileSystem {
                     sink.add(name); // vanished meanwhile: let the kernel's lookup find out
                 }
             }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
         }
     }
 
     @Override
-    public void chmod(String path, int mode) {
+    public void chmod(String path, int mode) throws IOException {
         Path p = resolve(path);
         if (lstat(p).isSymbolicLink()) {
             throw new ErrnoException(Errno.EOPNOTSUPP, "Linux has no modes on symlinks");
         }
-        try {
-            Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
     }
 
     @Override
-    public void chown(String path, OptionalLong uid, OptionalLong gid) {
+    public void chown(String path, OptionalLong uid, OptionalLong gid) throws IOException {
         Path p = resolve(path);
-        try {
-            if (uid.isPresent()) {
-                Files.setAttribute(p, "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
-            }
-            if (gid.isPresent()) {
-                Files.setAttribute(p, "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
-            }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+        if (uid.isPresent()) {
+            Files.setAttribute(p, "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
+        }
+        if (gid.isPresent()) {
+            Files.setAttribute(p, "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
         }
     }
 
     @Override
-    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
+    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
         Path p = resolve(path);
-        try {
-            Files.getFileAttributeView(p, BasicFileAttributeView.class, NOFOLLOW).setTimes(
-                    mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        Files.getFileAttributeView(p, BasicFileAttributeView.class, NOFOLLOW).setTimes(
+                mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
     }
 
     @Override
-    public FsStats statfs(String path) {
+    public FsStats statfs(String path) throws IOException {
+        FileStore store = Files.getFileStore(root);
+        long bs = Math.max(512, store.getBlockSize());
+        long files = 0;
+        long freeFiles = 0;
+        long nameMax = 255;
         try {
-            FileStore store = Files.getFileStore(root);
-            long bs = Math.max(512, store.getBlockSize());
-            long files = 0;
-            long freeFiles = 0;
-            long nameMax = 255;
-            try {
-                Pointer buf = Memory.allocateDirect(jnr.ffi.Runtime.getSystemRuntime(), HostLibC.STATVFS_SIZE);
-                if (HostLibC.load().statvfs(root.toString(), buf) == 0) {
-                    files = buf.getLong(40);
-                    freeFiles = buf.getLong(48);
-                    nameMax = buf.getLong(80);
-                }
-            } catch (RuntimeException | LinkageError e) {
-                LOG.debug("statvfs unavailable: {}", e.toString());
+            Pointer buf = Memory.allocateDirect(jnr.ffi.Runtime.getSystemRuntime(), HostLibC.STATVFS_SIZE);
+            if (HostLibC.load().statvfs(root.toString(), buf) == 0) {
+                files = buf.getLong(40);
+                freeFiles = buf.getLong(48);
+                nameMax = buf.getLong(80);
             }
-            return new FsStats(bs, store.getTotalSpace() / bs, store.getUnallocatedSpace() / bs,
-                    store.getUsableSpace() / bs, files, freeFiles, nameMax);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+        } catch (RuntimeException | LinkageError e) {
+            LOG.debug("statvfs unavailable: {}", e.toString());
         }
+        return new FsStats(bs, store.getTotalSpace() / bs, store.getUnallocatedSpace() / bs,
+                store.getUsableSpace() / bs, files, freeFiles, nameMax);
     }
 
     // ---------------------------------------------------------------- files
 
     @Override
-    public long open(String path, OpenFlags openFlags) {
+    public long open(String path, OpenFlags openFlags) throws IOException {
         int flags = openFlags.raw();
         Path p = resolve(path);
         Set<OpenOption> opts = new HashSet<>();
@@ -302,32 +272,24 @@ public class PassthroughFs implements FuseFileSystem {
         if (lstat(p).isDirectory()) {
             throw new ErrnoException(Errno.EISDIR);
         }
-        try {
-            return register(FileChannel.open(p, opts));
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        return register(FileChannel.open(p, opts));
     }
 
     @Override
-    public long create(String path, int mode, OpenFlags flags) {
+    public long create(String path, int mode, OpenFlags flags) throws IOException {
         Path p = resolve(path);
+        // O_CREAT|O_EXCL never follows a symlink; the mode is set afterwards so the daemon's umask is not
+        // applied twice (the kernel already applied the caller's).
+        FileChannel ch = FileChannel.open(p, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                StandardOpenOption.WRITE, NOFOLLOW));
         try {
-            // O_CREAT|O_EXCL never follows a symlink; the mode is set afterwards so the daemon's umask is not
-            // applied twice (the kernel already applied the caller's).
-            FileChannel ch = FileChannel.open(p, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE, NOFOLLOW));
-            try {
-                Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
-                giveToCaller(p);
-            } catch (IOException | RuntimeException e) {
-                ch.close();
-                throw e;
-            }
-            return register(ch);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+            Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
+            giveToCaller(p);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
         }
+        return register(ch);
     }
 
     private long register(FileChannel ch) {
@@ -345,39 +307,31 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public int read(String path, long fh, ByteBuffer dst, long offset) {
+    public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
         FileChannel ch = channel(fh);
         int total = 0;
-        try {
-            while (dst.hasRemaining()) {
-                int n = ch.read(dst, offset + total);
-                if (n < 0) {
-                    break;
-                }
-                total += n;
+        while (dst.hasRemaining()) {
+            int n = ch.read(dst, offset + total);
+            if (n < 0) {
+                break;
             }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+            total += n;
         }
         return total;
     }
 
     @Override
-    public int write(String path, long fh, ByteBuffer src, long offset) {
+    public int write(String path, long fh, ByteBuffer src, long offset) throws IOException {
         FileChannel ch = channel(fh);
         int total = 0;
-        try {
-            while (src.hasRemaining()) {
-                total += ch.write(src, offset + total);
-            }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+        while (src.hasRemaining()) {
+            total += ch.write(src, offset + total);
         }
         return total;
     }
 
     @Override
-    public void truncate(String path, long size) {
+    public void truncate(String path, long size) throws IOException {
         Path p = resolve(path);
         try (FileChannel ch = FileChannel.open(p, Set.of(StandardOpenOption.WRITE, NOFOLLOW))) {
             long current = ch.size();
@@ -386,18 +340,12 @@ public class PassthroughFs implements FuseFileSystem {
             } else if (size > current) {
                 ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // extends sparsely with zeros
             }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
         }
     }
 
     @Override
-    public void fsync(String path, long fh, boolean dataOnly) {
-        try {
-            channel(fh).force(!dataOnly);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+    public void fsync(String path, long fh, boolean dataOnly) throws IOException {
+        channel(fh).force(!dataOnly);
     }
 
     @Override
@@ -415,19 +363,15 @@ public class PassthroughFs implements FuseFileSystem {
     // ---------------------------------------------------------------- namespace
 
     @Override
-    public void mkdir(String path, int mode) {
+    public void mkdir(String path, int mode) throws IOException {
         Path p = resolve(path);
-        try {
-            Files.createDirectory(p);
-            Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
-            giveToCaller(p);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        Files.createDirectory(p);
+        Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
+        giveToCaller(p);
     }
 
     @Override
-    public void rmdir(String path) {
+    public void rmdir(String path) throws IOException {
         Path p = resolve(path);
         if (p.equals(root)) {
             throw new ErrnoException(Errno.EBUSY);
@@ -435,43 +379,31 @@ public class PassthroughFs implements FuseFileSystem {
         if (!lstat(p).isDirectory()) {
             throw new ErrnoException(Errno.ENOTDIR);
         }
-        try {
-            Files.delete(p);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        Files.delete(p);
     }
 
     @Override
-    public void unlink(String path) {
+    public void unlink(String path) throws IOException {
         Path p = resolve(path);
         if (lstat(p).isDirectory()) {
             throw new ErrnoException(Errno.EISDIR);
         }
-        try {
-            Files.delete(p); // unlink(2): a symlink itself is removed, never its target
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        Files.delete(p); // unlink(2): a symlink itself is removed, never its target
     }
 
     @Override
-    public void rename(String from, String to) {
+    public void rename(String from, String to) throws IOException {
         Path src = resolve(from);
         Path dst = resolve(to);
         if (src.equals(root) || dst.equals(root)) {
             throw new ErrnoException(Errno.EBUSY);
         }
-        try {
-            // rename(2): atomic, replaces the target as POSIX says, never follows symlinks
-            Files.move(src, dst, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        // rename(2): atomic, replaces the target as POSIX says, never follows symlinks
+        Files.move(src, dst, StandardCopyOption.ATOMIC_MOVE);
     }
 
     @Override
-    public void symlink(String target, String linkPath) {
+    public void symlink(String target, String linkPath) throws IOException {
         Path p = resolve(linkPath);
         if (target.isEmpty() || target.indexOf('\0') >= 0) {
             throw new ErrnoException(Errno.ENOENT);
@@ -482,25 +414,17 @@ public class PassthroughFs implements FuseFileSystem {
             Errno e = Errno.of(errno);
             throw new ErrnoException(e == null ? Errno.EIO : e, "symlink " + linkPath);
         }
-        try {
-            giveToCaller(p);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        giveToCaller(p);
     }
 
     @Override
-    public String readlink(String path) {
+    public String readlink(String path) throws IOException {
         Path p = resolve(path);
-        try {
-            return Files.readSymbolicLink(p).toString(); // verbatim bytes of the target, never resolved
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        return Files.readSymbolicLink(p).toString(); // verbatim bytes of the target, never resolved
     }
 
     @Override
-    public void link(String existing, String newPath) {
+    public void link(String existing, String newPath) throws IOException {
         Path src = resolve(existing);
         Path dst = resolve(newPath);
         if (lstat(src).isDirectory()) {
@@ -510,8 +434,6 @@ public class PassthroughFs implements FuseFileSystem {
             Files.createLink(dst, src); // link(2) links a symlink itself, it does not follow it
         } catch (FileAlreadyExistsException e) {
             throw new ErrnoException(Errno.EEXIST);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
         }
     }
 
@@ -538,7 +460,7 @@ public class PassthroughFs implements FuseFileSystem {
 
     // ---------------------------------------------------------------- xattrs
 
-    private UserDefinedFileAttributeView xattrs(String path, String name) {
+    private UserDefinedFileAttributeView xattrs(String path, String name) throws IOException {
         if (name != null && !name.startsWith(USER_NS)) {
             throw new ErrnoException(Errno.ENOTSUP, "only the user. namespace is supported: " + name);
         }
@@ -559,24 +481,20 @@ public class PassthroughFs implements FuseFileSystem {
     }
 
     @Override
-    public void setxattr(String path, String name, byte[] value, XattrMode mode) {
+    public void setxattr(String path, String name, byte[] value, XattrMode mode) throws IOException {
         UserDefinedFileAttributeView v = xattrs(path, name);
         String n = name.substring(USER_NS.length());
-        try {
-            if (mode == XattrMode.CREATE && has(v, n)) {
-                throw new ErrnoException(Errno.EEXIST);
-            }
-            if (mode == XattrMode.REPLACE && !has(v, n)) {
-                throw new ErrnoException(Errno.ENODATA);
-            }
-            v.write(n, ByteBuffer.wrap(value));
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+        if (mode == XattrMode.CREATE && has(v, n)) {
+            throw new ErrnoException(Errno.EEXIST);
         }
+        if (mode == XattrMode.REPLACE && !has(v, n)) {
+            throw new ErrnoException(Errno.ENODATA);
+        }
+        v.write(n, ByteBuffer.wrap(value));
     }
 
     @Override
-    public byte[] getxattr(String path, String name) {
+    public byte[] getxattr(String path, String name) throws IOException {
         UserDefinedFileAttributeView v = xattrs(path, name);
         String n = name.substring(USER_NS.length());
         try {
@@ -591,13 +509,11 @@ public class PassthroughFs implements FuseFileSystem {
             return out;
         } catch (NoSuchFileException e) {
             throw new ErrnoException(Errno.ENOENT);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
         }
     }
 
     @Override
-    public List<String> listxattr(String path) {
+    public List<String> listxattr(String path) throws IOException {
         Path p = resolve(path);
         if (lstat(p).isSymbolicLink()) {
             return List.of();
@@ -610,25 +526,21 @@ public class PassthroughFs implements FuseFileSystem {
             }
             return names;
         } catch (IOException e) {
-            if (IoErrors.errnoOf(e) == Errno.ENOTSUP || IoErrors.errnoOf(e) == Errno.EOPNOTSUPP) {
+            if (Errno.of(e) == Errno.EOPNOTSUPP) { // the host filesystem has no user xattrs: none to list
                 return List.of();
             }
-            throw IoErrors.toErrno(e);
+            throw e;
         }
     }
 
     @Override
-    public void removexattr(String path, String name) {
+    public void removexattr(String path, String name) throws IOException {
         UserDefinedFileAttributeView v = xattrs(path, name);
         String n = name.substring(USER_NS.length());
-        try {
-            if (!has(v, n)) {
-                throw new ErrnoException(Errno.ENODATA);
-            }
-            v.delete(n);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+        if (!has(v, n)) {
+            throw new ErrnoException(Errno.ENODATA);
         }
+        v.delete(n);
     }
 
     /** Closes every file handle still open (after the unmount). */

@@ -9,7 +9,6 @@ import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RequestContext;
-import io.fuseguard.examples.passthrough.IoErrors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -529,14 +528,12 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     // ---------------------------------------------------------------- attributes and listing
 
     @Override
-    public FileAttributes getattr(String path) {
+    public FileAttributes getattr(String path) throws IOException {
         Path c = cachePath(path);
         try {
             return attributesOf(c);
         } catch (NoSuchFileException e) {
             // not cached: fall through to the backend
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
         }
         synchronized (lock) {
             if (tombstoned(path) || localOnly(path)) {
@@ -579,7 +576,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public void readdir(String path, DirectorySink sink) {
+    public void readdir(String path, DirectorySink sink) throws IOException {
         FileAttributes self = getattr(path);
         if (self.type() != FileType.DIRECTORY) {
             throw new ErrnoException(Errno.ENOTDIR);
@@ -590,7 +587,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     /** The entries of a directory: the cache's, then the backend's not hidden by a pending delete. */
-    private Map<String, FileAttributes> union(String path) {
+    private Map<String, FileAttributes> union(String path) throws IOException {
         Map<String, FileAttributes> out = new LinkedHashMap<>();
         Path c = cachePath(path);
         if (Files.isDirectory(c, NOFOLLOW)) {
@@ -602,8 +599,6 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
                         // removed meanwhile
                     }
                 }
-            } catch (IOException e) {
-                throw IoErrors.toErrno(e);
             }
         }
         List<BackendEntry> remote;
@@ -622,13 +617,13 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         return out;
     }
 
-    private void requireParentDirectory(String path) {
+    private void requireParentDirectory(String path) throws IOException {
         if (getattr(parentOf(path)).type() != FileType.DIRECTORY) {
             throw new ErrnoException(Errno.ENOTDIR);
         }
     }
 
-    private Optional<FileAttributes> lookup(String path) {
+    private Optional<FileAttributes> lookup(String path) throws IOException {
         try {
             return Optional.of(getattr(path));
         } catch (ErrnoException e) {
@@ -685,36 +680,28 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     /** Makes a directory known only to the backend exist in the cache too. */
-    private void ensureCachedDir(String path) {
-        try {
-            Files.createDirectories(cachePath(path));
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+    private void ensureCachedDir(String path) throws IOException {
+        Files.createDirectories(cachePath(path));
     }
 
     // ---------------------------------------------------------------- files
 
     @Override
-    public long create(String path, int mode, OpenFlags flags) {
+    public long create(String path, int mode, OpenFlags flags) throws IOException {
         requireParentDirectory(path);
         Path c = cachePath(path);
         synchronized (lock) {
-            try {
-                Files.createDirectories(c.getParent());
-                journalPut(path);
-                FileChannel ch = FileChannel.open(c, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                        StandardOpenOption.WRITE, NOFOLLOW);
-                Files.setAttribute(c, "unix:mode", mode & 07777, NOFOLLOW);
-                RequestContext.current().ifPresent(ctx -> giveTo(c, ctx));
-                long fh = nextFh.getAndIncrement();
-                handles.put(fh, new Handle(path, ch, true));
-                modSeq.put(path, ++seq);
-                parked.remove(path);
-                return fh;
-            } catch (IOException e) {
-                throw IoErrors.toErrno(e);
-            }
+            Files.createDirectories(c.getParent());
+            journalPut(path);
+            FileChannel ch = FileChannel.open(c, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE, NOFOLLOW);
+            Files.setAttribute(c, "unix:mode", mode & 07777, NOFOLLOW);
+            RequestContext.current().ifPresent(ctx -> giveTo(c, ctx));
+            long fh = nextFh.getAndIncrement();
+            handles.put(fh, new Handle(path, ch, true));
+            modSeq.put(path, ++seq);
+            parked.remove(path);
+            return fh;
         }
     }
 
@@ -731,7 +718,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public long open(String path, OpenFlags openFlags) {
+    public long open(String path, OpenFlags openFlags) throws IOException {
         int flags = openFlags.raw();
         ensureCached(path);
         Path c = cachePath(path);
@@ -747,23 +734,19 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (trunc) {
             beforeChange(path);
         }
-        try {
-            if (Files.isDirectory(c, NOFOLLOW)) {
-                throw new ErrnoException(Errno.EISDIR);
-            }
-            FileChannel ch = FileChannel.open(c, opts);
-            if (trunc) {
-                ch.truncate(0);
-                afterChange(path);
-            }
-            long fh = nextFh.getAndIncrement();
-            synchronized (lock) {
-                handles.put(fh, new Handle(path, ch, writable));
-            }
-            return fh;
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+        if (Files.isDirectory(c, NOFOLLOW)) {
+            throw new ErrnoException(Errno.EISDIR);
         }
+        FileChannel ch = FileChannel.open(c, opts);
+        if (trunc) {
+            ch.truncate(0);
+            afterChange(path);
+        }
+        long fh = nextFh.getAndIncrement();
+        synchronized (lock) {
+            handles.put(fh, new Handle(path, ch, writable));
+        }
+        return fh;
     }
 
     private Handle handle(long fh) {
@@ -777,25 +760,21 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public int read(String path, long fh, ByteBuffer dst, long offset) {
+    public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
         Handle h = handle(fh);
         int total = 0;
-        try {
-            while (dst.hasRemaining()) {
-                int n = h.channel.read(dst, offset + total);
-                if (n < 0) {
-                    break;
-                }
-                total += n;
+        while (dst.hasRemaining()) {
+            int n = h.channel.read(dst, offset + total);
+            if (n < 0) {
+                break;
             }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+            total += n;
         }
         return total;
     }
 
     @Override
-    public int write(String path, long fh, ByteBuffer src, long offset) {
+    public int write(String path, long fh, ByteBuffer src, long offset) throws IOException {
         Handle h = handle(fh);
         if (!h.writable) {
             throw new ErrnoException(Errno.EBADF);
@@ -807,8 +786,6 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             while (src.hasRemaining()) {
                 total += h.channel.write(src, offset + total);
             }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
         } finally {
             afterChange(p);
         }
@@ -816,19 +793,15 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public void truncate(String path, long size) {
+    public void truncate(String path, long size) throws IOException {
         if (size == 0 && !Files.exists(cachePath(path), NOFOLLOW)) {
             if (getattr(path).type() == FileType.DIRECTORY) { // must exist; no need to download it
                 throw new ErrnoException(Errno.EISDIR);
             }
-            try {
-                synchronized (lock) {
-                    Files.createDirectories(cachePath(path).getParent());
-                    Files.newByteChannel(cachePath(path), StandardOpenOption.CREATE, StandardOpenOption.WRITE)
-                            .close();
-                }
-            } catch (IOException e) {
-                throw IoErrors.toErrno(e);
+            synchronized (lock) {
+                Files.createDirectories(cachePath(path).getParent());
+                Files.newByteChannel(cachePath(path), StandardOpenOption.CREATE, StandardOpenOption.WRITE)
+                        .close();
             }
         } else {
             ensureCached(path);
@@ -841,8 +814,6 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             } else if (size > current) {
                 ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
             }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
         } finally {
             afterChange(path);
         }
@@ -860,13 +831,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      * request's deadline. A backend failure is answered EIO; the upload stays pending.
      */
     @Override
-    public void fsync(String path, long fh, boolean dataOnly) {
+    public void fsync(String path, long fh, boolean dataOnly) throws IOException {
         Handle h = handle(fh);
-        try {
-            h.channel.force(!dataOnly);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        h.channel.force(!dataOnly);
         String p = h.path;
         synchronized (lock) {
             Journal.Entry e = pending.get(p);
@@ -907,29 +874,25 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     // ---------------------------------------------------------------- namespace
 
     @Override
-    public void mkdir(String path, int mode) {
+    public void mkdir(String path, int mode) throws IOException {
         requireParentDirectory(path);
         if (lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
         }
         Path c = cachePath(path);
         synchronized (lock) {
-            try {
-                Files.createDirectories(c.getParent());
-                Files.createDirectory(c);
-                Files.setAttribute(c, "unix:mode", mode & 07777, NOFOLLOW);
-                RequestContext.current().ifPresent(ctx -> giveTo(c, ctx));
-                if (tombstoned(path)) {
-                    dropEntry(path); // re-created before the backend removed it: keep it
-                }
-            } catch (IOException e) {
-                throw IoErrors.toErrno(e);
+            Files.createDirectories(c.getParent());
+            Files.createDirectory(c);
+            Files.setAttribute(c, "unix:mode", mode & 07777, NOFOLLOW);
+            RequestContext.current().ifPresent(ctx -> giveTo(c, ctx));
+            if (tombstoned(path)) {
+                dropEntry(path); // re-created before the backend removed it: keep it
             }
         }
     }
 
     @Override
-    public void rmdir(String path) {
+    public void rmdir(String path) throws IOException {
         if (path.equals("/")) {
             throw new ErrnoException(Errno.EBUSY);
         }
@@ -940,35 +903,27 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             throw new ErrnoException(Errno.ENOTEMPTY);
         }
         synchronized (lock) {
-            try {
-                Files.deleteIfExists(cachePath(path));
-                journalDelete(path);
-            } catch (IOException e) {
-                throw IoErrors.toErrno(e);
-            }
+            Files.deleteIfExists(cachePath(path));
+            journalDelete(path);
         }
         schedule(path);
     }
 
     @Override
-    public void unlink(String path) {
+    public void unlink(String path) throws IOException {
         if (getattr(path).type() == FileType.DIRECTORY) {
             throw new ErrnoException(Errno.EISDIR);
         }
         synchronized (lock) {
-            try {
-                Files.deleteIfExists(cachePath(path));
-                modSeq.remove(path);
-                journalDelete(path);
-            } catch (IOException e) {
-                throw IoErrors.toErrno(e);
-            }
+            Files.deleteIfExists(cachePath(path));
+            modSeq.remove(path);
+            journalDelete(path);
         }
         schedule(path);
     }
 
     @Override
-    public void rename(String from, String to) {
+    public void rename(String from, String to) throws IOException {
         if (from.equals("/") || to.equals("/") || under(to, from)) {
             throw new ErrnoException(Errno.EINVAL);
         }
@@ -1005,50 +960,46 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         List<String> touched = new ArrayList<>();
         synchronized (lock) {
-            try {
-                Path cs = cachePath(from);
-                Path cd = cachePath(to);
-                Files.createDirectories(cd.getParent());
-                if (dst.isPresent() && dir && !Files.exists(cd, NOFOLLOW)) {
-                    Files.createDirectory(cd); // an empty target known only to the backend
+            Path cs = cachePath(from);
+            Path cd = cachePath(to);
+            Files.createDirectories(cd.getParent());
+            if (dst.isPresent() && dir && !Files.exists(cd, NOFOLLOW)) {
+                Files.createDirectory(cd); // an empty target known only to the backend
+            }
+            Files.move(cs, cd, StandardCopyOption.ATOMIC_MOVE);
+            for (String f : files) {
+                String nf = to + f.substring(from.length());
+                Long m = modSeq.remove(f);
+                if (m != null) {
+                    modSeq.put(nf, m);
                 }
-                Files.move(cs, cd, StandardCopyOption.ATOMIC_MOVE);
-                for (String f : files) {
-                    String nf = to + f.substring(from.length());
-                    Long m = modSeq.remove(f);
-                    if (m != null) {
-                        modSeq.put(nf, m);
-                    }
-                    journalPut(nf);
-                    Journal.Entry ne = pending.get(nf);
-                    if (ne != null && ne.op() == Journal.Op.PUT) {
-                        // a rename onto a pending path must upload again even if one is running
-                        modSeq.put(nf, ++seq);
-                    }
-                    journalDelete(f);
-                    touched.add(nf);
-                    touched.add(f);
+                journalPut(nf);
+                Journal.Entry ne = pending.get(nf);
+                if (ne != null && ne.op() == Journal.Op.PUT) {
+                    // a rename onto a pending path must upload again even if one is running
+                    modSeq.put(nf, ++seq);
                 }
-                for (String d : dirs) {
-                    journalDelete(d);
-                    touched.add(d);
+                journalDelete(f);
+                touched.add(nf);
+                touched.add(f);
+            }
+            for (String d : dirs) {
+                journalDelete(d);
+                touched.add(d);
+            }
+            if (dir) {
+                journalDelete(from);
+                touched.add(from);
+                if (tombstoned(to)) {
+                    dropEntry(to);
                 }
-                if (dir) {
-                    journalDelete(from);
-                    touched.add(from);
-                    if (tombstoned(to)) {
-                        dropEntry(to);
-                    }
+            }
+            for (Handle h : handles.values()) {
+                if (h.path.equals(from)) {
+                    h.path = to;
+                } else if (under(h.path, from)) {
+                    h.path = to + h.path.substring(from.length());
                 }
-                for (Handle h : handles.values()) {
-                    if (h.path.equals(from)) {
-                        h.path = to;
-                    } else if (under(h.path, from)) {
-                        h.path = to + h.path.substring(from.length());
-                    }
-                }
-            } catch (IOException e) {
-                throw IoErrors.toErrno(e);
             }
         }
         for (String p : touched) {
@@ -1057,7 +1008,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     /** All files and directories below {@code dir} in the union view. */
-    private void collect(String dir, List<String> files, List<String> dirs) {
+    private void collect(String dir, List<String> files, List<String> dirs) throws IOException {
         for (Map.Entry<String, FileAttributes> e : union(dir).entrySet()) {
             String p = child(dir, e.getKey());
             if (e.getValue().type() == FileType.DIRECTORY) {
@@ -1070,42 +1021,30 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public void chmod(String path, int mode) {
+    public void chmod(String path, int mode) throws IOException {
         materialize(path);
-        try {
-            Files.setAttribute(cachePath(path), "unix:mode", mode & 07777, NOFOLLOW);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
+        Files.setAttribute(cachePath(path), "unix:mode", mode & 07777, NOFOLLOW);
+    }
+
+    @Override
+    public void chown(String path, OptionalLong uid, OptionalLong gid) throws IOException {
+        materialize(path);
+        if (uid.isPresent()) {
+            Files.setAttribute(cachePath(path), "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
+        }
+        if (gid.isPresent()) {
+            Files.setAttribute(cachePath(path), "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
         }
     }
 
     @Override
-    public void chown(String path, OptionalLong uid, OptionalLong gid) {
+    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
         materialize(path);
-        try {
-            if (uid.isPresent()) {
-                Files.setAttribute(cachePath(path), "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
-            }
-            if (gid.isPresent()) {
-                Files.setAttribute(cachePath(path), "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
-            }
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+        Files.getFileAttributeView(cachePath(path), BasicFileAttributeView.class, NOFOLLOW).setTimes(
+                mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
     }
 
-    @Override
-    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
-        materialize(path);
-        try {
-            Files.getFileAttributeView(cachePath(path), BasicFileAttributeView.class, NOFOLLOW).setTimes(
-                    mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
-    }
-
-    private void materialize(String path) {
+    private void materialize(String path) throws IOException {
         if (getattr(path).type() == FileType.DIRECTORY) {
             ensureCachedDir(path);
         } else {
@@ -1114,15 +1053,11 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     @Override
-    public FsStats statfs(String path) {
-        try {
-            FileStore s = Files.getFileStore(data);
-            long bs = Math.max(512, s.getBlockSize());
-            return new FsStats(bs, s.getTotalSpace() / bs, s.getUnallocatedSpace() / bs, s.getUsableSpace() / bs,
-                    0, 0, 255);
-        } catch (IOException e) {
-            throw IoErrors.toErrno(e);
-        }
+    public FsStats statfs(String path) throws IOException {
+        FileStore s = Files.getFileStore(data);
+        long bs = Math.max(512, s.getBlockSize());
+        return new FsStats(bs, s.getTotalSpace() / bs, s.getUnallocatedSpace() / bs, s.getUsableSpace() / bs,
+                0, 0, 255);
     }
 
     /**

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -53,17 +54,26 @@ class PassthroughFsEscapeTest {
         fs = new PassthroughFs(root);
     }
 
-    private static Errno errnoOf(Runnable r) {
+    /** A call of the filesystem that may throw what a handler may. */
+    private interface FsCall {
+        void run() throws IOException;
+    }
+
+    /** The errno the kernel would get for the call: as fuseguard converts what a handler throws. */
+    private static Errno errnoOf(FsCall r) {
         try {
             r.run();
         } catch (ErrnoException e) {
             return e.errno();
+        } catch (IOException e) {
+            Errno errno = Errno.of(e);
+            return errno == null ? Errno.EIO : errno;
         }
         return null;
     }
 
     @Test
-    void symlinkInTheMiddleOfAPathIsNeverFollowed() {
+    void symlinkInTheMiddleOfAPathIsNeverFollowed() throws Exception {
         assertThat(errnoOf(() -> fs.getattr("/etc/passwd"))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.open("/etc/passwd", OpenFlags.of(0)))).isEqualTo(Errno.ELOOP);
         assertThat(errnoOf(() -> fs.getattr("/out/secret"))).isEqualTo(Errno.ELOOP);
@@ -74,7 +84,7 @@ class PassthroughFsEscapeTest {
     }
 
     @Test
-    void finalSymlinkIsReportedNotFollowed() {
+    void finalSymlinkIsReportedNotFollowed() throws Exception {
         var a = fs.getattr("/etc");
         assertThat(a.type()).isEqualTo(FileType.SYMLINK);
         assertThat(a.size()).isEqualTo("/etc".length());
@@ -137,7 +147,7 @@ class PassthroughFsEscapeTest {
     }
 
     @Test
-    void dotDotAndOddComponentsAreRefused() {
+    void dotDotAndOddComponentsAreRefused() throws Exception {
         assertThat(errnoOf(() -> fs.create("/a/../../x", 0644, OpenFlags.of(O_WRONLY)))).isEqualTo(Errno.EINVAL);
         assertThat(errnoOf(() -> fs.getattr("/../outside/secret"))).isEqualTo(Errno.EINVAL);
         assertThat(errnoOf(() -> fs.mkdir("/a/./b", 0755))).isEqualTo(Errno.EINVAL);
@@ -161,7 +171,7 @@ class PassthroughFsEscapeTest {
     }
 
     @Test
-    void ordinaryFilesWork() {
+    void ordinaryFilesWork() throws Exception {
         long fh = fs.create("/a/new", 0640, OpenFlags.of(O_RDWR));
         fs.write("/a/new", fh, ByteBuffer.wrap("hello".getBytes(StandardCharsets.UTF_8)), 0);
         ByteBuffer dst = ByteBuffer.allocate(16);

@@ -23,7 +23,7 @@ class CachedUploadFsJournalTest {
     @TempDir
     Path tmp;
 
-    private static void writeFile(CachedUploadFs fs, String path, String text) {
+    private static void writeFile(CachedUploadFs fs, String path, String text) throws java.io.IOException {
         long fh = fs.create(path, 0644, OpenFlags.of(O_WRONLY));
         fs.write(path, fh, ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), 0);
         fs.release(path, fh, OpenFlags.of(O_WRONLY));
