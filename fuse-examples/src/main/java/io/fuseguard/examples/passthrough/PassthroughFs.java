@@ -194,7 +194,7 @@ public class PassthroughFs implements FuseFileSystem {
                 String name = child.getFileName().toString();
                 try {
                     sink.add(name, attributesOf(child));
-                } catch (ErrnoException e) {
+                } catch (ErrnoException | IOException e) {
                     sink.add(name); // vanished meanwhile: let the kernel's lookup find out
                 }
             }

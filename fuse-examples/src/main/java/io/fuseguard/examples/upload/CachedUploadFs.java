@@ -626,6 +626,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private Optional<FileAttributes> lookup(String path) throws IOException {
         try {
             return Optional.of(getattr(path));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
         } catch (ErrnoException e) {
             if (e.errno() == Errno.ENOENT) {
                 return Optional.empty();
