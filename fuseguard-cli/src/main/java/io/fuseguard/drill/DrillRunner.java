@@ -141,10 +141,12 @@ public final class DrillRunner {
                 case OWN_FILE_KILL -> ownFileKill();
                 case NAMESPACE_KILL, NAMESPACE_SIGTERM -> namespace(scenario == Scenario.NAMESPACE_SIGTERM,
                         "hold", "clients=3");
+                // The indexer makes one pass, keeps index.db open and waits (a minute) before the next, so the kill
+                // finds it holding its file, not in the middle of a request to its own mount.
                 case NDRIVE_SEED -> namespace(false, "fs=ndrive", "store=" + dir.resolve("store"), "indexer",
-                        "clients=3");
+                        "indexer-interval-ms=60000", "clients=3");
                 case NDRIVE_KILL -> namespace(false, "fs=ndrive", "store=" + dir.resolve("store"), "indexer",
-                        "clients=3", "stall-upload");
+                        "indexer-interval-ms=60000", "clients=3", "stall-upload");
                 case STALLED_FLUSH_KILL -> stalledFlush();
                 case SELF_ACCESS -> selfAccess();
             };

@@ -61,6 +61,7 @@ public final class NdriveFs extends FuseStubFS {
     private final AtomicInteger destroys = new AtomicInteger();
     private final AtomicLong indexed = new AtomicLong();
     private final AtomicLong indexErrors = new AtomicLong();
+    private final AtomicLong indexerPasses = new AtomicLong();
     private final Map<String, Integer> callerUids = new ConcurrentHashMap<>();
     private volatile String lastIndexError = "";
     private volatile boolean indexerOn;
@@ -164,6 +165,11 @@ public final class NdriveFs extends FuseStubFS {
         return indexed.get();
     }
 
+    /** Passes the indexer finished (each lists the mount, reads every file and, when holding, has index.db open). */
+    public long indexerPasses() {
+        return indexerPasses.get();
+    }
+
     /** Errors the indexer got from the mount. */
     public long indexErrors() {
         return indexErrors.get();
@@ -236,6 +242,7 @@ public final class NdriveFs extends FuseStubFS {
                     indexErrors.incrementAndGet();
                     lastIndexError = e.toString();
                 }
+                indexerPasses.incrementAndGet();
                 try {
                     Thread.sleep(interval.toMillis());
                 } catch (InterruptedException e) {
