@@ -145,6 +145,9 @@ public enum Errno {
     ERFKILL(132, "Operation not possible due to RF-kill"),
     EHWPOISON(133, "Memory page has hardware error");
 
+    /** values() copies the array on every call; the look-ups below share one. */
+    private static final Errno[] ALL = values();
+
     private final int code;
     private final String description;
 
@@ -165,7 +168,7 @@ public enum Errno {
 
     /** The errno with this number (the first name, for numbers with two), or {@code null}. */
     public static Errno of(int code) {
-        for (Errno e : values()) {
+        for (Errno e : ALL) {
             if (e.code == code) {
                 return e;
             }
@@ -178,7 +181,7 @@ public enum Errno {
         if (text == null) {
             return null;
         }
-        for (Errno e : values()) {
+        for (Errno e : ALL) {
             if (e.description.equals(text)) {
                 return e;
             }
@@ -238,7 +241,7 @@ public enum Errno {
         if (exact != null) {
             return exact;
         }
-        for (Errno errno : values()) {
+        for (Errno errno : ALL) {
             if (text.startsWith(errno.description + " (")) {
                 return errno;
             }

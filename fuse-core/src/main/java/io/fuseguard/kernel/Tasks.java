@@ -185,7 +185,7 @@ public final class Tasks {
      * @param text the content of a {@code stack} file
      * @return the function names
      */
-    static List<String> parseStack(String text) {
+    public static List<String> parseStack(String text) {
         List<String> frames = new ArrayList<>();
         for (String line : text.split("\n")) {
             String s = line.trim();

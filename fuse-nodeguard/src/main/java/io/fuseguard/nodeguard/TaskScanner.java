@@ -145,7 +145,7 @@ final class TaskScanner {
     }
 
     private List<String> readStack(Path dir) {
-        return ProcFiles.read(dir.resolve("stack"), 16 * 1024).map(TaskScanner::parseStack).orElse(List.of());
+        return ProcFiles.read(dir.resolve("stack"), 16 * 1024).map(Tasks::parseStack).orElse(List.of());
     }
 
     /** The FUSE connection of the file named by the descriptor argument of the system call the task is in. */
@@ -179,35 +179,5 @@ final class TaskScanner {
         int mnt = info.get().mountId();
         return table.get().entries().stream().filter(e -> e.mountId() == mnt && e.isFuse())
                 .mapToLong(MountEntry::connectionId).findFirst();
-    }
-
-    /** Same parsing as {@link Tasks}: {@code [<0>] request_wait_answer+0x12b/0x270 [fuse]} to the name. */
-    static List<String> parseStack(String text) {
-        List<String> frames = new ArrayList<>();
-        for (String line : text.split("\n")) {
-            String s = line.trim();
-            if (s.isEmpty()) {
-                continue;
-            }
-            if (s.startsWith("[<")) {
-                int end = s.indexOf("] ");
-                if (end < 0) {
-                    continue;
-                }
-                s = s.substring(end + 2).trim();
-            }
-            int cut = s.length();
-            for (char c : new char[] {'+', ' ', '\t'}) {
-                int i = s.indexOf(c);
-                if (i >= 0 && i < cut) {
-                    cut = i;
-                }
-            }
-            s = s.substring(0, cut);
-            if (!s.isEmpty()) {
-                frames.add(s);
-            }
-        }
-        return frames;
     }
 }
