@@ -25,9 +25,25 @@ public final class OpenFlags {
         this.raw = raw;
     }
 
+    /*
+     * Every open, create and release carries flags, and a handful of values (O_RDONLY|O_LARGEFILE, O_WRONLY|O_CREAT
+     * ..., each with or without O_CLOEXEC) make up nearly all of them. A small direct-mapped table of the instances
+     * seen keeps the request path free of an allocation per open. Races are benign: instances are immutable, so a
+     * reader sees either a complete instance or a miss (and makes its own).
+     */
+    private static final int CACHE_SIZE = 64;
+    private static final OpenFlags[] CACHE = new OpenFlags[CACHE_SIZE];
+
     /** Flags as the kernel passes them. */
     public static OpenFlags of(int raw) {
-        return new OpenFlags(raw);
+        int slot = (raw ^ (raw >>> 6) ^ (raw >>> 12) ^ (raw >>> 18)) & (CACHE_SIZE - 1);
+        OpenFlags cached = CACHE[slot];
+        if (cached != null && cached.raw == raw) {
+            return cached;
+        }
+        OpenFlags made = new OpenFlags(raw);
+        CACHE[slot] = made;
+        return made;
     }
 
     /** Read-only, write-only or both. */

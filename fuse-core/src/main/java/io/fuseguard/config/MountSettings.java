@@ -7,8 +7,10 @@ import java.util.Objects;
 
 /**
  * How the filesystem is mounted: what the kernel shows and caches, and the mount's lifecycle. Typed settings
- * for what matters, and {@link Builder#option raw libfuse options} for the rest. The {@code -o} option list is
- * built once, when the settings are; a raw option wins over a typed one of the same key. Immutable.
+ * for what matters, and {@link Builder#option raw libfuse options} for the rest. {@link #options()} turns them
+ * into the {@code -o} option list (the mount asks for it once); a raw option wins over a typed one of the same
+ * key, and a raw option that contradicts an explicit typed one ({@code rw} with {@code readOnly}) is refused.
+ * Immutable.
  *
  * @param fsName          the name in the mount table ({@code fuseguard:<pid>:<fsName>}, so tools find the daemon)
  * @param allowOther      other users may access the mount (the kernel then checks permissions:
@@ -24,14 +26,13 @@ import java.util.Objects;
  * @param mountTimeout    how long {@code mount()} may take
  * @param unmountTimeout  how long {@code close()} waits for the request threads to end
  * @param shutdownHook    whether a JVM shutdown hook unmounts
- * @param options         the {@code -o} options these settings amount to (computed)
  */
 public record MountSettings(String fsName, boolean allowOther, boolean readOnly, int maxWrite,
                             Duration attrTimeout, Duration entryTimeout, Duration negativeTimeout, boolean useIno,
                             boolean debug, List<String> rawOptions, Duration mountTimeout, Duration unmountTimeout,
-                            boolean shutdownHook, List<String> options) {
+                            boolean shutdownHook) {
 
-    /** Validates, copies, and builds the option list. */
+    /** Validates and copies. */
     public MountSettings {
         if (fsName == null || !fsName.matches("[A-Za-z0-9._-]{1,64}")) {
             throw new IllegalArgumentException("fsName must be 1-64 characters of [A-Za-z0-9._-]: " + fsName);
@@ -54,8 +55,19 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
             if (o == null || o.isBlank() || o.contains(" ") || o.contains(",")) {
                 throw new IllegalArgumentException("bad mount option: '" + o + "' (one option per call)");
             }
+            if (readOnly && o.equals("rw")) {
+                // Both would reach libfuse and the last would win silently: say which one the caller meant.
+                throw new IllegalArgumentException("raw option 'rw' contradicts readOnly(true); drop one of them");
+            }
         }
-        options = List.copyOf(build(fsName, allowOther, readOnly, maxWrite, attrTimeout, entryTimeout,
+    }
+
+    /**
+     * The {@code -o} options these settings amount to: the typed settings, then the raw options as given. A raw
+     * option replaces a typed one of the same key.
+     */
+    public List<String> options() {
+        return List.copyOf(build(fsName, allowOther, readOnly, maxWrite, attrTimeout, entryTimeout,
                 negativeTimeout, useIno, rawOptions));
     }
 
@@ -231,13 +243,13 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
         /** The settings. */
         public MountSettings build() {
             return new MountSettings(fsName, allowOther, readOnly, maxWrite, attrTimeout, entryTimeout,
-                    negativeTimeout, useIno, debug, rawOptions, mountTimeout, unmountTimeout, shutdownHook, List.of());
+                    negativeTimeout, useIno, debug, rawOptions, mountTimeout, unmountTimeout, shutdownHook);
         }
     }
 
     /** Whether {@code option} (a key or key=value) is among the options. */
     public boolean hasOption(String key) {
         Objects.requireNonNull(key);
-        return options.stream().anyMatch(o -> o.equals(key) || o.startsWith(key + "="));
+        return options().stream().anyMatch(o -> o.equals(key) || o.startsWith(key + "="));
     }
 }

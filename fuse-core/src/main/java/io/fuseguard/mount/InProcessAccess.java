@@ -35,6 +35,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import java.util.function.ToIntFunction;
 
 /**
@@ -91,17 +92,44 @@ final class InProcessAccess {
         return t.buffer.duplicate().clear().limit(size).slice();
     }
 
-    /** Runs {@code work} on an in-process thread under the operation's deadline; its result or -errno. */
-    private int run(Operation op, String path, ToIntFunction<OpContext> work) {
+    /**
+     * What an operation answered: its return code ({@code >= 0}, or {@code -errno}) and, when it succeeded, the
+     * value copied out of the in-process thread's buffers (copied there, so a late handler never touches it).
+     */
+    private record Answer<T>(int rc, T value) {
+        static <T> Answer<T> of(int rc, T value) {
+            return new Answer<>(rc, value);
+        }
+
+        static <T> Answer<T> code(int rc) {
+            return new Answer<>(rc, null);
+        }
+    }
+
+    /** Runs {@code work} under the operation's deadline and returns the value it answered; an errno is thrown. */
+    private <T> T call(Operation op, String path, Function<OpContext, Answer<T>> work) {
+        Answer<T> answer = run(op, path, work);
+        check(op, path, answer.rc());
+        return answer.value();
+    }
+
+    /** Runs {@code work}, which answers a return code only, under the operation's deadline; an errno is thrown. */
+    private int perform(Operation op, String path, ToIntFunction<OpContext> work) {
+        Answer<Void> answer = run(op, path, c -> Answer.code(work.applyAsInt(c)));
+        return check(op, path, answer.rc());
+    }
+
+    /** Runs {@code work} on an in-process thread under the operation's deadline. */
+    private <T> Answer<T> run(Operation op, String path, Function<OpContext, Answer<T>> work) {
         long start = System.nanoTime();
         long deadline = start + config.guard().deadline(op.kind()).toNanos();
         int uid = Syscalls.getuid();
         int gid = Syscalls.getgid();
-        Future<Integer> f = pool.submit(() -> {
+        Future<Answer<T>> f = pool.submit(() -> {
             OpContext c = OpContext.forCurrentThread();
             c.begin(op, path, uid, gid, 0, 0, deadline);
             try {
-                return work.applyAsInt(c);
+                return work.apply(c);
             } finally {
                 c.end();
             }
@@ -112,13 +140,13 @@ final class InProcessAccess {
             f.cancel(config.guard().interruptStalledHandlers());
             int errno = config.guard().timeoutErrno().code();
             events.report(GuardEvent.Type.TIMEOUT, op, path, 0, start, errno, null, "in-process call");
-            return -errno;
+            return Answer.code(-errno);
         } catch (InterruptedException e) {
             f.cancel(true);
             Thread.currentThread().interrupt();
-            return -Syscalls.EINTR;
+            return Answer.code(-Syscalls.EINTR);
         } catch (ExecutionException e) {
-            return -Syscalls.EIO;
+            return Answer.code(-Syscalls.EIO);
         }
     }
 
@@ -128,6 +156,13 @@ final class InProcessAccess {
             throw new ErrnoException(e == null ? Errno.EIO : e, op + " " + path);
         }
         return rc;
+    }
+
+    /** The first {@code length} bytes of an in-process buffer, copied out. */
+    private static byte[] copy(ByteBuffer b, int length) {
+        byte[] out = new byte[length];
+        b.get(0, out);
+        return out;
     }
 
     private static FileAttributes attributes(Attr a) {
@@ -148,22 +183,17 @@ final class InProcessAccess {
     private final class View implements FuseFileSystem {
         @Override
         public FileAttributes getattr(String path) {
-            FileAttributes[] out = new FileAttributes[1];
-            check(Operation.GETATTR, path, run(Operation.GETATTR, path, c -> {
+            return call(Operation.GETATTR, path, c -> {
                 c.attr.clear();
                 int rc = ops.getattr(c, path, 0, false, c.attr);
-                if (rc >= 0) {
-                    out[0] = attributes(c.attr);
-                }
-                return rc;
-            }));
-            return out[0];
+                return rc < 0 ? Answer.code(rc) : Answer.of(rc, attributes(c.attr));
+            });
         }
 
         @Override
         public void readdir(String path, DirectorySink sink) {
             DirListing l = new DirListing();
-            check(Operation.READDIR, path, run(Operation.READDIR, path, c -> {
+            perform(Operation.READDIR, path, c -> {
                 c.open.clear();
                 int rc = ops.opendir(c, path, 0, c.open);
                 if (rc < 0) {
@@ -175,7 +205,7 @@ final class InProcessAccess {
                 } finally {
                     ops.releasedir(c, path, fh);
                 }
-            }));
+            });
             l.seal();
             for (int i = 0; i < l.size(); i++) {
                 sink.add(l.name(i));
@@ -184,136 +214,112 @@ final class InProcessAccess {
 
         @Override
         public long open(String path, OpenFlags flags) {
-            long[] fh = new long[1];
-            check(Operation.OPEN, path, run(Operation.OPEN, path, c -> {
+            return call(Operation.OPEN, path, c -> {
                 c.open.clear();
-                int rc = ops.open(c, path, flags.raw(), c.open);
-                fh[0] = c.open.fh;
-                return rc;
-            }));
-            return fh[0];
+                return Answer.of(ops.open(c, path, flags.raw(), c.open), c.open.fh);
+            });
         }
 
         @Override
         public long create(String path, int mode, OpenFlags flags) {
-            long[] fh = new long[1];
-            check(Operation.CREATE, path, run(Operation.CREATE, path, c -> {
+            return call(Operation.CREATE, path, c -> {
                 c.open.clear();
-                int rc = ops.create(c, path, 0100000 | (mode & 07777), flags.raw(), c.open);
-                fh[0] = c.open.fh;
-                return rc;
-            }));
-            return fh[0];
+                return Answer.of(ops.create(c, path, 0100000 | (mode & 07777), flags.raw(), c.open), c.open.fh);
+            });
         }
 
         @Override
         public int read(String path, long fh, ByteBuffer dst, long offset) {
             int size = dst.remaining();
-            byte[][] out = new byte[1][];
-            int n = check(Operation.READ, path, run(Operation.READ, path, c -> {
+            byte[] data = call(Operation.READ, path, c -> {
                 ByteBuffer b = buffer(size);
                 int rc = ops.read(c, path, fh, b, offset);
-                if (rc > 0) {
-                    out[0] = new byte[rc];
-                    b.get(0, out[0]);
-                }
-                return rc;
-            }));
-            if (n > 0) {
-                dst.put(out[0], 0, n);
-            }
-            return n;
+                return rc < 0 ? Answer.code(rc) : Answer.of(rc, copy(b, rc));
+            });
+            dst.put(data);
+            return data.length;
         }
 
         @Override
         public int write(String path, long fh, ByteBuffer src, long offset) {
             byte[] data = new byte[src.remaining()];
             src.duplicate().get(data);
-            int n = check(Operation.WRITE, path, run(Operation.WRITE, path, c -> {
+            int n = perform(Operation.WRITE, path, c -> {
                 ByteBuffer b = buffer(data.length);
                 b.put(0, data);
                 return ops.write(c, path, fh, b.asReadOnlyBuffer(), offset);
-            }));
+            });
             src.position(src.position() + Math.min(n, data.length));
             return n;
         }
 
         @Override
         public void truncate(String path, long size) {
-            check(Operation.TRUNCATE, path, run(Operation.TRUNCATE, path, c -> ops.truncate(c, path, size, 0, false)));
+            perform(Operation.TRUNCATE, path, c -> ops.truncate(c, path, size, 0, false));
         }
 
         @Override
         public void flush(String path, long fh) {
-            check(Operation.FLUSH, path, run(Operation.FLUSH, path, c -> ops.flush(c, path, fh)));
+            perform(Operation.FLUSH, path, c -> ops.flush(c, path, fh));
         }
 
         @Override
         public void release(String path, long fh, OpenFlags flags) {
-            check(Operation.RELEASE, path, run(Operation.RELEASE, path, c -> ops.release(c, path, fh, flags.raw())));
+            perform(Operation.RELEASE, path, c -> ops.release(c, path, fh, flags.raw()));
         }
 
         @Override
         public void fsync(String path, long fh, boolean dataOnly) {
-            check(Operation.FSYNC, path, run(Operation.FSYNC, path, c -> ops.fsync(c, path, fh, dataOnly)));
+            perform(Operation.FSYNC, path, c -> ops.fsync(c, path, fh, dataOnly));
         }
 
         @Override
         public void mknod(String path, FileType type, int permissions, long rdev) {
-            check(Operation.MKNOD, path, run(Operation.MKNOD, path, c -> ops.mknod(c, path,
-                    type.bits() | (permissions & 07777), (int) rdev)));
+            perform(Operation.MKNOD, path, c -> ops.mknod(c, path, type.bits() | (permissions & 07777), (int) rdev));
         }
 
         @Override
         public void mkdir(String path, int mode) {
-            check(Operation.MKDIR, path, run(Operation.MKDIR, path, c -> ops.mkdir(c, path, mode)));
+            perform(Operation.MKDIR, path, c -> ops.mkdir(c, path, mode));
         }
 
         @Override
         public void rmdir(String path) {
-            check(Operation.RMDIR, path, run(Operation.RMDIR, path, c -> ops.rmdir(c, path)));
+            perform(Operation.RMDIR, path, c -> ops.rmdir(c, path));
         }
 
         @Override
         public void unlink(String path) {
-            check(Operation.UNLINK, path, run(Operation.UNLINK, path, c -> ops.unlink(c, path)));
+            perform(Operation.UNLINK, path, c -> ops.unlink(c, path));
         }
 
         @Override
         public void rename(String from, String to) {
-            check(Operation.RENAME, from, run(Operation.RENAME, from, c -> ops.rename(c, from, to)));
+            perform(Operation.RENAME, from, c -> ops.rename(c, from, to));
         }
 
         @Override
         public void symlink(String target, String linkPath) {
-            check(Operation.SYMLINK, linkPath, run(Operation.SYMLINK, linkPath, c -> ops.symlink(c, target,
-                    linkPath)));
+            perform(Operation.SYMLINK, linkPath, c -> ops.symlink(c, target, linkPath));
         }
 
         @Override
         public String readlink(String path) {
-            String[] out = new String[1];
-            check(Operation.READLINK, path, run(Operation.READLINK, path, c -> {
+            return call(Operation.READLINK, path, c -> {
                 ByteBuffer b = buffer(4096);
                 int rc = ops.readlink(c, path, b);
-                if (rc >= 0) {
-                    byte[] bytes = new byte[rc];
-                    b.get(0, bytes);
-                    out[0] = new String(bytes, StandardCharsets.UTF_8);
-                }
-                return rc;
-            }));
-            return out[0];
+                return rc < 0 ? Answer.code(rc) : Answer.of(rc, new String(copy(b, rc), StandardCharsets.UTF_8));
+            });
         }
 
         @Override
         public void link(String existing, String newPath) {
-            check(Operation.LINK, newPath, run(Operation.LINK, newPath, c -> ops.link(c, existing, newPath)));
+            perform(Operation.LINK, newPath, c -> ops.link(c, existing, newPath));
         }
 
         @Override
         public void chmod(String path, int mode) {
-            check(Operation.CHMOD, path, run(Operation.CHMOD, path, c -> ops.chmod(c, path, mode)));
+            perform(Operation.CHMOD, path, c -> ops.chmod(c, path, mode));
         }
 
         @Override
@@ -325,75 +331,60 @@ final class InProcessAccess {
             }
             int u = uid.isPresent() ? (int) uid.getAsLong() : -1;
             int g = gid.isPresent() ? (int) gid.getAsLong() : -1;
-            check(Operation.CHOWN, path, run(Operation.CHOWN, path, c -> ops.chown(c, path, u, g)));
+            perform(Operation.CHOWN, path, c -> ops.chown(c, path, u, g));
         }
 
         @Override
         public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
-            check(Operation.UTIMENS, path, run(Operation.UTIMENS, path, c -> ops.utimens(c, path,
+            perform(Operation.UTIMENS, path, c -> ops.utimens(c, path,
                     atime.map(Instant::getEpochSecond).orElse(0L), nanos(atime.orElse(null)),
-                    mtime.map(Instant::getEpochSecond).orElse(0L), nanos(mtime.orElse(null)))));
+                    mtime.map(Instant::getEpochSecond).orElse(0L), nanos(mtime.orElse(null))));
         }
 
         @Override
         public FsStats statfs(String path) {
-            FsStats[] out = new FsStats[1];
-            check(Operation.STATFS, path, run(Operation.STATFS, path, c -> {
+            return call(Operation.STATFS, path, c -> {
                 StatfsResult s = c.statfs;
                 s.defaults();
                 int rc = ops.statfs(c, path, s);
-                if (rc >= 0) {
-                    out[0] = new FsStats(Math.max(1, s.bsize), s.blocks, s.bfree, s.bavail, s.files, s.ffree,
-                            s.namelen);
-                }
-                return rc;
-            }));
-            return out[0];
+                return rc < 0 ? Answer.code(rc) : Answer.of(rc, new FsStats(Math.max(1, s.bsize), s.blocks,
+                        s.bfree, s.bavail, s.files, s.ffree, s.namelen));
+            });
         }
 
         @Override
         public void setxattr(String path, String name, byte[] value, XattrMode mode) {
-            check(Operation.SETXATTR, path, run(Operation.SETXATTR, path, c -> {
+            int flags = mode == XattrMode.CREATE ? 1 : mode == XattrMode.REPLACE ? 2 : 0;
+            perform(Operation.SETXATTR, path, c -> {
                 ByteBuffer b = buffer(value.length);
                 b.put(0, value);
-                return ops.setxattr(c, path, name, b.asReadOnlyBuffer(), mode == XattrMode.CREATE ? 1
-                        : mode == XattrMode.REPLACE ? 2 : 0);
-            }));
+                return ops.setxattr(c, path, name, b.asReadOnlyBuffer(), flags);
+            });
         }
 
         @Override
         public byte[] getxattr(String path, String name) {
-            byte[][] out = new byte[1][];
-            check(Operation.GETXATTR, path, run(Operation.GETXATTR, path, c -> {
+            return call(Operation.GETXATTR, path, c -> {
                 ByteBuffer b = buffer(65536);
                 int rc = ops.getxattr(c, path, name, b);
-                if (rc >= 0) {
-                    out[0] = new byte[rc];
-                    b.get(0, out[0]);
-                }
-                return rc;
-            }));
-            return out[0];
+                return rc < 0 ? Answer.code(rc) : Answer.of(rc, copy(b, rc));
+            });
         }
 
         @Override
         public List<String> listxattr(String path) {
-            byte[][] out = new byte[1][];
-            check(Operation.LISTXATTR, path, run(Operation.LISTXATTR, path, c -> {
+            byte[] packed = call(Operation.LISTXATTR, path, c -> {
                 ByteBuffer b = buffer(65536);
                 int rc = ops.listxattr(c, path, b);
-                if (rc >= 0) {
-                    out[0] = new byte[rc];
-                    b.get(0, out[0]);
-                }
-                return rc;
-            }));
+                return rc < 0 ? Answer.code(rc) : Answer.of(rc, copy(b, rc));
+            });
+            // The kernel's format: names, each ended by a NUL.
             List<String> names = new ArrayList<>();
             int start = 0;
-            for (int i = 0; i < out[0].length; i++) {
-                if (out[0][i] == 0) {
+            for (int i = 0; i < packed.length; i++) {
+                if (packed[i] == 0) {
                     if (i > start) {
-                        names.add(new String(out[0], start, i - start, StandardCharsets.UTF_8));
+                        names.add(new String(packed, start, i - start, StandardCharsets.UTF_8));
                     }
                     start = i + 1;
                 }
@@ -403,8 +394,7 @@ final class InProcessAccess {
 
         @Override
         public void removexattr(String path, String name) {
-            check(Operation.REMOVEXATTR, path, run(Operation.REMOVEXATTR, path, c -> ops.removexattr(c, path,
-                    name)));
+            perform(Operation.REMOVEXATTR, path, c -> ops.removexattr(c, path, name));
         }
     }
 }

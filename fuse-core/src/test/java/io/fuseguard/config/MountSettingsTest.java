@@ -1,0 +1,51 @@
+package io.fuseguard.config;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** How typed settings and raw options become the mount's {@code -o} list. */
+class MountSettingsTest {
+
+    @Test
+    void typedSettingsBecomeOptions() {
+        MountSettings s = MountSettings.builder().fsName("data").readOnly(true).allowOther(true).useIno(true)
+                .cacheTimeouts(Duration.ofMillis(1500), Duration.ZERO, Duration.ofNanos(1)).build();
+        assertThat(s.options()).contains("ro", "allow_other", "default_permissions", "use_ino",
+                "attr_timeout=1.5", "entry_timeout=0", "negative_timeout=0.000000001", "subtype=fuseguard");
+        assertThat(s.options()).anyMatch(o -> o.matches("fsname=fuseguard:\\d+:data"));
+        assertThat(s.hasOption("use_ino")).isTrue();
+        assertThat(s.hasOption("nonempty")).isFalse();
+    }
+
+    @Test
+    void aRawOptionReplacesTheTypedOneOfTheSameKey() {
+        MountSettings s = MountSettings.builder().option("attr_timeout=7").option("umask=022").build();
+        assertThat(s.options()).contains("attr_timeout=7", "umask=022").doesNotContain("attr_timeout=1");
+    }
+
+    @Test
+    void rawRwContradictingReadOnlyIsRefused() {
+        assertThatThrownBy(() -> MountSettings.builder().readOnly(true).option("rw").build())
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("rw");
+    }
+
+    @Test
+    void badInputIsRefusedWithTheReason() {
+        assertThatThrownBy(() -> MountSettings.builder().option("a,b").build())
+                .hasMessageContaining("one option per call");
+        assertThatThrownBy(() -> MountSettings.builder().fsName("has space").build())
+                .hasMessageContaining("fsName");
+        assertThatThrownBy(() -> MountSettings.builder().maxWrite(100).build()).hasMessageContaining("maxWrite");
+    }
+
+    @Test
+    void toBuilderKeepsEverything() {
+        MountSettings s = MountSettings.builder().fsName("x").debug(true).option("nodev")
+                .unmountTimeout(Duration.ofSeconds(2)).build();
+        assertThat(s.toBuilder().build()).isEqualTo(s);
+    }
+}
