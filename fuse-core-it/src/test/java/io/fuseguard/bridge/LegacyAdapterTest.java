@@ -2,6 +2,7 @@ package io.fuseguard.internal.bridge;
 
 import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.examples.migration.JnrMapFs;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.mount.FuseMount;
@@ -11,17 +12,11 @@ import jnr.ffi.types.off_t;
 import jnr.ffi.types.size_t;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import ru.serce.jnrfuse.ErrorCodes;
-import ru.serce.jnrfuse.FuseFillDir;
-import ru.serce.jnrfuse.FuseStubFS;
-import ru.serce.jnrfuse.struct.FileStat;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -31,41 +26,12 @@ class LegacyAdapterTest {
     @TempDir
     Path tmp;
 
-    /** A plain jnr-fuse filesystem, written the way jnr-fuse's examples are. */
-    static final class PlainJnrFs extends FuseStubFS {
-        final Map<String, byte[]> files = new ConcurrentHashMap<>(Map.of("/hello", "hello\n".getBytes()));
+    /** The examples' plain jnr-fuse filesystem, with a read of {@code /stall} that overruns its deadline. */
+    static final class PlainJnrFs extends JnrMapFs {
         final AtomicLong lateWrites = new AtomicLong();
 
-        @Override
-        public int getattr(String path, FileStat stat) {
-            if (path.equals("/")) {
-                stat.st_mode.set(FileStat.S_IFDIR | 0755);
-                stat.st_nlink.set(2);
-                return 0;
-            }
-            byte[] b = files.get(path);
-            if (b == null) {
-                return -ErrorCodes.ENOENT();
-            }
-            stat.st_mode.set(FileStat.S_IFREG | 0644);
-            stat.st_nlink.set(1);
-            stat.st_size.set(b.length);
-            return 0;
-        }
-
-        @Override
-        public int readdir(String path, Pointer buf, FuseFillDir filter, @off_t long offset, FuseFileInfo fi) {
-            filter.apply(buf, ".", null, 0);
-            filter.apply(buf, "..", null, 0);
-            for (String f : files.keySet()) {
-                filter.apply(buf, f.substring(1), null, 0);
-            }
-            return 0;
-        }
-
-        @Override
-        public int open(String path, FuseFileInfo fi) {
-            return files.containsKey(path) ? 0 : -ErrorCodes.ENOENT();
+        PlainJnrFs() {
+            files().put("/hello", "hello\n".getBytes(StandardCharsets.UTF_8));
         }
 
         @Override
@@ -79,34 +45,7 @@ class LegacyAdapterTest {
                 }
                 return (int) size;
             }
-            byte[] b = files.get(path);
-            if (b == null) {
-                return -ErrorCodes.ENOENT();
-            }
-            int n = (int) Math.max(0, Math.min(size, b.length - offset));
-            buf.put(0, b, (int) offset, n);
-            return n;
-        }
-
-        @Override
-        public int create(String path, long mode, FuseFileInfo fi) {
-            files.put(path, new byte[0]);
-            return 0;
-        }
-
-        @Override
-        public int write(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
-            byte[] old = files.getOrDefault(path, new byte[0]);
-            byte[] nb = java.util.Arrays.copyOf(old, (int) Math.max(old.length, offset + size));
-            buf.get(0, nb, (int) offset, (int) size);
-            files.put(path, nb);
-            return (int) size;
-        }
-
-        @Override
-        public int truncate(String path, long size) {
-            files.computeIfPresent(path, (k, v) -> java.util.Arrays.copyOf(v, (int) size));
-            return 0;
+            return super.read(path, buf, size, offset, fi);
         }
     }
 
@@ -114,7 +53,7 @@ class LegacyAdapterTest {
     void servesAnUnchangedJnrFuseFilesystemUnderTheGuards() throws Exception {
         FuseAvailability.assumeUsable();
         PlainJnrFs legacy = new PlainJnrFs();
-        legacy.files.put("/stall", new byte[4096]);
+        legacy.files().put("/stall", new byte[4096]);
         FuseguardConfig config = FuseguardConfig.builder().deadline(OperationKind.DATA, Duration.ofMillis(300))
                 .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING).shutdownHook(false).build();
         try (FuseMount m = FuseMount.mount(legacy, tmp, config)) {   // the one line a migration changes
@@ -122,7 +61,7 @@ class LegacyAdapterTest {
                     .isEqualTo("hello\n");
             Child.Result w = Child.run(Duration.ofSeconds(5), "sh", "-c", "echo written > " + tmp.resolve("new"));
             assertThat(w.exit()).isZero();
-            assertThat(new String(legacy.files.get("/new"), StandardCharsets.UTF_8)).isEqualTo("written\n");
+            assertThat(new String(legacy.files().get("/new"), StandardCharsets.UTF_8)).isEqualTo("written\n");
             assertThat(Child.run(Duration.ofSeconds(5), "ls", tmp.toString()).out().split("\n"))
                     .contains("hello", "new", "stall");
 
