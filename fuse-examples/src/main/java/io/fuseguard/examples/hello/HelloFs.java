@@ -22,7 +22,8 @@ import java.nio.file.Path;
  * {@link #getattr} with {@link FileAttributes}, and report errors by throwing ({@link ErrnoException}); every
  * operation you do not override already has a sensible answer. The next rungs build on this:
  * {@code PassthroughFs} (mirror a real directory), {@code MemoryFs} (a complete writable filesystem) and
- * {@code CachedUploadFs} (slow remote work at close time, under deadlines).
+ * {@code CachedUploadFs} (slow remote work at close time, under deadlines). A filesystem already written for
+ * jnr-fuse starts at {@code JnrMapFs} instead: it is mounted unchanged, with one line.
  *
  * <p>Run it with {@code java ... io.fuseguard.examples.hello.HelloFs /mnt/hello}, then {@code cat /mnt/hello/hello}.
  */
