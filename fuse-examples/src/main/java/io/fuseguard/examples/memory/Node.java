@@ -8,7 +8,6 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * An inode of {@link MemoryFs}: a regular file, a directory, a symlink or a special file (FIFO, socket,
@@ -34,7 +33,7 @@ final class Node {
     /** Inode number; also the file handle returned by open/create. Never reused. */
     final long ino;
     final FileType type;
-    final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    final ScopedLock lock = new ScopedLock();
 
     int perms;
     long uid;
@@ -139,9 +138,9 @@ final class Node {
      * A snapshot of the attributes. Caller holds the namespace lock (directory sizes and link counts come from
      * the structure); this takes the node's read lock for the rest.
      */
+    @SuppressWarnings("try") // the handle is only there to be closed
     FileAttributes attributes() {
-        lock.readLock().lock();
-        try {
+        try (ScopedLock.Held h = lock.read()) {
             long size;
             long blocks = 0;
             long nlink;
@@ -168,8 +167,6 @@ final class Node {
             }
             return FileAttributes.builder(type).permissions(perms).nlink(nlink).owner(uid, gid).size(size)
                     .blocks(blocks).inode(ino).atime(atime).mtime(mtime).ctime(ctime).rdev(rdev).build();
-        } finally {
-            lock.readLock().unlock();
         }
     }
 }
