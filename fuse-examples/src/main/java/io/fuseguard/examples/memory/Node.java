@@ -19,7 +19,8 @@ import java.util.Map;
  * filesystem an open, read or write for it. So it has no content and reports size 0, as on tmpfs.
  *
  * <h2>Locking</h2>
- * Two locks guard a node, always taken in this order: the filesystem's namespace lock, then {@link #lock}.
+ * Two locks guard a node, always taken in this order: the namespace lock of its {@link NodeTree}, then
+ * {@link #lock}.
  * <ul>
  *   <li>Under the namespace lock: {@link #entries}, {@link #parent}, {@link #subdirs} (directory structure).</li>
  *   <li>Under {@link #lock}: permissions, owner, times, {@link #links}, {@link #openCount}, xattrs and the
@@ -132,6 +133,27 @@ final class Node {
             xattrs = new HashMap<>();
         }
         return xattrs;
+    }
+
+    /** What an extended attribute costs against the capacity: its name's and its value's bytes. */
+    static long xattrCost(String name, byte[] value) {
+        return name.getBytes(StandardCharsets.UTF_8).length + (long) value.length;
+    }
+
+    /**
+     * Gives back the memory of a node nobody can reach any more: its content and its extended attributes.
+     * Caller holds the write lock.
+     */
+    void discardContent(SpaceQuota space) {
+        if (data != null) {
+            data.clear();
+        }
+        if (xattrs != null) {
+            for (Map.Entry<String, byte[]> e : xattrs.entrySet()) {
+                space.release(xattrCost(e.getKey(), e.getValue()));
+            }
+            xattrs = null;
+        }
     }
 
     /**
