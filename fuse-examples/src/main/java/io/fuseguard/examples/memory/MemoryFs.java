@@ -12,7 +12,6 @@ import io.fuseguard.api.RequestContext;
 import io.fuseguard.api.XattrMode;
 
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -21,10 +20,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.Lock;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * A complete in-memory POSIX filesystem: regular files, directories, symlinks, hard links and special files
@@ -71,16 +66,24 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *       (POSIX ACLs) is refused with ENOTSUP rather than stored and silently not enforced.</li>
  * </ul>
  *
+ * <h2>How it is built</h2>
+ * This class is the filesystem's operations: what each call means in POSIX terms (who owns a new file, who may
+ * remove an entry, which timestamps change, what is refused). The directory tree they work on, with its inode
+ * table, path resolution, link counts and the bookkeeping of link, unlink and rename, is {@link NodeTree};
+ * content is {@link ChunkStore}s, capacity {@link SpaceQuota}s.
+ *
  * <h2>Threads</h2>
  * Handlers run concurrently. One read-write lock guards the namespace (directory structure); each inode has
  * its own lock for its attributes and content. read and write come with the file handle (the inode number)
  * and take only the inode's lock, so I/O on different files runs in parallel and never waits for namespace
- * changes. Every handler runs under the request's deadline: a handler that waited on a lock too long is
- * answered for by the framework, and the caller is not held.
+ * changes. Locks are taken with try-with-resources on reusable handles ({@link ScopedLock}): the per-request
+ * paths allocate nothing to lock. Every handler runs under the request's deadline: a handler that waited on
+ * a lock too long is answered for by the framework, and the caller is not held.
  *
  * <h2>Not supported</h2>
  * File names that are not valid UTF-8 (paths reach the filesystem as Java strings).
  */
+@SuppressWarnings("try") // lock handles are only there to be closed
 public final class MemoryFs implements FuseFileSystem {
     /** Longest file name, in bytes of UTF-8. */
     public static final int NAME_MAX = 255;
@@ -97,30 +100,20 @@ public final class MemoryFs implements FuseFileSystem {
     private static final int S_IXGRP = 00010;
     private static final String[] XATTR_NAMESPACES = {"user.", "trusted.", "security."};
 
-    private final ReentrantReadWriteLock namespace = new ReentrantReadWriteLock();
-    /** Every inode that is linked or open, by number: how file handles find their inode without a path. */
-    private final Map<Long, Node> inodes = new ConcurrentHashMap<>();
-    private final AtomicLong nextIno = new AtomicLong(1);
     private final SpaceQuota space;
     private final ChunkPool chunkPool;
-    private final SpaceQuota inodeQuota;
     private final int chunkSize;
     private final long maxFileSize;
     private final Clock clock;
-    private final Node root;
+    private final NodeTree tree;
 
     private MemoryFs(Builder b) {
         this.space = new SpaceQuota(b.capacity);
         this.chunkPool = new ChunkPool(b.chunkSize, b.capacity);
-        this.inodeQuota = new SpaceQuota(b.maxInodes);
         this.chunkSize = b.chunkSize;
         this.maxFileSize = b.maxFileSize;
         this.clock = b.clock;
-        inodeQuota.reserve(1);
-        // The root is its own parent, so ".." of "/" is "/" as POSIX requires.
-        this.root = Node.directory(nextIno.getAndIncrement(), b.rootPermissions, b.rootUid, b.rootGid, now());
-        root.parent = root;
-        inodes.put(root.ino, root);
+        this.tree = new NodeTree(b.maxInodes, space, b.rootPermissions, b.rootUid, b.rootGid, now());
     }
 
     /** A filesystem with the defaults of {@link Builder}. */
@@ -137,21 +130,15 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public FileAttributes getattr(String path) {
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            return resolve(path).attributes();
-        } finally {
-            l.unlock();
+        try (ScopedLock.Held ns = tree.read()) {
+            return tree.resolve(path).attributes();
         }
     }
 
     @Override
     public void readdir(String path, DirectorySink sink) {
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            Node dir = resolve(path);
+        try (ScopedLock.Held ns = tree.read()) {
+            Node dir = tree.resolve(path);
             if (!dir.isDirectory()) {
                 throw new ErrnoException(Errno.ENOTDIR);
             }
@@ -161,14 +148,12 @@ public final class MemoryFs implements FuseFileSystem {
                 sink.add(e.getKey(), e.getValue().attributes());
             }
             dir.atime = now();
-        } finally {
-            l.unlock();
         }
     }
 
     @Override
     public void chmod(String path, int mode) {
-        withNode(path, n -> {
+        tree.update(path, n -> {
             n.perms = mode & 07777;
             n.ctime = now();
         });
@@ -176,7 +161,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public void chown(String path, OptionalLong uid, OptionalLong gid) {
-        withNode(path, n -> {
+        tree.update(path, n -> {
             uid.ifPresent(u -> n.uid = u);
             gid.ifPresent(g -> n.gid = g);
             // Linux clears set-user-ID (and set-group-ID if group-executable) when a file changes hands, for
@@ -194,7 +179,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
-        withNode(path, n -> {
+        tree.update(path, n -> {
             if (atime.isEmpty() && mtime.isEmpty()) {
                 return; // both UTIME_OMIT: POSIX says nothing changes, not even ctime
             }
@@ -206,87 +191,63 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public FsStats statfs(String path) {
-        return FsStats.ofBytes(space.capacity(), space.used(), inodeQuota.capacity(), inodeQuota.used());
+        return FsStats.ofBytes(space.capacity(), space.used(), tree.maxInodes(), tree.usedInodes());
     }
 
     // ------------------------------------------------------------------------------------------ file data
 
     @Override
     public long open(String path, OpenFlags flags) {
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            Node n = resolve(path);
-            // Counted under the namespace lock: no unlink can free the node between lookup and count.
-            n.lock.writeLock().lock();
-            try {
-                n.openCount++;
-            } finally {
-                n.lock.writeLock().unlock();
-            }
+        try (ScopedLock.Held ns = tree.read()) {
+            Node n = tree.resolve(path);
+            tree.opened(n);
             return n.ino;
-        } finally {
-            l.unlock();
         }
     }
 
     @Override
     public long create(String path, int mode, OpenFlags flags) {
         Caller c = caller();
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Parent p = parentOf(path);
-            Node existing = p.dir.entries.get(p.name);
-            Node n;
-            if (existing != null) {
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = tree.parentOf(path);
+            Node n = p.entry();
+            if (n != null) {
                 // The kernel normally looks a name up before CREATE; this covers a race with another creator.
                 if (flags.exclusive()) {
                     throw new ErrnoException(Errno.EEXIST);
                 }
-                if (existing.isDirectory()) {
+                if (n.isDirectory()) {
                     throw new ErrnoException(Errno.EISDIR);
                 }
-                n = existing;
             } else {
-                long gid = inheritsGroup(p.dir) ? p.dir.gid : c.gid;
-                n = Node.file(allocateIno(), mode, c.uid, gid, now(), new ChunkStore(chunkSize, space, chunkPool));
-                attach(p, n);
+                long gid = inheritsGroup(p.dir()) ? p.dir().gid : c.gid;
+                n = Node.file(tree.allocateIno(), mode, c.uid, gid, now(), newContent());
+                tree.attach(p, n);
             }
-            n.lock.writeLock().lock();
-            try {
-                n.openCount++;
-            } finally {
-                n.lock.writeLock().unlock();
-            }
+            tree.opened(n);
             return n.ino;
-        } finally {
-            l.unlock();
         }
     }
 
     @Override
     public int read(String path, long fh, ByteBuffer dst, long offset) {
-        Node n = byHandle(fh, path);
+        Node n = tree.byHandle(fh, path);
         if (!n.isRegular()) {
             throw new ErrnoException(n.isDirectory() ? Errno.EISDIR : Errno.EINVAL);
         }
         if (offset < 0) {
             throw new ErrnoException(Errno.EINVAL);
         }
-        n.lock.readLock().lock();
-        try {
+        try (ScopedLock.Held h = n.lock.read()) {
             int r = n.data.read(offset, dst);
             n.atime = now();
             return r;
-        } finally {
-            n.lock.readLock().unlock();
         }
     }
 
     @Override
     public int write(String path, long fh, ByteBuffer src, long offset) {
-        Node n = byHandle(fh, path);
+        Node n = tree.byHandle(fh, path);
         if (!n.isRegular()) {
             throw new ErrnoException(n.isDirectory() ? Errno.EISDIR : Errno.EINVAL);
         }
@@ -305,15 +266,12 @@ public final class MemoryFs implements FuseFileSystem {
             data = src.duplicate();
             data.limit(data.position() + (int) (maxFileSize - offset));
         }
-        n.lock.writeLock().lock();
-        try {
+        try (ScopedLock.Held h = n.lock.write()) {
             int w = n.data.write(offset, data);
             Instant t = now();
             n.mtime = t;
             n.ctime = t;
             return w;
-        } finally {
-            n.lock.writeLock().unlock();
         }
     }
 
@@ -325,7 +283,7 @@ public final class MemoryFs implements FuseFileSystem {
         if (size > maxFileSize) {
             throw new ErrnoException(Errno.EFBIG);
         }
-        withNode(path, n -> {
+        tree.update(path, n -> {
             if (!n.isRegular()) {
                 throw new ErrnoException(n.isDirectory() ? Errno.EISDIR : Errno.EINVAL);
             }
@@ -338,19 +296,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public void release(String path, long fh, OpenFlags flags) {
-        Node n = inodes.get(fh);
-        if (n == null) {
-            return;
-        }
-        n.lock.writeLock().lock();
-        try {
-            if (n.openCount > 0) {
-                n.openCount--;
-            }
-            freeIfGarbage(n);
-        } finally {
-            n.lock.writeLock().unlock();
-        }
+        tree.released(fh);
     }
 
     // ------------------------------------------------------------------------------------------ namespace
@@ -358,25 +304,16 @@ public final class MemoryFs implements FuseFileSystem {
     @Override
     public void mkdir(String path, int mode) {
         Caller c = caller();
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Parent p = parentOf(path);
-            if (p.dir.entries.containsKey(p.name)) {
-                throw new ErrnoException(Errno.EEXIST);
-            }
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = freeName(path);
             int perms = mode & 07777;
             long gid = c.gid;
-            if (inheritsGroup(p.dir)) {
+            if (inheritsGroup(p.dir())) {
                 // BSD group semantics in a set-group-ID directory, propagated to subdirectories.
-                gid = p.dir.gid;
+                gid = p.dir().gid;
                 perms |= S_ISGID;
             }
-            Node d = Node.directory(allocateIno(), perms, c.uid, gid, now());
-            d.parent = p.dir;
-            attach(p, d);
-        } finally {
-            l.unlock();
+            tree.attach(p, Node.directory(tree.allocateIno(), perms, c.uid, gid, now()));
         }
     }
 
@@ -395,32 +332,23 @@ public final class MemoryFs implements FuseFileSystem {
             throw new ErrnoException(Errno.EINVAL, "mknod of a symlink");
         }
         Caller c = caller();
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Parent p = parentOf(path);
-            if (p.dir.entries.containsKey(p.name)) {
-                throw new ErrnoException(Errno.EEXIST);
-            }
-            long gid = inheritsGroup(p.dir) ? p.dir.gid : c.gid;
-            long ino = allocateIno();
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = freeName(path);
+            long gid = inheritsGroup(p.dir()) ? p.dir().gid : c.gid;
+            long ino = tree.allocateIno();
             Node n = type == FileType.REGULAR
-                    ? Node.file(ino, permissions, c.uid, gid, now(), new ChunkStore(chunkSize, space, chunkPool))
+                    ? Node.file(ino, permissions, c.uid, gid, now(), newContent())
                     : Node.special(ino, type, permissions, c.uid, gid, now(), rdev);
-            attach(p, n);
-        } finally {
-            l.unlock();
+            tree.attach(p, n);
         }
     }
 
     @Override
     public void rmdir(String path) {
         Caller c = caller();
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Parent p = parentOf(path);
-            Node d = p.dir.entries.get(p.name);
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = tree.parentOf(path);
+            Node d = p.entry();
             if (d == null) {
                 throw new ErrnoException(Errno.ENOENT);
             }
@@ -430,60 +358,44 @@ public final class MemoryFs implements FuseFileSystem {
             if (!d.entries.isEmpty()) {
                 throw new ErrnoException(Errno.ENOTEMPTY);
             }
-            checkSticky(p.dir, d, c);
-            unlinkEntry(p.dir, p.name, d);
-        } finally {
-            l.unlock();
+            checkSticky(p.dir(), d, c);
+            tree.unlink(p, d, now());
         }
     }
 
     @Override
     public void unlink(String path) {
         Caller c = caller();
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Parent p = parentOf(path);
-            Node n = p.dir.entries.get(p.name);
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = tree.parentOf(path);
+            Node n = p.entry();
             if (n == null) {
                 throw new ErrnoException(Errno.ENOENT);
             }
             if (n.isDirectory()) {
                 throw new ErrnoException(Errno.EISDIR); // what Linux answers to unlink(2) on a directory
             }
-            checkSticky(p.dir, n, c);
-            unlinkEntry(p.dir, p.name, n);
-        } finally {
-            l.unlock();
+            checkSticky(p.dir(), n, c);
+            tree.unlink(p, n, now());
         }
     }
 
     @Override
     public void rename(String from, String to) {
         Caller c = caller();
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Parent src = parentOf(from);
-            Node n = src.dir.entries.get(src.name);
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent src = tree.parentOf(from);
+            Node n = src.entry();
             if (n == null) {
                 throw new ErrnoException(Errno.ENOENT);
             }
-            Parent dst = parentOf(to);
-            Node existing = dst.dir.entries.get(dst.name);
+            NodeTree.Parent dst = tree.parentOf(to);
+            Node existing = dst.entry();
             if (existing == n) {
                 return; // same name, or two hard links of one file: POSIX says do nothing
             }
-            if (n.isDirectory()) {
-                // A directory cannot become its own descendant (the tree would get a cycle and lose a branch).
-                for (Node a = dst.dir; ; a = a.parent) {
-                    if (a == n) {
-                        throw new ErrnoException(Errno.EINVAL);
-                    }
-                    if (a == root) {
-                        break;
-                    }
-                }
+            if (n.isDirectory() && tree.isAncestorOrSelf(n, dst.dir())) {
+                throw new ErrnoException(Errno.EINVAL); // a directory cannot become its own descendant
             }
             if (existing != null) {
                 if (n.isDirectory() && !existing.isDirectory()) {
@@ -496,32 +408,12 @@ public final class MemoryFs implements FuseFileSystem {
                     throw new ErrnoException(Errno.ENOTEMPTY);
                 }
             }
-            checkSticky(src.dir, n, c);
+            checkSticky(src.dir(), n, c);
             if (existing != null) {
-                checkSticky(dst.dir, existing, c);
+                checkSticky(dst.dir(), existing, c);
             }
             // Every check passed: from here on nothing can fail, so the rename is atomic.
-            Instant t = now();
-            if (existing != null) {
-                unlinkEntry(dst.dir, dst.name, existing);
-            }
-            src.dir.entries.remove(src.name);
-            dst.dir.entries.put(dst.name, n);
-            if (n.isDirectory() && src.dir != dst.dir) {
-                src.dir.subdirs--;
-                dst.dir.subdirs++;
-                n.parent = dst.dir;
-            }
-            touchDir(src.dir, t);
-            touchDir(dst.dir, t);
-            n.lock.writeLock().lock();
-            try {
-                n.ctime = t; // as Linux filesystems do; POSIX leaves it open
-            } finally {
-                n.lock.writeLock().unlock();
-            }
-        } finally {
-            l.unlock();
+            tree.move(src, n, dst, existing, now());
         }
     }
 
@@ -531,68 +423,37 @@ public final class MemoryFs implements FuseFileSystem {
         if (target.isEmpty()) {
             throw new ErrnoException(Errno.ENOENT); // as symlink(2) on Linux
         }
-        if (utf8Length(target) > PATH_MAX) {
+        if (NodeTree.utf8Length(target) > PATH_MAX) {
             throw new ErrnoException(Errno.ENAMETOOLONG);
         }
         Caller c = caller();
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Parent p = parentOf(linkPath);
-            if (p.dir.entries.containsKey(p.name)) {
-                throw new ErrnoException(Errno.EEXIST);
-            }
-            long gid = inheritsGroup(p.dir) ? p.dir.gid : c.gid;
-            attach(p, Node.symlink(allocateIno(), c.uid, gid, now(), target));
-        } finally {
-            l.unlock();
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = freeName(linkPath);
+            long gid = inheritsGroup(p.dir()) ? p.dir().gid : c.gid;
+            tree.attach(p, Node.symlink(tree.allocateIno(), c.uid, gid, now(), target));
         }
     }
 
     @Override
     public String readlink(String path) {
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            Node n = resolve(path);
+        try (ScopedLock.Held ns = tree.read()) {
+            Node n = tree.resolve(path);
             if (n.type != FileType.SYMLINK) {
                 throw new ErrnoException(Errno.EINVAL);
             }
             n.atime = now();
             return n.target;
-        } finally {
-            l.unlock();
         }
     }
 
     @Override
     public void link(String existing, String newPath) {
-        Lock l = namespace.writeLock();
-        l.lock();
-        try {
-            Node n = resolve(existing);
+        try (ScopedLock.Held ns = tree.write()) {
+            Node n = tree.resolve(existing);
             if (n.isDirectory()) {
                 throw new ErrnoException(Errno.EPERM); // hard links to directories are not allowed
             }
-            Parent p = parentOf(newPath);
-            if (p.dir.entries.containsKey(p.name)) {
-                throw new ErrnoException(Errno.EEXIST);
-            }
-            Instant t = now();
-            n.lock.writeLock().lock();
-            try {
-                if (n.links >= LINK_MAX) {
-                    throw new ErrnoException(Errno.EMLINK);
-                }
-                n.links++;
-                n.ctime = t;
-            } finally {
-                n.lock.writeLock().unlock();
-            }
-            p.dir.entries.put(p.name, n);
-            touchDir(p.dir, t);
-        } finally {
-            l.unlock();
+            tree.link(freeName(newPath), n, now());
         }
     }
 
@@ -604,7 +465,7 @@ public final class MemoryFs implements FuseFileSystem {
         if (value.length > XATTR_SIZE_MAX) {
             throw new ErrnoException(Errno.E2BIG);
         }
-        withNode(path, n -> {
+        tree.update(path, n -> {
             Map<String, byte[]> x = n.xattrsForUpdate();
             byte[] old = x.get(name);
             if (mode == XattrMode.CREATE && old != null) {
@@ -614,8 +475,8 @@ public final class MemoryFs implements FuseFileSystem {
                 throw new ErrnoException(Errno.ENODATA);
             }
             // Accounted like file data so that xattrs cannot grow memory past the capacity.
-            long cost = xattrCost(name, value);
-            long oldCost = old == null ? 0 : xattrCost(name, old);
+            long cost = Node.xattrCost(name, value);
+            long oldCost = old == null ? 0 : Node.xattrCost(name, old);
             space.reserve(cost - oldCost);
             space.release(oldCost - cost);
             x.put(name, value.clone());
@@ -626,51 +487,37 @@ public final class MemoryFs implements FuseFileSystem {
     @Override
     public byte[] getxattr(String path, String name) {
         checkXattrName(name);
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            Node n = resolve(path);
-            n.lock.readLock().lock();
-            try {
+        try (ScopedLock.Held ns = tree.read()) {
+            Node n = tree.resolve(path);
+            try (ScopedLock.Held h = n.lock.read()) {
                 byte[] v = n.xattrs == null ? null : n.xattrs.get(name);
                 if (v == null) {
                     throw new ErrnoException(Errno.ENODATA);
                 }
                 return v.clone();
-            } finally {
-                n.lock.readLock().unlock();
             }
-        } finally {
-            l.unlock();
         }
     }
 
     @Override
     public List<String> listxattr(String path) {
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            Node n = resolve(path);
-            n.lock.readLock().lock();
-            try {
+        try (ScopedLock.Held ns = tree.read()) {
+            Node n = tree.resolve(path);
+            try (ScopedLock.Held h = n.lock.read()) {
                 return n.xattrs == null ? List.of() : new ArrayList<>(n.xattrs.keySet());
-            } finally {
-                n.lock.readLock().unlock();
             }
-        } finally {
-            l.unlock();
         }
     }
 
     @Override
     public void removexattr(String path, String name) {
         checkXattrName(name);
-        withNode(path, n -> {
+        tree.update(path, n -> {
             byte[] old = n.xattrs == null ? null : n.xattrs.remove(name);
             if (old == null) {
                 throw new ErrnoException(Errno.ENODATA);
             }
-            space.release(xattrCost(name, old));
+            space.release(Node.xattrCost(name, old));
             n.ctime = now();
         });
     }
@@ -684,21 +531,13 @@ public final class MemoryFs implements FuseFileSystem {
 
     /** Inodes in use, the root included, and files that are unlinked but still open. */
     public long usedInodes() {
-        return inodeQuota.used();
+        return tree.usedInodes();
     }
 
     // ------------------------------------------------------------------------------------------ internals
 
     /** Who is calling; the daemon's own in-process calls without a request count as root. */
     private record Caller(long uid, long gid) {
-    }
-
-    /** A path split into its (resolved) parent directory and its last name. */
-    private record Parent(Node dir, String name) {
-    }
-
-    private interface NodeUpdate {
-        void apply(Node n);
     }
 
     private static Caller caller() {
@@ -709,147 +548,22 @@ public final class MemoryFs implements FuseFileSystem {
         return clock.instant();
     }
 
-    /** Resolves {@code path} under the namespace read lock and applies {@code update} under the node's lock. */
-    private void withNode(String path, NodeUpdate update) {
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            Node n = resolve(path);
-            n.lock.writeLock().lock();
-            try {
-                update.apply(n);
-            } finally {
-                n.lock.writeLock().unlock();
-            }
-        } finally {
-            l.unlock();
-        }
+    /** The empty content of a new regular file. */
+    private ChunkStore newContent() {
+        return new ChunkStore(chunkSize, space, chunkPool);
     }
 
-    /** Walks from the root. Caller holds the namespace lock. Symlinks are not followed: the kernel does that. */
-    private Node resolve(String path) {
-        if (path == null || path.isEmpty() || path.charAt(0) != '/') {
-            throw new ErrnoException(Errno.ENOENT, "not an absolute path: " + path);
+    /** Where a new entry {@code path} goes; EEXIST if the name is taken. Caller holds the namespace lock. */
+    private NodeTree.Parent freeName(String path) {
+        NodeTree.Parent p = tree.parentOf(path);
+        if (p.exists()) {
+            throw new ErrnoException(Errno.EEXIST);
         }
-        Node cur = root;
-        int len = path.length();
-        int i = 1;
-        while (i < len) {
-            int j = path.indexOf('/', i);
-            if (j < 0) {
-                j = len;
-            }
-            if (j > i) {
-                String name = path.substring(i, j);
-                checkName(name);
-                if (!cur.isDirectory()) {
-                    throw new ErrnoException(Errno.ENOTDIR);
-                }
-                Node next = cur.entries.get(name);
-                if (next == null) {
-                    throw new ErrnoException(Errno.ENOENT);
-                }
-                cur = next;
-            }
-            i = j + 1;
-        }
-        return cur;
-    }
-
-    /** The directory that would hold {@code path}, and its last name. Caller holds the namespace lock. */
-    private Parent parentOf(String path) {
-        int end = path.length();
-        while (end > 1 && path.charAt(end - 1) == '/') {
-            end--;
-        }
-        int slash = path.lastIndexOf('/', end - 1);
-        if (slash < 0 || end <= 1) {
-            // "/" itself has no parent entry: it can be neither created, removed nor renamed.
-            throw new ErrnoException(Errno.EBUSY, "the root: " + path);
-        }
-        String name = path.substring(slash + 1, end);
-        checkName(name);
-        Node dir = resolve(slash == 0 ? "/" : path.substring(0, slash));
-        if (!dir.isDirectory()) {
-            throw new ErrnoException(Errno.ENOTDIR);
-        }
-        return new Parent(dir, name);
-    }
-
-    private static void checkName(String name) {
-        // A UTF-16 unit never takes more than 3 bytes in UTF-8 (a surrogate pair takes 4 for 2 units): short
-        // names need no encoding, long ones in UTF-16 units are long in bytes too.
-        if (name.length() > NAME_MAX || (name.length() > NAME_MAX / 3 && utf8Length(name) > NAME_MAX)) {
-            throw new ErrnoException(Errno.ENAMETOOLONG);
-        }
-    }
-
-    private static int utf8Length(String s) {
-        return s.getBytes(StandardCharsets.UTF_8).length;
+        return p;
     }
 
     private static boolean inheritsGroup(Node dir) {
         return (dir.perms & S_ISGID) != 0;
-    }
-
-    private long allocateIno() {
-        inodeQuota.reserve(1);
-        return nextIno.getAndIncrement();
-    }
-
-    /** Adds a new node under {@code p}. Caller holds the namespace write lock; the node is not shared yet. */
-    private void attach(Parent p, Node n) {
-        p.dir.entries.put(p.name, n);
-        if (n.isDirectory()) {
-            p.dir.subdirs++;
-        }
-        inodes.put(n.ino, n);
-        touchDir(p.dir, n.ctime);
-    }
-
-    /** Removes the entry {@code name -> n} from {@code dir}. Caller holds the namespace write lock. */
-    private void unlinkEntry(Node dir, String name, Node n) {
-        Instant t = now();
-        dir.entries.remove(name);
-        if (n.isDirectory()) {
-            dir.subdirs--;
-        }
-        n.lock.writeLock().lock();
-        try {
-            n.links = n.isDirectory() ? 0 : n.links - 1;
-            n.ctime = t;
-            freeIfGarbage(n);
-        } finally {
-            n.lock.writeLock().unlock();
-        }
-        touchDir(dir, t);
-    }
-
-    /** Frees a node nobody can reach any more. Caller holds the node's write lock. */
-    private void freeIfGarbage(Node n) {
-        if (n.isGarbage() && inodes.remove(n.ino) != null) {
-            if (n.data != null) {
-                n.data.clear();
-            }
-            if (n.xattrs != null) {
-                for (Map.Entry<String, byte[]> e : n.xattrs.entrySet()) {
-                    space.release(xattrCost(e.getKey(), e.getValue()));
-                }
-                n.xattrs = null;
-            }
-            inodeQuota.release(1);
-        }
-    }
-
-    /** An entry was added or removed: the directory's content changed. */
-    private static void touchDir(Node dir, Instant t) {
-        dir.lock.writeLock().lock();
-        try {
-            dir.mtime = t;
-            dir.ctime = t;
-        } finally {
-            dir.lock.writeLock().unlock();
-        }
     }
 
     /** In a sticky directory only the entry's owner, the directory's owner or root may remove an entry. */
@@ -859,24 +573,8 @@ public final class MemoryFs implements FuseFileSystem {
         }
     }
 
-    /** Finds an open file by handle; falls back to the path for handles this filesystem did not issue. */
-    private Node byHandle(long fh, String path) {
-        // Handles are inode numbers and an open inode stays in the table until released.
-        Node n = inodes.get(fh);
-        if (n != null) {
-            return n;
-        }
-        Lock l = namespace.readLock();
-        l.lock();
-        try {
-            return resolve(path);
-        } finally {
-            l.unlock();
-        }
-    }
-
     private static void checkXattrName(String name) {
-        if (name == null || name.isEmpty() || utf8Length(name) > 255) {
+        if (name == null || name.isEmpty() || NodeTree.utf8Length(name) > 255) {
             throw new ErrnoException(Errno.ERANGE);
         }
         for (String ns : XATTR_NAMESPACES) {
@@ -885,10 +583,6 @@ public final class MemoryFs implements FuseFileSystem {
             }
         }
         throw new ErrnoException(Errno.ENOTSUP, "xattr namespace of " + name);
-    }
-
-    private static long xattrCost(String name, byte[] value) {
-        return utf8Length(name) + (long) value.length;
     }
 
     /**

@@ -8,7 +8,6 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * An inode of {@link MemoryFs}: a regular file, a directory, a symlink or a special file (FIFO, socket,
@@ -20,7 +19,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * filesystem an open, read or write for it. So it has no content and reports size 0, as on tmpfs.
  *
  * <h2>Locking</h2>
- * Two locks guard a node, always taken in this order: the filesystem's namespace lock, then {@link #lock}.
+ * Two locks guard a node, always taken in this order: the namespace lock of its {@link NodeTree}, then
+ * {@link #lock}.
  * <ul>
  *   <li>Under the namespace lock: {@link #entries}, {@link #parent}, {@link #subdirs} (directory structure).</li>
  *   <li>Under {@link #lock}: permissions, owner, times, {@link #links}, {@link #openCount}, xattrs and the
@@ -34,7 +34,7 @@ final class Node {
     /** Inode number; also the file handle returned by open/create. Never reused. */
     final long ino;
     final FileType type;
-    final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    final ScopedLock lock = new ScopedLock();
 
     int perms;
     long uid;
@@ -135,13 +135,34 @@ final class Node {
         return xattrs;
     }
 
+    /** What an extended attribute costs against the capacity: its name's and its value's bytes. */
+    static long xattrCost(String name, byte[] value) {
+        return name.getBytes(StandardCharsets.UTF_8).length + (long) value.length;
+    }
+
+    /**
+     * Gives back the memory of a node nobody can reach any more: its content and its extended attributes.
+     * Caller holds the write lock.
+     */
+    void discardContent(SpaceQuota space) {
+        if (data != null) {
+            data.clear();
+        }
+        if (xattrs != null) {
+            for (Map.Entry<String, byte[]> e : xattrs.entrySet()) {
+                space.release(xattrCost(e.getKey(), e.getValue()));
+            }
+            xattrs = null;
+        }
+    }
+
     /**
      * A snapshot of the attributes. Caller holds the namespace lock (directory sizes and link counts come from
      * the structure); this takes the node's read lock for the rest.
      */
+    @SuppressWarnings("try") // the handle is only there to be closed
     FileAttributes attributes() {
-        lock.readLock().lock();
-        try {
+        try (ScopedLock.Held h = lock.read()) {
             long size;
             long blocks = 0;
             long nlink;
@@ -168,8 +189,6 @@ final class Node {
             }
             return FileAttributes.builder(type).permissions(perms).nlink(nlink).owner(uid, gid).size(size)
                     .blocks(blocks).inode(ino).atime(atime).mtime(mtime).ctime(ctime).rdev(rdev).build();
-        } finally {
-            lock.readLock().unlock();
         }
     }
 }
