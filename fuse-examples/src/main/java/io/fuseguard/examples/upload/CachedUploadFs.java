@@ -64,7 +64,25 @@ import java.util.Set;
  * backend side (a pending delete hides the backend entry until done; a rename uploads the new name and deletes
  * the old). Directories are implicit in the backend (object-store style): an empty directory lives in the
  * cache only. No eviction of clean cache files (the cache holds everything ever opened).
- No symlinks, no hard links.
+ *
+ * <h2>Supported subset</h2>
+ * Regular files and directories, as an object store can hold them (goofys and s3fs draw the same line):
+ * <ul>
+ *   <li><b>Supported, POSIX semantics</b> (pjdfstest's cases for them pass): create, open (truncate, append,
+ *       exclusive), read, write, truncate, unlink, mkdir, rmdir, rename (files and directories, replacing,
+ *       sticky directories), chmod including set-user-ID, set-group-ID and sticky bits, chown, utimens, and
+ *       mknod of regular files. Permission checks are the kernel's ({@code default_permissions}, which the
+ *       {@code allowOther} mount option adds); new entries belong to the caller, with the group of a
+ *       set-group-ID directory.</li>
+ *   <li><b>Refused with EPERM</b>, as {@code symlink(2)}, {@code link(2)} and {@code mknod(2)} say for a
+ *       filesystem that does not support them: symbolic links, hard links, FIFOs, sockets and device files.
+ *       {@code readlink} of an existing entry answers EINVAL (it is never a link).</li>
+ *   <li><b>Where metadata lives</b>: mode, owner, group and times are those of the entry's cache file, so they
+ *       survive a daemon restart together with the cache; the backend keeps content and modification time
+ *       only. A file known only to the backend shows mode 0644 (directories 0755), the cache root's owner and
+ *       the backend's time until it is first opened or changed, then it gets its own cache file.</li>
+ * </ul>
+ * See {@code docs/upload-example.md} for the pjdfstest figures.
  */
 public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CachedUploadFs.class);
@@ -339,6 +357,48 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (upload) {
             uploader.schedule(h.path);
         }
+    }
+
+    // ---------------------------------------------------------------- outside the subset
+
+    /**
+     * Regular files only: anything else (FIFO, socket, device) is refused with EPERM, as {@code mknod(2)}
+     * says for a filesystem that does not support the type. An empty regular file is uploaded at once.
+     */
+    @Override
+    public void mknod(String path, FileType type, int permissions, long rdev) throws IOException {
+        if (type != FileType.REGULAR) {
+            throw new ErrnoException(Errno.EPERM, type + " files are outside the supported subset");
+        }
+        view.requireParentDirectory(path);
+        if (view.lookup(path).isPresent()) {
+            throw new ErrnoException(Errno.EEXIST);
+        }
+        lock.run(() -> {
+            uploader.journalPut(path);
+            cache.createFile(path, permissions).close();
+            uploader.markChanged(path);
+        });
+        uploader.schedule(path);
+    }
+
+    /** Refused with EPERM: symbolic links are outside the supported subset ({@code symlink(2)}). */
+    @Override
+    public void symlink(String target, String linkPath) {
+        throw new ErrnoException(Errno.EPERM, "symbolic links are outside the supported subset");
+    }
+
+    /** Refused with EPERM: hard links are outside the supported subset ({@code link(2)}). */
+    @Override
+    public void link(String existing, String newPath) {
+        throw new ErrnoException(Errno.EPERM, "hard links are outside the supported subset");
+    }
+
+    /** EINVAL for an existing entry (never a symbolic link), ENOENT otherwise. */
+    @Override
+    public String readlink(String path) throws IOException {
+        view.getattr(path);
+        throw new ErrnoException(Errno.EINVAL);
     }
 
     // ---------------------------------------------------------------- namespace
