@@ -124,6 +124,20 @@ class CachedUploadFsSubsetTest {
     }
 
     @Test
+    void mknodOfARegularFileIsInsideTheSubsetAndUploaded() throws Exception {
+        Path f = mnt().resolve("made-by-mknod");
+        Child.runOk("python3", "-c", "import os,stat,sys; os.mknod(sys.argv[1], stat.S_IFREG | 0o640)",
+                f.toString());
+        assertThat(Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)).isTrue();
+        assertThat((Integer) attr(f, "mode") & 07777).isEqualTo(0640);
+        await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
+        assertThat(backend.root().resolve("made-by-mknod")).exists().isEmptyFile();
+        Child.Result again = run("python3", "-c", "import os,stat,sys; os.mknod(sys.argv[1], stat.S_IFREG | 0o640)",
+                f.toString());
+        assertThat(again.err()).contains("File exists");
+    }
+
+    @Test
     void modeAndOwnerAreVisibleAndSurviveARestartButNotTheBackend() throws Exception {
         Path f = mnt().resolve("owned.txt");
         Child.runOk("sh", "-c", "printf data > " + f);
