@@ -8,46 +8,24 @@ import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
-import io.fuseguard.api.RequestContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
-import java.nio.file.FileStore;
-import java.nio.file.Files;
 import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.OpenOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributeView;
-import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
-import java.util.TreeSet;
-import java.util.UUID;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 
 /**
  * A filesystem that keeps files in a local cache directory and uploads them to a {@link Backend} after they
@@ -57,7 +35,7 @@ import java.util.stream.Stream;
  * Writes go to the cache file. The first change of a file commits a durable {@link Journal} entry "path X
  * version V pending upload" <em>before</em> the data is written, so whatever the kernel handed to the daemon is
  * either uploaded or still pending after a crash. When the last writer closes the file, {@link #release} (the
- * kernel does not wait for it: RELEASE is asynchronous) hands the path to the uploader executor and returns at
+ * kernel does not wait for it: RELEASE is asynchronous) hands the path to the {@link Uploader} and returns at
  * once. Upload work is never done in FLUSH (under fuseguard's default policy the kernel never even sends it)
  * and never on a FUSE handler thread, except in {@link #fsync}.
  *
@@ -85,16 +63,32 @@ import java.util.stream.Stream;
  * {@code open}. {@code unlink}, {@code rmdir} and {@code rename} change the cache at once and journal the
  * backend side (a pending delete hides the backend entry until done; a rename uploads the new name and deletes
  * the old). Directories are implicit in the backend (object-store style): an empty directory lives in the
- * cache only. Modes, owners and times live in the cache only. No symlinks, no hard links, no eviction of clean
- * cache files (the cache holds everything ever opened).
+ * cache only. No eviction of clean cache files (the cache holds everything ever opened).
+ *
+ * <h2>Supported subset</h2>
+ * Regular files and directories, as an object store can hold them (goofys and s3fs draw the same line):
+ * <ul>
+ *   <li><b>Supported, POSIX semantics</b> (pjdfstest's cases for them pass): create, open (truncate, append,
+ *       exclusive), read, write, truncate, unlink, mkdir, rmdir, rename (files and directories, replacing,
+ *       sticky directories), chmod including set-user-ID, set-group-ID and sticky bits, chown, utimens, and
+ *       mknod of regular files. Permission checks are the kernel's ({@code default_permissions}, which the
+ *       {@code allowOther} mount option adds); new entries belong to the caller, with the group of a
+ *       set-group-ID directory.</li>
+ *   <li><b>Refused with EPERM</b>, as {@code symlink(2)}, {@code link(2)} and {@code mknod(2)} say for a
+ *       filesystem that does not support them: symbolic links, hard links, FIFOs, sockets and device files.
+ *       {@code readlink} of an existing entry answers EINVAL (it is never a link).</li>
+ *   <li><b>Where metadata lives</b>: mode, owner, group and times are those of the entry's cache file, so they
+ *       survive a daemon restart together with the cache; the backend keeps content and modification time
+ *       only. A file known only to the backend shows mode 0644 (directories 0755), the cache root's owner and
+ *       the backend's time until it is first opened or changed, then it gets its own cache file.</li>
+ * </ul>
+ * See {@code docs/upload-example.md} for the pjdfstest figures.
  */
 public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CachedUploadFs.class);
     private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
     private static final int O_ACCMODE = 03;
     private static final int O_TRUNC = 01000;
-    /** Where libfuse 2 moves a file unlinked while open; such files never reach the backend. */
-    private static final String FUSE_HIDDEN = ".fuse_hidden";
 
     /**
      * Tuning of the uploader.
@@ -130,41 +124,11 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
     }
 
-    /** An open file. */
-    private static final class Handle {
-        volatile String path;
-        final FileChannel channel;
-        final boolean writable;
-
-        Handle(String path, FileChannel channel, boolean writable) {
-            this.path = path;
-            this.channel = channel;
-            this.writable = writable;
-        }
-    }
-
-    private final Backend backend;
-    private final Path data;
-    private final Path tmp;
-    private final Journal journal;
-    private final Settings settings;
-    private final ScheduledThreadPoolExecutor uploader;
-    private final Object lock = new Object();
-    private final AtomicLong nextFh = new AtomicLong(1);
-    private final AtomicLong versions;
-    private final AtomicLong uploads = new AtomicLong();
-    private final AtomicLong failures = new AtomicLong();
-
-    // guarded by lock
-    private final Map<String, Journal.Entry> pending = new HashMap<>();
-    private final Map<Long, Handle> handles = new HashMap<>();
-    private final Map<String, Long> modSeq = new HashMap<>();
-    private final Map<String, Integer> attempts = new HashMap<>();
-    private final Set<String> running = new HashSet<>();
-    private final Set<String> rerun = new HashSet<>();
-    private final Set<String> parked = new HashSet<>();
-    private long seq;
-    private boolean closed;
+    private final CacheDir cache;
+    private final StateLock lock = new StateLock();
+    private final OpenFiles files = new OpenFiles();
+    private final Uploader uploader;
+    private final UnionView view;
 
     /** A filesystem with the default {@link Settings}. */
     public CachedUploadFs(Path cacheDir, Backend backend) throws IOException {
@@ -177,596 +141,123 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      * run start at once.
      */
     public CachedUploadFs(Path cacheDir, Backend backend, Settings settings) throws IOException {
-        this.backend = Objects.requireNonNull(backend, "backend");
-        this.settings = Objects.requireNonNull(settings, "settings");
-        this.data = Files.createDirectories(cacheDir.resolve("data")).toRealPath();
-        this.tmp = Files.createDirectories(cacheDir.resolve("tmp")).toRealPath();
-        try (Stream<Path> s = Files.list(tmp)) {
-            for (Path p : (Iterable<Path>) s::iterator) {
-                Files.deleteIfExists(p); // downloads interrupted by a crash
-            }
-        }
-        this.journal = new Journal(cacheDir.resolve("journal"));
-        AtomicInteger n = new AtomicInteger();
-        ThreadFactory tf = r -> {
-            Thread t = new Thread(r, "fuseguard-uploader-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
-        this.uploader = new ScheduledThreadPoolExecutor(settings.uploaderThreads(), tf);
-        this.uploader.setRemoveOnCancelPolicy(true);
-        List<Journal.Entry> replay = journal.load();
-        long maxVersion = 0;
-        synchronized (lock) {
-            for (Journal.Entry e : replay) {
-                pending.put(e.path(), e);
-                maxVersion = Math.max(maxVersion, e.version());
-            }
-        }
-        this.versions = new AtomicLong(Math.max(maxVersion + 1, System.currentTimeMillis()));
-        if (!replay.isEmpty()) {
-            LOG.info("Journal replay: {} pending backend operation(s) resumed from the cache", replay.size());
-        }
-        for (Journal.Entry e : replay) {
-            schedule(e.path());
-        }
+        Objects.requireNonNull(backend, "backend");
+        Objects.requireNonNull(settings, "settings");
+        this.cache = CacheDir.open(cacheDir);
+        Journal journal = new Journal(cacheDir.resolve("journal"));
+        this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
+        this.view = new UnionView(cache, backend, uploader, lock);
+        uploader.replay();
     }
 
     // ---------------------------------------------------------------- observability
 
     /** Paths whose upload or delete the backend has not confirmed yet. */
     public Set<String> pendingPaths() {
-        synchronized (lock) {
-            return new TreeSet<>(pending.keySet());
-        }
+        return uploader.pendingPaths();
     }
 
     /** Paths that exhausted their attempts and wait for their next change, {@link #retryPending} or mount. */
     public Set<String> parkedPaths() {
-        synchronized (lock) {
-            return new TreeSet<>(parked);
-        }
+        return uploader.parkedPaths();
     }
 
     /** Backend operations confirmed since construction. */
     public long completedOperations() {
-        return uploads.get();
+        return uploader.completedOperations();
     }
 
     /** Failed backend attempts since construction. */
     public long failedAttempts() {
-        return failures.get();
+        return uploader.failedAttempts();
     }
 
     /** Waits until nothing is pending (or the timeout passed); returns whether the journal is empty. */
     public boolean awaitIdle(Duration timeout) throws InterruptedException {
-        long end = System.nanoTime() + timeout.toNanos();
-        synchronized (lock) {
-            while (!pending.isEmpty()) {
-                long left = end - System.nanoTime();
-                if (left <= 0) {
-                    return false;
-                }
-                TimeUnit.NANOSECONDS.timedWait(lock, left);
-            }
-            return true;
-        }
+        return uploader.awaitIdle(timeout);
     }
 
     /** Schedules every pending path again, parked ones included (e.g. after the backend came back). */
     public void retryPending() {
-        List<String> paths;
-        synchronized (lock) {
-            parked.clear();
-            attempts.clear();
-            paths = new ArrayList<>(pending.keySet());
-        }
-        paths.forEach(this::schedule);
+        uploader.retryPending();
     }
 
     /** The cache file of a path (for tests and tools; never write it behind the filesystem's back). */
     public Path cacheFileOf(String path) {
-        return cachePath(path);
+        return cache.fileOf(path);
     }
 
-    // ---------------------------------------------------------------- paths and state
-
-    private Path cachePath(String path) {
-        if (path == null || !path.startsWith("/")) {
-            throw new ErrnoException(Errno.EINVAL, "not an absolute path: " + path);
-        }
-        if (path.equals("/")) {
-            return data;
-        }
-        Path p = data;
-        for (String c : path.substring(1).split("/", -1)) {
-            if (c.isEmpty() || c.equals(".") || c.equals("..")) {
-                throw new ErrnoException(Errno.EINVAL, "refused path " + path);
-            }
-            p = p.resolve(c);
-        }
-        return p;
-    }
-
-    private static String parentOf(String path) {
-        int i = path.lastIndexOf('/');
-        return i <= 0 ? "/" : path.substring(0, i);
-    }
-
-    private static String child(String dir, String name) {
-        return dir.equals("/") ? "/" + name : dir + "/" + name;
-    }
-
-    private static boolean localOnly(String path) {
-        return path.substring(path.lastIndexOf('/') + 1).startsWith(FUSE_HIDDEN);
-    }
-
-    private static boolean under(String path, String dir) {
-        return path.startsWith(dir + "/");
-    }
-
-    /** Whether a delete of {@code path} is pending (the backend's copy is hidden). Caller holds the lock. */
-    private boolean tombstoned(String path) {
-        Journal.Entry e = pending.get(path);
-        return e != null && e.op() == Journal.Op.DELETE;
-    }
-
-    private boolean hasWriters(String path) {
-        for (Handle h : handles.values()) {
-            if (h.writable && h.path.equals(path)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Commits the "pending upload" entry before a change. Caller holds the lock. */
-    private void journalPut(String path) throws IOException {
-        if (localOnly(path)) {
-            return;
-        }
-        Journal.Entry e = pending.get(path);
-        if (e == null || e.op() != Journal.Op.PUT) {
-            Journal.Entry put = new Journal.Entry(Journal.Op.PUT, path, versions.getAndIncrement());
-            journal.write(put);
-            pending.put(path, put);
-        }
-    }
-
-    private void journalDelete(String path) throws IOException {
-        if (localOnly(path)) {
-            Journal.Entry old = pending.remove(path);
-            if (old != null) {
-                journal.remove(path);
-            }
-            return;
-        }
-        Journal.Entry del = new Journal.Entry(Journal.Op.DELETE, path, versions.getAndIncrement());
-        journal.write(del);
-        pending.put(path, del);
-        parked.remove(path);
-        attempts.remove(path);
-    }
-
-    private void beforeChange(String path) {
-        synchronized (lock) {
-            try {
-                journalPut(path);
-            } catch (IOException e) {
-                throw new ErrnoException(Errno.EIO, "cannot journal " + path + ": " + e.getMessage());
-            }
-        }
-    }
-
-    private void afterChange(String path) {
-        synchronized (lock) {
-            modSeq.put(path, ++seq);
-            parked.remove(path);
-        }
-    }
-
-    // ---------------------------------------------------------------- uploader
-
-    private void schedule(String path) {
-        try {
-            uploader.execute(() -> reconcile(path, false));
-        } catch (RejectedExecutionException e) {
-            LOG.debug("uploader stopped; {} stays pending", path);
-        }
-    }
-
-    private void scheduleLater(String path, Duration delay) {
-        try {
-            uploader.schedule(() -> reconcile(path, false), delay.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (RejectedExecutionException e) {
-            LOG.debug("uploader stopped; {} stays pending", path);
-        }
-    }
-
-    private Duration backoff(int failuresSoFar) {
-        long ms = settings.initialBackoff().toMillis() << Math.min(20, failuresSoFar - 1);
-        return Duration.ofMillis(Math.min(ms, settings.maxBackoff().toMillis()));
-    }
-
-    /**
-     * Brings the backend in line with the path's journal entry. Runs on an uploader thread, or on the fsync
-     * handler's thread ({@code sync = true}: waits for a running upload of the path, reports failure by
-     * exception instead of retrying).
-     */
-    private void reconcile(String path, boolean sync) {
-        Journal.Entry e;
-        long mod;
-        synchronized (lock) {
-            if (closed) {
-                if (sync) {
-                    throw new ErrnoException(Errno.EIO, "filesystem closed");
-                }
-                return;
-            }
-            if (sync) {
-                while (running.contains(path)) {
-                    try {
-                        waitBounded();
-                    } catch (InterruptedException ie) {
-                        Thread.currentThread().interrupt();
-                        throw new ErrnoException(Errno.EINTR);
-                    }
-                }
-            } else if (running.contains(path)) {
-                rerun.add(path);
-                return;
-            }
-            e = pending.get(path);
-            if (e == null || (!sync && e.op() == Journal.Op.PUT && hasWriters(path))) {
-                return; // done already, or the last release schedules it
-            }
-            running.add(path);
-            mod = modSeq.getOrDefault(path, 0L);
-        }
-        IOException failure = null;
-        boolean vanished = false;
-        try {
-            if (e.op() == Journal.Op.PUT) {
-                Path file = cachePath(path);
-                InputStream in = null;
-                long size = 0;
-                try {
-                    in = Files.newInputStream(file, NOFOLLOW);
-                    size = Files.size(file);
-                } catch (NoSuchFileException nf) {
-                    vanished = true;
-                    if (in != null) {
-                        in.close();
-                    }
-                }
-                if (!vanished) {
-                    try (InputStream data = in) {
-                        backend.put(path, data, size);
-                    }
-                }
-            } else {
-                backend.delete(path);
-            }
-        } catch (IOException ex) {
-            failure = ex;
-        } catch (RuntimeException ex) {
-            failure = new IOException(ex);
-        }
-        synchronized (lock) {
-            running.remove(path);
-            boolean again = rerun.remove(path);
-            Journal.Entry now = pending.get(path);
-            boolean changed = now == null || now.version() != e.version()
-                    || modSeq.getOrDefault(path, 0L) != mod;
-            try {
-                if (failure == null && vanished && !changed) {
-                    LOG.warn("Cache file of {} disappeared; dropping its pending upload", path);
-                    dropEntry(path);
-                } else if (failure == null) {
-                    uploads.incrementAndGet();
-                    attempts.remove(path);
-                    parked.remove(path);
-                    if (!changed) {
-                        dropEntry(path);
-                    } else {
-                        again = true;
-                    }
-                } else {
-                    failures.incrementAndGet();
-                    if (changed) {
-                        attempts.remove(path);
-                        again = true;
-                    } else if (!sync && !closed) {
-                        int n = attempts.merge(path, 1, Integer::sum);
-                        again = false;
-                        if (n >= settings.maxAttempts()) {
-                            attempts.remove(path);
-                            parked.add(path);
-                            LOG.warn("{} of {} failed {} times ({}); kept pending until its next change, "
-                                    + "retryPending() or the next mount", e.op(), path, n, failure.toString());
-                        } else {
-                            Duration d = backoff(n);
-                            LOG.info("{} of {} failed (attempt {}/{}: {}); retrying in {} ms", e.op(), path, n,
-                                    settings.maxAttempts(), failure.toString(), d.toMillis());
-                            scheduleLater(path, d);
-                        }
-                    }
-                }
-            } catch (IOException je) {
-                LOG.error("Journal update for {} failed: {}", path, je.toString());
-            } finally {
-                lock.notifyAll();
-            }
-            if (again && !closed) {
-                schedule(path);
-            }
-        }
-        if (sync && failure != null) {
-            throw new ErrnoException(Errno.EIO, "upload of " + path + " failed: " + failure.getMessage());
-        }
-    }
-
-    private void dropEntry(String path) throws IOException {
-        journal.remove(path);
-        pending.remove(path);
-    }
-
-    /** Waits on the lock, bounded by the current request's deadline. Caller holds the lock. */
-    private void waitBounded() throws InterruptedException {
-        Optional<RequestContext> ctx = RequestContext.current();
-        if (ctx.isPresent()) {
-            long ms = ctx.get().remaining().toMillis();
-            if (ms <= 0) {
-                throw new ErrnoException(Errno.EIO, "deadline passed");
-            }
-            lock.wait(ms);
-        } else {
-            lock.wait(1000);
-        }
+    /** Whether {@code path}'s cache file exists (it may be stale only if changed behind the filesystem). */
+    boolean isCached(String path) {
+        return cache.exists(path);
     }
 
     // ---------------------------------------------------------------- attributes and listing
 
     @Override
     public FileAttributes getattr(String path) throws IOException {
-        Path c = cachePath(path);
-        try {
-            return attributesOf(c);
-        } catch (NoSuchFileException e) {
-            // not cached: fall through to the backend
-        }
-        synchronized (lock) {
-            if (tombstoned(path) || localOnly(path)) {
-                throw new ErrnoException(Errno.ENOENT);
-            }
-        }
-        Optional<BackendEntry> b;
-        try {
-            b = backend.stat(path);
-        } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "backend stat " + path + ": " + e.getMessage());
-        }
-        return b.map(this::attributesOf).orElseThrow(() -> new ErrnoException(Errno.ENOENT));
-    }
-
-    private static FileAttributes attributesOf(Path p) throws IOException {
-        Map<String, Object> a = Files.readAttributes(p, "unix:*", NOFOLLOW);
-        int mode = (Integer) a.get("mode");
-        return FileAttributes.builder(FileType.ofMode(mode)).permissions(mode & 07777)
-                .nlink(((Number) a.get("nlink")).longValue())
-                .owner(((Number) a.get("uid")).longValue(), ((Number) a.get("gid")).longValue())
-                .size((Long) a.get("size"))
-                .atime(((FileTime) a.get("lastAccessTime")).toInstant())
-                .mtime(((FileTime) a.get("lastModifiedTime")).toInstant())
-                .ctime(((FileTime) a.get("ctime")).toInstant())
-                .build();
-    }
-
-    private FileAttributes attributesOf(BackendEntry e) {
-        long uid = 0;
-        long gid = 0;
-        try {
-            uid = ((Number) Files.getAttribute(data, "unix:uid")).longValue();
-            gid = ((Number) Files.getAttribute(data, "unix:gid")).longValue();
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // root
-        }
-        return FileAttributes.builder(e.directory() ? FileType.DIRECTORY : FileType.REGULAR)
-                .size(e.directory() ? 0 : e.size()).owner(uid, gid).times(e.modified()).build();
+        return view.getattr(path);
     }
 
     @Override
     public void readdir(String path, DirectorySink sink) throws IOException {
-        FileAttributes self = getattr(path);
-        if (self.type() != FileType.DIRECTORY) {
+        if (!view.isDirectory(path)) {
             throw new ErrnoException(Errno.ENOTDIR);
         }
-        for (Map.Entry<String, FileAttributes> e : union(path).entrySet()) {
+        for (Map.Entry<String, FileAttributes> e : view.list(path).entrySet()) {
             sink.add(e.getKey(), e.getValue());
         }
     }
 
-    /** The entries of a directory: the cache's, then the backend's not hidden by a pending delete. */
-    private Map<String, FileAttributes> union(String path) throws IOException {
-        Map<String, FileAttributes> out = new LinkedHashMap<>();
-        Path c = cachePath(path);
-        if (Files.isDirectory(c, NOFOLLOW)) {
-            try (DirectoryStream<Path> s = Files.newDirectoryStream(c)) {
-                for (Path p : s) {
-                    try {
-                        out.put(p.getFileName().toString(), attributesOf(p));
-                    } catch (NoSuchFileException gone) {
-                        // removed meanwhile
-                    }
-                }
-            }
-        }
-        List<BackendEntry> remote;
-        try {
-            remote = backend.list(path);
-        } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "backend list " + path + ": " + e.getMessage());
-        }
-        synchronized (lock) {
-            for (BackendEntry e : remote) {
-                if (!out.containsKey(e.name()) && !tombstoned(child(path, e.name()))) {
-                    out.put(e.name(), attributesOf(e));
-                }
-            }
-        }
-        return out;
-    }
-
-    private void requireParentDirectory(String path) throws IOException {
-        if (getattr(parentOf(path)).type() != FileType.DIRECTORY) {
-            throw new ErrnoException(Errno.ENOTDIR);
-        }
-    }
-
-    private Optional<FileAttributes> lookup(String path) throws IOException {
-        try {
-            return Optional.of(getattr(path));
-        } catch (NoSuchFileException e) {
-            return Optional.empty();
-        } catch (ErrnoException e) {
-            if (e.errno() == Errno.ENOENT) {
-                return Optional.empty();
-            }
-            throw e;
-        }
-    }
-
-    // ---------------------------------------------------------------- cache fill
-
-    /** Makes sure the file is in the cache, fetching it from the backend if needed. */
-    private void ensureCached(String path) {
-        Path c = cachePath(path);
-        if (Files.exists(c, NOFOLLOW)) {
-            return;
-        }
-        synchronized (lock) {
-            if (tombstoned(path) || localOnly(path)) {
-                throw new ErrnoException(Errno.ENOENT);
-            }
-        }
-        Path t = tmp.resolve(UUID.randomUUID() + ".download");
-        try {
-            Optional<BackendEntry> e = backend.stat(path);
-            if (e.isEmpty()) {
-                throw new ErrnoException(Errno.ENOENT);
-            }
-            if (e.get().directory()) {
-                throw new ErrnoException(Errno.EISDIR);
-            }
-            try (InputStream in = backend.get(path)) {
-                Files.copy(in, t);
-            }
-            Files.setLastModifiedTime(t, FileTime.from(e.get().modified()));
-            synchronized (lock) {
-                if (!Files.exists(c, NOFOLLOW) && !tombstoned(path)) {
-                    Files.createDirectories(c.getParent());
-                    Files.move(t, c, StandardCopyOption.ATOMIC_MOVE);
-                }
-            }
-        } catch (NoSuchFileException e) {
-            throw new ErrnoException(Errno.ENOENT);
-        } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "fetching " + path + " from the backend: " + e.getMessage());
-        } finally {
-            try {
-                Files.deleteIfExists(t);
-            } catch (IOException ignored) {
-                // best effort
-            }
-        }
-    }
-
-    /** Makes a directory known only to the backend exist in the cache too. */
-    private void ensureCachedDir(String path) throws IOException {
-        Files.createDirectories(cachePath(path));
+    @Override
+    public FsStats statfs(String path) throws IOException {
+        return cache.stats();
     }
 
     // ---------------------------------------------------------------- files
 
     @Override
     public long create(String path, int mode, OpenFlags flags) throws IOException {
-        requireParentDirectory(path);
-        Path c = cachePath(path);
-        synchronized (lock) {
-            Files.createDirectories(c.getParent());
-            journalPut(path);
-            FileChannel ch = FileChannel.open(c, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE, NOFOLLOW);
-            Files.setAttribute(c, "unix:mode", mode & 07777, NOFOLLOW);
-            RequestContext.current().ifPresent(ctx -> giveTo(c, ctx));
-            long fh = nextFh.getAndIncrement();
-            handles.put(fh, new Handle(path, ch, true));
-            modSeq.put(path, ++seq);
-            parked.remove(path);
-            return fh;
-        }
-    }
-
-    private static void giveTo(Path c, RequestContext ctx) {
-        if (ctx.uid() == 0 && ctx.gid() == 0) {
-            return;
-        }
-        try {
-            Files.setAttribute(c, "unix:uid", (int) ctx.uid(), NOFOLLOW);
-            Files.setAttribute(c, "unix:gid", (int) ctx.gid(), NOFOLLOW);
-        } catch (IOException | UnsupportedOperationException e) {
-            LOG.debug("cannot give {} to uid {}: {}", c, ctx.uid(), e.toString());
+        view.requireParentDirectory(path);
+        try (StateLock.Held h = lock.hold()) {
+            uploader.journalPut(path);
+            FileChannel ch = cache.createFile(path, mode);
+            uploader.markChanged(path);
+            return files.add(path, ch, true);
         }
     }
 
     @Override
     public long open(String path, OpenFlags openFlags) throws IOException {
         int flags = openFlags.raw();
-        ensureCached(path);
-        Path c = cachePath(path);
-        int acc = flags & O_ACCMODE;
-        boolean writable = acc != 0;
-        Set<OpenOption> opts = new HashSet<>();
-        opts.add(NOFOLLOW);
-        opts.add(StandardOpenOption.READ);
-        if (writable) {
-            opts.add(StandardOpenOption.WRITE);
-        }
+        view.ensureCached(path);
+        boolean writable = (flags & O_ACCMODE) != 0;
         boolean trunc = writable && (flags & O_TRUNC) != 0;
         if (trunc) {
-            beforeChange(path);
+            uploader.beforeChange(path);
         }
-        if (Files.isDirectory(c, NOFOLLOW)) {
+        Path c = cache.fileOf(path);
+        if (cache.isDirectory(path)) {
             throw new ErrnoException(Errno.EISDIR);
         }
-        FileChannel ch = FileChannel.open(c, opts);
+        FileChannel ch = writable
+                ? FileChannel.open(c, NOFOLLOW, StandardOpenOption.READ, StandardOpenOption.WRITE)
+                : FileChannel.open(c, NOFOLLOW, StandardOpenOption.READ);
         if (trunc) {
             ch.truncate(0);
-            afterChange(path);
+            uploader.afterChange(path);
         }
-        long fh = nextFh.getAndIncrement();
-        synchronized (lock) {
-            handles.put(fh, new Handle(path, ch, writable));
-        }
-        return fh;
-    }
-
-    private Handle handle(long fh) {
-        synchronized (lock) {
-            Handle h = handles.get(fh);
-            if (h == null) {
-                throw new ErrnoException(Errno.EBADF);
-            }
-            return h;
+        try (StateLock.Held h = lock.hold()) {
+            return files.add(path, ch, writable);
         }
     }
 
     @Override
     public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
-        Handle h = handle(fh);
+        FileChannel ch = files.get(fh).channel;
         int total = 0;
         while (dst.hasRemaining()) {
-            int n = h.channel.read(dst, offset + total);
+            int n = ch.read(dst, offset + total);
             if (n < 0) {
                 break;
             }
@@ -777,54 +268,58 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public int write(String path, long fh, ByteBuffer src, long offset) throws IOException {
-        Handle h = handle(fh);
+        OpenFiles.Handle h = files.get(fh);
         if (!h.writable) {
             throw new ErrnoException(Errno.EBADF);
         }
         String p = h.path;
-        beforeChange(p);
+        uploader.beforeChange(p);
         int total = 0;
         try {
             while (src.hasRemaining()) {
                 total += h.channel.write(src, offset + total);
             }
         } finally {
-            afterChange(p);
+            uploader.afterChange(p);
         }
         return total;
     }
 
     @Override
     public void truncate(String path, long size) throws IOException {
-        if (size == 0 && !Files.exists(cachePath(path), NOFOLLOW)) {
-            if (getattr(path).type() == FileType.DIRECTORY) { // must exist; no need to download it
+        if (size == 0 && !cache.exists(path)) {
+            if (view.isDirectory(path)) { // must exist; no need to download what is cut away
                 throw new ErrnoException(Errno.EISDIR);
             }
-            synchronized (lock) {
-                Files.createDirectories(cachePath(path).getParent());
-                Files.newByteChannel(cachePath(path), StandardOpenOption.CREATE, StandardOpenOption.WRITE)
-                        .close();
-            }
+            lock.run(() -> cache.createEmpty(path));
         } else {
-            ensureCached(path);
+            view.ensureCached(path);
         }
-        beforeChange(path);
-        try (FileChannel ch = FileChannel.open(cachePath(path), StandardOpenOption.WRITE, NOFOLLOW)) {
-            long current = ch.size();
-            if (size < current) {
-                ch.truncate(size);
-            } else if (size > current) {
-                ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
-            }
+        uploader.beforeChange(path);
+        try (FileChannel ch = FileChannel.open(cache.fileOf(path), StandardOpenOption.WRITE, NOFOLLOW)) {
+            resize(ch, size);
         } finally {
-            afterChange(path);
+            uploader.afterChange(path);
         }
+        scheduleUnlessOpenForWriting(path); // a truncate(2) by path has no release to wait for
+    }
+
+    private static void resize(FileChannel ch, long size) throws IOException {
+        long current = ch.size();
+        if (size < current) {
+            ch.truncate(size);
+        } else if (size > current) {
+            ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
+        }
+    }
+
+    private void scheduleUnlessOpenForWriting(String path) {
         boolean now;
-        synchronized (lock) {
-            now = !hasWriters(path);
+        try (StateLock.Held h = lock.hold()) {
+            now = !files.hasWriters(path);
         }
         if (now) {
-            schedule(path); // a truncate(2) by path has no release to wait for
+            uploader.schedule(path);
         }
     }
 
@@ -834,33 +329,24 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      */
     @Override
     public void fsync(String path, long fh, boolean dataOnly) throws IOException {
-        Handle h = handle(fh);
+        OpenFiles.Handle h = files.get(fh);
         h.channel.force(!dataOnly);
-        String p = h.path;
-        synchronized (lock) {
-            Journal.Entry e = pending.get(p);
-            if (e == null || e.op() != Journal.Op.PUT) {
-                return; // nothing to upload: the backend has this content
-            }
-        }
-        reconcile(p, true);
+        uploader.uploadNow(h.path);
     }
 
     /** The after-close hook: hands the file to the uploader and returns at once. */
     @Override
     public void release(String path, long fh, OpenFlags flags) {
-        Handle h;
+        OpenFiles.Handle h;
         boolean upload;
-        synchronized (lock) {
-            h = handles.remove(fh);
+        try (StateLock.Held held = lock.hold()) {
+            h = files.remove(fh);
             if (h == null) {
                 return;
             }
-            Journal.Entry e = pending.get(h.path);
-            upload = h.writable && e != null && e.op() == Journal.Op.PUT && !hasWriters(h.path);
+            upload = h.writable && uploader.putPending(h.path) && !files.hasWriters(h.path);
             if (upload) {
-                attempts.remove(h.path);
-                parked.remove(h.path);
+                uploader.resetAttempts(h.path);
             }
         }
         try {
@@ -869,28 +355,66 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             LOG.warn("closing the cache file of {} failed: {}", h.path, e.toString());
         }
         if (upload) {
-            schedule(h.path);
+            uploader.schedule(h.path);
         }
+    }
+
+    // ---------------------------------------------------------------- outside the subset
+
+    /**
+     * Regular files only: anything else (FIFO, socket, device) is refused with EPERM, as {@code mknod(2)}
+     * says for a filesystem that does not support the type. An empty regular file is uploaded at once.
+     */
+    @Override
+    public void mknod(String path, FileType type, int permissions, long rdev) throws IOException {
+        if (type != FileType.REGULAR) {
+            throw new ErrnoException(Errno.EPERM, type + " files are outside the supported subset");
+        }
+        view.requireParentDirectory(path);
+        if (view.lookup(path).isPresent()) {
+            throw new ErrnoException(Errno.EEXIST);
+        }
+        lock.run(() -> {
+            uploader.journalPut(path);
+            cache.createFile(path, permissions).close();
+            uploader.markChanged(path);
+        });
+        uploader.schedule(path);
+    }
+
+    /** Refused with EPERM: symbolic links are outside the supported subset ({@code symlink(2)}). */
+    @Override
+    public void symlink(String target, String linkPath) {
+        throw new ErrnoException(Errno.EPERM, "symbolic links are outside the supported subset");
+    }
+
+    /** Refused with EPERM: hard links are outside the supported subset ({@code link(2)}). */
+    @Override
+    public void link(String existing, String newPath) {
+        throw new ErrnoException(Errno.EPERM, "hard links are outside the supported subset");
+    }
+
+    /** EINVAL for an existing entry (never a symbolic link), ENOENT otherwise. */
+    @Override
+    public String readlink(String path) throws IOException {
+        view.getattr(path);
+        throw new ErrnoException(Errno.EINVAL);
     }
 
     // ---------------------------------------------------------------- namespace
 
     @Override
     public void mkdir(String path, int mode) throws IOException {
-        requireParentDirectory(path);
-        if (lookup(path).isPresent()) {
+        view.requireParentDirectory(path);
+        if (view.lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
         }
-        Path c = cachePath(path);
-        synchronized (lock) {
-            Files.createDirectories(c.getParent());
-            Files.createDirectory(c);
-            Files.setAttribute(c, "unix:mode", mode & 07777, NOFOLLOW);
-            RequestContext.current().ifPresent(ctx -> giveTo(c, ctx));
-            if (tombstoned(path)) {
-                dropEntry(path); // re-created before the backend removed it: keep it
+        lock.run(() -> {
+            cache.createDirectory(path, mode);
+            if (uploader.deletePending(path)) {
+                uploader.dropEntry(path); // re-created before the backend removed it: keep it
             }
-        }
+        });
     }
 
     @Override
@@ -898,168 +422,150 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (path.equals("/")) {
             throw new ErrnoException(Errno.EBUSY);
         }
-        if (getattr(path).type() != FileType.DIRECTORY) {
+        if (!view.isDirectory(path)) {
             throw new ErrnoException(Errno.ENOTDIR);
         }
-        if (!union(path).isEmpty()) {
+        if (!view.list(path).isEmpty()) {
             throw new ErrnoException(Errno.ENOTEMPTY);
         }
-        synchronized (lock) {
-            Files.deleteIfExists(cachePath(path));
-            journalDelete(path);
-        }
-        schedule(path);
+        lock.run(() -> {
+            cache.delete(path);
+            uploader.journalDelete(path);
+        });
+        uploader.schedule(path);
     }
 
     @Override
     public void unlink(String path) throws IOException {
-        if (getattr(path).type() == FileType.DIRECTORY) {
+        if (view.isDirectory(path)) {
             throw new ErrnoException(Errno.EISDIR);
         }
-        synchronized (lock) {
-            Files.deleteIfExists(cachePath(path));
-            modSeq.remove(path);
-            journalDelete(path);
-        }
-        schedule(path);
+        lock.run(() -> {
+            cache.delete(path);
+            uploader.forgetChanges(path);
+            uploader.journalDelete(path);
+        });
+        uploader.schedule(path);
     }
 
+    /**
+     * Renames in the cache at once; the backend side becomes "upload every moved file under its new name,
+     * delete the old names", so everything that moves is fetched into the cache first.
+     */
     @Override
     public void rename(String from, String to) throws IOException {
-        if (from.equals("/") || to.equals("/") || under(to, from)) {
+        if (from.equals("/") || to.equals("/") || UploadPaths.under(to, from)) {
             throw new ErrnoException(Errno.EINVAL);
         }
-        FileAttributes src = getattr(from);
-        requireParentDirectory(to);
-        Optional<FileAttributes> dst = lookup(to);
-        boolean dir = src.type() == FileType.DIRECTORY;
-        if (dst.isPresent()) {
-            boolean dstDir = dst.get().type() == FileType.DIRECTORY;
-            if (dir && !dstDir) {
-                throw new ErrnoException(Errno.ENOTDIR);
-            }
-            if (!dir && dstDir) {
-                throw new ErrnoException(Errno.EISDIR);
-            }
-            if (dstDir && !union(to).isEmpty()) {
-                throw new ErrnoException(Errno.ENOTEMPTY);
-            }
+        boolean dir = view.isDirectory(from);
+        view.requireParentDirectory(to);
+        boolean replacesDir = checkRenameTarget(dir, to);
+        List<String> movedFiles = new ArrayList<>();
+        List<String> movedDirs = new ArrayList<>();
+        cacheWhatMoves(from, dir, movedFiles, movedDirs);
+        List<String> touched = new ArrayList<>();
+        lock.run(() -> {
+            cache.move(from, to, replacesDir);
+            touched.addAll(journalMovedFiles(from, to, movedFiles));
+            touched.addAll(journalRemovedDirs(from, to, dir, movedDirs));
+            files.renamed(from, to);
+        });
+        touched.forEach(uploader::schedule);
+    }
+
+    /**
+     * Refuses a target that cannot be replaced (rename(2): ENOTDIR, EISDIR, ENOTEMPTY); returns whether an
+     * existing (empty) directory is replaced.
+     */
+    private boolean checkRenameTarget(boolean dir, String to) throws IOException {
+        Optional<FileAttributes> dst = view.lookup(to);
+        if (dst.isEmpty()) {
+            return false;
         }
-        // Everything that moves must be in the cache: the backend side becomes "upload new, delete old".
-        List<String> files = new ArrayList<>();
-        List<String> dirs = new ArrayList<>();
+        boolean dstDir = dst.get().type() == FileType.DIRECTORY;
+        if (dir && !dstDir) {
+            throw new ErrnoException(Errno.ENOTDIR);
+        }
+        if (!dir && dstDir) {
+            throw new ErrnoException(Errno.EISDIR);
+        }
+        if (dstDir && !view.list(to).isEmpty()) {
+            throw new ErrnoException(Errno.ENOTEMPTY);
+        }
+        return dstDir;
+    }
+
+    /** Lists what moves with {@code from} and fetches it into the cache. */
+    private void cacheWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
+            throws IOException {
         if (dir) {
-            collect(from, files, dirs);
-            ensureCachedDir(from);
-            for (String d : dirs) {
-                ensureCachedDir(d);
+            view.collect(from, movedFiles, movedDirs);
+            cache.ensureDirectory(from);
+            for (String d : movedDirs) {
+                cache.ensureDirectory(d);
             }
         } else {
-            files.add(from);
+            movedFiles.add(from);
         }
-        for (String f : files) {
-            ensureCached(f);
-        }
-        List<String> touched = new ArrayList<>();
-        synchronized (lock) {
-            Path cs = cachePath(from);
-            Path cd = cachePath(to);
-            Files.createDirectories(cd.getParent());
-            if (dst.isPresent() && dir && !Files.exists(cd, NOFOLLOW)) {
-                Files.createDirectory(cd); // an empty target known only to the backend
-            }
-            Files.move(cs, cd, StandardCopyOption.ATOMIC_MOVE);
-            for (String f : files) {
-                String nf = to + f.substring(from.length());
-                Long m = modSeq.remove(f);
-                if (m != null) {
-                    modSeq.put(nf, m);
-                }
-                journalPut(nf);
-                Journal.Entry ne = pending.get(nf);
-                if (ne != null && ne.op() == Journal.Op.PUT) {
-                    // a rename onto a pending path must upload again even if one is running
-                    modSeq.put(nf, ++seq);
-                }
-                journalDelete(f);
-                touched.add(nf);
-                touched.add(f);
-            }
-            for (String d : dirs) {
-                journalDelete(d);
-                touched.add(d);
-            }
-            if (dir) {
-                journalDelete(from);
-                touched.add(from);
-                if (tombstoned(to)) {
-                    dropEntry(to);
-                }
-            }
-            for (Handle h : handles.values()) {
-                if (h.path.equals(from)) {
-                    h.path = to;
-                } else if (under(h.path, from)) {
-                    h.path = to + h.path.substring(from.length());
-                }
-            }
-        }
-        for (String p : touched) {
-            schedule(p);
+        for (String f : movedFiles) {
+            view.ensureCached(f);
         }
     }
 
-    /** All files and directories below {@code dir} in the union view. */
-    private void collect(String dir, List<String> files, List<String> dirs) throws IOException {
-        for (Map.Entry<String, FileAttributes> e : union(dir).entrySet()) {
-            String p = child(dir, e.getKey());
-            if (e.getValue().type() == FileType.DIRECTORY) {
-                dirs.add(p);
-                collect(p, files, dirs);
-            } else {
-                files.add(p);
+    /** Journals "upload under the new name, delete the old" for every moved file. Caller holds the lock. */
+    private List<String> journalMovedFiles(String from, String to, List<String> movedFiles) throws IOException {
+        List<String> touched = new ArrayList<>();
+        for (String f : movedFiles) {
+            String nf = UploadPaths.moved(f, from, to);
+            uploader.moveChanges(f, nf);
+            uploader.journalPut(nf);
+            if (uploader.putPending(nf)) {
+                uploader.markChanged(nf); // a rename onto a pending path must upload again even if one runs
             }
+            uploader.journalDelete(f);
+            touched.add(nf);
+            touched.add(f);
         }
+        return touched;
     }
+
+    /** Journals the deletes of the old directory names. Caller holds the lock. */
+    private List<String> journalRemovedDirs(String from, String to, boolean dir, List<String> movedDirs)
+            throws IOException {
+        List<String> touched = new ArrayList<>();
+        if (!dir) {
+            return touched;
+        }
+        for (String d : movedDirs) {
+            uploader.journalDelete(d);
+            touched.add(d);
+        }
+        uploader.journalDelete(from);
+        touched.add(from);
+        if (uploader.deletePending(to)) {
+            uploader.dropEntry(to);
+        }
+        return touched;
+    }
+
+    // ---------------------------------------------------------------- metadata (kept in the cache file)
 
     @Override
     public void chmod(String path, int mode) throws IOException {
-        materialize(path);
-        Files.setAttribute(cachePath(path), "unix:mode", mode & 07777, NOFOLLOW);
+        view.materialize(path);
+        cache.setMode(path, mode);
     }
 
     @Override
     public void chown(String path, OptionalLong uid, OptionalLong gid) throws IOException {
-        materialize(path);
-        if (uid.isPresent()) {
-            Files.setAttribute(cachePath(path), "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
-        }
-        if (gid.isPresent()) {
-            Files.setAttribute(cachePath(path), "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
-        }
+        view.materialize(path);
+        cache.setOwner(path, uid.orElse(-1), gid.orElse(-1));
     }
 
     @Override
     public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
-        materialize(path);
-        Files.getFileAttributeView(cachePath(path), BasicFileAttributeView.class, NOFOLLOW).setTimes(
-                mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
-    }
-
-    private void materialize(String path) throws IOException {
-        if (getattr(path).type() == FileType.DIRECTORY) {
-            ensureCachedDir(path);
-        } else {
-            ensureCached(path);
-        }
-    }
-
-    @Override
-    public FsStats statfs(String path) throws IOException {
-        FileStore s = Files.getFileStore(data);
-        long bs = Math.max(512, s.getBlockSize());
-        return new FsStats(bs, s.getTotalSpace() / bs, s.getUnallocatedSpace() / bs, s.getUsableSpace() / bs,
-                0, 0, 255);
+        view.materialize(path);
+        cache.setTimes(path, atime, mtime);
     }
 
     /**
@@ -1068,32 +574,17 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      */
     @Override
     public void close() {
-        List<Handle> open;
-        synchronized (lock) {
-            closed = true;
-            open = new ArrayList<>(handles.values());
-            handles.clear();
-            lock.notifyAll();
+        List<OpenFiles.Handle> open;
+        try (StateLock.Held h = lock.hold()) {
+            open = files.removeAll();
         }
-        uploader.shutdownNow();
-        try {
-            if (!uploader.awaitTermination(5, TimeUnit.SECONDS)) {
-                LOG.warn("uploader threads still busy 5 s after close (backend ignores interrupts)");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        for (Handle h : open) {
+        uploader.close();
+        for (OpenFiles.Handle h : open) {
             try {
                 h.channel.close();
             } catch (IOException ignored) {
                 // closing anyway
             }
         }
-    }
-
-    /** Whether {@code path}'s cache file exists (it may be stale only if changed behind the filesystem). */
-    boolean isCached(String path) {
-        return Files.exists(cachePath(path), NOFOLLOW);
     }
 }

@@ -1,0 +1,85 @@
+package io.fuseguard.examples.upload;
+
+import io.fuseguard.api.Errno;
+import io.fuseguard.api.ErrnoException;
+
+import java.nio.channels.FileChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The open files of a {@link CachedUploadFs}, by file handle. A look-up ({@link #get}, on every read and write)
+ * takes no lock; changes and the questions that must agree with the upload bookkeeping ({@link #hasWriters},
+ * {@link #renamed}) run under the filesystem's {@link StateLock}.
+ */
+final class OpenFiles {
+    /** An open cache file; its path follows renames. */
+    static final class Handle {
+        volatile String path;
+        final FileChannel channel;
+        final boolean writable;
+
+        Handle(String path, FileChannel channel, boolean writable) {
+            this.path = path;
+            this.channel = channel;
+            this.writable = writable;
+        }
+    }
+
+    private final Map<Long, Handle> handles = new ConcurrentHashMap<>();
+    private final AtomicLong nextFh = new AtomicLong(1);
+
+    /** Registers an open cache file and returns its new handle number. Caller holds the lock. */
+    long add(String path, FileChannel channel, boolean writable) {
+        long fh = nextFh.getAndIncrement();
+        handles.put(fh, new Handle(path, channel, writable));
+        return fh;
+    }
+
+    /**
+     * The open file of handle {@code fh}.
+     *
+     * @throws ErrnoException EBADF for an unknown handle
+     */
+    Handle get(long fh) {
+        Handle h = handles.get(fh);
+        if (h == null) {
+            throw new ErrnoException(Errno.EBADF);
+        }
+        return h;
+    }
+
+    /** Forgets handle {@code fh}; null when unknown. Caller holds the lock. */
+    Handle remove(long fh) {
+        return handles.remove(fh);
+    }
+
+    /** Whether {@code path} is open for writing. Caller holds the lock. */
+    boolean hasWriters(String path) {
+        for (Handle h : handles.values()) {
+            if (h.writable && h.path.equals(path)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Moves the open files at or below {@code from} to {@code to}. Caller holds the lock. */
+    void renamed(String from, String to) {
+        for (Handle h : handles.values()) {
+            if (h.path.equals(from) || UploadPaths.under(h.path, from)) {
+                h.path = UploadPaths.moved(h.path, from, to);
+            }
+        }
+    }
+
+    /** Forgets every handle and returns them, for closing. Caller holds the lock. */
+    List<Handle> removeAll() {
+        List<Handle> all = new ArrayList<>(handles.values());
+        handles.clear();
+        return all;
+    }
+}
