@@ -33,9 +33,10 @@ import java.util.concurrent.Callable;
 @Command(name = "mount", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Mounts an example filesystem and serves it until Ctrl-C/SIGTERM.",
                 "  memory       in-memory POSIX filesystem",
-                "  upload       ndrive-style: local cache, uploaded after close to a backend directory or an",
-                "               S3 bucket (--backend s3://BUCKET[/PREFIX], --endpoint URL for MinIO/S3Proxy;",
-                "               credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws or the instance)",
+                "  upload       ndrive-style: local cache, uploaded after close to a backend",
+                "               directory or an S3 bucket (--backend s3://BUCKET[/PREFIX],",
+                "               --endpoint URL for MinIO/S3Proxy; AWS credentials from the",
+                "               environment, ~/.aws or the instance)",
                 "  passthrough  mirrors a host directory"})
 public final class MountCommand implements Callable<Integer> {
     /** fuseguard's own background logging: the logging backend starts off the mount path. */
