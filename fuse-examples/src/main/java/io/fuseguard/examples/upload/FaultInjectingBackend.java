@@ -22,8 +22,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * }</pre>
  *
  * <p>A stalled put stalls after the wrapped backend consumed the first chunk of the data: the upload has begun
- * (a {@link DirectoryBackend} has its temp file, an {@link S3Backend} its request or multipart upload) and is
- * visibly in flight, as with a store that stops answering mid-transfer. {@link #close()} closes the wrapped
+ * and is visibly in flight, as with a store that stops answering mid-transfer (a {@link DirectoryBackend} has
+ * its temp file, an {@link S3Backend} its multipart upload; a single-part S3 upload reads the file whole before
+ * it sends, so it stalls before its request). {@link #close()} closes the wrapped
  * backend.
  */
 public final class FaultInjectingBackend implements Backend {

@@ -22,7 +22,9 @@ import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
 import software.amazon.awssdk.services.s3.model.NoSuchBucketException;
 import software.amazon.awssdk.services.s3.model.NoSuchKeyException;
 import software.amazon.awssdk.services.s3.model.S3Exception;
+import software.amazon.awssdk.services.s3.model.PutObjectResponse;
 import software.amazon.awssdk.services.s3.model.S3Object;
+import software.amazon.awssdk.services.s3.model.ServerSideEncryption;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -47,6 +49,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -73,8 +76,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * </ul>
  *
  * <p>Requests run on this backend's own threads while the caller waits: an interrupted caller (an fsync past
- * its deadline, the filesystem closing) returns at once with an {@link InterruptedIOException} and the request
- * is aborted behind it. The SDK retries a failed request {@link Builder#maxAttempts} times in all (default 3)
+ * its deadline, the filesystem closing) returns at once with an {@link InterruptedIOException}; the request's
+ * thread is interrupted too, and a request blocked in a socket read ends at the latest with the socket
+ * timeout. The SDK retries a failed request {@link Builder#maxAttempts} times in all (default 3)
  * with its standard backoff; everything else is left to {@link CachedUploadFs}'s own retries, so an
  * {@code fsync} stays within its deadline. The SDK's flexible checksums are requested only where an operation
  * requires them, which keeps S3-compatible stores without CRC support working; Content-MD5 covers the data.
@@ -82,6 +86,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class S3Backend implements Backend {
     /** Default size above which a put is a multipart upload. */
     public static final long DEFAULT_MULTIPART_THRESHOLD = 16L << 20;
+    /** Largest single-part upload: it is held in memory, so it must fit in an array. */
+    static final long MAX_SINGLE_PART = Integer.MAX_VALUE - 16;
     /** Default part size of a multipart upload (S3's minimum is 5 MiB for every part but the last). */
     public static final int DEFAULT_PART_SIZE = 8 << 20;
 
@@ -173,16 +179,29 @@ public final class S3Backend implements Backend {
             byte[] body = readExactly(data, (int) size, path);
             requireEnd(data, path, size);
             byte[] md5 = md5(body, body.length);
-            String etag = call("PutObject " + key, () -> s3.putObject(r -> r.bucket(location.bucket()).key(key)
-                    .contentLength((long) body.length).contentMD5(base64(md5)), RequestBody.fromBytes(body)))
-                    .eTag();
-            if (etag != null && !etag.contains("-") && !unquote(etag).equalsIgnoreCase(HexFormat.of().formatHex(md5))) {
-                throw new IOException("upload of " + path + " stored other bytes: ETag " + etag + ", local MD5 "
-                        + HexFormat.of().formatHex(md5));
-            }
+            PutObjectResponse put = call("PutObject " + key, () -> s3.putObject(r -> r.bucket(location.bucket())
+                    .key(key).contentLength((long) body.length).contentMD5(base64(md5)), RequestBody.fromBytes(body)));
+            requireMd5ETag(path, put, md5);
             return;
         }
         multipartPut(path, key, data, size);
+    }
+
+    /**
+     * A plain single-part object's ETag is its MD5: a mismatch means other bytes were stored. Objects encrypted
+     * otherwise than SSE-S3 (KMS, customer keys) have other ETags; Content-MD5 alone vouches for them.
+     */
+    private static void requireMd5ETag(String path, PutObjectResponse put, byte[] md5) throws IOException {
+        String etag = put.eTag();
+        ServerSideEncryption sse = put.serverSideEncryption();
+        if (etag == null || put.sseCustomerAlgorithm() != null || (sse != null && sse != ServerSideEncryption.AES256)) {
+            return;
+        }
+        String local = HexFormat.of().formatHex(md5);
+        if (!unquote(etag).equalsIgnoreCase(local)) {
+            throw new IOException("upload of " + path + " stored other bytes: ETag " + etag + ", local MD5 "
+                    + local);
+        }
     }
 
     private void multipartPut(String path, String key, InputStream data, long size) throws IOException {
@@ -296,9 +315,18 @@ public final class S3Backend implements Backend {
         }
     }
 
-    /** Stops the request threads and closes the client. */
+    /**
+     * Stops the request threads and closes the client. Aborts of multipart uploads still queued (the
+     * filesystem interrupts its uploads when it closes) get up to 2 s to reach the store.
+     */
     @Override
     public void close() {
+        requests.shutdown();
+        try {
+            requests.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         requests.shutdownNow();
         s3.close();
     }
@@ -438,8 +466,8 @@ public final class S3Backend implements Backend {
 
         /** Size above which a put is a multipart upload (default 16 MiB). */
         public Builder multipartThreshold(long bytes) {
-            if (bytes < 0) {
-                throw new IllegalArgumentException("multipart threshold must not be negative");
+            if (bytes < 0 || bytes > MAX_SINGLE_PART) {
+                throw new IllegalArgumentException("multipart threshold must be between 0 and " + MAX_SINGLE_PART);
             }
             this.multipartThreshold = bytes;
             return this;

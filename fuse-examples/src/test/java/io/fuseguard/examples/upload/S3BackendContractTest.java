@@ -17,7 +17,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The {@link Backend} contract on an {@link S3Backend} against S3Proxy on 127.0.0.1, with a key prefix and a
- * multipart threshold lowered to 5 MiB (parts of 5 MiB, the least S3 and S3Proxy accept), so the large upload is a 3-part multipart upload.
+ * multipart threshold lowered to 5 MiB (parts of 5 MiB, the least S3 and S3Proxy accept), so the large upload
+ * is a 3-part multipart upload.
  */
 class S3BackendContractTest extends BackendContractTest {
     static final String PREFIX = "tenant/drive";
@@ -85,11 +86,16 @@ class S3BackendContractTest extends BackendContractTest {
     }
 
     @Test
-    void checkBucketTellsAMissingBucketAndADeadEndpoint() throws Exception {
+    void checkBucketTellsAMissingBucketRefusedCredentialsAndADeadEndpoint() throws Exception {
         ((S3Backend) backend).checkBucket();
         try (S3Backend missing = server.backend(S3Location.parse("s3://no-such-bucket")).build()) {
             assertThatThrownBy(missing::checkBucket).isInstanceOf(IOException.class)
                     .hasMessageContaining("bucket 'no-such-bucket' does not exist");
+        }
+        try (S3Backend refused = S3Backend.builder(new S3Location(bucket, "")).endpoint(server.endpoint())
+                .credentials(S3ProxyServer.ACCESS_KEY, "wrong-secret").build()) {
+            assertThatThrownBy(refused::checkBucket).isInstanceOf(IOException.class)
+                    .hasMessageContaining("denied").hasMessageContaining("check the credentials");
         }
         int deadPort;
         try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
