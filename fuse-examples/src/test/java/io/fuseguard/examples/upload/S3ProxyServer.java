@@ -70,9 +70,11 @@ final class S3ProxyServer implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() {
         try {
             proxy.stop();
+        } catch (Exception e) {
+            throw new IllegalStateException("stopping S3Proxy", e);
         } finally {
             context.close();
         }
