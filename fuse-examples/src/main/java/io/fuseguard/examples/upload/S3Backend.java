@@ -4,7 +4,6 @@ import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.core.exception.AbortedException;
 import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.sync.RequestBody;
@@ -19,8 +18,6 @@ import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
-import software.amazon.awssdk.services.s3.model.NoSuchBucketException;
-import software.amazon.awssdk.services.s3.model.NoSuchKeyException;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 import software.amazon.awssdk.services.s3.model.PutObjectResponse;
 import software.amazon.awssdk.services.s3.model.S3Object;
@@ -43,14 +40,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A {@link Backend} in an S3 bucket (AWS S3, MinIO, S3Proxy, ...), on the AWS SDK for Java v2's synchronous
@@ -75,11 +64,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>{@link #get}: {@code GetObject}, streamed to the caller.</li>
  * </ul>
  *
- * <p>Requests run on this backend's own threads while the caller waits: an interrupted caller (an fsync past
- * its deadline, the filesystem closing) returns at once with an {@link InterruptedIOException}; the request's
- * thread is interrupted too, and a request blocked in a socket read ends at the latest with the socket
- * timeout. The SDK retries a failed request {@link Builder#maxAttempts} times in all (default 3)
- * with its standard backoff; everything else is left to {@link CachedUploadFs}'s own retries, so an
+ * <p>Requests run on this backend's own threads while the caller waits ({@link S3Calls}): an interrupted
+ * caller (an fsync past its deadline, the filesystem closing) returns at once with an
+ * {@link InterruptedIOException}. The SDK makes at most {@link Builder#maxAttempts} attempts per request
+ * (default 3) with its backoff; everything else is left to {@link CachedUploadFs}'s own retries, so an
  * {@code fsync} stays within its deadline. The SDK's flexible checksums are requested only where an operation
  * requires them, which keeps S3-compatible stores without CRC support working; Content-MD5 covers the data.
  */
@@ -96,7 +84,7 @@ public final class S3Backend implements Backend {
     private final URI endpoint;
     private final long multipartThreshold;
     private final int partSize;
-    private final ExecutorService requests;
+    private final S3Calls calls = new S3Calls();
 
     private S3Backend(Builder b) {
         this.location = b.location;
@@ -118,12 +106,6 @@ public final class S3Backend implements Backend {
             cb.endpointOverride(b.endpoint).forcePathStyle(true);
         }
         this.s3 = cb.build();
-        AtomicInteger n = new AtomicInteger();
-        this.requests = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "s3-backend-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
     }
 
     /** A builder for a backend at {@code location}. */
@@ -145,7 +127,7 @@ public final class S3Backend implements Backend {
     public void checkBucket() throws IOException {
         String where = endpoint != null ? endpoint.toString() : "AWS S3";
         try {
-            call("HeadBucket " + location.bucket(), () -> s3.headBucket(r -> r.bucket(location.bucket())
+            calls.call("HeadBucket " + location.bucket(), () -> s3.headBucket(r -> r.bucket(location.bucket())
                     .overrideConfiguration(o -> o.apiCallTimeout(Duration.ofSeconds(15)))));
         } catch (NoSuchFileException e) {
             throw new IOException("bucket '" + location.bucket() + "' does not exist at " + where, e);
@@ -179,8 +161,9 @@ public final class S3Backend implements Backend {
             byte[] body = readExactly(data, (int) size, path);
             requireEnd(data, path, size);
             byte[] md5 = md5(body, body.length);
-            PutObjectResponse put = call("PutObject " + key, () -> s3.putObject(r -> r.bucket(location.bucket())
-                    .key(key).contentLength((long) body.length).contentMD5(base64(md5)), RequestBody.fromBytes(body)));
+            PutObjectResponse put = calls.call("PutObject " + key, () -> s3.putObject(r -> r
+                    .bucket(location.bucket()).key(key).contentLength((long) body.length).contentMD5(base64(md5)),
+                    RequestBody.fromBytes(body)));
             requireMd5ETag(path, put, md5);
             return;
         }
@@ -205,7 +188,7 @@ public final class S3Backend implements Backend {
     }
 
     private void multipartPut(String path, String key, InputStream data, long size) throws IOException {
-        String uploadId = call("CreateMultipartUpload " + key, () -> s3.createMultipartUpload(r -> r
+        String uploadId = calls.call("CreateMultipartUpload " + key, () -> s3.createMultipartUpload(r -> r
                 .bucket(location.bucket()).key(key))).uploadId();
         boolean done = false;
         try {
@@ -218,14 +201,14 @@ public final class S3Backend implements Backend {
                 String md5 = base64(md5(buf, len));
                 int part = number;
                 RequestBody body = RequestBody.fromBytes(len == buf.length ? buf : Arrays.copyOf(buf, len));
-                String etag = call("UploadPart " + part + " of " + key, () -> s3.uploadPart(r -> r
+                String etag = calls.call("UploadPart " + part + " of " + key, () -> s3.uploadPart(r -> r
                         .bucket(location.bucket()).key(key).uploadId(uploadId).partNumber(part)
                         .contentLength((long) len).contentMD5(md5), body)).eTag();
                 parts.add(CompletedPart.builder().partNumber(part).eTag(etag).build());
                 sent += len;
             }
             requireEnd(data, path, size);
-            call("CompleteMultipartUpload " + key, () -> s3.completeMultipartUpload(r -> r
+            calls.call("CompleteMultipartUpload " + key, () -> s3.completeMultipartUpload(r -> r
                     .bucket(location.bucket()).key(key).uploadId(uploadId)
                     .multipartUpload(m -> m.parts(parts))));
             done = true;
@@ -238,23 +221,19 @@ public final class S3Backend implements Backend {
 
     /** Aborts a multipart upload in the background: the caller may be interrupted, and must not wait. */
     private void abort(String key, String uploadId) {
-        try {
-            requests.execute(() -> {
-                try {
-                    s3.abortMultipartUpload(r -> r.bucket(location.bucket()).key(key).uploadId(uploadId));
-                } catch (SdkException e) {
-                    // the bucket's lifecycle rule for incomplete uploads cleans up what this could not
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            // closed: the lifecycle rule cleans up
-        }
+        calls.background(() -> {
+            try {
+                s3.abortMultipartUpload(r -> r.bucket(location.bucket()).key(key).uploadId(uploadId));
+            } catch (SdkException e) {
+                // the bucket's lifecycle rule for incomplete uploads cleans up what this could not
+            }
+        });
     }
 
     @Override
     public InputStream get(String path) throws IOException {
         String key = location.keyOf(path);
-        return call("GetObject " + key, () -> s3.getObject(r -> r.bucket(location.bucket()).key(key)));
+        return calls.call("GetObject " + key, () -> s3.getObject(r -> r.bucket(location.bucket()).key(key)));
     }
 
     @Override
@@ -264,7 +243,7 @@ public final class S3Backend implements Backend {
         String token = null;
         do {
             String t = token;
-            ListObjectsV2Response page = call("ListObjectsV2 " + prefix, () -> s3.listObjectsV2(
+            ListObjectsV2Response page = calls.call("ListObjectsV2 " + prefix, () -> s3.listObjectsV2(
                     ListObjectsV2Request.builder().bucket(location.bucket()).prefix(prefix).delimiter("/")
                             .continuationToken(t).build()));
             for (S3Object o : page.contents()) {
@@ -292,7 +271,7 @@ public final class S3Backend implements Backend {
         }
         String key = location.keyOf(path);
         // A missing key is no error for S3; an implicit directory disappears with its last file.
-        call("DeleteObject " + key, () -> s3.deleteObject(r -> r.bucket(location.bucket()).key(key)));
+        calls.call("DeleteObject " + key, () -> s3.deleteObject(r -> r.bucket(location.bucket()).key(key)));
     }
 
     @Override
@@ -303,12 +282,12 @@ public final class S3Backend implements Backend {
         String key = location.keyOf(path);
         String name = key.substring(key.lastIndexOf('/') + 1);
         try {
-            HeadObjectResponse h = call("HeadObject " + key, () -> s3.headObject(r -> r
+            HeadObjectResponse h = calls.call("HeadObject " + key, () -> s3.headObject(r -> r
                     .bucket(location.bucket()).key(key)));
             return Optional.of(new BackendEntry(name, false, h.contentLength(), h.lastModified()));
         } catch (NoSuchFileException e) {
             String dirPrefix = key + "/";
-            ListObjectsV2Response page = call("ListObjectsV2 " + dirPrefix, () -> s3.listObjectsV2(r -> r
+            ListObjectsV2Response page = calls.call("ListObjectsV2 " + dirPrefix, () -> s3.listObjectsV2(r -> r
                     .bucket(location.bucket()).prefix(dirPrefix).maxKeys(1)));
             return page.contents().isEmpty() ? Optional.empty()
                     : Optional.of(new BackendEntry(name, true, 0, Instant.EPOCH));
@@ -321,67 +300,13 @@ public final class S3Backend implements Backend {
      */
     @Override
     public void close() {
-        requests.shutdown();
-        try {
-            requests.awaitTermination(2, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        requests.shutdownNow();
+        calls.close();
         s3.close();
     }
 
     @Override
     public String toString() {
         return location.toString();
-    }
-
-    /**
-     * Runs one SDK call on a request thread and waits for it. An interrupted caller cancels it (the SDK aborts
-     * the request when its thread is interrupted) and returns at once.
-     */
-    private <T> T call(String what, Callable<T> request) throws IOException {
-        Future<T> f;
-        try {
-            f = requests.submit(request);
-        } catch (RejectedExecutionException e) {
-            throw new IOException(what + ": backend closed");
-        }
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            f.cancel(true);
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException(what + " interrupted");
-        } catch (ExecutionException e) {
-            throw ioExceptionOf(what, e.getCause());
-        }
-    }
-
-    /** The SDK's exceptions as the {@link Backend} contract has them. */
-    private static IOException ioExceptionOf(String what, Throwable t) {
-        if (t instanceof NoSuchKeyException || (t instanceof S3Exception s && s.statusCode() == 404
-                && !(t instanceof NoSuchBucketException))) {
-            NoSuchFileException e = new NoSuchFileException(what);
-            e.initCause(t);
-            return e;
-        }
-        if (t instanceof NoSuchBucketException) {
-            return new NoSuchFileException(what, null, "no such bucket");
-        }
-        if (t instanceof AbortedException) {
-            InterruptedIOException e = new InterruptedIOException(what + " aborted");
-            e.initCause(t);
-            return e;
-        }
-        if (t instanceof S3Exception s) {
-            String code = s.awsErrorDetails() != null ? s.awsErrorDetails().errorCode() : null;
-            return new IOException(what + ": HTTP " + s.statusCode() + (code != null ? " " + code : ""), t);
-        }
-        if (t instanceof IOException io) {
-            return io;
-        }
-        return new IOException(what + ": " + t.getMessage(), t);
     }
 
     private static byte[] readExactly(InputStream in, int size, String path) throws IOException {
