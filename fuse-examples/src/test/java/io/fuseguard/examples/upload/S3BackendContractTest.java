@@ -7,13 +7,22 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 /**
  * The {@link Backend} contract on an {@link S3Backend} against S3Proxy on 127.0.0.1, with a key prefix and a
@@ -47,7 +56,7 @@ class S3BackendContractTest extends BackendContractTest {
     @Override
     void assertNoUploadLeftBehind() {
         // aborts run in the background: give them a moment
-        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
                 assertThat(server.blobStore().listMultipartUploads(bucket)).isEmpty());
     }
 
@@ -98,7 +107,7 @@ class S3BackendContractTest extends BackendContractTest {
                     .hasMessageContaining("denied").hasMessageContaining("check the credentials");
         }
         int deadPort;
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             deadPort = s.getLocalPort();
         }
         try (S3Backend dead = S3Backend.builder(new S3Location(bucket, ""))
@@ -109,6 +118,49 @@ class S3BackendContractTest extends BackendContractTest {
                     .hasMessageContaining("cannot reach http://127.0.0.1:" + deadPort);
             System.out.printf("checkBucket against a closed port failed after %d ms%n",
                     (System.nanoTime() - t0) / 1_000_000);
+        }
+    }
+
+    @Test
+    void aCallToAStoreThatNeverAnswersReturnsAtOnceWhenInterrupted() throws Exception {
+        // a "store" that accepts connections and then says nothing: the SDK's socket read would wait 20 s
+        try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             S3Backend hung = S3Backend.builder(new S3Location(bucket, "")).maxAttempts(1)
+                     .endpoint(URI.create("http://127.0.0.1:" + silent.getLocalPort()))
+                     .credentials(S3ProxyServer.ACCESS_KEY, S3ProxyServer.SECRET_KEY).build()) {
+            List<Socket> accepted = new CopyOnWriteArrayList<>();
+            Thread acceptor = new Thread(() -> {
+                try {
+                    while (true) {
+                        accepted.add(silent.accept());
+                    }
+                } catch (IOException closed) {
+                    // test over
+                }
+            });
+            acceptor.setDaemon(true);
+            acceptor.start();
+            CompletableFuture<Throwable> outcome = new CompletableFuture<>();
+            Thread caller = new Thread(() -> {
+                try {
+                    hung.stat("/x");
+                    outcome.complete(null);
+                } catch (Throwable t) {
+                    outcome.complete(t);
+                }
+            });
+            caller.start();
+            await().atMost(Duration.ofSeconds(10)).until(() -> !accepted.isEmpty());
+            Thread.sleep(200); // the request is sent and its thread waits for the answer
+            long t0 = System.nanoTime();
+            caller.interrupt();
+            Throwable t = outcome.get(2, TimeUnit.SECONDS);
+            System.out.printf("HeadObject to a silent store: the interrupted caller returned in %.1f ms%n",
+                    (System.nanoTime() - t0) / 1e6);
+            assertThat(t).isInstanceOf(InterruptedIOException.class);
+            for (Socket a : accepted) {
+                a.close();
+            }
         }
     }
 }
