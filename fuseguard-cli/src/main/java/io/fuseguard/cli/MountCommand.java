@@ -6,8 +6,12 @@ import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.examples.memory.MemoryFs;
 import io.fuseguard.examples.passthrough.PassthroughFs;
+import io.fuseguard.examples.upload.Backend;
 import io.fuseguard.examples.upload.CachedUploadFs;
 import io.fuseguard.examples.upload.DirectoryBackend;
+import io.fuseguard.examples.upload.FaultInjectingBackend;
+import io.fuseguard.examples.upload.S3Backend;
+import io.fuseguard.examples.upload.S3Location;
 import io.fuseguard.internal.log.Log;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.mount.MountException;
@@ -16,6 +20,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -27,7 +33,10 @@ import java.util.concurrent.Callable;
 @Command(name = "mount", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Mounts an example filesystem and serves it until Ctrl-C/SIGTERM.",
                 "  memory       in-memory POSIX filesystem",
-                "  upload       ndrive-style: local cache, uploaded to a backend directory after close",
+                "  upload       ndrive-style: local cache, uploaded after close to a backend",
+                "               directory or an S3 bucket (--backend s3://BUCKET[/PREFIX],",
+                "               --endpoint URL for MinIO/S3Proxy; AWS credentials from the",
+                "               environment, ~/.aws or the instance)",
                 "  passthrough  mirrors a host directory"})
 public final class MountCommand implements Callable<Integer> {
     /** fuseguard's own background logging: the logging backend starts off the mount path. */
@@ -94,18 +103,31 @@ public final class MountCommand implements Callable<Integer> {
     @Option(names = "--cache", paramLabel = "DIR", description = "upload: local cache directory")
     Path cache;
 
-    @Option(names = "--backend", paramLabel = "DIR", description = "upload: backend directory")
-    Path backend;
+    @Option(names = "--backend", paramLabel = "DIR|s3://BUCKET[/PREFIX]", description = "upload: backend "
+            + "directory, or an S3 bucket and optional key prefix")
+    String backend;
+
+    @Option(names = "--endpoint", paramLabel = "URL", description = "upload, s3: S3-compatible endpoint such as "
+            + "http://127.0.0.1:9000 (path-style access; default: AWS S3)")
+    String endpoint;
+
+    @Option(names = "--region", paramLabel = "REGION", description = "upload, s3: signing region (default "
+            + "us-east-1)")
+    String region;
 
     @Option(names = "--backend-latency", paramLabel = "TIME", converter = DurationConverter.class,
             description = "upload: latency added to every backend call")
     Duration backendLatency;
 
-    @Option(names = "--backend-stall", description = "upload: uploads stall until the daemon stops")
+    @Option(names = "--backend-stall", description = "upload: uploads stall after their first chunk until the "
+            + "daemon stops")
     boolean backendStall;
 
     @Option(names = "--backend-fail", description = "upload: every upload fails (retried, then parked)")
     boolean backendFail;
+
+    /** The upload filesystem's backend: closed after the filesystem, which does not own it. */
+    private Backend uploadBackend;
 
     @Override
     public Integer call() throws Exception {
@@ -119,6 +141,7 @@ public final class MountCommand implements Callable<Integer> {
             if (fs instanceof AutoCloseable c) {
                 c.close();
             }
+            closeBackend();
             throw e.reason() == MountException.Reason.MOUNT_FAILED
                     || e.reason() == MountException.Reason.NOT_ANSWERING
                     ? e : new FuseguardCommand.BadInputException(e.getMessage());
@@ -134,6 +157,10 @@ public final class MountCommand implements Callable<Integer> {
                         mount::isMounted);
             } catch (IOException e) {
                 mount.close();
+                if (fs instanceof AutoCloseable c) {
+                    c.close();
+                }
+                closeBackend();
                 throw new FuseguardCommand.BadInputException("--metrics-port " + metricsPort + ": cannot listen on "
                         + metricsBind + ": " + e.getMessage());
             }
@@ -148,6 +175,7 @@ public final class MountCommand implements Callable<Integer> {
                 } catch (Exception e) {
                     LOG.warn("closing {} failed: {}", kind, e.getMessage());
                 }
+                closeBackend();
             }, "fuseguard-stop-" + kind));
         }
         mount.awaitUnmount();
@@ -204,6 +232,8 @@ public final class MountCommand implements Callable<Integer> {
         requireOnlyFor(Kind.passthrough, source, "--source");
         requireOnlyFor(Kind.upload, cache, "--cache");
         requireOnlyFor(Kind.upload, backend, "--backend");
+        requireOnlyFor(Kind.upload, endpoint, "--endpoint");
+        requireOnlyFor(Kind.upload, region, "--region");
         requireOnlyFor(Kind.memory, capacity, "--capacity");
         switch (kind) {
             case memory:
@@ -224,15 +254,88 @@ public final class MountCommand implements Callable<Integer> {
                 if (cache == null || backend == null) {
                     throw new FuseguardCommand.BadInputException("upload needs --cache DIR and --backend DIR");
                 }
-                Files.createDirectories(cache);
-                Files.createDirectories(backend);
-                DirectoryBackend be = new DirectoryBackend(backend);
-                if (backendLatency != null) {
-                    be.faults().latency(backendLatency);
+                Backend be = withFaults(uploadBackend());
+                uploadBackend = be;
+                try {
+                    Files.createDirectories(cache);
+                    return new CachedUploadFs(cache, be);
+                } catch (IOException | RuntimeException e) {
+                    closeBackend();
+                    throw e;
                 }
-                be.faults().stallUploads(backendStall);
-                be.faults().failUploads(backendFail);
-                return new CachedUploadFs(cache, be);
+        }
+    }
+
+    /** The backend named by --backend: a directory, or an S3 bucket checked before anything is mounted. */
+    private Backend uploadBackend() throws IOException {
+        if (!S3Location.isS3(backend)) {
+            if (endpoint != null || region != null) {
+                throw new FuseguardCommand.BadInputException((endpoint != null ? "--endpoint" : "--region")
+                        + " needs an S3 backend (--backend s3://BUCKET[/PREFIX])");
+            }
+            Path dir = Path.of(backend);
+            Files.createDirectories(dir);
+            return new DirectoryBackend(dir);
+        }
+        S3Location location;
+        try {
+            location = S3Location.parse(backend);
+        } catch (IllegalArgumentException e) {
+            throw new FuseguardCommand.BadInputException("--backend " + backend + ": " + e.getMessage());
+        }
+        S3Backend.Builder b = S3Backend.builder(location);
+        if (endpoint != null) {
+            b.endpoint(endpointUri());
+        }
+        if (region != null) {
+            if (!region.matches("[a-z0-9-]+")) {
+                throw new FuseguardCommand.BadInputException("--region '" + region + "' is not a region name");
+            }
+            b.region(region);
+        }
+        S3Backend s3 = b.build();
+        try {
+            s3.checkBucket(); // a wrong endpoint or bucket fails now, not at the first upload
+        } catch (IOException e) {
+            s3.close();
+            throw new IOException("--backend " + location + ": " + e.getMessage(), e);
+        }
+        LOG.info("Backend {} at {}", location, endpoint != null ? endpoint : "AWS S3");
+        return s3;
+    }
+
+    private URI endpointUri() {
+        try {
+            URI u = new URI(endpoint);
+            if (u.getScheme() == null || !(u.getScheme().equals("http") || u.getScheme().equals("https"))
+                    || u.getHost() == null) {
+                throw new FuseguardCommand.BadInputException("--endpoint '" + endpoint + "' is not an http:// or "
+                        + "https:// URL with a host");
+            }
+            return u;
+        } catch (URISyntaxException e) {
+            throw new FuseguardCommand.BadInputException("--endpoint '" + endpoint + "' is not a URL: "
+                    + e.getReason());
+        }
+    }
+
+    /** The --backend-* fault options, for drills: any backend, directory or S3, can be made slow or broken. */
+    private Backend withFaults(Backend be) {
+        if (backendLatency == null && !backendStall && !backendFail) {
+            return be;
+        }
+        FaultInjectingBackend f = new FaultInjectingBackend(be);
+        f.faults().latency(backendLatency).stallUploads(backendStall).failUploads(backendFail);
+        return f;
+    }
+
+    private void closeBackend() {
+        if (uploadBackend != null) {
+            try {
+                uploadBackend.close();
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("closing the backend failed: {}", e.getMessage());
+            }
         }
     }
 

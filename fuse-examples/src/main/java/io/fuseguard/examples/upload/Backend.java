@@ -1,5 +1,6 @@
 package io.fuseguard.examples.upload;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -44,7 +45,7 @@ import java.util.Optional;
  * Map throttling and 5xx answers to {@link IOException}s (the uploader retries them) and let the SDK's own
  * retries be few, so {@code fsync} stays within its deadline.
  */
-public interface Backend {
+public interface Backend extends Closeable {
 
     /**
      * Stores {@code size} bytes read from {@code data} at {@code path}, replacing what was there. Visible to
@@ -77,4 +78,13 @@ public interface Backend {
 
     /** The entry at {@code path}: a file, an (implicit) directory, or empty. */
     Optional<BackendEntry> stat(String path) throws IOException;
+
+    /**
+     * Releases what the backend holds (an S3 client's connections). {@link CachedUploadFs} does not own its
+     * backend: whoever created the backend closes it after the filesystem. Nothing to release by default.
+     */
+    @Override
+    default void close() throws IOException {
+        // nothing held
+    }
 }

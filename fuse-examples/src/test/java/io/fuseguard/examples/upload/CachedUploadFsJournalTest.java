@@ -38,7 +38,8 @@ class CachedUploadFsJournalTest {
     @Test
     void pendingUploadSurvivesARestart() throws Exception {
         Path cache = tmp.resolve("cache");
-        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
+        DirectoryBackend store = new DirectoryBackend(tmp.resolve("backend"));
+        FaultInjectingBackend backend = new FaultInjectingBackend(store);
         backend.faults().stallUploads(true);
         CachedUploadFs first = new CachedUploadFs(cache, backend);
         writeFile(first, "/a.txt", "alpha");
@@ -46,19 +47,20 @@ class CachedUploadFsJournalTest {
         assertThat(journalEntries(cache)).isEqualTo(1);
         first.close(); // interrupts the stalled upload: the entry stays
         assertThat(journalEntries(cache)).isEqualTo(1);
-        assertThat(backend.root().resolve("a.txt")).doesNotExist();
+        assertThat(store.root().resolve("a.txt")).doesNotExist();
 
         backend.faults().stallUploads(false);
         try (CachedUploadFs second = new CachedUploadFs(cache, backend)) {
             assertThat(second.awaitIdle(Duration.ofSeconds(10))).isTrue();
         }
-        assertThat(Files.readString(backend.root().resolve("a.txt"))).isEqualTo("alpha");
+        assertThat(Files.readString(store.root().resolve("a.txt"))).isEqualTo("alpha");
         assertThat(journalEntries(cache)).isZero();
     }
 
     @Test
     void exhaustedAttemptsParkThePathUntilRetried() throws Exception {
-        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
+        DirectoryBackend store = new DirectoryBackend(tmp.resolve("backend"));
+        FaultInjectingBackend backend = new FaultInjectingBackend(store);
         backend.faults().failAll(true);
         try (CachedUploadFs fs = new CachedUploadFs(tmp.resolve("cache"), backend, CachedUploadFs.Settings
                 .defaults().withMaxAttempts(3).withBackoff(Duration.ofMillis(10), Duration.ofMillis(40)))) {
@@ -69,20 +71,21 @@ class CachedUploadFsJournalTest {
             backend.faults().failAll(false);
             fs.retryPending();
             assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
-            assertThat(Files.readString(backend.root().resolve("p.txt"))).isEqualTo("parked");
+            assertThat(Files.readString(store.root().resolve("p.txt"))).isEqualTo("parked");
         }
     }
 
     @Test
     void deleteHidesTheBackendCopyUntilDone() throws Exception {
-        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
-        Files.writeString(backend.root().resolve("gone.txt"), "x");
+        DirectoryBackend store = new DirectoryBackend(tmp.resolve("backend"));
+        FaultInjectingBackend backend = new FaultInjectingBackend(store);
+        Files.writeString(store.root().resolve("gone.txt"), "x");
         try (CachedUploadFs fs = new CachedUploadFs(tmp.resolve("cache"), backend)) {
             backend.faults().failNext(1000);
             fs.unlink("/gone.txt");
             await().atMost(Duration.ofSeconds(5)).until(() -> fs.failedAttempts() > 0);
             // still in the backend (delete failed), but hidden from the namespace
-            assertThat(backend.root().resolve("gone.txt")).exists();
+            assertThat(store.root().resolve("gone.txt")).exists();
             try {
                 fs.getattr("/gone.txt");
                 throw new AssertionError("still visible");
@@ -92,23 +95,24 @@ class CachedUploadFsJournalTest {
             backend.faults().failNext(0);
             fs.retryPending();
             assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
-            assertThat(backend.root().resolve("gone.txt")).doesNotExist();
+            assertThat(store.root().resolve("gone.txt")).doesNotExist();
         }
     }
 
     @Test
     void journalEntryIsCommittedBeforeTheFirstWrite() throws Exception {
         Path cache = tmp.resolve("cache");
-        DirectoryBackend backend = new DirectoryBackend(tmp.resolve("backend"));
+        DirectoryBackend store = new DirectoryBackend(tmp.resolve("backend"));
+        FaultInjectingBackend backend = new FaultInjectingBackend(store);
         try (CachedUploadFs fs = new CachedUploadFs(cache, backend)) {
             long fh = fs.create("/open.txt", 0644, OpenFlags.of(O_WRONLY));
             fs.write("/open.txt", fh, ByteBuffer.wrap(new byte[]{1, 2, 3}), 0);
             // still open: nothing uploaded, but a crash now would find the entry
             assertThat(journalEntries(cache)).isEqualTo(1);
-            assertThat(backend.root().resolve("open.txt")).doesNotExist();
+            assertThat(store.root().resolve("open.txt")).doesNotExist();
             fs.release("/open.txt", fh, OpenFlags.of(O_WRONLY));
             assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
-            assertThat(Files.readAllBytes(backend.root().resolve("open.txt"))).containsExactly(1, 2, 3);
+            assertThat(Files.readAllBytes(store.root().resolve("open.txt"))).containsExactly(1, 2, 3);
         }
     }
 }

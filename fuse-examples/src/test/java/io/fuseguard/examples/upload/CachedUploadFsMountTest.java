@@ -30,6 +30,7 @@ import static org.awaitility.Awaitility.await;
 class CachedUploadFsMountTest {
     final Path work = createWork();
     final DirectoryBackend backend = newBackend(work.resolve("backend"));
+    final FaultInjectingBackend faulty = new FaultInjectingBackend(backend);
     CachedUploadFs fs;
 
     @RegisterExtension
@@ -58,7 +59,7 @@ class CachedUploadFsMountTest {
 
     private CachedUploadFs newFs() {
         try {
-            fs = new CachedUploadFs(work.resolve("cache"), backend, CachedUploadFs.Settings.defaults()
+            fs = new CachedUploadFs(work.resolve("cache"), faulty, CachedUploadFs.Settings.defaults()
                     .withBackoff(Duration.ofMillis(50), Duration.ofMillis(500)));
             return fs;
         } catch (IOException e) {
@@ -68,7 +69,7 @@ class CachedUploadFsMountTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        backend.faults().reset();
+        faulty.faults().reset();
         if (fs != null) {
             fs.close();
         }
@@ -105,7 +106,7 @@ class CachedUploadFsMountTest {
 
     @Test
     void stalledBackendDoesNotStallClose() throws Exception {
-        backend.faults().stallUploads(true);
+        faulty.faults().stallUploads(true);
         byte[] content = random(512 << 10, 2);
         Path f = mnt().resolve("stalled.bin");
         long closeNanos;
@@ -117,7 +118,7 @@ class CachedUploadFsMountTest {
             out.close();
             closeNanos = System.nanoTime() - t0;
         }
-        await().atMost(Duration.ofSeconds(5)).until(() -> backend.faults().stalledUploads() == 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> faulty.faults().stalledUploads() == 1);
         // a second writer, a child process this time, while the first upload is stuck
         long t1 = System.nanoTime();
         Child.runOk("sh", "-c", "printf second > " + mnt().resolve("second.txt"));
@@ -134,7 +135,7 @@ class CachedUploadFsMountTest {
         assertThat(backend.uploadsInFlight()).isPositive();
 
         long t2 = System.nanoTime();
-        backend.faults().stallUploads(false);
+        faulty.faults().stallUploads(false);
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         System.out.printf("pending uploads drained %d ms after the stall was released%n",
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t2));
@@ -147,18 +148,18 @@ class CachedUploadFsMountTest {
         Path f = mnt().resolve("synced.txt");
         try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.wrap("important".getBytes(StandardCharsets.UTF_8)));
-            backend.faults().failUploads(true);
+            faulty.faults().failUploads(true);
             assertThatThrownBy(() -> ch.force(true)).isInstanceOf(IOException.class)
                     .hasMessageContaining("Input/output error");
             // the data is still there and pending
             assertThat(fs.pendingPaths()).contains("/synced.txt");
-            backend.faults().failUploads(false);
+            faulty.faults().failUploads(false);
             ch.force(true); // durability point now succeeds: uploaded before force returns
             assertThat(Files.readString(backend.root().resolve("synced.txt"))).isEqualTo("important");
         }
 
         // the same through a child: dd conv=fsync fails with EIO
-        backend.faults().failUploads(true);
+        faulty.faults().failUploads(true);
         Process p = new ProcessBuilder("dd", "if=/dev/zero", "of=" + mnt().resolve("dd.bin"), "bs=4k", "count=4",
                 "conv=fsync").redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -166,7 +167,7 @@ class CachedUploadFsMountTest {
         System.out.println("dd conv=fsync with the backend down: exit " + p.exitValue() + ": " + out.trim());
         assertThat(p.exitValue()).isNotZero();
         assertThat(out).contains("Input/output error");
-        backend.faults().failUploads(false);
+        faulty.faults().failUploads(false);
         fs.retryPending();
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         assertThat(Files.size(backend.root().resolve("dd.bin"))).isEqualTo(16384);
@@ -174,7 +175,7 @@ class CachedUploadFsMountTest {
 
     @Test
     void fsyncOnAStalledBackendFailsAtItsDeadlineAndTheMountStaysUsable() throws Exception {
-        backend.faults().stallUploads(true);
+        faulty.faults().stallUploads(true);
         Path f = mnt().resolve("slow.txt");
         try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.wrap("late".getBytes(StandardCharsets.UTF_8)));
@@ -187,14 +188,14 @@ class CachedUploadFsMountTest {
         }
         // the mount still answers, and the upload goes through once the backend recovers
         assertThat(Child.runOk("cat", f.toString())).isEqualTo("late");
-        backend.faults().stallUploads(false);
+        faulty.faults().stallUploads(false);
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         assertThat(Files.readString(backend.root().resolve("slow.txt"))).isEqualTo("late");
     }
 
     @Test
     void failedUploadsAreRetriedWithBackoff() throws Exception {
-        backend.faults().failNext(3);
+        faulty.faults().failNext(3);
         Child.runOk("sh", "-c", "printf retried > " + mnt().resolve("r.txt"));
         await().atMost(Duration.ofSeconds(10)).until(() -> fs.pendingPaths().isEmpty());
         assertThat(Files.readString(backend.root().resolve("r.txt"))).isEqualTo("retried");

@@ -18,7 +18,7 @@ public final class UploadDaemonMain {
             System.err.println("usage: UploadDaemonMain <mountpoint> <cache dir> <backend dir> <stall>");
             System.exit(2);
         }
-        DirectoryBackend backend = new DirectoryBackend(Path.of(args[2]));
+        FaultInjectingBackend backend = new FaultInjectingBackend(new DirectoryBackend(Path.of(args[2])));
         backend.faults().stallUploads(Boolean.parseBoolean(args[3]));
         CachedUploadFs fs = new CachedUploadFs(Path.of(args[1]), backend);
         FuseguardConfig config = FuseguardConfig.builder().fsName("upload-daemon").build();
