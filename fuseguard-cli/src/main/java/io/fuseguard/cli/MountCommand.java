@@ -36,8 +36,12 @@ import java.util.concurrent.Callable;
                 "  upload       ndrive-style: local cache, uploaded after close to a backend",
                 "               directory or an S3 bucket (--backend s3://BUCKET[/PREFIX],",
                 "               --endpoint URL for MinIO/S3Proxy; AWS credentials from the",
-                "               environment, ~/.aws or the instance)",
-                "  passthrough  mirrors a host directory"})
+                "               environment, ~/.aws or the instance). Regular files and",
+                "               directories only: symlinks, hard links, FIFOs, sockets and",
+                "               devices are refused with EPERM. Mode, owner and times live in",
+                "               the cache (kept across restarts), not in the backend",
+                "  passthrough  mirrors a host directory (fd-relative calls beneath it; new",
+                "               entries owned as the host would make them for the caller)"})
 public final class MountCommand implements Callable<Integer> {
     /** fuseguard's own background logging: the logging backend starts off the mount path. */
     private static final Log LOG = Log.of(MountCommand.class);

@@ -31,7 +31,7 @@ public final class UploadHotPathBenchmark {
     public static void main(String[] args) throws Exception {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 300_000;
         Path dir = Files.createTempDirectory("upload-hot-path");
-        DirectoryBackend backend = new DirectoryBackend(dir.resolve("backend"));
+        FaultInjectingBackend backend = new FaultInjectingBackend(new DirectoryBackend(dir.resolve("backend")));
         backend.faults().stallUploads(true); // the file stays pending: every write is a write to a pending file
         try (CachedUploadFs fs = new CachedUploadFs(dir.resolve("cache"), backend)) {
             long fh = fs.create("/f", 0644, OpenFlags.of(2));
