@@ -24,7 +24,13 @@ final class BeneathResolver {
     private volatile boolean noOpenat2;
 
     BeneathResolver(int rootFd) {
+        this(rootFd, true);
+    }
+
+    /** With {@code useOpenat2} false, resolves as on a kernel without openat2 (for tests of that path). */
+    BeneathResolver(int rootFd, boolean useOpenat2) {
         this.rootFd = rootFd;
+        this.noOpenat2 = !useOpenat2;
     }
 
     /**
