@@ -85,7 +85,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * ({@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} are answered EINVAL by fuseguard), {@code fallocate}, and the
  * difference between "now" and an explicit time in {@code utimens}.
  */
-public class PassthroughFs implements FuseFileSystem {
+public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private static final String USER_NS = "user.";
     /** Open flags passed on to the host; O_CREAT/O_EXCL are the daemon's business, O_DIRECT needs aligned I/O. */
     private static final int PASSED_OPEN_FLAGS = Host.O_ACCMODE | Host.O_TRUNC | 02000 /* O_APPEND */
@@ -96,6 +96,7 @@ public class PassthroughFs implements FuseFileSystem {
     private final int rootFd;
     private final BeneathResolver resolver;
     private final Map<Long, Integer> fds = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
     private final AtomicLong nextFh = new AtomicLong(1);
 
     /**
@@ -524,6 +525,15 @@ public class PassthroughFs implements FuseFileSystem {
     public void closeAll() {
         for (Long fh : List.copyOf(fds.keySet())) {
             release(null, fh, OpenFlags.of(0));
+        }
+    }
+
+    /** Closes every file handle and the root descriptor (after the unmount); the instance is unusable after. */
+    @Override
+    public void close() {
+        closeAll();
+        if (closed.compareAndSet(false, true)) {
+            Host.close(rootFd);
         }
     }
 }

@@ -5,6 +5,7 @@ import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.XattrMode;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,6 +53,11 @@ class PassthroughFsEscapeTest {
         Files.createDirectories(root.resolve("a"));
         Files.writeString(root.resolve("f"), "inside\n");
         fs = new PassthroughFs(root);
+    }
+
+    @AfterEach
+    void closeFs() {
+        fs.close();
     }
 
     /** A call of the filesystem that may throw what a handler may. */

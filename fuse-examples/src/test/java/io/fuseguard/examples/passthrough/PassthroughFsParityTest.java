@@ -221,7 +221,7 @@ class PassthroughFsParityTest {
     @AfterEach
     void cleanRoot() throws Exception {
         if (fs != null) {
-            fs.closeAll();
+            fs.close();
         }
         Child.runOk("rm", "-rf", root.toString());
     }
