@@ -191,6 +191,11 @@ public final class MountCommand implements Callable<Integer> {
                     b.mountOption(one);
                 }
             }
+            if (kind == Kind.passthrough) {
+                // the daemon acts as root on the source: the kernel must check callers' permissions, also when
+                // allow_other comes as a raw -o option (--allow-other adds this itself)
+                b.mountOption("default_permissions");
+            }
             // upload keeps FileChannels per open file: an interrupt would close them for good (passthrough
             // keeps plain descriptors, which an interrupt leaves alone).
             b.interruptStalledHandlers(kind != Kind.upload);

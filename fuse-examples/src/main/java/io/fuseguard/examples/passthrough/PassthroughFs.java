@@ -59,7 +59,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <h2>Owners and permissions</h2>
  * Mount with {@code allowOther} (the CLI's {@code --allow-other}): fuseguard then adds
- * {@code default_permissions}, so the kernel checks every access against the mirrored modes, owners and
+ * {@code default_permissions} (the CLI always adds it for passthrough), so the kernel checks every access against the mirrored modes, owners and
  * groups, with the caller's supplementary groups, sticky directories and the set-ID rules of chmod/chown
  * included, exactly as for the host directory. The daemon acts as root; a new entry is then given to its caller
  * ({@link NewEntryOwner}: the caller's uid, and the parent's group below a set-group-ID directory, which a new
@@ -83,7 +83,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * Modes, owners, nlink, inode numbers (with the {@code use_ino} mount option), sizes, blocks, device numbers and
  * the three times are the host's. Not passed on, because fuseguard's API has no way to: rename flags
  * ({@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} are answered EINVAL by fuseguard), {@code fallocate}, and the
- * difference between "now" and an explicit time in {@code utimens}.
+ * difference between "now" and an explicit time in {@code utimens}. FUSE mounts are {@code nodev,nosuid} unless
+ * asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
+ * the mount option {@code dev}, and set-user-ID executables run with their owner's rights only with
+ * {@code suid} (the CLI: {@code -o dev,suid}).
  */
 public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private static final String USER_NS = "user.";
