@@ -8,11 +8,15 @@ import jnr.ffi.Pointer;
 
 /**
  * The host's system calls as {@link PassthroughFs} uses them: constants of the Linux ABI (x86-64 and arm64 share
- * them), and failures turned into the errno the call set, so the FUSE caller sees exactly what the host said.
+ * them, except O_DIRECTORY and O_NOFOLLOW), and failures turned into the errno the call set, so the FUSE caller
+ * sees exactly what the host said.
  */
 final class Host {
     static final HostLibC LIBC = HostLibC.load();
     static final jnr.ffi.Runtime RUNTIME = jnr.ffi.Runtime.getSystemRuntime();
+
+    /** arm64 numbers O_DIRECTORY and O_NOFOLLOW differently from x86-64 (and most other architectures). */
+    private static final boolean ARM64 = "aarch64".equals(System.getProperty("os.arch"));
 
     static final int AT_FDCWD = -100;
     static final int AT_SYMLINK_NOFOLLOW = 0x100;
@@ -28,12 +32,14 @@ final class Host {
     static final int O_EXCL = 0200;
     static final int O_NOCTTY = 0400;
     static final int O_TRUNC = 01000;
-    static final int O_DIRECTORY = 0200000;
-    static final int O_NOFOLLOW = 0400000;
+    static final int O_APPEND = 02000;
+    static final int O_NONBLOCK = 04000;
+    static final int O_DSYNC = 010000;
+    static final int O_SYNC = 04010000;
+    static final int O_DIRECTORY = ARM64 ? 040000 : 0200000;
+    static final int O_NOFOLLOW = ARM64 ? 0100000 : 0400000;
     static final int O_CLOEXEC = 02000000;
     static final int O_PATH = 010000000;
-    /** O_DIRECT differs between x86-64 (040000) and arm64 (0200000, which is O_DIRECTORY on x86-64). */
-    static final int O_DIRECT_X86 = 040000;
 
     static final int S_IFMT = 0170000;
     static final int S_IFDIR = 0040000;

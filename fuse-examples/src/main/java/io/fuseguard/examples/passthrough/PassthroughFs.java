@@ -19,12 +19,15 @@ import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 
 /**
  * Mirrors a host directory through FUSE so that callers see what they would see in the directory itself, and
@@ -91,15 +94,14 @@ import java.util.concurrent.atomic.AtomicLong;
 public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private static final String USER_NS = "user.";
     /** Open flags passed on to the host; O_CREAT/O_EXCL are the daemon's business, O_DIRECT needs aligned I/O. */
-    private static final int PASSED_OPEN_FLAGS = Host.O_ACCMODE | Host.O_TRUNC | 02000 /* O_APPEND */
-            | 04010000 /* O_SYNC */ | 010000 /* O_DSYNC */;
-    private static final int O_NONBLOCK = 04000;
+    private static final int PASSED_OPEN_FLAGS = Host.O_ACCMODE | Host.O_TRUNC | Host.O_APPEND | Host.O_SYNC
+            | Host.O_DSYNC;
 
     private final Path root;
     private final int rootFd;
     private final BeneathResolver resolver;
     private final Map<Long, Integer> fds = new ConcurrentHashMap<>();
-    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong nextFh = new AtomicLong(1);
 
     /**
@@ -224,14 +226,14 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     public long open(String path, OpenFlags flags) {
         try (Entry e = resolver.resolve(path)) {
             int fd = Host.check(Host.LIBC.openat(e.dirfd(), e.name(), (flags.raw() & PASSED_OPEN_FLAGS)
-                    | O_NONBLOCK | Host.O_CLOEXEC | e.openFlags(), 0), "open " + path);
+                    | Host.O_NONBLOCK | Host.O_CLOEXEC | e.openFlags(), 0), "open " + path);
             return register(fd);
         }
     }
 
     @Override
     public long create(String path, int mode, OpenFlags flags) {
-        int passed = (flags.raw() & PASSED_OPEN_FLAGS) | O_NONBLOCK | Host.O_CLOEXEC | Host.O_NOFOLLOW;
+        int passed = (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC | Host.O_NOFOLLOW;
         try (Entry e = resolver.resolve(path)) {
             // Exclusively first, so that only a file made here is given to the caller; without O_EXCL a file
             // that appeared meanwhile on the host is opened as it is, as the host would.
@@ -448,7 +450,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     // ---------------------------------------------------------------- xattrs
 
     /** Runs an xattr call on {@code /proc/self/fd/N} of an O_PATH descriptor of the entry. */
-    private <T> T onXattrs(String path, String name, java.util.function.Function<String, T> call) {
+    private <T> T onXattrs(String path, String name, Function<String, T> call) {
         if (name != null && !name.startsWith(USER_NS)) {
             throw new ErrnoException(Errno.ENOTSUP, "only the user. namespace is served: " + name);
         }
@@ -481,7 +483,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 byte[] value = new byte[size];
                 long n = Host.LIBC.getxattr(p, name, value, size);
                 if (n >= 0) {
-                    return n == size ? value : java.util.Arrays.copyOf(value, (int) n);
+                    return n == size ? value : Arrays.copyOf(value, (int) n);
                 }
                 if (Host.errno() != Errno.ERANGE.code()) { // ERANGE: it grew meanwhile
                     throw Host.failure("getxattr " + path);
@@ -498,7 +500,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 byte[] names = new byte[size];
                 long n = Host.LIBC.listxattr(p, names, size);
                 if (n >= 0) {
-                    return java.util.Arrays.copyOf(names, (int) n);
+                    return Arrays.copyOf(names, (int) n);
                 }
                 if (Host.errno() != Errno.ERANGE.code()) {
                     throw Host.failure("listxattr " + path);
