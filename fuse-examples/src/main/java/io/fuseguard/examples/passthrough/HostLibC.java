@@ -11,7 +11,7 @@ import java.nio.ByteBuffer;
  * The libc calls {@link PassthroughFs} is built on: the {@code *at} family on directory descriptors, so that no
  * host path is ever built (no PATH_MAX limit, no component re-resolved between a check and its use), plus I/O on
  * descriptors. jnr-posix lacks the {@code *at} calls; the JDK has none of them. Every call returns -1 and sets
- * errno on failure (read it with {@link Host#errno()}). Public only because jnr-ffi generates its implementation
+ * errno on failure (jnr-ffi saves it: {@code LastError}). Public only because jnr-ffi generates its implementation
  * in another class loader.
  *
  * <p>Structures are read at fixed offsets from layouts that x86-64 and arm64 share: {@code statx} (the same on
