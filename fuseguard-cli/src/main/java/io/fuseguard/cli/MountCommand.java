@@ -223,8 +223,14 @@ public final class MountCommand implements Callable<Integer> {
                     b.mountOption(one);
                 }
             }
-            // passthrough and upload keep FileChannels per open file: an interrupt would close them for good.
-            b.interruptStalledHandlers(kind == Kind.memory);
+            if (kind == Kind.passthrough) {
+                // the daemon acts as root on the source: the kernel must check callers' permissions, also when
+                // allow_other comes as a raw -o option (--allow-other adds this itself)
+                b.mountOption("default_permissions");
+            }
+            // upload keeps FileChannels per open file: an interrupt would close them for good (passthrough
+            // keeps plain descriptors, which an interrupt leaves alone).
+            b.interruptStalledHandlers(kind != Kind.upload);
             // Settings are checked as a whole when built: a bad value is the user's input, not a failure.
             return b.build();
         } catch (IllegalArgumentException e) {

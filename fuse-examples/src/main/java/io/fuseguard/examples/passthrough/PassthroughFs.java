@@ -8,83 +8,100 @@ import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
-import io.fuseguard.api.RequestContext;
 import io.fuseguard.api.XattrMode;
-import jnr.ffi.LastError;
-import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileStore;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
-import java.nio.file.OpenOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributeView;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.FileTime;
-import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 
 /**
- * Mirrors a host directory through FUSE: every operation maps to {@code java.nio} on the host path of the
- * request, and nothing the daemon does can reach outside {@code root}.
+ * Mirrors a host directory through FUSE so that callers see what they would see in the directory itself, and
+ * nothing the daemon does can reach outside {@code root}.
+ *
+ * <h2>How</h2>
+ * No host path is ever built. The daemon keeps an {@code O_PATH} descriptor of the root; each request opens the
+ * parent directory of its path beneath it ({@link BeneathResolver}: {@code openat2} with
+ * {@code RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS}) and acts on the last name with the {@code *at} system calls
+ * ({@code statx(AT_SYMLINK_NOFOLLOW)}, {@code openat(O_NOFOLLOW)}, {@code mkdirat}, {@code mknodat},
+ * {@code unlinkat}, {@code renameat}, {@code linkat}, {@code symlinkat}, {@code readlinkat},
+ * {@code fchownat(AT_SYMLINK_NOFOLLOW)}, {@code fchmodat}, {@code utimensat(AT_SYMLINK_NOFOLLOW)}); open files
+ * are descriptors used with {@code pread}/{@code pwrite}/{@code fsync}. Errors are the host's errno, passed on
+ * unchanged. So FIFOs, sockets and device nodes can be made, trees deeper than PATH_MAX work (each
+ * {@code openat2} gets at most {@link BeneathResolver#CHUNK} bytes), and the answers are the host's.
  *
  * <h2>Confinement</h2>
  * The kernel resolves {@code ..} and symlinks on the client side, so the daemon normally receives canonical
  * paths of entries inside the mount. The daemon still trusts nothing:
  * <ul>
  *   <li>a path with an empty, {@code .} or {@code ..} component is refused (EINVAL);</li>
- *   <li>every intermediate component must be a real directory, checked with {@code lstat} semantics: a
- *       symlink in the middle of a path is refused with ELOOP (like {@code openat2(RESOLVE_NO_SYMLINKS)}), so
- *       {@code /link-to-etc/passwd} never reaches {@code /etc/passwd};</li>
- *   <li>the last component is never followed: files are opened with {@code O_NOFOLLOW}
- *       ({@link LinkOption#NOFOLLOW_LINKS}), attributes are read with {@code lstat}, owners changed with
- *       {@code lchown}; a symlink is reported as a symlink and its target returned verbatim by
- *       {@link #readlink}, for the client's kernel to resolve against the client's view.</li>
+ *   <li>a symlink anywhere in the middle of a path is refused with ELOOP by the kernel itself
+ *       ({@code RESOLVE_NO_SYMLINKS}), so {@code /link-to-etc/passwd} never reaches {@code /etc/passwd};
+ *       the parent is opened and then used by descriptor, so a component swapped for a symlink by a host
+ *       process cannot redirect the operation (no check-then-act window);</li>
+ *   <li>the last component is never followed: {@code O_NOFOLLOW}, {@code AT_SYMLINK_NOFOLLOW}, {@code lchown}
+ *       semantics; a symlink is reported as a symlink and its target returned verbatim by {@link #readlink},
+ *       for the client's kernel to resolve against the client's view. Opening one fails with ELOOP, and
+ *       every open adds {@code O_NONBLOCK} so a FIFO swapped in on the host cannot block a request thread.</li>
  * </ul>
- * A symlink pointing outside the root may exist (and be created) like on the host; the daemon just never
- * follows it. Known limit: Java has no {@code openat}, so the component checks and the final operation are
- * separate system calls; a host process with write access inside {@code root} could swap a checked directory
- * for a symlink in between (TOCTOU). Closing that needs {@code openat2(RESOLVE_BENEATH)} through jnr-ffi.
+ * A symlink pointing outside the root may exist (and be created) like on the host; the daemon never follows it.
+ *
+ * <h2>Owners and permissions</h2>
+ * Mount with {@code allowOther} (the CLI's {@code --allow-other}): fuseguard then adds
+ * {@code default_permissions} (the CLI always adds it for passthrough), so the kernel checks every access against the mirrored modes, owners and
+ * groups, with the caller's supplementary groups, sticky directories and the set-ID rules of chmod/chown
+ * included, exactly as for the host directory. The daemon acts as root; a new entry is then given to its caller
+ * ({@link NewEntryOwner}: the caller's uid, and the parent's group below a set-group-ID directory, which a new
+ * directory also inherits), owner first and mode second because a chown clears set-ID bits. This was chosen
+ * over switching the request thread's {@code setfsuid}/{@code setfsgid}: those leave out the caller's
+ * supplementary groups (FUSE does not send them; {@code /proc/PID/status} is racy and absent for callers in
+ * other pid namespaces), so group permissions would differ. Limits: the daemon must be root to give entries
+ * away (else they belong to the daemon); a client-side check and the host call are separate steps, so an
+ * attribute changed on the host between them is seen one request late; without {@code default_permissions} a
+ * root daemon would let anyone with access to the mount do anything, so only root should use such a mount.
+ *
+ * <h2>Extended attributes</h2>
+ * Only {@code user.*} names are served (others: ENOTSUP, and they are not listed): {@code trusted.*},
+ * {@code security.*} and {@code system.*} (ACLs) would be read or changed with the daemon's root privileges,
+ * and ACLs would change permissions that {@code default_permissions} does not check. The calls are path-based
+ * ({@code getxattr} and friends have no {@code *at} form, and {@code fgetxattr} does not take an
+ * {@code O_PATH} descriptor), so they go through {@code /proc/self/fd/N} of an {@code O_PATH} descriptor of the
+ * entry: that magic link lands exactly on the entry (a symlink's own inode included), with no path to re-resolve.
  *
  * <h2>Fidelity</h2>
- * Modes (including set-uid/set-gid/sticky), owners, nlink, inode numbers, the three times, hard links,
- * symlinks and {@code user.*} extended attributes are those of the host files. New files get the caller's
- * uid/gid when the daemon runs as root (as a kernel filesystem would). Inode numbers reach callers only with
- * the {@code use_ino} mount option.
+ * Modes, owners, nlink, inode numbers (with the {@code use_ino} mount option), sizes, blocks, device numbers and
+ * the three times are the host's. Not passed on, because fuseguard's API has no way to: rename flags
+ * ({@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} are answered EINVAL by fuseguard), {@code fallocate}, and the
+ * difference between "now" and an explicit time in {@code utimens}. FUSE mounts are {@code nodev,nosuid} unless
+ * asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
+ * the mount option {@code dev}, and set-user-ID executables run with their owner's rights only with
+ * {@code suid} (the CLI: {@code -o dev,suid}).
  */
-public class PassthroughFs implements FuseFileSystem {
-    private static final Logger LOG = LoggerFactory.getLogger(PassthroughFs.class);
-    private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
-    private static final int O_ACCMODE = 03;
-    private static final int O_WRONLY = 01;
-    private static final int O_RDWR = 02;
-    private static final int O_TRUNC = 01000;
+public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private static final String USER_NS = "user.";
+    /** Open flags passed on to the host; O_CREAT/O_EXCL are the daemon's business, O_DIRECT needs aligned I/O. */
+    private static final int PASSED_OPEN_FLAGS = Host.O_ACCMODE | Host.O_TRUNC | Host.O_APPEND | Host.O_SYNC
+            | Host.O_DSYNC;
 
     private final Path root;
-    private final boolean daemonIsRoot;
-    private final Map<Long, FileChannel> channels = new ConcurrentHashMap<>();
+    private final int rootFd;
+    private final BeneathResolver resolver;
+    private final Map<Long, Integer> fds = new ConcurrentHashMap<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong nextFh = new AtomicLong(1);
 
     /**
@@ -97,7 +114,13 @@ public class PassthroughFs implements FuseFileSystem {
         if (!Files.isDirectory(this.root)) {
             throw new NotDirectoryException(root.toString());
         }
-        this.daemonIsRoot = uidOf(Path.of("/proc/self")) == 0;
+        int fd = Host.LIBC.openat(Host.AT_FDCWD, this.root.toString(),
+                Host.O_PATH | Host.O_DIRECTORY | Host.O_CLOEXEC, 0);
+        if (fd < 0) {
+            throw new IOException("cannot open " + this.root + ": errno " + Host.errno());
+        }
+        this.rootFd = fd;
+        this.resolver = new BeneathResolver(fd);
     }
 
     /** The real path of the mirrored directory. */
@@ -107,446 +130,415 @@ public class PassthroughFs implements FuseFileSystem {
 
     /** Number of open file handles (for tests and metrics). */
     public int openHandles() {
-        return channels.size();
-    }
-
-    // ---------------------------------------------------------------- path resolution
-
-    /**
-     * The host path of a FUSE path: every component checked, every intermediate component a real directory
-     * (never a symlink). The last component is returned unresolved: callers must not follow it.
-     *
-     * @throws ErrnoException EINVAL for {@code .}/{@code ..}/empty components, ELOOP for a symlink in the
-     *                        middle, ENOTDIR/ENOENT for a missing or non-directory parent
-     */
-    public Path resolve(String fusePath) throws IOException {
-        if (fusePath == null || !fusePath.startsWith("/")) {
-            throw new ErrnoException(Errno.EINVAL, "not an absolute path: " + fusePath);
-        }
-        if (fusePath.equals("/")) {
-            return root;
-        }
-        String[] parts = fusePath.substring(1).split("/", -1);
-        Path p = root;
-        for (int i = 0; i < parts.length; i++) {
-            String c = parts[i];
-            if (c.isEmpty() || c.equals(".") || c.equals("..") || c.indexOf('\0') >= 0) {
-                throw new ErrnoException(Errno.EINVAL, "refused path component '" + c + "' in " + fusePath);
-            }
-            if (i > 0) {
-                requireRealDirectory(p, fusePath);
-            }
-            p = p.resolve(c);
-        }
-        if (!p.startsWith(root) || p.getNameCount() != root.getNameCount() + parts.length) {
-            throw new ErrnoException(Errno.EINVAL, "path escapes the root: " + fusePath);
-        }
-        return p;
-    }
-
-    private static void requireRealDirectory(Path dir, String fusePath) throws IOException {
-        BasicFileAttributes a;
-        a = Files.readAttributes(dir, BasicFileAttributes.class, NOFOLLOW);
-        if (a.isSymbolicLink()) {
-            throw new ErrnoException(Errno.ELOOP, "symlink in the middle of " + fusePath + " is never followed");
-        }
-        if (!a.isDirectory()) {
-            throw new ErrnoException(Errno.ENOTDIR, fusePath);
-        }
-    }
-
-    private static BasicFileAttributes lstat(Path p) throws IOException {
-        return Files.readAttributes(p, BasicFileAttributes.class, NOFOLLOW);
+        return fds.size();
     }
 
     // ---------------------------------------------------------------- attributes
 
     @Override
-    public FileAttributes getattr(String path) throws IOException {
-        return attributesOf(resolve(path));
-    }
-
-    static FileAttributes attributesOf(Path p) throws IOException {
-        Map<String, Object> a;
-        a = Files.readAttributes(p, "unix:*", NOFOLLOW);
-        int mode = (Integer) a.get("mode");
-        return FileAttributes.builder(FileType.ofMode(mode))
-                .permissions(mode & 07777)
-                .nlink(((Number) a.get("nlink")).longValue())
-                .owner(((Number) a.get("uid")).longValue(), ((Number) a.get("gid")).longValue())
-                .size((Long) a.get("size"))
-                .inode(((Number) a.get("ino")).longValue())
-                .atime(((FileTime) a.get("lastAccessTime")).toInstant())
-                .mtime(((FileTime) a.get("lastModifiedTime")).toInstant())
-                .ctime(((FileTime) a.get("ctime")).toInstant())
-                .build();
+    public FileAttributes getattr(String path) {
+        try (Entry e = resolver.resolve(path)) {
+            return HostStat.of(e.dirfd(), e.name(), e.atFlags());
+        }
     }
 
     @Override
-    public void readdir(String path, DirectorySink sink) throws IOException {
-        Path dir = resolve(path);
-        BasicFileAttributes a = lstat(dir);
-        if (!a.isDirectory()) {
-            throw new ErrnoException(a.isSymbolicLink() ? Errno.ELOOP : Errno.ENOTDIR);
-        }
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
-            for (Path child : s) {
-                String name = child.getFileName().toString();
-                try {
-                    sink.add(name, attributesOf(child));
-                } catch (ErrnoException | IOException e) {
-                    sink.add(name); // vanished meanwhile: let the kernel's lookup find out
+    public void readdir(String path, DirectorySink sink) {
+        try (Entry e = resolver.resolve(path)) {
+            int fd = Host.LIBC.openat(e.dirfd(), e.name(),
+                    Host.O_RDONLY | Host.O_DIRECTORY | Host.O_CLOEXEC | e.openFlags(), 0);
+            if (fd < 0) {
+                ErrnoException failure = Host.failure("opendir " + path);
+                if (failure.errno() == Errno.ENOTDIR
+                        && HostStat.of(e.dirfd(), e.name(), e.atFlags()).type() == FileType.SYMLINK) {
+                    throw new ErrnoException(Errno.ELOOP, "a symlink is never listed through"); // as O_NOFOLLOW says
                 }
+                throw failure;
+            }
+            Pointer dir = Host.LIBC.fdopendir(fd);
+            if (dir == null) {
+                ErrnoException failure = Host.failure("fdopendir " + path);
+                Host.close(fd);
+                throw failure;
+            }
+            try {
+                Pointer d;
+                while ((d = Host.LIBC.readdir(dir)) != null) {
+                    String name = d.getString(19, 256, StandardCharsets.UTF_8);
+                    if (name.equals(".") || name.equals("..")) {
+                        continue; // the framework adds them; the root's ".." is outside
+                    }
+                    try {
+                        sink.add(name, HostStat.of(fd, name, Host.AT_SYMLINK_NOFOLLOW));
+                    } catch (ErrnoException vanished) {
+                        sink.add(name); // removed meanwhile: let the kernel's lookup find out
+                    }
+                }
+            } finally {
+                Host.LIBC.closedir(dir);
             }
         }
     }
 
     @Override
-    public void chmod(String path, int mode) throws IOException {
-        Path p = resolve(path);
-        if (lstat(p).isSymbolicLink()) {
-            throw new ErrnoException(Errno.EOPNOTSUPP, "Linux has no modes on symlinks");
-        }
-        Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
-    }
-
-    @Override
-    public void chown(String path, OptionalLong uid, OptionalLong gid) throws IOException {
-        Path p = resolve(path);
-        if (uid.isPresent()) {
-            Files.setAttribute(p, "unix:uid", (int) uid.getAsLong(), NOFOLLOW);
-        }
-        if (gid.isPresent()) {
-            Files.setAttribute(p, "unix:gid", (int) gid.getAsLong(), NOFOLLOW);
+    public void chmod(String path, int mode) {
+        try (Entry e = resolver.resolve(path)) {
+            // glibc refuses (EOPNOTSUPP) rather than follows a symlink with AT_SYMLINK_NOFOLLOW
+            Host.check(Host.LIBC.fchmodat(e.dirfd(), e.name(), mode & 07777, e.atFlags()), "chmod " + path);
         }
     }
 
     @Override
-    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
-        Path p = resolve(path);
-        Files.getFileAttributeView(p, BasicFileAttributeView.class, NOFOLLOW).setTimes(
-                mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
+    public void chown(String path, OptionalLong uid, OptionalLong gid) {
+        try (Entry e = resolver.resolve(path)) {
+            Host.check(Host.LIBC.fchownat(e.dirfd(), e.name(), (int) uid.orElse(-1), (int) gid.orElse(-1),
+                    e.atFlags()), "chown " + path);
+        }
     }
 
     @Override
-    public FsStats statfs(String path) throws IOException {
-        FileStore store = Files.getFileStore(root);
-        long bs = Math.max(512, store.getBlockSize());
-        long files = 0;
-        long freeFiles = 0;
-        long nameMax = 255;
-        try {
-            Pointer buf = Memory.allocateDirect(jnr.ffi.Runtime.getSystemRuntime(), HostLibC.STATVFS_SIZE);
-            if (HostLibC.load().statvfs(root.toString(), buf) == 0) {
-                files = buf.getLong(40);
-                freeFiles = buf.getLong(48);
-                nameMax = buf.getLong(80);
-            }
-        } catch (RuntimeException | LinkageError e) {
-            LOG.debug("statvfs unavailable: {}", e.toString());
+    public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) {
+        Pointer times = Host.buffer(32);
+        putTime(times, 0, atime);
+        putTime(times, 16, mtime);
+        try (Entry e = resolver.resolve(path)) {
+            Host.check(Host.LIBC.utimensat(e.dirfd(), e.name(), times, e.atFlags()), "utimens " + path);
         }
-        return new FsStats(bs, store.getTotalSpace() / bs, store.getUnallocatedSpace() / bs,
-                store.getUsableSpace() / bs, files, freeFiles, nameMax);
+    }
+
+    private static void putTime(Pointer times, int offset, Optional<Instant> t) {
+        times.putLong(offset, t.map(Instant::getEpochSecond).orElse(0L));
+        times.putLong(offset + 8, t.map(i -> (long) i.getNano()).orElse(Host.UTIME_OMIT));
+    }
+
+    @Override
+    public FsStats statfs(String path) {
+        Pointer b = Host.buffer(HostLibC.STATVFS_SIZE);
+        Host.check(Host.LIBC.fstatvfs(rootFd, b), "statfs");
+        long frsize = b.getLong(8) > 0 ? b.getLong(8) : b.getLong(0);
+        return new FsStats(frsize, b.getLong(16), b.getLong(24), b.getLong(32), b.getLong(40), b.getLong(48),
+                b.getLong(80));
     }
 
     // ---------------------------------------------------------------- files
 
     @Override
-    public long open(String path, OpenFlags openFlags) throws IOException {
-        int flags = openFlags.raw();
-        Path p = resolve(path);
-        Set<OpenOption> opts = new HashSet<>();
-        opts.add(NOFOLLOW);
-        int acc = flags & O_ACCMODE;
-        if (acc == O_WRONLY) {
-            opts.add(StandardOpenOption.WRITE);
-        } else if (acc == O_RDWR) {
-            opts.add(StandardOpenOption.READ);
-            opts.add(StandardOpenOption.WRITE);
-        } else {
-            opts.add(StandardOpenOption.READ);
+    public long open(String path, OpenFlags flags) {
+        try (Entry e = resolver.resolve(path)) {
+            int fd = Host.check(Host.LIBC.openat(e.dirfd(), e.name(), (flags.raw() & PASSED_OPEN_FLAGS)
+                    | Host.O_NONBLOCK | Host.O_CLOEXEC | e.openFlags(), 0), "open " + path);
+            return register(fd);
         }
-        if ((flags & O_TRUNC) != 0 && acc != 0) {
-            opts.add(StandardOpenOption.TRUNCATE_EXISTING);
-        }
-        if (lstat(p).isDirectory()) {
-            throw new ErrnoException(Errno.EISDIR);
-        }
-        return register(FileChannel.open(p, opts));
     }
 
     @Override
-    public long create(String path, int mode, OpenFlags flags) throws IOException {
-        Path p = resolve(path);
-        // O_CREAT|O_EXCL never follows a symlink; the mode is set afterwards so the daemon's umask is not
-        // applied twice (the kernel already applied the caller's).
-        FileChannel ch = FileChannel.open(p, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                StandardOpenOption.WRITE, NOFOLLOW));
-        try {
-            Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
-            giveToCaller(p);
-        } catch (IOException | RuntimeException e) {
-            ch.close();
-            throw e;
+    public long create(String path, int mode, OpenFlags flags) {
+        int passed = (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC | Host.O_NOFOLLOW;
+        try (Entry e = resolver.resolve(path)) {
+            // Exclusively first, so that only a file made here is given to the caller; without O_EXCL a file
+            // that appeared meanwhile on the host is opened as it is, as the host would.
+            int fd = Host.LIBC.openat(e.dirfd(), e.name(), passed | Host.O_CREAT | Host.O_EXCL, mode & 07777);
+            if (fd < 0 && Host.errno() == Errno.EEXIST.code() && (flags.raw() & Host.O_EXCL) == 0) {
+                return register(Host.check(Host.LIBC.openat(e.dirfd(), e.name(), passed, 0), "open " + path));
+            }
+            Host.check(fd, "create " + path);
+            try {
+                NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
+                if (owner.giveAway()) {
+                    Host.check(Host.LIBC.fchown(fd, owner.uid(), owner.gid()), "chown " + path);
+                }
+                // the kernel already applied the caller's umask; this undoes the daemon's own
+                Host.check(Host.LIBC.fchmod(fd, owner.modeFor(mode & 07777, false)), "chmod " + path);
+            } catch (RuntimeException ex) {
+                Host.close(fd);
+                throw ex;
+            }
+            return register(fd);
         }
-        return register(ch);
     }
 
-    private long register(FileChannel ch) {
+    private long register(int fd) {
         long fh = nextFh.getAndIncrement();
-        channels.put(fh, ch);
+        fds.put(fh, fd);
         return fh;
     }
 
-    private FileChannel channel(long fh) {
-        FileChannel ch = channels.get(fh);
-        if (ch == null) {
+    private int fd(long fh) {
+        Integer fd = fds.get(fh);
+        if (fd == null) {
             throw new ErrnoException(Errno.EBADF);
         }
-        return ch;
+        return fd;
     }
 
     @Override
-    public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
-        FileChannel ch = channel(fh);
-        int total = 0;
-        while (dst.hasRemaining()) {
-            int n = ch.read(dst, offset + total);
-            if (n < 0) {
+    public int read(String path, long fh, ByteBuffer dst, long offset) {
+        int fd = fd(fh);
+        ByteBuffer direct = dst.isDirect() ? dst : ByteBuffer.allocateDirect(dst.remaining());
+        int start = direct.position();
+        while (direct.hasRemaining()) {
+            long n = Host.check(Host.LIBC.pread(fd, direct, direct.remaining(),
+                    offset + direct.position() - start), "read " + path);
+            if (n == 0) {
                 break;
             }
-            total += n;
+            direct.position(direct.position() + (int) n);
+        }
+        int total = direct.position() - start;
+        if (direct != dst) {
+            dst.put(direct.flip());
         }
         return total;
     }
 
     @Override
-    public int write(String path, long fh, ByteBuffer src, long offset) throws IOException {
-        FileChannel ch = channel(fh);
+    public int write(String path, long fh, ByteBuffer src, long offset) {
+        int fd = fd(fh);
+        ByteBuffer direct = src;
+        if (!src.isDirect()) {
+            direct = ByteBuffer.allocateDirect(src.remaining()).put(src.duplicate()).flip();
+        }
         int total = 0;
-        while (src.hasRemaining()) {
-            total += ch.write(src, offset + total);
+        while (direct.hasRemaining()) {
+            long n = Host.check(Host.LIBC.pwrite(fd, direct, direct.remaining(), offset + total), "write " + path);
+            direct.position(direct.position() + (int) n);
+            total += (int) n;
+        }
+        if (direct != src) {
+            src.position(src.position() + total);
         }
         return total;
     }
 
     @Override
-    public void truncate(String path, long size) throws IOException {
-        Path p = resolve(path);
-        try (FileChannel ch = FileChannel.open(p, Set.of(StandardOpenOption.WRITE, NOFOLLOW))) {
-            long current = ch.size();
-            if (size < current) {
-                ch.truncate(size);
-            } else if (size > current) {
-                ch.write(ByteBuffer.wrap(new byte[1]), size - 1); // extends sparsely with zeros
+    public void truncate(String path, long size) {
+        try (Entry e = resolver.resolve(path)) {
+            int fd = e.openPath();
+            try {
+                int type = HostStat.mode(fd) & Host.S_IFMT;
+                if (type == Host.S_IFLNK) {
+                    throw new ErrnoException(Errno.ELOOP, "truncate through a symlink");
+                }
+                if (type == Host.S_IFDIR) {
+                    throw new ErrnoException(Errno.EISDIR);
+                }
+                if (type != Host.S_IFREG) {
+                    throw new ErrnoException(Errno.EINVAL);
+                }
+                // the magic link reaches exactly the checked file (an O_PATH descriptor cannot be truncated)
+                Host.check(Host.LIBC.truncate(Host.procPath(fd), size), "truncate " + path);
+            } finally {
+                Host.close(fd);
             }
         }
     }
 
     @Override
-    public void fsync(String path, long fh, boolean dataOnly) throws IOException {
-        channel(fh).force(!dataOnly);
+    public void fsync(String path, long fh, boolean dataOnly) {
+        int fd = fd(fh);
+        Host.check(dataOnly ? Host.LIBC.fdatasync(fd) : Host.LIBC.fsync(fd), "fsync " + path);
     }
 
     @Override
     public void release(String path, long fh, OpenFlags flags) {
-        FileChannel ch = channels.remove(fh);
-        if (ch != null) {
-            try {
-                ch.close();
-            } catch (IOException e) {
-                LOG.warn("closing {} failed: {}", path, e.toString());
-            }
+        Integer fd = fds.remove(fh);
+        if (fd != null) {
+            Host.close(fd);
         }
     }
 
     // ---------------------------------------------------------------- namespace
 
     @Override
-    public void mkdir(String path, int mode) throws IOException {
-        Path p = resolve(path);
-        Files.createDirectory(p);
-        Files.setAttribute(p, "unix:mode", mode & 07777, NOFOLLOW);
-        giveToCaller(p);
+    public void mkdir(String path, int mode) {
+        try (Entry e = resolver.resolve(path)) {
+            Host.check(Host.LIBC.mkdirat(e.dirfd(), e.name(), mode & 07777), "mkdir " + path);
+            ownNewEntry(e, path, mode & 07777, true);
+        }
     }
 
     @Override
-    public void rmdir(String path) throws IOException {
-        Path p = resolve(path);
-        if (p.equals(root)) {
-            throw new ErrnoException(Errno.EBUSY);
+    public void mknod(String path, FileType type, int permissions, long rdev) {
+        try (Entry e = resolver.resolve(path)) {
+            Host.check(Host.LIBC.mknodat(e.dirfd(), e.name(), type.bits() | (permissions & 07777), rdev),
+                    "mknod " + path);
+            ownNewEntry(e, path, permissions & 07777, false);
         }
-        if (!lstat(p).isDirectory()) {
-            throw new ErrnoException(Errno.ENOTDIR);
-        }
-        Files.delete(p);
     }
 
     @Override
-    public void unlink(String path) throws IOException {
-        Path p = resolve(path);
-        if (lstat(p).isDirectory()) {
-            throw new ErrnoException(Errno.EISDIR);
-        }
-        Files.delete(p); // unlink(2): a symlink itself is removed, never its target
-    }
-
-    @Override
-    public void rename(String from, String to) throws IOException {
-        Path src = resolve(from);
-        Path dst = resolve(to);
-        if (src.equals(root) || dst.equals(root)) {
-            throw new ErrnoException(Errno.EBUSY);
-        }
-        // rename(2): atomic, replaces the target as POSIX says, never follows symlinks
-        Files.move(src, dst, StandardCopyOption.ATOMIC_MOVE);
-    }
-
-    @Override
-    public void symlink(String target, String linkPath) throws IOException {
-        Path p = resolve(linkPath);
+    public void symlink(String target, String linkPath) {
         if (target.isEmpty() || target.indexOf('\0') >= 0) {
             throw new ErrnoException(Errno.ENOENT);
         }
-        HostLibC libc = HostLibC.load();
-        if (libc.symlink(target, p.toString()) != 0) {
-            int errno = LastError.getLastError(jnr.ffi.Runtime.getSystemRuntime());
-            Errno e = Errno.of(errno);
-            throw new ErrnoException(e == null ? Errno.EIO : e, "symlink " + linkPath);
+        try (Entry e = resolver.resolve(linkPath)) {
+            Host.check(Host.LIBC.symlinkat(target, e.dirfd(), e.name()), "symlink " + linkPath);
+            ownNewEntry(e, linkPath, -1, false);
         }
-        giveToCaller(p);
+    }
+
+    /**
+     * Gives a just-made entry to its caller, then sets its mode (unless {@code permissions} is -1: a symlink),
+     * undoing the daemon's umask. Owner first: a chown clears set-ID bits.
+     */
+    private static void ownNewEntry(Entry e, String path, int permissions, boolean directory) {
+        NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
+        if (owner.giveAway()) {
+            Host.check(Host.LIBC.fchownat(e.dirfd(), e.name(), owner.uid(), owner.gid(), Host.AT_SYMLINK_NOFOLLOW),
+                    "chown " + path);
+        }
+        if (permissions >= 0) {
+            Host.check(Host.LIBC.fchmodat(e.dirfd(), e.name(), owner.modeFor(permissions, directory),
+                    Host.AT_SYMLINK_NOFOLLOW), "chmod " + path);
+        }
     }
 
     @Override
-    public String readlink(String path) throws IOException {
-        Path p = resolve(path);
-        return Files.readSymbolicLink(p).toString(); // verbatim bytes of the target, never resolved
+    public void rmdir(String path) {
+        try (Entry e = resolver.resolve(path)) {
+            if (e.isRoot()) {
+                throw new ErrnoException(Errno.EBUSY);
+            }
+            Host.check(Host.LIBC.unlinkat(e.dirfd(), e.name(), Host.AT_REMOVEDIR), "rmdir " + path);
+        }
     }
 
     @Override
-    public void link(String existing, String newPath) throws IOException {
-        Path src = resolve(existing);
-        Path dst = resolve(newPath);
-        if (lstat(src).isDirectory()) {
-            throw new ErrnoException(Errno.EPERM);
-        }
-        try {
-            Files.createLink(dst, src); // link(2) links a symlink itself, it does not follow it
-        } catch (FileAlreadyExistsException e) {
-            throw new ErrnoException(Errno.EEXIST);
+    public void unlink(String path) {
+        try (Entry e = resolver.resolve(path)) {
+            if (e.isRoot()) {
+                throw new ErrnoException(Errno.EISDIR);
+            }
+            Host.check(Host.LIBC.unlinkat(e.dirfd(), e.name(), 0), "unlink " + path);
         }
     }
 
-    /** New entries belong to the caller, as on a kernel filesystem (only possible when the daemon is root). */
-    private void giveToCaller(Path p) throws IOException {
-        if (!daemonIsRoot) {
-            return;
+    @Override
+    public void rename(String from, String to) {
+        try (Entry src = resolver.resolve(from); Entry dst = resolver.resolve(to)) {
+            if (src.isRoot() || dst.isRoot()) {
+                throw new ErrnoException(Errno.EBUSY);
+            }
+            Host.check(Host.LIBC.renameat(src.dirfd(), src.name(), dst.dirfd(), dst.name()), "rename " + from);
         }
-        RequestContext ctx = RequestContext.current().orElse(null);
-        if (ctx == null || (ctx.uid() == 0 && ctx.gid() == 0)) {
-            return;
-        }
-        Files.setAttribute(p, "unix:uid", (int) ctx.uid(), NOFOLLOW);
-        Files.setAttribute(p, "unix:gid", (int) ctx.gid(), NOFOLLOW);
     }
 
-    private static long uidOf(Path p) {
-        try {
-            return ((Number) Files.getAttribute(p, "unix:uid")).longValue();
-        } catch (IOException | UnsupportedOperationException e) {
-            return -1;
+    @Override
+    public String readlink(String path) {
+        try (Entry e = resolver.resolve(path)) {
+            for (int size = 4096; ; size *= 2) {
+                byte[] buf = new byte[size];
+                int n = (int) Host.check(Host.LIBC.readlinkat(e.dirfd(), e.name(), buf, size), "readlink " + path);
+                if (n < size) {
+                    return new String(buf, 0, n, StandardCharsets.UTF_8); // verbatim, never resolved
+                }
+            }
+        }
+    }
+
+    @Override
+    public void link(String existing, String newPath) {
+        try (Entry src = resolver.resolve(existing); Entry dst = resolver.resolve(newPath)) {
+            if (src.isRoot()) {
+                throw new ErrnoException(Errno.EPERM);
+            }
+            // flags 0: a symlink is linked itself, never followed
+            Host.check(Host.LIBC.linkat(src.dirfd(), src.name(), dst.dirfd(), dst.name(), 0), "link " + newPath);
         }
     }
 
     // ---------------------------------------------------------------- xattrs
 
-    private UserDefinedFileAttributeView xattrs(String path, String name) throws IOException {
+    /** Runs an xattr call on {@code /proc/self/fd/N} of an O_PATH descriptor of the entry. */
+    private <T> T onXattrs(String path, String name, Function<String, T> call) {
         if (name != null && !name.startsWith(USER_NS)) {
-            throw new ErrnoException(Errno.ENOTSUP, "only the user. namespace is supported: " + name);
+            throw new ErrnoException(Errno.ENOTSUP, "only the user. namespace is served: " + name);
         }
-        Path p = resolve(path);
-        if (lstat(p).isSymbolicLink()) {
-            throw new ErrnoException(Errno.ENOTSUP, "user xattrs are not allowed on symlinks");
-        }
-        UserDefinedFileAttributeView v = Files.getFileAttributeView(p, UserDefinedFileAttributeView.class,
-                NOFOLLOW);
-        if (v == null) {
-            throw new ErrnoException(Errno.ENOTSUP);
-        }
-        return v;
-    }
-
-    private static boolean has(UserDefinedFileAttributeView v, String shortName) throws IOException {
-        return v.list().contains(shortName);
-    }
-
-    @Override
-    public void setxattr(String path, String name, byte[] value, XattrMode mode) throws IOException {
-        UserDefinedFileAttributeView v = xattrs(path, name);
-        String n = name.substring(USER_NS.length());
-        if (mode == XattrMode.CREATE && has(v, n)) {
-            throw new ErrnoException(Errno.EEXIST);
-        }
-        if (mode == XattrMode.REPLACE && !has(v, n)) {
-            throw new ErrnoException(Errno.ENODATA);
-        }
-        v.write(n, ByteBuffer.wrap(value));
-    }
-
-    @Override
-    public byte[] getxattr(String path, String name) throws IOException {
-        UserDefinedFileAttributeView v = xattrs(path, name);
-        String n = name.substring(USER_NS.length());
-        try {
-            if (!has(v, n)) {
-                throw new ErrnoException(Errno.ENODATA);
+        try (Entry e = resolver.resolve(path)) {
+            int fd = e.openPath();
+            try {
+                return call.apply(Host.procPath(fd));
+            } finally {
+                Host.close(fd);
             }
-            ByteBuffer buf = ByteBuffer.allocate(v.size(n));
-            v.read(n, buf);
-            buf.flip();
-            byte[] out = new byte[buf.remaining()];
-            buf.get(out);
-            return out;
-        } catch (NoSuchFileException e) {
-            throw new ErrnoException(Errno.ENOENT);
         }
     }
 
     @Override
-    public List<String> listxattr(String path) throws IOException {
-        Path p = resolve(path);
-        if (lstat(p).isSymbolicLink()) {
-            return List.of();
-        }
-        UserDefinedFileAttributeView v = xattrs(path, null);
-        try {
-            List<String> names = new ArrayList<>();
-            for (String n : v.list()) {
-                names.add(USER_NS + n);
-            }
-            return names;
-        } catch (IOException e) {
-            if (Errno.of(e) == Errno.EOPNOTSUPP) { // the host filesystem has no user xattrs: none to list
-                return List.of();
-            }
-            throw e;
-        }
+    public void setxattr(String path, String name, byte[] value, XattrMode mode) {
+        int flags = switch (mode) {
+            case CREATE -> Host.XATTR_CREATE;
+            case REPLACE -> Host.XATTR_REPLACE;
+            default -> 0;
+        };
+        onXattrs(path, name, p -> Host.check(Host.LIBC.setxattr(p, name, value, value.length, flags),
+                "setxattr " + path));
     }
 
     @Override
-    public void removexattr(String path, String name) throws IOException {
-        UserDefinedFileAttributeView v = xattrs(path, name);
-        String n = name.substring(USER_NS.length());
-        if (!has(v, n)) {
-            throw new ErrnoException(Errno.ENODATA);
+    public byte[] getxattr(String path, String name) {
+        return onXattrs(path, name, p -> {
+            while (true) {
+                int size = (int) Host.check(Host.LIBC.getxattr(p, name, null, 0), "getxattr " + path);
+                byte[] value = new byte[size];
+                long n = Host.LIBC.getxattr(p, name, value, size);
+                if (n >= 0) {
+                    return n == size ? value : Arrays.copyOf(value, (int) n);
+                }
+                if (Host.errno() != Errno.ERANGE.code()) { // ERANGE: it grew meanwhile
+                    throw Host.failure("getxattr " + path);
+                }
+            }
+        });
+    }
+
+    @Override
+    public List<String> listxattr(String path) {
+        byte[] list = onXattrs(path, null, p -> {
+            while (true) {
+                int size = (int) Host.check(Host.LIBC.listxattr(p, null, 0), "listxattr " + path);
+                byte[] names = new byte[size];
+                long n = Host.LIBC.listxattr(p, names, size);
+                if (n >= 0) {
+                    return Arrays.copyOf(names, (int) n);
+                }
+                if (Host.errno() != Errno.ERANGE.code()) {
+                    throw Host.failure("listxattr " + path);
+                }
+            }
+        });
+        List<String> names = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < list.length; i++) {
+            if (list[i] == 0) {
+                String n = new String(list, start, i - start, StandardCharsets.UTF_8);
+                if (n.startsWith(USER_NS)) {
+                    names.add(n);
+                }
+                start = i + 1;
+            }
         }
-        v.delete(n);
+        return names;
+    }
+
+    @Override
+    public void removexattr(String path, String name) {
+        onXattrs(path, name, p -> Host.check(Host.LIBC.removexattr(p, name), "removexattr " + path));
     }
 
     /** Closes every file handle still open (after the unmount). */
     public void closeAll() {
-        for (Long fh : List.copyOf(channels.keySet())) {
+        for (Long fh : List.copyOf(fds.keySet())) {
             release(null, fh, OpenFlags.of(0));
+        }
+    }
+
+    /** Closes every file handle and the root descriptor (after the unmount); the instance is unusable after. */
+    @Override
+    public void close() {
+        closeAll();
+        if (closed.compareAndSet(false, true)) {
+            Host.close(rootFd);
         }
     }
 }

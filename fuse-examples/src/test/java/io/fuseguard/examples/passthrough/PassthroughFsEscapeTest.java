@@ -5,6 +5,7 @@ import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.XattrMode;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,6 +53,11 @@ class PassthroughFsEscapeTest {
         Files.createDirectories(root.resolve("a"));
         Files.writeString(root.resolve("f"), "inside\n");
         fs = new PassthroughFs(root);
+    }
+
+    @AfterEach
+    void closeFs() {
+        fs.close();
     }
 
     /** A call of the filesystem that may throw what a handler may. */
@@ -180,5 +186,80 @@ class PassthroughFsEscapeTest {
         assertThat(fs.getattr("/a/new").permissions()).isEqualTo(0640);
         assertThat(fs.getattr("/a/new").size()).isEqualTo(5);
         assertThat(fs.openHandles()).isZero();
+    }
+
+    @Test
+    void aParentSwappedForASymlinkAfterResolutionIsNotFollowed() throws Exception {
+        int rootFd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, root.toString(),
+                Host.O_PATH | Host.O_DIRECTORY | Host.O_CLOEXEC, 0), "open root");
+        try (Entry e = new BeneathResolver(rootFd).resolve("/a/made-later")) {
+            // a host process swaps the checked directory for a symlink to the outside (the old TOCTOU window)
+            Files.move(root.resolve("a"), root.resolve("a-old"));
+            Files.createSymbolicLink(root.resolve("a"), outside);
+            Host.check(Host.LIBC.mkdirat(e.dirfd(), e.name(), 0755), "mkdir");
+        } finally {
+            Host.close(rootFd);
+        }
+        assertThat(root.resolve("a-old/made-later")).isDirectory();
+        try (var s = Files.list(outside)) {
+            assertThat(s.map(p -> p.getFileName().toString()).toList()).containsExactly("secret");
+        }
+    }
+
+    @Test
+    void withoutOpenat2EachComponentIsCheckedTheSameWay() throws Exception {
+        Files.createDirectories(root.resolve("a/b"));
+        Files.writeString(root.resolve("a/b/c"), "c");
+        int rootFd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, root.toString(),
+                Host.O_PATH | Host.O_DIRECTORY | Host.O_CLOEXEC, 0), "open root");
+        try {
+            BeneathResolver walk = new BeneathResolver(rootFd, false);
+            assertThat(errnoOf(() -> walk.resolve("/etc/passwd").close())).isEqualTo(Errno.ELOOP);
+            assertThat(errnoOf(() -> walk.resolve("/up/secret").close())).isEqualTo(Errno.ELOOP);
+            assertThat(errnoOf(() -> walk.resolve("/f/x").close())).isEqualTo(Errno.ENOTDIR);
+            assertThat(errnoOf(() -> walk.resolve("/nope/x").close())).isEqualTo(Errno.ENOENT);
+            assertThat(errnoOf(() -> walk.resolve("/a/../f").close())).isEqualTo(Errno.EINVAL);
+            try (Entry e = walk.resolve("/a/b/c")) {
+                assertThat(HostStat.of(e.dirfd(), e.name(), e.atFlags()).size()).isEqualTo(1);
+            }
+        } finally {
+            Host.close(rootFd);
+        }
+    }
+
+    @Test
+    void pathsLongerThanPathMaxResolveInSteps() throws Exception {
+        String name = "n".repeat(250);
+        StringBuilder path = new StringBuilder();
+        for (int i = 0; i < 20; i++) { // 20 * 251 bytes: beyond PATH_MAX (4096)
+            path.append('/').append(name);
+            fs.mkdir(path.toString(), 0755);
+        }
+        assertThat(path.length()).isGreaterThan(4096);
+        long fh = fs.create(path + "/leaf", 0600, OpenFlags.of(O_RDWR));
+        fs.write(path + "/leaf", fh, ByteBuffer.wrap("deep".getBytes(StandardCharsets.UTF_8)), 0);
+        fs.release(path + "/leaf", fh, OpenFlags.of(0));
+        assertThat(fs.getattr(path + "/leaf").size()).isEqualTo(4);
+        assertThat(fs.getattr(path + "/leaf").permissions()).isEqualTo(0600);
+        fs.symlink("/etc", path + "/etc");
+        assertThat(errnoOf(() -> fs.getattr(path + "/etc/passwd"))).isEqualTo(Errno.ELOOP);
+        // rm walks it relatively; @TempDir's cleanup would fail on a path beyond PATH_MAX
+        io.fuseguard.testkit.Child.runOk("rm", "-rf", root.resolve(name).toString());
+    }
+
+    @Test
+    void readsAndWritesHonourBufferPositions() throws Exception {
+        long fh = fs.create("/pos", 0644, OpenFlags.of(O_RDWR));
+        ByteBuffer src = ByteBuffer.allocateDirect(16).put("xxhello".getBytes(StandardCharsets.UTF_8)).flip();
+        src.position(2);
+        assertThat(fs.write("/pos", fh, src.asReadOnlyBuffer(), 3)).isEqualTo(5);
+        ByteBuffer dst = ByteBuffer.allocateDirect(16).position(4);
+        assertThat(fs.read("/pos", fh, dst, 3)).isEqualTo(5);
+        byte[] got = new byte[5];
+        dst.flip().position(4);
+        dst.get(got);
+        assertThat(new String(got, StandardCharsets.UTF_8)).isEqualTo("hello");
+        fs.release("/pos", fh, OpenFlags.of(0));
+        assertThat(Files.readAllBytes(root.resolve("pos"))).isEqualTo(new byte[]{0, 0, 0, 'h', 'e', 'l', 'l', 'o'});
     }
 }

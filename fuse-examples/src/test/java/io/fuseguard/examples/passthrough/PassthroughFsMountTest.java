@@ -61,7 +61,7 @@ class PassthroughFsMountTest {
     @AfterEach
     void cleanRoot() throws Exception {
         if (fs != null) {
-            fs.closeAll();
+            fs.close();
         }
         Child.runOk("rm", "-rf", root.toString());
     }

@@ -1,0 +1,109 @@
+package io.fuseguard.examples.passthrough;
+
+import io.fuseguard.api.Errno;
+import io.fuseguard.api.ErrnoException;
+import jnr.ffi.LastError;
+import jnr.ffi.Memory;
+import jnr.ffi.Pointer;
+
+/**
+ * The host's system calls as {@link PassthroughFs} uses them: constants of the Linux ABI (x86-64 and arm64 share
+ * them, except O_DIRECTORY and O_NOFOLLOW), and failures turned into the errno the call set, so the FUSE caller
+ * sees exactly what the host said.
+ */
+final class Host {
+    static final HostLibC LIBC = HostLibC.load();
+    static final jnr.ffi.Runtime RUNTIME = jnr.ffi.Runtime.getSystemRuntime();
+
+    /** arm64 numbers O_DIRECTORY and O_NOFOLLOW differently from x86-64 (and most other architectures). */
+    private static final boolean ARM64 = "aarch64".equals(System.getProperty("os.arch"));
+
+    static final int AT_FDCWD = -100;
+    static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    static final int AT_REMOVEDIR = 0x200;
+    static final int AT_EMPTY_PATH = 0x1000;
+    static final int AT_STATX_SYNC_AS_STAT = 0;
+
+    static final int O_RDONLY = 0;
+    static final int O_WRONLY = 01;
+    static final int O_RDWR = 02;
+    static final int O_ACCMODE = 03;
+    static final int O_CREAT = 0100;
+    static final int O_EXCL = 0200;
+    static final int O_NOCTTY = 0400;
+    static final int O_TRUNC = 01000;
+    static final int O_APPEND = 02000;
+    static final int O_NONBLOCK = 04000;
+    static final int O_DSYNC = 010000;
+    static final int O_SYNC = 04010000;
+    static final int O_DIRECTORY = ARM64 ? 040000 : 0200000;
+    static final int O_NOFOLLOW = ARM64 ? 0100000 : 0400000;
+    static final int O_CLOEXEC = 02000000;
+    static final int O_PATH = 010000000;
+
+    static final int S_IFMT = 0170000;
+    static final int S_IFDIR = 0040000;
+    static final int S_IFREG = 0100000;
+    static final int S_IFLNK = 0120000;
+    static final int S_ISGID = 02000;
+
+    static final long UTIME_NOW = (1L << 30) - 1;
+    static final long UTIME_OMIT = (1L << 30) - 2;
+
+    /** openat2(2) has the same number on every architecture (new system calls are numbered uniformly). */
+    static final long SYS_OPENAT2 = 437;
+    static final long RESOLVE_NO_MAGICLINKS = 0x02;
+    static final long RESOLVE_NO_SYMLINKS = 0x04;
+    static final long RESOLVE_BENEATH = 0x08;
+
+    static final int XATTR_CREATE = 1;
+    static final int XATTR_REPLACE = 2;
+
+    private Host() {
+    }
+
+    /** The errno of the last failed call on this thread. */
+    static int errno() {
+        return LastError.getLastError(RUNTIME);
+    }
+
+    /** The failure of the last call, as the exception fuseguard answers with that errno. */
+    static ErrnoException failure(String what) {
+        int code = errno();
+        Errno e = Errno.of(code);
+        return new ErrnoException(e == null ? Errno.EIO : e, what + ": errno " + code);
+    }
+
+    /** {@code rc} if the call succeeded, else its errno thrown. */
+    static int check(int rc, String what) {
+        if (rc < 0) {
+            throw failure(what);
+        }
+        return rc;
+    }
+
+    /** As {@link #check(int, String)} for calls returning a size. */
+    static long check(long rc, String what) {
+        if (rc < 0) {
+            throw failure(what);
+        }
+        return rc;
+    }
+
+    /** Closes a descriptor this class opened; a failed close of a descriptor only read from loses nothing. */
+    static void close(int fd) {
+        if (fd >= 0) {
+            LIBC.close(fd);
+        }
+    }
+
+    /** A native buffer of {@code size} bytes, freed by the garbage collector. */
+    static Pointer buffer(int size) {
+        return Memory.allocateDirect(RUNTIME, size);
+    }
+
+    /** The path that reaches exactly the inode of an open descriptor (a symlink's own, for an O_PATH one). */
+    static String procPath(int fd) {
+        return "/proc/self/fd/" + fd;
+    }
+}

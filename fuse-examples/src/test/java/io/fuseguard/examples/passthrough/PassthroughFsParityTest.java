@@ -1,0 +1,263 @@
+package io.fuseguard.examples.passthrough;
+
+import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.config.SelfAccessPolicy;
+import io.fuseguard.junit.FuseMountExtension;
+import io.fuseguard.testkit.Child;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link PassthroughFs} gives the same answers as the directory it mirrors: one script of POSIX scenarios runs
+ * directly in a directory of the source tree and, through the mount, in another, and both transcripts (errno of
+ * every step, and type/mode/uid/gid/nlink/size/rdev of what it made) must be identical. The scenarios are the
+ * ones a java.nio passthrough got wrong: FIFOs, device nodes and unix sockets, a tree deeper than PATH_MAX
+ * walked with relative steps, chmod/chown by a non-root user with supplementary groups, a set-group-ID
+ * directory, a sticky directory, rename over directories, hard link counts. Users are switched inside the
+ * script's forked children (setgroups/setgid/setuid), so it needs root, as the mount does.
+ */
+class PassthroughFsParityTest {
+    private static final String SCRIPT = """
+            import errno, os, socket, stat, sys
+            os.chdir(sys.argv[1])
+            os.umask(0o022)
+
+            def desc(p):
+                st = os.stat(p, follow_symlinks=False)
+                m = st.st_mode
+                s = "type=%o mode=%o uid=%d gid=%d nlink=%d" % (stat.S_IFMT(m), stat.S_IMODE(m), st.st_uid,
+                                                               st.st_gid, st.st_nlink)
+                if stat.S_ISREG(m) or stat.S_ISLNK(m):
+                    s += " size=%d" % st.st_size
+                if stat.S_ISCHR(m) or stat.S_ISBLK(m):
+                    s += " rdev=%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+                return s
+
+            def step(name, fn, *paths):
+                try:
+                    r = fn()
+                    r = "ok" + (" " + r if isinstance(r, str) and r else "")
+                except OSError as e:
+                    r = errno.errorcode.get(e.errno, str(e.errno))
+                for p in paths:
+                    try:
+                        r += " | %s: %s" % (p, desc(p))
+                    except OSError as e:
+                        r += " | %s: %s" % (p, errno.errorcode.get(e.errno, str(e.errno)))
+                print(name + ": " + r, flush=True)
+
+            def as_user(uid, groups, fn):
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        os.setgroups(groups)
+                        os.setgid(groups[0])
+                        os.setuid(uid)
+                        fn()
+                    finally:
+                        sys.stdout.flush()
+                        os._exit(0)
+                os.waitpid(pid, 0)
+
+            def touch(p, mode=0o644):
+                os.close(os.open(p, os.O_CREAT | os.O_WRONLY, mode))
+
+            # special files
+            step("mkfifo", lambda: os.mkfifo("fifo", 0o640), "fifo")
+            step("mkfifo-again", lambda: os.mkfifo("fifo"), "fifo")
+            def fifo_io():
+                fd = os.open("fifo", os.O_RDWR)
+                os.write(fd, b"abc")
+                r = os.read(fd, 3).decode()
+                os.close(fd)
+                return r
+            step("fifo-io", fifo_io)
+            step("mknod-char", lambda: os.mknod("null", 0o666 | stat.S_IFCHR, os.makedev(1, 3)), "null")
+            step("mknod-block", lambda: os.mknod("blk", 0o600 | stat.S_IFBLK, os.makedev(7, 200)), "blk")
+            def bind():
+                s = socket.socket(socket.AF_UNIX)
+                s.bind("sock")
+                s.close()
+            step("socket-bind", bind, "sock")
+
+            # deeper than PATH_MAX, walked one relative step at a time
+            def deep():
+                top = os.open(".", os.O_RDONLY)
+                os.mkdir("deep")
+                os.chdir("deep")
+                for i in range(25):
+                    os.mkdir("d" * 200)
+                    os.chdir("d" * 200)
+                with open("leaf", "w") as f:
+                    f.write("hello")
+                os.mkdir("sub")
+                os.rename("leaf", "sub/leaf2")
+                os.link("sub/leaf2", "hard")
+                os.symlink("sub/leaf2", "sym")
+                os.mkfifo("fifo")
+                with open("sym") as f:
+                    r = f.read()
+                r += " | " + desc("sub/leaf2") + " | " + desc("sym") + " | " + desc("fifo") + " | " + desc(".")
+                os.unlink("hard")
+                r += " | " + desc("sub/leaf2")
+                os.fchdir(top)
+                os.close(top)
+                return r
+            step("deep", deep)
+
+            # a non-root user: chmod/chown rules, supplementary groups, permission checks
+            os.mkdir("home")
+            os.chown("home", 4242, 4242)
+            touch("rootfile")
+            touch("grpfile", 0o640)
+            os.chown("grpfile", 0, 4300)
+            touch("home/g")
+            os.chown("home/g", 4242, 4400)
+            def user():
+                step("u-create", lambda: touch("home/f"), "home/f")
+                step("u-chmod-suid", lambda: os.chmod("home/f", 0o4755), "home/f")
+                step("u-chmod-other", lambda: os.chmod("rootfile", 0o777), "rootfile")
+                step("u-chown-to-root", lambda: os.chown("home/f", 0, -1), "home/f")
+                step("u-chown-nonmember", lambda: os.chown("home/f", -1, 4343), "home/f")
+                step("u-chown-supplementary", lambda: os.chown("home/f", -1, 4300), "home/f")
+                step("u-chmod-sgid-nonmember", lambda: os.chmod("home/g", 0o2755), "home/g")
+                step("u-read-by-group", lambda: open("grpfile").read())
+                step("u-write-other", lambda: open("rootfile", "a").write("x"), "rootfile")
+                step("u-create-in-root-dir", lambda: touch("nope"), "nope")
+                step("u-utime-other", lambda: os.utime("rootfile", (1, 1)))
+                step("u-utime-now-other", lambda: os.utime("rootfile"))
+                step("u-mknod-char", lambda: os.mknod("home/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3)))
+            as_user(4242, [4242, 4300], user)
+
+            # a set-group-ID directory: its group (and, for directories, the bit) is inherited
+            os.mkdir("sgid")
+            os.chown("sgid", 0, 4500)
+            os.chmod("sgid", 0o2777)
+            def sgid():
+                step("sgid-file", lambda: touch("sgid/f"), "sgid/f")
+                step("sgid-dir", lambda: os.mkdir("sgid/d", 0o755), "sgid/d")
+                step("sgid-file-with-bit", lambda: touch("sgid/x", 0o2755), "sgid/x")
+                step("sgid-fifo", lambda: os.mkfifo("sgid/p"), "sgid/p")
+                step("sgid-symlink", lambda: os.symlink("f", "sgid/l"), "sgid/l")
+                step("sgid-nested", lambda: touch("sgid/d/y"), "sgid/d/y")
+            as_user(4242, [4242], sgid)
+
+            # a sticky directory: only owners remove or rename
+            os.mkdir("sticky")
+            os.chmod("sticky", 0o1777)
+            as_user(4242, [4242], lambda: (touch("sticky/a"), touch("sticky/b")))
+            def other():
+                step("sticky-unlink-other", lambda: os.unlink("sticky/a"), "sticky/a")
+                step("sticky-rename-other", lambda: os.rename("sticky/b", "sticky/c"), "sticky/b")
+                touch("sticky/mine")
+                step("sticky-replace-other", lambda: os.rename("sticky/mine", "sticky/a"), "sticky/a")
+            as_user(4343, [4343], other)
+            as_user(4242, [4242], lambda: step("sticky-unlink-own", lambda: os.unlink("sticky/a"), "sticky/a"))
+
+            # rename over directories
+            os.mkdir("r1"); os.mkdir("r2")
+            step("rename-dir-over-empty-dir", lambda: os.rename("r1", "r2"), "r1", "r2")
+            os.mkdir("r3"); os.mkdir("r4"); touch("r4/x")
+            step("rename-dir-over-full-dir", lambda: os.rename("r3", "r4"), "r3", "r4")
+            touch("rf")
+            step("rename-file-over-dir", lambda: os.rename("rf", "r3"), "rf", "r3")
+            step("rename-dir-over-file", lambda: os.rename("r3", "rf"), "rf", "r3")
+            step("rename-dir-into-itself", lambda: os.rename("r4", "r4/sub"), "r4")
+
+            # hard link counts
+            touch("h1")
+            step("link", lambda: (os.link("h1", "h2"), os.link("h1", "h3")) and None, "h1", "h3")
+            step("unlink-one", lambda: os.unlink("h2"), "h1", "h2")
+            step("link-dir", lambda: os.link("r4", "r5"), "r4")
+            os.mkdir("nl"); os.mkdir("nl/a"); os.mkdir("nl/b")
+            step("dir-nlink", lambda: None, "nl", "nl/a")
+            step("rmdir-nlink", lambda: os.rmdir("nl/b"), "nl")
+            """;
+
+    final Path root = createRoot();
+
+    @RegisterExtension
+    final FuseMountExtension fuse = FuseMountExtension.of(this::newFs, FuseguardConfig.builder()
+            .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING).shutdownHook(false)
+            .allowOther(true) // and so default_permissions: the kernel checks access for other users
+            .mountOption("use_ino").mountOption("attr_timeout=0").mountOption("entry_timeout=0")
+            .mountOption("negative_timeout=0").fsName("passthrough-parity").build());
+
+    PassthroughFs fs;
+
+    private static Path createRoot() {
+        try {
+            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
+                    System.getProperty("java.io.tmpdir")));
+            Files.createDirectories(base);
+            Path root = Files.createTempDirectory(base, "passthrough-parity-");
+            Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxr-xr-x"));
+            return root;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private PassthroughFs newFs() {
+        try {
+            fs = new PassthroughFs(root);
+            return fs;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @AfterEach
+    void cleanRoot() throws Exception {
+        if (fs != null) {
+            fs.close();
+        }
+        Child.runOk("rm", "-rf", root.toString());
+    }
+
+    /** Runs the scenarios in {@code dir} and returns their transcript, one line per step. */
+    private static List<String> transcript(Path dir) throws Exception {
+        Child.Result r = Child.run(Duration.ofSeconds(30), "python3", "-c", SCRIPT, dir.toString()).assertOk();
+        return r.out().lines().toList();
+    }
+
+    @Test
+    void everyScenarioAnswersAsTheSourceDirectoryDoes() throws Exception {
+        Path direct = Files.createDirectory(root.resolve("direct"));
+        Path viaMount = Files.createDirectory(fuse.mountPoint().resolve("via-mount"));
+
+        List<String> expected = transcript(direct);
+        List<String> actual = transcript(viaMount);
+
+        assertThat(actual).as("transcript through the mount vs. directly on the source").isEqualTo(expected);
+        // and the scenarios did what they are about, on both sides
+        assertThat(expected).contains(
+                "mkfifo: ok | fifo: type=10000 mode=640 uid=0 gid=0 nlink=1",
+                "mkfifo-again: EEXIST | fifo: type=10000 mode=640 uid=0 gid=0 nlink=1",
+                "fifo-io: ok abc",
+                "mknod-char: ok | null: type=20000 mode=644 uid=0 gid=0 nlink=1 rdev=1:3",
+                "socket-bind: ok | sock: type=140000 mode=755 uid=0 gid=0 nlink=1",
+                "u-chmod-other: EPERM | rootfile: type=100000 mode=644 uid=0 gid=0 nlink=1 size=0",
+                "u-chown-nonmember: EPERM | home/f: type=100000 mode=4755 uid=4242 gid=4242 nlink=1 size=0",
+                "u-chown-supplementary: ok | home/f: type=100000 mode=755 uid=4242 gid=4300 nlink=1 size=0",
+                "u-read-by-group: ok",
+                "u-create-in-root-dir: EACCES | nope: ENOENT",
+                "sgid-dir: ok | sgid/d: type=40000 mode=2755 uid=4242 gid=4500 nlink=2",
+                "sticky-unlink-other: EPERM | sticky/a: type=100000 mode=644 uid=4242 gid=4242 nlink=1 size=0",
+                "rename-dir-over-full-dir: ENOTEMPTY | r3: type=40000 mode=755 uid=0 gid=0 nlink=2 | r4: "
+                        + "type=40000 mode=755 uid=0 gid=0 nlink=2",
+                "unlink-one: ok | h1: type=100000 mode=644 uid=0 gid=0 nlink=2 size=0 | h2: ENOENT");
+        assertThat(expected).anySatisfy(l -> assertThat(l).startsWith("deep: ok hello | type=100000 mode=644"));
+    }
+}
