@@ -116,6 +116,15 @@ public interface FuseFileSystem {
     }
 
     /**
+     * {@code fallocate(2)} on an open file: allocate (or, by {@code mode}, punch, zero, collapse or insert) the
+     * range {@code [offset, offset + length)}. The default answers ENOSYS: the kernel then stops asking and
+     * callers get EOPNOTSUPP (glibc's {@code posix_fallocate} falls back to writing zeros).
+     */
+    default void fallocate(String path, long fh, FallocateMode mode, long offset, long length) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
      * Creates a special file: a FIFO, a socket, or a character or block device node ({@code mkfifo},
      * {@code mknod}, {@code bind} of a unix socket). Regular files come through {@link #create} when it exists.
      *
@@ -144,6 +153,20 @@ public interface FuseFileSystem {
     /** Renames, replacing an existing target as POSIX rename does. */
     default void rename(String from, String to) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
+     * Renames with {@code renameat2(2)}'s flags: {@link RenameMode#NO_REPLACE} must fail with EEXIST when the target
+     * exists, {@link RenameMode#EXCHANGE} swaps two existing entries. The default serves
+     * {@link RenameMode#REPLACE} with {@link #rename(String, String)} and answers EINVAL to the others, which is
+     * what {@code renameat2} reports for a filesystem without them (a check-then-rename here would not be
+     * atomic).
+     */
+    default void rename(String from, String to, RenameMode mode) throws IOException {
+        if (mode != RenameMode.REPLACE) {
+            throw new ErrnoException(Errno.EINVAL);
+        }
+        rename(from, to);
     }
 
     /** Creates a symlink at {@code linkPath} that points to {@code target}. */

@@ -31,6 +31,7 @@ public enum Operation {
     READ(OperationKind.DATA),
     WRITE(OperationKind.DATA),
     TRUNCATE(OperationKind.DATA),
+    FALLOCATE(OperationKind.DATA),
     FSYNC(OperationKind.SYNC),
     FSYNCDIR(OperationKind.SYNC),
     FLUSH(OperationKind.FLUSH);

@@ -3,6 +3,7 @@ package io.fuseguard.mount;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
+import io.fuseguard.api.FallocateMode;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
@@ -10,6 +11,7 @@ import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.GuardEvent;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.Operation;
+import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.internal.events.EventReporter;
@@ -295,7 +297,17 @@ final class InProcessAccess {
 
         @Override
         public void rename(String from, String to) {
-            perform(Operation.RENAME, from, c -> ops.rename(c, from, to));
+            perform(Operation.RENAME, from, c -> ops.rename(c, from, to, 0));
+        }
+
+        @Override
+        public void rename(String from, String to, RenameMode mode) {
+            perform(Operation.RENAME, from, c -> ops.rename(c, from, to, mode.flags()));
+        }
+
+        @Override
+        public void fallocate(String path, long fh, FallocateMode mode, long offset, long length) {
+            perform(Operation.FALLOCATE, path, c -> ops.fallocate(c, path, fh, mode.raw(), offset, length));
         }
 
         @Override

@@ -2,11 +2,13 @@ package io.fuseguard.internal.bridge;
 
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
+import io.fuseguard.api.FallocateMode;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.internal.events.EventReporter;
@@ -211,9 +213,13 @@ public final class JavaFsOps implements FsOps {
     }
 
     @Override
-    public int rename(OpContext c, String from, String to) {
+    public int rename(OpContext c, String from, String to, int flags) {
+        RenameMode mode = RenameMode.ofFlags(flags);
+        if (mode == null) {
+            return -Errno.EINVAL.code(); // RENAME_WHITEOUT: overlayfs' own
+        }
         try {
-            fs.rename(from, to);
+            fs.rename(from, to, mode);
             return 0;
         } catch (Throwable t) {
             return failures.map(c, t);
@@ -382,6 +388,16 @@ public final class JavaFsOps implements FsOps {
     public int fsync(OpContext c, String path, long fh, boolean dataOnly) {
         try {
             fs.fsync(path, fh, dataOnly);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int fallocate(OpContext c, String path, long fh, int mode, long offset, long length) {
+        try {
+            fs.fallocate(path, fh, FallocateMode.of(mode), offset, length);
             return 0;
         } catch (Throwable t) {
             return failures.map(c, t);

@@ -93,7 +93,7 @@ public final class LegacyFsOps implements FsOps {
                         + "served from one host)");
             }
         }
-        for (String m : List.of("ioctl", "poll", "bmap", "fallocate", "write_buf", "read_buf")) {
+        for (String m : List.of("ioctl", "poll", "bmap", "write_buf", "read_buf")) {
             if (has(m)) {
                 notes.add(m + "() is not called: the kernel gets ENOSYS and uses its default"
                         + (m.endsWith("_buf") ? " (read/write are called instead)" : ""));
@@ -276,9 +276,12 @@ public final class LegacyFsOps implements FsOps {
     }
 
     @Override
-    public int rename(OpContext c, String from, String to) {
+    public int rename(OpContext c, String from, String to, int flags) {
         if (!has("rename")) {
             return -ENOSYS;
+        }
+        if (flags != 0) {
+            return -Syscalls.EINVAL; // jnr-fuse's rename has no flags: renameat2's answer for "unsupported"
         }
         try {
             return fs.rename(from, to);
@@ -465,6 +468,18 @@ public final class LegacyFsOps implements FsOps {
         }
         try {
             return fs.fsync(path, dataOnly ? 1 : 0, scratch(c).fileInfo(fh, 0));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int fallocate(OpContext c, String path, long fh, int mode, long offset, long length) {
+        if (!has("fallocate")) {
+            return -ENOSYS;
+        }
+        try {
+            return fs.fallocate(path, mode, offset, length, scratch(c).fileInfo(fh, 0));
         } catch (Throwable t) {
             return fail(c, t);
         }

@@ -44,7 +44,8 @@ public interface FsOps {
 
     int symlink(OpContext c, String target, String path);
 
-    int rename(OpContext c, String from, String to);
+    /** A rename with {@code renameat2} flags (0 for a plain rename). */
+    int rename(OpContext c, String from, String to, int flags);
 
     int link(OpContext c, String from, String to);
 
@@ -78,6 +79,8 @@ public interface FsOps {
     int release(OpContext c, String path, long fh, int flags);
 
     int fsync(OpContext c, String path, long fh, boolean dataOnly);
+
+    int fallocate(OpContext c, String path, long fh, int mode, long offset, long length);
 
     int opendir(OpContext c, String path, int flags, OpenResult out);
 

@@ -116,6 +116,7 @@ final class Dispatcher {
             case Fuse.STATFS -> Operation.STATFS;
             case Fuse.RELEASE -> Operation.RELEASE;
             case Fuse.FSYNC -> Operation.FSYNC;
+            case Fuse.FALLOCATE -> Operation.FALLOCATE;
             case Fuse.SETXATTR -> Operation.SETXATTR;
             case Fuse.GETXATTR -> Operation.GETXATTR;
             case Fuse.LISTXATTR -> Operation.LISTXATTR;
@@ -222,7 +223,7 @@ final class Dispatcher {
 
     private static boolean isData(Request r) {
         return switch (r.opcode) {
-            case Fuse.READ, Fuse.WRITE, Fuse.FSYNC, Fuse.FSYNCDIR, Fuse.FLUSH -> true;
+            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE, Fuse.FSYNC, Fuse.FSYNCDIR, Fuse.FLUSH -> true;
             case Fuse.SETATTR -> (r.i32(0) & Fuse.FATTR_SIZE) != 0;
             default -> false;
         };
@@ -230,7 +231,7 @@ final class Dispatcher {
 
     private static OperationKind kindOf(Request r) {
         return switch (r.opcode) {
-            case Fuse.READ, Fuse.WRITE -> OperationKind.DATA;
+            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE -> OperationKind.DATA;
             case Fuse.FSYNC, Fuse.FSYNCDIR -> OperationKind.SYNC;
             case Fuse.FLUSH -> OperationKind.FLUSH;
             case Fuse.SETATTR -> (r.i32(0) & Fuse.FATTR_SIZE) != 0 ? OperationKind.DATA : OperationKind.METADATA;
@@ -249,14 +250,9 @@ final class Dispatcher {
             case Fuse.MKDIR -> mkdir(w, r, deadline);
             case Fuse.UNLINK -> unlink(w, r, deadline);
             case Fuse.RMDIR -> rmdir(w, r, deadline);
-            case Fuse.RENAME -> rename(w, r, deadline, r.i64(0), 8);
-            case Fuse.RENAME2 -> {
-                if (r.i32(8) != 0) {
-                    reply(w, r, EINVAL); // RENAME_NOREPLACE/EXCHANGE: not supported by path-based filesystems
-                } else {
-                    rename(w, r, deadline, r.i64(0), 16);
-                }
-            }
+            case Fuse.RENAME -> rename(w, r, deadline, r.i64(0), 8, 0);
+            case Fuse.RENAME2 -> rename(w, r, deadline, r.i64(0), 16, r.i32(8));
+            case Fuse.FALLOCATE -> fallocate(w, r, deadline);
             case Fuse.LINK -> link(w, r, deadline);
             case Fuse.OPEN -> open(w, r, deadline);
             case Fuse.READ -> read(w, r, deadline);
@@ -927,7 +923,7 @@ final class Dispatcher {
         String hiddenPath = dir.length() == 1 ? "/" + hidden : dir + "/" + hidden;
         Operation op = c.operation;
         c.operation = Operation.RENAME;
-        int rc = ops.rename(c, path, hiddenPath);
+        int rc = ops.rename(c, path, hiddenPath, 0);
         c.operation = op;
         if (rc >= 0) {
             nodes.hid(victim, hidden);
@@ -952,7 +948,8 @@ final class Dispatcher {
         }
     }
 
-    private void rename(Worker w, Request r, long deadline, long newDir, int namesAt) {
+    /** RENAME, or RENAME2 with its flags (RENAME_NOREPLACE, RENAME_EXCHANGE; the filesystem decides). */
+    private void rename(Worker w, Request r, long deadline, long newDir, int namesAt, int flags) {
         Node from = node(r);
         Node to = nodes.get(newDir);
         String oldName = r.string(namesAt);
@@ -979,18 +976,23 @@ final class Dispatcher {
             }
             return;
         }
-        if (!opt.hardRemove() && nodes.isOpen(to, newName)) {
+        // Only a plain rename removes its target: NOREPLACE fails if there is one, EXCHANGE keeps it.
+        if (flags == 0 && !opt.hardRemove() && nodes.isOpen(to, newName)) {
             Node victim = nodes.child(to, newName);
             if (victim != null) {
                 rc = hide(c, to, victim, newPath);
             }
         }
         if (rc >= 0) {
-            rc = ops.rename(c, oldPath, newPath);
+            rc = ops.rename(c, oldPath, newPath, flags);
         }
         boolean mine = end(w, r, rc);
         if (rc >= 0) {
-            nodes.renamed(from, oldName, to, newName);
+            if (flags == Fuse.RENAME_EXCHANGE) {
+                nodes.exchanged(from, oldName, to, newName);
+            } else {
+                nodes.renamed(from, oldName, to, newName);
+            }
         }
         if (mine) {
             replyResult(w, r, rc);
@@ -1176,6 +1178,30 @@ final class Dispatcher {
             w.out.putInt(Fuse.OUT_HEADER, Math.min(rc, size));
             w.out.putInt(Fuse.OUT_HEADER + 4, 0);
             replyOk(w, r, 8);
+        } finally {
+            h.exit();
+        }
+    }
+
+    private void fallocate(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        long offset = r.i64(8);
+        long length = r.i64(16);
+        int mode = r.i32(24);
+        String path = nodes.path(h.node());
+        h.enter();
+        try {
+            if (!begin(w, r, Operation.FALLOCATE, OperationKind.DATA, path, h, deadline, 0)) {
+                return;
+            }
+            h.markDirty(); // a changed file: its close-time work (an upload) must run, as after a write
+            int rc = ops.fallocate(w.context, path, h.userFh(), mode, offset, length);
+            if (end(w, r, rc)) {
+                replyResult(w, r, rc);
+            }
         } finally {
             h.exit();
         }

@@ -249,6 +249,30 @@ public final class NodeTable {
         }
     }
 
+    /** A successful {@code RENAME_EXCHANGE}: the two names now lead to each other's node. */
+    public void exchanged(Node fromParent, String fromName, Node toParent, String toName) {
+        synchronized (lock) {
+            Node a = fromParent.children == null ? null : fromParent.children.remove(fromName);
+            Node b = toParent.children == null ? null : toParent.children.remove(toName);
+            if (a != null) {
+                attach(a, toParent, toName);
+            }
+            if (b != null) {
+                attach(b, fromParent, fromName);
+            }
+            epoch++;
+        }
+    }
+
+    private static void attach(Node n, Node parent, String name) {
+        n.parent = parent;
+        n.name = name;
+        if (parent.children == null) {
+            parent.children = new HashMap<>();
+        }
+        parent.children.put(name, n);
+    }
+
     /** Marks a node open (a handle was handed out); while open, an unlink hides it instead. */
     public void opened(Node n) {
         synchronized (lock) {

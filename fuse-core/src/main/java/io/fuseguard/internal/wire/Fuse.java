@@ -59,6 +59,8 @@ public final class Fuse {
     public static final int FALLOCATE = 43;
     public static final int READDIRPLUS = 44;
     public static final int RENAME2 = 45;
+    /** renameat2's flag that swaps source and target. */
+    public static final int RENAME_EXCHANGE = 2;
     public static final int LSEEK = 46;
     public static final int COPY_FILE_RANGE = 47;
     /** One past the largest opcode fuseguard knows by name. */

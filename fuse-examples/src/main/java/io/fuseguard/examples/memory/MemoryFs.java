@@ -3,11 +3,13 @@ package io.fuseguard.examples.memory;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
+import io.fuseguard.api.FallocateMode;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.RequestContext;
 import io.fuseguard.api.XattrMode;
 
@@ -294,6 +296,49 @@ public final class MemoryFs implements FuseFileSystem {
         });
     }
 
+    /**
+     * The plain call grows the file to the end of the range (like tmpfs, minus the reservation: memory is taken as
+     * data arrives, so a later write may still get ENOSPC); {@code KEEP_SIZE} alone changes nothing; a punched hole
+     * reads as zeros. Collapsing, inserting and zeroing ranges answer EOPNOTSUPP, as on filesystems without them.
+     */
+    @Override
+    public void fallocate(String path, long fh, FallocateMode mode, long offset, long length) {
+        Node n = tree.byHandle(fh, path);
+        if (!n.isRegular()) {
+            throw new ErrnoException(n.isDirectory() ? Errno.EISDIR : Errno.ENODEV);
+        }
+        if (offset < 0 || length <= 0) {
+            throw new ErrnoException(Errno.EINVAL);
+        }
+        if (offset + length > maxFileSize || offset + length < 0) {
+            throw new ErrnoException(Errno.EFBIG);
+        }
+        // The kernel only passes PUNCH_HOLE together with KEEP_SIZE.
+        boolean punch = mode.punchHole() && mode.keepSize() && !mode.zeroRange() && !mode.collapseRange()
+                && !mode.insertRange() && !mode.unshareRange();
+        boolean keepSizeOnly = mode.keepSize() && !mode.punchHole() && !mode.zeroRange() && !mode.collapseRange()
+                && !mode.insertRange() && !mode.unshareRange();
+        if (!mode.plain() && !punch && !keepSizeOnly) {
+            throw new ErrnoException(Errno.EOPNOTSUPP);
+        }
+        try (ScopedLock.Held h = n.lock.write()) {
+            if (punch) {
+                long end = Math.min(n.data.size(), offset + length);
+                ByteBuffer zeros = ByteBuffer.allocate(64 * 1024);
+                for (long at = offset; at < end; at += zeros.capacity()) {
+                    n.data.write(at, zeros.clear().limit((int) Math.min(zeros.capacity(), end - at)));
+                }
+            } else if (mode.plain() && offset + length > n.data.size()) {
+                n.data.truncate(offset + length);
+            } else {
+                return; // KEEP_SIZE, or a range inside the file: nothing to change
+            }
+            Instant t = now();
+            n.mtime = t;
+            n.ctime = t;
+        }
+    }
+
     @Override
     public void release(String path, long fh, OpenFlags flags) {
         tree.released(fh);
@@ -414,6 +459,52 @@ public final class MemoryFs implements FuseFileSystem {
             }
             // Every check passed: from here on nothing can fail, so the rename is atomic.
             tree.move(src, n, dst, existing, now());
+        }
+    }
+
+    /**
+     * {@code renameat2}'s modes: {@link RenameMode#NO_REPLACE} fails with EEXIST on an existing target;
+     * {@link RenameMode#EXCHANGE} swaps two existing entries (of any types) in one step under the namespace lock.
+     */
+    @Override
+    public void rename(String from, String to, RenameMode mode) {
+        if (mode == RenameMode.REPLACE) {
+            rename(from, to);
+            return;
+        }
+        Caller c = caller();
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent src = tree.parentOf(from);
+            Node n = src.entry();
+            if (n == null) {
+                throw new ErrnoException(Errno.ENOENT);
+            }
+            NodeTree.Parent dst = tree.parentOf(to);
+            Node existing = dst.entry();
+            if (mode == RenameMode.NO_REPLACE) {
+                if (existing != null) {
+                    throw new ErrnoException(Errno.EEXIST);
+                }
+                if (n.isDirectory() && tree.isAncestorOrSelf(n, dst.dir())) {
+                    throw new ErrnoException(Errno.EINVAL);
+                }
+                checkSticky(src.dir(), n, c);
+                tree.move(src, n, dst, null, now());
+                return;
+            }
+            if (existing == null) {
+                throw new ErrnoException(Errno.ENOENT);
+            }
+            if (existing == n) {
+                return;
+            }
+            if (n.isDirectory() && tree.isAncestorOrSelf(n, dst.dir())
+                    || existing.isDirectory() && tree.isAncestorOrSelf(existing, src.dir())) {
+                throw new ErrnoException(Errno.EINVAL); // neither may end up inside itself
+            }
+            checkSticky(src.dir(), n, c);
+            checkSticky(dst.dir(), existing, c);
+            tree.exchange(src, n, dst, existing, now());
         }
     }
 

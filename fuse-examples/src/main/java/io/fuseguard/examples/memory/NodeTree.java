@@ -253,6 +253,34 @@ final class NodeTree {
     }
 
     /**
+     * Swaps the entries {@code src} ({@code a}) and {@code dst} ({@code b}): {@code RENAME_EXCHANGE}. Caller holds
+     * the namespace write lock and has made every check.
+     */
+    void exchange(Parent src, Node a, Parent dst, Node b, Instant t) {
+        src.dir.entries.put(src.name, b);
+        dst.dir.entries.put(dst.name, a);
+        if (src.dir != dst.dir) {
+            reparent(a, src.dir, dst.dir);
+            reparent(b, dst.dir, src.dir);
+        }
+        touchDir(src.dir, t);
+        touchDir(dst.dir, t);
+        for (Node n : new Node[] {a, b}) {
+            try (ScopedLock.Held h = n.lock.write()) {
+                n.ctime = t;
+            }
+        }
+    }
+
+    private static void reparent(Node n, Node from, Node to) {
+        if (n.isDirectory()) {
+            from.subdirs--;
+            to.subdirs++;
+            n.parent = to;
+        }
+    }
+
+    /**
      * Counts an open file handle on {@code n}. Caller holds the namespace lock: no unlink can free the node
      * between its look-up and this count.
      */
