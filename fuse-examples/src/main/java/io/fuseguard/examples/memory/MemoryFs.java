@@ -427,6 +427,16 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public void rename(String from, String to) {
+        rename(from, to, RenameMode.REPLACE);
+    }
+
+    /**
+     * {@code rename(2)}, and {@code renameat2}'s modes: {@link RenameMode#NO_REPLACE} fails with EEXIST on an
+     * existing target; {@link RenameMode#EXCHANGE} swaps two existing entries (of any types). Every check comes
+     * before the change, under the namespace write lock, so each is atomic.
+     */
+    @Override
+    public void rename(String from, String to, RenameMode mode) {
         Caller c = caller();
         try (ScopedLock.Held ns = tree.write()) {
             NodeTree.Parent src = tree.parentOf(from);
@@ -436,75 +446,46 @@ public final class MemoryFs implements FuseFileSystem {
             }
             NodeTree.Parent dst = tree.parentOf(to);
             Node existing = dst.entry();
+            if (mode == RenameMode.NO_REPLACE && existing != null) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            if (mode == RenameMode.EXCHANGE && existing == null) {
+                throw new ErrnoException(Errno.ENOENT);
+            }
             if (existing == n) {
                 return; // same name, or two hard links of one file: POSIX says do nothing
             }
-            if (n.isDirectory() && tree.isAncestorOrSelf(n, dst.dir())) {
+            if (n.isDirectory() && tree.isAncestorOrSelf(n, dst.dir())
+                    || mode == RenameMode.EXCHANGE && existing.isDirectory()
+                    && tree.isAncestorOrSelf(existing, src.dir())) {
                 throw new ErrnoException(Errno.EINVAL); // a directory cannot become its own descendant
             }
-            if (existing != null) {
-                if (n.isDirectory() && !existing.isDirectory()) {
-                    throw new ErrnoException(Errno.ENOTDIR);
-                }
-                if (!n.isDirectory() && existing.isDirectory()) {
-                    throw new ErrnoException(Errno.EISDIR);
-                }
-                if (existing.isDirectory() && !existing.entries.isEmpty()) {
-                    throw new ErrnoException(Errno.ENOTEMPTY);
-                }
+            if (mode == RenameMode.REPLACE && existing != null) {
+                checkReplaceable(n, existing);
             }
             checkSticky(src.dir(), n, c);
             if (existing != null) {
                 checkSticky(dst.dir(), existing, c);
             }
-            // Every check passed: from here on nothing can fail, so the rename is atomic.
-            tree.move(src, n, dst, existing, now());
+            // Every check passed: from here on nothing can fail.
+            if (mode == RenameMode.EXCHANGE) {
+                tree.exchange(src, n, dst, existing, now());
+            } else {
+                tree.move(src, n, dst, existing, now());
+            }
         }
     }
 
-    /**
-     * {@code renameat2}'s modes: {@link RenameMode#NO_REPLACE} fails with EEXIST on an existing target;
-     * {@link RenameMode#EXCHANGE} swaps two existing entries (of any types) in one step under the namespace lock.
-     */
-    @Override
-    public void rename(String from, String to, RenameMode mode) {
-        if (mode == RenameMode.REPLACE) {
-            rename(from, to);
-            return;
+    /** Whether a plain rename may replace {@code existing} with {@code n}: same kind, an empty directory. */
+    private static void checkReplaceable(Node n, Node existing) {
+        if (n.isDirectory() && !existing.isDirectory()) {
+            throw new ErrnoException(Errno.ENOTDIR);
         }
-        Caller c = caller();
-        try (ScopedLock.Held ns = tree.write()) {
-            NodeTree.Parent src = tree.parentOf(from);
-            Node n = src.entry();
-            if (n == null) {
-                throw new ErrnoException(Errno.ENOENT);
-            }
-            NodeTree.Parent dst = tree.parentOf(to);
-            Node existing = dst.entry();
-            if (mode == RenameMode.NO_REPLACE) {
-                if (existing != null) {
-                    throw new ErrnoException(Errno.EEXIST);
-                }
-                if (n.isDirectory() && tree.isAncestorOrSelf(n, dst.dir())) {
-                    throw new ErrnoException(Errno.EINVAL);
-                }
-                checkSticky(src.dir(), n, c);
-                tree.move(src, n, dst, null, now());
-                return;
-            }
-            if (existing == null) {
-                throw new ErrnoException(Errno.ENOENT);
-            }
-            if (existing == n) {
-                return;
-            }
-            if (n.isDirectory() && tree.isAncestorOrSelf(n, dst.dir())
-                    || existing.isDirectory() && tree.isAncestorOrSelf(existing, src.dir())) {
-                throw new ErrnoException(Errno.EINVAL); // neither may end up inside itself
-            }
-            checkSticky(src.dir(), n, c);
-            checkSticky(dst.dir(), existing, c);
-            tree.exchange(src, n, dst, existing, now());
+        if (!n.isDirectory() && existing.isDirectory()) {
+            throw new ErrnoException(Errno.EISDIR);
+        }
+        if (existing.isDirectory() && !existing.entries.isEmpty()) {
+            throw new ErrnoException(Errno.ENOTEMPTY);
         }
     }
 
