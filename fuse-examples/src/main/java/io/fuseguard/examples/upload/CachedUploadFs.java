@@ -8,15 +8,14 @@ import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
+import io.fuseguard.examples.host.Host;
+import io.fuseguard.examples.host.HostFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -86,7 +85,6 @@ import java.util.Set;
  */
 public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CachedUploadFs.class);
-    private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
     private static final int O_ACCMODE = 03;
     private static final int O_TRUNC = 01000;
 
@@ -221,9 +219,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         view.requireParentDirectory(path);
         try (StateLock.Held h = lock.hold()) {
             uploader.journalPut(path);
-            FileChannel ch = cache.createFile(path, mode);
+            int fd = cache.createFile(path, mode);
             uploader.markChanged(path);
-            return files.add(path, ch, true);
+            return files.add(path, fd, true);
         }
     }
 
@@ -236,34 +234,27 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (trunc) {
             uploader.beforeChange(path);
         }
-        Path c = cache.fileOf(path);
         if (cache.isDirectory(path)) {
             throw new ErrnoException(Errno.EISDIR);
         }
-        FileChannel ch = writable
-                ? FileChannel.open(c, NOFOLLOW, StandardOpenOption.READ, StandardOpenOption.WRITE)
-                : FileChannel.open(c, NOFOLLOW, StandardOpenOption.READ);
-        if (trunc) {
-            ch.truncate(0);
-            uploader.afterChange(path);
+        int fd = cache.openFile(path, writable);
+        try {
+            if (trunc) {
+                Host.check(Host.LIBC.ftruncate(fd, 0), "truncate " + path);
+                uploader.afterChange(path);
+            }
+        } catch (RuntimeException e) {
+            Host.close(fd);
+            throw e;
         }
         try (StateLock.Held h = lock.hold()) {
-            return files.add(path, ch, writable);
+            return files.add(path, fd, writable);
         }
     }
 
     @Override
     public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
-        FileChannel ch = files.get(fh).channel;
-        int total = 0;
-        while (dst.hasRemaining()) {
-            int n = ch.read(dst, offset + total);
-            if (n < 0) {
-                break;
-            }
-            total += n;
-        }
-        return total;
+        return HostFiles.read(files.get(fh).fd, dst, offset);
     }
 
     @Override
@@ -274,15 +265,11 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         String p = h.path;
         uploader.beforeChange(p);
-        int total = 0;
         try {
-            while (src.hasRemaining()) {
-                total += h.channel.write(src, offset + total);
-            }
+            return HostFiles.write(h.fd, src, offset);
         } finally {
             uploader.afterChange(p);
         }
-        return total;
     }
 
     @Override
@@ -296,21 +283,12 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             view.ensureCached(path);
         }
         uploader.beforeChange(path);
-        try (FileChannel ch = FileChannel.open(cache.fileOf(path), StandardOpenOption.WRITE, NOFOLLOW)) {
-            resize(ch, size);
+        try {
+            cache.resize(path, size);
         } finally {
             uploader.afterChange(path);
         }
         scheduleUnlessOpenForWriting(path); // a truncate(2) by path has no release to wait for
-    }
-
-    private static void resize(FileChannel ch, long size) throws IOException {
-        long current = ch.size();
-        if (size < current) {
-            ch.truncate(size);
-        } else if (size > current) {
-            ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
-        }
     }
 
     private void scheduleUnlessOpenForWriting(String path) {
@@ -330,7 +308,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     @Override
     public void fsync(String path, long fh, boolean dataOnly) throws IOException {
         OpenFiles.Handle h = files.get(fh);
-        h.channel.force(!dataOnly);
+        Host.check(dataOnly ? Host.LIBC.fdatasync(h.fd) : Host.LIBC.fsync(h.fd), "fsync " + h.path);
         uploader.uploadNow(h.path);
     }
 
@@ -349,10 +327,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
                 uploader.resetAttempts(h.path);
             }
         }
-        try {
-            h.channel.close();
-        } catch (IOException e) {
-            LOG.warn("closing the cache file of {} failed: {}", h.path, e.toString());
+        if (Host.LIBC.close(h.fd) < 0) {
+            LOG.warn("closing the cache file of {} failed: errno {}", h.path, Host.errno());
         }
         if (upload) {
             uploader.schedule(h.path);
@@ -376,7 +352,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         lock.run(() -> {
             uploader.journalPut(path);
-            cache.createFile(path, permissions).close();
+            Host.close(cache.createFile(path, permissions));
             uploader.markChanged(path);
         });
         uploader.schedule(path);
@@ -580,11 +556,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         uploader.close();
         for (OpenFiles.Handle h : open) {
-            try {
-                h.channel.close();
-            } catch (IOException ignored) {
-                // closing anyway
-            }
+            Host.close(h.fd);
         }
+        cache.close();
     }
 }
