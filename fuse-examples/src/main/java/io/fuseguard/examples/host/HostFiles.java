@@ -104,6 +104,7 @@ public final class HostFiles {
     /** Reads a descriptor with pread at a position of its own. */
     private static final class DescriptorInputStream extends InputStream {
         private final int fd;
+        private ByteBuffer buf; // one direct buffer per stream, allocated on the first read
         private long position;
         private boolean closed;
 
@@ -128,7 +129,10 @@ public final class HostFiles {
             if (len == 0) {
                 return 0;
             }
-            ByteBuffer buf = ByteBuffer.allocateDirect(Math.min(len, 1 << 16));
+            if (buf == null) {
+                buf = ByteBuffer.allocateDirect(1 << 16);
+            }
+            buf.clear().limit(Math.min(len, buf.capacity()));
             int n;
             try {
                 n = HostFiles.read(fd, buf, position);

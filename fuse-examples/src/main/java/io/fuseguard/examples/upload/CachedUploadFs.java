@@ -64,6 +64,15 @@ import java.util.Set;
  * the old). Directories are implicit in the backend (object-store style): an empty directory lives in the
  * cache only. No eviction of clean cache files (the cache holds everything ever opened).
  *
+ * <h2>The cache on the host</h2>
+ * The cache is reached through a descriptor of its {@code data} directory ({@link CacheDir}, on the
+ * {@code io.fuseguard.examples.host} layer): each operation resolves its entry's parent beneath that descriptor
+ * and acts with the {@code *at} system calls, so a path just under PATH_MAX inside the mount, or a tree deeper
+ * than PATH_MAX, works as on any filesystem (a host path would have the cache directory in front of it). Open
+ * files are plain descriptors used with {@code pread}/{@code pwrite}/{@code fsync}, and the uploader reads a
+ * cache file through a descriptor too. An interrupt of a handler thread (its request past its deadline) leaves
+ * them alone, as it would not a FileChannel, so the mount may interrupt stalled handlers.
+ *
  * <h2>Supported subset</h2>
  * Regular files and directories, as an object store can hold them (goofys and s3fs draw the same line):
  * <ul>
@@ -142,10 +151,15 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(settings, "settings");
         this.cache = CacheDir.open(cacheDir);
-        Journal journal = new Journal(cacheDir.resolve("journal"));
-        this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
-        this.view = new UnionView(cache, backend, uploader, lock);
-        uploader.replay();
+        try {
+            Journal journal = new Journal(cacheDir.resolve("journal"));
+            this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
+            this.view = new UnionView(cache, backend, uploader, lock);
+            uploader.replay();
+        } catch (IOException | RuntimeException e) {
+            cache.close(); // the descriptor of the cache root
+            throw e;
+        }
     }
 
     // ---------------------------------------------------------------- observability
@@ -180,7 +194,10 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         uploader.retryPending();
     }
 
-    /** The cache file of a path (for tests and tools; never write it behind the filesystem's back). */
+    /**
+     * The host path of a path's cache file (for tests and tools; never write it behind the filesystem's back).
+     * It may be longer than PATH_MAX: the filesystem itself never uses it.
+     */
     public Path cacheFileOf(String path) {
         return cache.fileOf(path);
     }
