@@ -93,6 +93,44 @@ public final class HostFiles {
     }
 
     /**
+     * Makes directory {@code path} exist beneath {@code resolver}'s root, with its missing parents, each made
+     * with {@code mode} (the process umask applies). An existing directory is left as it is.
+     *
+     * @throws ErrnoException the host's errno; EEXIST when something else than a directory is in the way
+     */
+    public static void mkdirs(BeneathResolver resolver, String path, int mode) {
+        if (path.equals("/")) {
+            return;
+        }
+        try (Entry e = resolveMakingParents(resolver, path, mode)) {
+            if (Host.LIBC.mkdirat(e.dirfd(), e.name(), mode) < 0) {
+                ErrnoException failure = Host.failure("mkdir " + path);
+                if (failure.errno() != io.fuseguard.api.Errno.EEXIST
+                        || (HostStat.mode(e.dirfd(), e.name()) & Host.S_IFMT) != Host.S_IFDIR) {
+                    throw failure;
+                }
+            }
+        }
+    }
+
+    /**
+     * The entry of {@code path} beneath {@code resolver}'s root, its missing parent directories made first
+     * (with {@code mode}); only a missing parent is made, so the common case costs one resolution.
+     */
+    public static Entry resolveMakingParents(BeneathResolver resolver, String path, int mode) {
+        try {
+            return resolver.resolve(path);
+        } catch (ErrnoException x) {
+            if (x.errno() != io.fuseguard.api.Errno.ENOENT) {
+                throw x;
+            }
+        }
+        int slash = path.lastIndexOf('/');
+        mkdirs(resolver, slash <= 0 ? "/" : path.substring(0, slash), mode);
+        return resolver.resolve(path);
+    }
+
+    /**
      * A stream of the open file {@code fd} from its start; closing it closes {@code fd}. A read on an
      * interrupted thread throws {@link InterruptedIOException}, so a transfer stops when its thread is
      * interrupted, as it would reading from a FileChannel.

@@ -36,6 +36,11 @@ public final class HostStat {
         return raw(fd, "", Host.AT_SYMLINK_NOFOLLOW).getShort(28) & 0xffff;
     }
 
+    /** The full mode of {@code name} in {@code dirfd}, never following a final symlink. */
+    public static int mode(int dirfd, String name) {
+        return raw(dirfd, name, Host.AT_SYMLINK_NOFOLLOW).getShort(28) & 0xffff;
+    }
+
     private static Pointer raw(int dirfd, String name, int flags) {
         Pointer b = BUF.get();
         int all = flags | (name.isEmpty() ? Host.AT_EMPTY_PATH : 0);

@@ -208,31 +208,12 @@ final class CacheDir implements AutoCloseable {
 
     /** Makes a directory known only to the backend exist in the cache too (its missing parents as well). */
     void ensureDirectory(String path) {
-        if (path.equals("/")) {
-            return;
-        }
-        try (Entry e = resolveCreatingParents(path)) {
-            if (Host.LIBC.mkdirat(e.dirfd(), e.name(), IMPLICIT_DIR_MODE) < 0) {
-                ErrnoException failure = Host.failure("mkdir " + path);
-                if (failure.errno() != Errno.EEXIST
-                        || HostStat.of(e.dirfd(), e.name(), e.atFlags()).type() != FileType.DIRECTORY) {
-                    throw failure;
-                }
-            }
-        }
+        HostFiles.mkdirs(resolver, path, IMPLICIT_DIR_MODE);
     }
 
     /** The entry of {@code path}, its missing parent directories made first (a parent known to the backend). */
     private Entry resolveCreatingParents(String path) {
-        try {
-            return resolver.resolve(path);
-        } catch (ErrnoException x) {
-            if (x.errno() != Errno.ENOENT) {
-                throw x;
-            }
-        }
-        ensureDirectory(UploadPaths.parentOf(path));
-        return resolver.resolve(path);
+        return HostFiles.resolveMakingParents(resolver, path, IMPLICIT_DIR_MODE);
     }
 
     // ---------------------------------------------------------------- open files

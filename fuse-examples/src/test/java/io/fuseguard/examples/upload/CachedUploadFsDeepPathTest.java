@@ -12,23 +12,16 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.TreeMap;
-import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -40,8 +33,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * renames, unlinks and removes there. The file is uploaded under its full path, and a second daemon on the same
  * cache (with an empty backend, so the cache alone answers) reads it back with its mode.
  *
- * <p>The backend is an in-memory one: {@link DirectoryBackend} stores under host paths of its own, which stop
- * at PATH_MAX (and S3 keys at 1024 bytes); what is checked here is the cache side.
+ * <p>The backend is a {@link DirectoryBackend}, which reaches its own tree with descriptors as well (an S3
+ * backend could not hold such a path: its keys stop at 1024 bytes).
  */
 class CachedUploadFsDeepPathTest {
     private static final String LEVEL = "d".repeat(200);
@@ -82,7 +75,7 @@ class CachedUploadFsDeepPathTest {
             """.formatted(LEVELS, LEVEL, LEVEL);
 
     final Path work = createWork();
-    final MemoryBackend backend = new MemoryBackend();
+    final DirectoryBackend backend = newBackend(work.resolve("backend"));
     CachedUploadFs fs;
 
     @RegisterExtension
@@ -96,6 +89,14 @@ class CachedUploadFsDeepPathTest {
                     System.getProperty("java.io.tmpdir")));
             Files.createDirectories(base);
             return Files.createTempDirectory(base, "upload-deep-");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static DirectoryBackend newBackend(Path dir) {
+        try {
+            return new DirectoryBackend(dir);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -145,13 +146,18 @@ class CachedUploadFsDeepPathTest {
 
         // uploaded under its full path; the old name and the unlinked file are gone from the backend
         assertThat(fs.awaitIdle(Duration.ofSeconds(20))).as("pending: %s", fs.pendingPaths()).isTrue();
-        assertThat(backend.content(leaf)).isEqualTo("hello deep");
-        assertThat(backend.paths()).containsExactly(leaf);
+        try (InputStream in = backend.get(leaf)) {
+            assertThat(new String(in.readAllBytes(), StandardCharsets.UTF_8)).isEqualTo("hello deep");
+        }
+        assertThat(backend.list(dir)).extracting(BackendEntry::name).containsExactly("sub");
+        assertThat(backend.stat(dir + "/leaf")).isEmpty();
+        assertThat(backend.stat(dir + "/doomed")).isEmpty();
 
         // a second daemon on the same cache, with an empty backend: the cache alone has content and mode
         fs.close();
         fs = null; // closed; the extension unmounts
-        try (CachedUploadFs second = new CachedUploadFs(work.resolve("cache"), new MemoryBackend())) {
+        try (CachedUploadFs second = new CachedUploadFs(work.resolve("cache"),
+                newBackend(work.resolve("empty-backend")))) {
             FileAttributes a = second.getattr(leaf);
             assertThat(a.type()).isEqualTo(FileType.REGULAR);
             assertThat(a.permissions()).isEqualTo(0640);
@@ -174,77 +180,6 @@ class CachedUploadFsDeepPathTest {
                 }
             });
             assertThat(names).containsExactly("sub");
-        }
-    }
-
-    /**
-     * A backend in memory, without a path length limit of its own. Directories are implicit: a directory
-     * exists while a file is stored below it.
-     */
-    static final class MemoryBackend implements Backend {
-        private final Map<String, byte[]> files = new ConcurrentSkipListMap<>();
-        private final Map<String, Instant> modified = new ConcurrentSkipListMap<>();
-
-        String content(String path) {
-            byte[] b = files.get(path);
-            return b == null ? null : new String(b, StandardCharsets.UTF_8);
-        }
-
-        List<String> paths() {
-            return new ArrayList<>(files.keySet());
-        }
-
-        @Override
-        public void put(String path, InputStream data, long size) throws IOException {
-            byte[] b = data.readAllBytes();
-            if (b.length != size) {
-                throw new IOException("expected " + size + " bytes, got " + b.length);
-            }
-            files.put(path, b);
-            modified.put(path, Instant.now());
-        }
-
-        @Override
-        public InputStream get(String path) throws IOException {
-            byte[] b = files.get(path);
-            if (b == null) {
-                throw new NoSuchFileException(path);
-            }
-            return new ByteArrayInputStream(b);
-        }
-
-        @Override
-        public List<BackendEntry> list(String dir) {
-            String prefix = dir.equals("/") ? "/" : dir + "/";
-            Map<String, BackendEntry> out = new TreeMap<>();
-            for (Map.Entry<String, byte[]> e : files.entrySet()) {
-                if (!e.getKey().startsWith(prefix)) {
-                    continue;
-                }
-                String rest = e.getKey().substring(prefix.length());
-                int slash = rest.indexOf('/');
-                String name = slash < 0 ? rest : rest.substring(0, slash);
-                out.put(name, slash < 0 ? new BackendEntry(name, false, e.getValue().length,
-                        modified.get(e.getKey())) : new BackendEntry(name, true, 0, Instant.EPOCH));
-            }
-            return new ArrayList<>(out.values());
-        }
-
-        @Override
-        public void delete(String path) {
-            files.remove(path);
-            modified.remove(path);
-        }
-
-        @Override
-        public Optional<BackendEntry> stat(String path) {
-            String name = path.substring(path.lastIndexOf('/') + 1);
-            byte[] b = files.get(path);
-            if (b != null) {
-                return Optional.of(new BackendEntry(name, false, b.length, modified.get(path)));
-            }
-            boolean dir = path.equals("/") || files.keySet().stream().anyMatch(k -> k.startsWith(path + "/"));
-            return dir ? Optional.of(new BackendEntry(name, true, 0, Instant.EPOCH)) : Optional.empty();
         }
     }
 }
