@@ -228,9 +228,10 @@ public final class MountCommand implements Callable<Integer> {
                 // allow_other comes as a raw -o option (--allow-other adds this itself)
                 b.mountOption("default_permissions");
             }
-            // upload keeps FileChannels per open file: an interrupt would close them for good (passthrough
-            // keeps plain descriptors, which an interrupt leaves alone).
-            b.interruptStalledHandlers(kind != Kind.upload);
+            // Every kind may interrupt a handler whose request was answered for it: passthrough and upload keep
+            // plain descriptors per open file, which an interrupt leaves alone (a FileChannel would close for
+            // good), and upload's backend calls stop when interrupted.
+            b.interruptStalledHandlers(true);
             // Settings are checked as a whole when built: a bad value is the user's input, not a failure.
             return b.build();
         } catch (IllegalArgumentException e) {

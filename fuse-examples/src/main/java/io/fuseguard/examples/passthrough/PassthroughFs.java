@@ -9,6 +9,12 @@ import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.XattrMode;
+import io.fuseguard.examples.host.BeneathResolver;
+import io.fuseguard.examples.host.Entry;
+import io.fuseguard.examples.host.Host;
+import io.fuseguard.examples.host.HostLibC;
+import io.fuseguard.examples.host.HostStat;
+import io.fuseguard.examples.host.NewEntryOwner;
 import jnr.ffi.Pointer;
 
 import java.io.IOException;

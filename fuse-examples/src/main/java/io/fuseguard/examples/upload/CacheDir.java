@@ -5,21 +5,19 @@ import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
-import io.fuseguard.api.RequestContext;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import io.fuseguard.examples.host.BeneathResolver;
+import io.fuseguard.examples.host.Entry;
+import io.fuseguard.examples.host.Host;
+import io.fuseguard.examples.host.HostFiles;
+import io.fuseguard.examples.host.HostStat;
+import io.fuseguard.examples.host.NewEntryOwner;
+import jnr.ffi.Pointer;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributeView;
 import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.util.Map;
@@ -31,23 +29,31 @@ import java.util.stream.Stream;
  * The local side of a {@link CachedUploadFs}: the cache directory's {@code data} tree, which mirrors the
  * filesystem's namespace, and its {@code tmp} directory for downloads in progress.
  *
+ * <p>The {@code data} tree is reached only through a descriptor of its root: each call resolves the entry's
+ * parent beneath that descriptor ({@link BeneathResolver}) and acts on the last name with an {@code *at} system
+ * call. No host path is built from a filesystem path, because the cache directory in front of a path just under
+ * PATH_MAX inside the mount would push it over (ENAMETOOLONG), and a tree deeper than PATH_MAX is as valid here
+ * as on any filesystem. Only {@code tmp} (short, fixed names) is used by path.
+ *
  * <p>Mode, owner and times of an entry are those of its cache file (the daemon runs as root and sets them): they
  * survive a daemon restart with the cache and are never sent to the backend, which keeps content and mtime only.
  * A new entry belongs to the caller, with the group of its directory when that directory is set-group-ID, as
- * {@code open(2)} and {@code mkdir(2)} describe.
+ * {@code open(2)} and {@code mkdir(2)} describe ({@link NewEntryOwner}).
  */
-final class CacheDir {
-    private static final Logger LOG = LoggerFactory.getLogger(CacheDir.class);
-    private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
-    private static final String ATTRIBUTES = "unix:mode,nlink,uid,gid,size,lastAccessTime,lastModifiedTime,ctime";
-    private static final int S_ISGID = 02000;
+final class CacheDir implements AutoCloseable {
+    /** Mode of directories the cache makes on its own (as {@code Files.createDirectories} did: umask applies). */
+    private static final int IMPLICIT_DIR_MODE = 0777;
 
     private final Path data;
     private final Path tmp;
+    private final int rootFd;
+    private final BeneathResolver resolver;
 
-    private CacheDir(Path data, Path tmp) {
+    private CacheDir(Path data, Path tmp, int rootFd) {
         this.data = data;
         this.tmp = tmp;
+        this.rootFd = rootFd;
+        this.resolver = new BeneathResolver(rootFd);
     }
 
     /** Opens (or creates) the cache in {@code cacheDir} and drops downloads a crash interrupted. */
@@ -59,10 +65,17 @@ final class CacheDir {
                 Files.deleteIfExists(p);
             }
         }
-        return new CacheDir(data, tmp);
+        int fd = Host.LIBC.openat(Host.AT_FDCWD, data.toString(), Host.O_PATH | Host.O_DIRECTORY | Host.O_CLOEXEC, 0);
+        if (fd < 0) {
+            throw new IOException("cannot open " + data + ": errno " + Host.errno());
+        }
+        return new CacheDir(data, tmp, fd);
     }
 
-    /** The cache file of a filesystem path; refuses relative paths and {@code .}/{@code ..} components. */
+    /**
+     * The host path of a filesystem path's cache file, for tests and tools only (the cache itself never uses
+     * it: it may be longer than PATH_MAX); refuses relative paths and {@code .}/{@code ..} components.
+     */
     Path fileOf(String path) {
         if (path == null || !path.startsWith("/")) {
             throw new ErrnoException(Errno.EINVAL, "not an absolute path: " + path);
@@ -80,12 +93,26 @@ final class CacheDir {
         return p;
     }
 
+    /** Whether {@code path} has a cache entry (false too when the host cannot look it up, as Files.exists). */
     boolean exists(String path) {
-        return Files.exists(fileOf(path), NOFOLLOW);
+        return lookup(path) != null;
     }
 
     boolean isDirectory(String path) {
-        return Files.isDirectory(fileOf(path), NOFOLLOW);
+        FileAttributes a = lookup(path);
+        return a != null && a.type() == FileType.DIRECTORY;
+    }
+
+    /** The cached entry's attributes, or null; EINVAL (a refused path) is thrown. */
+    private FileAttributes lookup(String path) {
+        try (Entry e = resolver.resolve(path)) {
+            return HostStat.of(e.dirfd(), e.name(), e.atFlags());
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.EINVAL) {
+                throw x;
+            }
+            return null;
+        }
     }
 
     /**
@@ -94,109 +121,135 @@ final class CacheDir {
      * @throws NoSuchFileException when the path is not in the cache
      */
     FileAttributes attributes(String path) throws IOException {
-        return attributesOf(fileOf(path));
+        try (Entry e = resolver.resolve(path)) {
+            return HostStat.of(e.dirfd(), e.name(), e.atFlags());
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.ENOENT) {
+                throw new NoSuchFileException(path);
+            }
+            throw x;
+        }
     }
 
     /** Puts the cached entries of directory {@code path} into {@code out}, by name; nothing if not cached. */
-    void listInto(String path, Map<String, FileAttributes> out) throws IOException {
-        Path c = fileOf(path);
-        if (!Files.isDirectory(c, NOFOLLOW)) {
-            return;
-        }
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(c)) {
-            for (Path p : s) {
+    void listInto(String path, Map<String, FileAttributes> out) {
+        try (Entry dir = resolver.resolve(path)) {
+            HostFiles.list(dir, (name, fd) -> {
                 try {
-                    out.put(p.getFileName().toString(), attributesOf(p));
-                } catch (NoSuchFileException gone) {
+                    out.put(name, HostStat.of(fd, name, Host.AT_SYMLINK_NOFOLLOW));
+                } catch (ErrnoException gone) {
                     // removed while listed
                 }
+            });
+        } catch (ErrnoException x) {
+            if (x.errno() != Errno.ENOENT && x.errno() != Errno.ENOTDIR) {
+                throw x;
             }
         }
-    }
-
-    private static FileAttributes attributesOf(Path p) throws IOException {
-        Map<String, Object> a = Files.readAttributes(p, ATTRIBUTES, NOFOLLOW);
-        int mode = (Integer) a.get("mode");
-        return FileAttributes.builder(FileType.ofMode(mode)).permissions(mode & 07777)
-                .nlink(((Number) a.get("nlink")).longValue())
-                .owner(((Number) a.get("uid")).longValue(), ((Number) a.get("gid")).longValue())
-                .size((Long) a.get("size"))
-                .atime(((FileTime) a.get("lastAccessTime")).toInstant())
-                .mtime(((FileTime) a.get("lastModifiedTime")).toInstant())
-                .ctime(((FileTime) a.get("ctime")).toInstant())
-                .build();
     }
 
     /** Owner and group of the cache's root: what a file known only to the backend shows. */
     long[] rootOwner() {
         try {
-            Map<String, Object> a = Files.readAttributes(data, "unix:uid,gid", NOFOLLOW);
-            return new long[] {((Number) a.get("uid")).longValue(), ((Number) a.get("gid")).longValue()};
-        } catch (IOException | UnsupportedOperationException e) {
+            FileAttributes a = HostStat.of(rootFd);
+            return new long[] {a.uid(), a.gid()};
+        } catch (ErrnoException e) {
             return new long[] {0, 0};
         }
     }
 
     // ---------------------------------------------------------------- new entries
 
-    /** Creates (or opens) the regular cache file of {@code path}, read-write, owned by the caller. */
-    FileChannel createFile(String path, int mode) throws IOException {
-        Path c = fileOf(path);
-        Files.createDirectories(c.getParent());
-        FileChannel ch = FileChannel.open(c, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE, NOFOLLOW);
-        try {
-            giveToCaller(c, mode & 07777, false);
-        } catch (IOException | RuntimeException e) {
-            ch.close();
-            throw e;
+    /**
+     * Creates (or opens) the regular cache file of {@code path}, read-write, owned by the caller.
+     *
+     * @return its descriptor, which the caller closes
+     */
+    int createFile(String path, int mode) {
+        try (Entry e = resolveCreatingParents(path)) {
+            int fd = Host.check(Host.LIBC.openat(e.dirfd(), e.name(),
+                    Host.O_RDWR | Host.O_CREAT | Host.O_NOFOLLOW | Host.O_CLOEXEC, 0600), "create " + path);
+            try {
+                NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
+                if (owner.giveAway()) {
+                    Host.check(Host.LIBC.fchown(fd, owner.uid(), owner.gid()), "chown " + path);
+                }
+                // after the chown, which may clear set-ID bits; undoes the daemon's umask
+                Host.check(Host.LIBC.fchmod(fd, owner.modeFor(mode & 07777, false)), "chmod " + path);
+            } catch (RuntimeException ex) {
+                Host.close(fd);
+                throw ex;
+            }
+            return fd;
         }
-        return ch;
     }
 
     /** Creates an empty cache file for a path whose content is about to be replaced (a truncate to 0). */
-    void createEmpty(String path) throws IOException {
-        Path c = fileOf(path);
-        Files.createDirectories(c.getParent());
-        Files.newByteChannel(c, StandardOpenOption.CREATE, StandardOpenOption.WRITE, NOFOLLOW).close();
+    void createEmpty(String path) {
+        try (Entry e = resolveCreatingParents(path)) {
+            Host.close(Host.check(Host.LIBC.openat(e.dirfd(), e.name(),
+                    Host.O_WRONLY | Host.O_CREAT | Host.O_NOFOLLOW | Host.O_CLOEXEC, 0666), "create " + path));
+        }
     }
 
     /** Creates the directory {@code path} (its missing parents too), owned by the caller. */
-    void createDirectory(String path, int mode) throws IOException {
-        Path c = fileOf(path);
-        Files.createDirectories(c.getParent());
-        Files.createDirectory(c);
-        giveToCaller(c, mode & 07777, true);
+    void createDirectory(String path, int mode) {
+        try (Entry e = resolveCreatingParents(path)) {
+            Host.check(Host.LIBC.mkdirat(e.dirfd(), e.name(), mode & 07777), "mkdir " + path);
+            NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
+            if (owner.giveAway()) {
+                Host.check(Host.LIBC.fchownat(e.dirfd(), e.name(), owner.uid(), owner.gid(),
+                        Host.AT_SYMLINK_NOFOLLOW), "chown " + path);
+            }
+            Host.check(Host.LIBC.fchmodat(e.dirfd(), e.name(), owner.modeFor(mode & 07777, true),
+                    Host.AT_SYMLINK_NOFOLLOW), "chmod " + path);
+        }
     }
 
-    /** Makes a directory known only to the backend exist in the cache too. */
-    void ensureDirectory(String path) throws IOException {
-        Files.createDirectories(fileOf(path));
+    /** Makes a directory known only to the backend exist in the cache too (its missing parents as well). */
+    void ensureDirectory(String path) {
+        HostFiles.mkdirs(resolver, path, IMPLICIT_DIR_MODE);
     }
+
+    /** The entry of {@code path}, its missing parent directories made first (a parent known to the backend). */
+    private Entry resolveCreatingParents(String path) {
+        return HostFiles.resolveMakingParents(resolver, path, IMPLICIT_DIR_MODE);
+    }
+
+    // ---------------------------------------------------------------- open files
 
     /**
-     * Sets a new entry's mode and owner: the calling user, and the group of a set-group-ID parent (a new
-     * directory inheriting the bit) or else the caller's group. The daemon creates as root, so without this
-     * every entry would be root's.
+     * Opens the cache file of {@code path}, read-write or read-only, never through a symlink.
+     *
+     * @return its descriptor, which the caller closes
      */
-    private static void giveToCaller(Path c, int mode, boolean directory) throws IOException {
-        Optional<RequestContext> ctx = RequestContext.current();
-        Map<String, Object> parent = Files.readAttributes(c.getParent(), "unix:mode,gid", NOFOLLOW);
-        boolean inherit = ((Integer) parent.get("mode") & S_ISGID) != 0;
-        if (inherit && directory) {
-            mode |= S_ISGID;
+    int openFile(String path, boolean writable) {
+        try (Entry e = resolver.resolve(path)) {
+            return Host.check(Host.LIBC.openat(e.dirfd(), e.name(),
+                    (writable ? Host.O_RDWR : Host.O_RDONLY) | Host.O_NOFOLLOW | Host.O_CLOEXEC, 0), "open " + path);
         }
-        if (ctx.isPresent()) {
-            int gid = inherit ? ((Number) parent.get("gid")).intValue() : (int) ctx.get().gid();
-            try {
-                Files.setAttribute(c, "unix:uid", (int) ctx.get().uid(), NOFOLLOW);
-                Files.setAttribute(c, "unix:gid", gid, NOFOLLOW);
-            } catch (IOException | UnsupportedOperationException e) {
-                // a daemon not running as root keeps its own entries, as before
-                LOG.debug("cannot give {} to uid {}: {}", c, ctx.get().uid(), e.toString());
+    }
+
+    /** A read-only descriptor of {@code path}'s cache file for its upload, or -1 when it is gone. */
+    int openForUpload(String path) {
+        try {
+            return openFile(path, false);
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.ENOENT || x.errno() == Errno.ENOTDIR) {
+                return -1;
             }
+            throw x;
         }
-        Files.setAttribute(c, "unix:mode", mode, NOFOLLOW); // after the chown, which may clear set-id bits
+    }
+
+    /** Sets the size of {@code path}'s cache file (a hole when it grows). */
+    void resize(String path, long size) {
+        int fd = openFile(path, true);
+        try {
+            Host.check(Host.LIBC.ftruncate(fd, size), "truncate " + path);
+        } finally {
+            Host.close(fd);
+        }
     }
 
     // ---------------------------------------------------------------- changes
@@ -210,49 +263,92 @@ final class CacheDir {
      * Moves a finished download into the cache as {@code path}, unless the path got a cache file meanwhile.
      * The caller deletes {@code download} afterwards in any case.
      */
-    void install(Path download, String path) throws IOException {
-        Path c = fileOf(path);
-        if (!Files.exists(c, NOFOLLOW)) {
-            Files.createDirectories(c.getParent());
-            Files.move(download, c, StandardCopyOption.ATOMIC_MOVE);
+    void install(Path download, String path) {
+        try (Entry e = resolveCreatingParents(path)) {
+            if (!present(e)) {
+                // tmp is a short path of our own; the target is reached through its parent's descriptor
+                Host.check(Host.LIBC.renameat(Host.AT_FDCWD, download.toString(), e.dirfd(), e.name()),
+                        "install " + path);
+            }
         }
     }
 
     /** Moves {@code from} to {@code to} atomically, replacing a file or empty directory there. */
-    void move(String from, String to, boolean createEmptyTargetDir) throws IOException {
-        Path cd = fileOf(to);
-        Files.createDirectories(cd.getParent());
-        if (createEmptyTargetDir && !Files.exists(cd, NOFOLLOW)) {
-            Files.createDirectory(cd); // an empty target directory known only to the backend
+    void move(String from, String to, boolean createEmptyTargetDir) {
+        try (Entry dst = resolveCreatingParents(to); Entry src = resolver.resolve(from)) {
+            if (createEmptyTargetDir && !present(dst)) {
+                // an empty target directory known only to the backend
+                Host.check(Host.LIBC.mkdirat(dst.dirfd(), dst.name(), IMPLICIT_DIR_MODE), "mkdir " + to);
+            }
+            Host.check(Host.LIBC.renameat(src.dirfd(), src.name(), dst.dirfd(), dst.name()), "rename " + from);
         }
-        Files.move(fileOf(from), cd, StandardCopyOption.ATOMIC_MOVE);
     }
 
-    void delete(String path) throws IOException {
-        Files.deleteIfExists(fileOf(path));
-    }
-
-    void setMode(String path, int mode) throws IOException {
-        Files.setAttribute(fileOf(path), "unix:mode", mode & 07777, NOFOLLOW);
-    }
-
-    void setOwner(String path, long uid, long gid) throws IOException {
-        Path c = fileOf(path);
-        if (uid >= 0) {
-            Files.setAttribute(c, "unix:uid", (int) uid, NOFOLLOW);
+    /** Removes {@code path}'s cache file or (empty) directory; nothing when it is not cached. */
+    void delete(String path) {
+        try (Entry e = resolver.resolve(path)) {
+            if (Host.LIBC.unlinkat(e.dirfd(), e.name(), 0) == 0) {
+                return;
+            }
+            int errno = Host.errno();
+            if (errno == Errno.EISDIR.code()) {
+                if (Host.LIBC.unlinkat(e.dirfd(), e.name(), Host.AT_REMOVEDIR) == 0) {
+                    return;
+                }
+                errno = Host.errno();
+            }
+            if (errno != Errno.ENOENT.code()) {
+                Errno known = Errno.of(errno);
+                throw new ErrnoException(known == null ? Errno.EIO : known, "delete " + path + ": errno " + errno);
+            }
+        } catch (ErrnoException x) {
+            if (x.errno() != Errno.ENOENT && x.errno() != Errno.ENOTDIR) {
+                throw x;
+            }
         }
-        if (gid >= 0) {
-            Files.setAttribute(c, "unix:gid", (int) gid, NOFOLLOW);
+    }
+
+    void setMode(String path, int mode) {
+        try (Entry e = resolver.resolve(path)) {
+            Host.check(Host.LIBC.fchmodat(e.dirfd(), e.name(), mode & 07777, e.atFlags()), "chmod " + path);
+        }
+    }
+
+    void setOwner(String path, long uid, long gid) {
+        try (Entry e = resolver.resolve(path)) {
+            Host.check(Host.LIBC.fchownat(e.dirfd(), e.name(), (int) uid, (int) gid, e.atFlags()),
+                    "chown " + path);
         }
     }
 
     /** Sets access and modification times; an empty one stays as it is. */
-    void setTimes(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
-        Files.getFileAttributeView(fileOf(path), BasicFileAttributeView.class, NOFOLLOW).setTimes(
-                mtime.map(FileTime::from).orElse(null), atime.map(FileTime::from).orElse(null), null);
+    void setTimes(String path, Optional<Instant> atime, Optional<Instant> mtime) {
+        Pointer times = Host.buffer(32);
+        putTime(times, 0, atime);
+        putTime(times, 16, mtime);
+        try (Entry e = resolver.resolve(path)) {
+            Host.check(Host.LIBC.utimensat(e.dirfd(), e.name(), times, e.atFlags()), "utimens " + path);
+        }
     }
 
-    /** Sets the modification time of a downloaded file to the backend's. */
+    private static void putTime(Pointer times, int offset, Optional<Instant> t) {
+        times.putLong(offset, t.map(Instant::getEpochSecond).orElse(0L));
+        times.putLong(offset + 8, t.map(i -> (long) i.getNano()).orElse(Host.UTIME_OMIT));
+    }
+
+    private static boolean present(Entry e) {
+        try {
+            HostStat.of(e.dirfd(), e.name(), e.atFlags());
+            return true;
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.ENOENT) {
+                return false;
+            }
+            throw x;
+        }
+    }
+
+    /** Sets the modification time of a downloaded file (in {@code tmp}) to the backend's. */
     static void setModified(Path file, Instant modified) throws IOException {
         Files.setLastModifiedTime(file, FileTime.from(modified));
     }
@@ -263,5 +359,11 @@ final class CacheDir {
         long bs = Math.max(512, s.getBlockSize());
         return new FsStats(bs, s.getTotalSpace() / bs, s.getUnallocatedSpace() / bs, s.getUsableSpace() / bs,
                 0, 0, 255);
+    }
+
+    /** Closes the descriptor of the cache root; the instance is unusable after. */
+    @Override
+    public void close() {
+        Host.close(rootFd);
     }
 }

@@ -8,15 +8,14 @@ import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
+import io.fuseguard.examples.host.Host;
+import io.fuseguard.examples.host.HostFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -65,6 +64,15 @@ import java.util.Set;
  * the old). Directories are implicit in the backend (object-store style): an empty directory lives in the
  * cache only. No eviction of clean cache files (the cache holds everything ever opened).
  *
+ * <h2>The cache on the host</h2>
+ * The cache is reached through a descriptor of its {@code data} directory ({@link CacheDir}, on the
+ * {@code io.fuseguard.examples.host} layer): each operation resolves its entry's parent beneath that descriptor
+ * and acts with the {@code *at} system calls, so a path just under PATH_MAX inside the mount, or a tree deeper
+ * than PATH_MAX, works as on any filesystem (a host path would have the cache directory in front of it). Open
+ * files are plain descriptors used with {@code pread}/{@code pwrite}/{@code fsync}, and the uploader reads a
+ * cache file through a descriptor too. An interrupt of a handler thread (its request past its deadline) leaves
+ * them alone, as it would not a FileChannel, so the mount may interrupt stalled handlers.
+ *
  * <h2>Supported subset</h2>
  * Regular files and directories, as an object store can hold them (goofys and s3fs draw the same line):
  * <ul>
@@ -86,7 +94,6 @@ import java.util.Set;
  */
 public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CachedUploadFs.class);
-    private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
     private static final int O_ACCMODE = 03;
     private static final int O_TRUNC = 01000;
 
@@ -144,10 +151,15 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(settings, "settings");
         this.cache = CacheDir.open(cacheDir);
-        Journal journal = new Journal(cacheDir.resolve("journal"));
-        this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
-        this.view = new UnionView(cache, backend, uploader, lock);
-        uploader.replay();
+        try {
+            Journal journal = new Journal(cacheDir.resolve("journal"));
+            this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
+            this.view = new UnionView(cache, backend, uploader, lock);
+            uploader.replay();
+        } catch (IOException | RuntimeException e) {
+            cache.close(); // the descriptor of the cache root
+            throw e;
+        }
     }
 
     // ---------------------------------------------------------------- observability
@@ -182,7 +194,10 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         uploader.retryPending();
     }
 
-    /** The cache file of a path (for tests and tools; never write it behind the filesystem's back). */
+    /**
+     * The host path of a path's cache file (for tests and tools; never write it behind the filesystem's back).
+     * It may be longer than PATH_MAX: the filesystem itself never uses it.
+     */
     public Path cacheFileOf(String path) {
         return cache.fileOf(path);
     }
@@ -221,9 +236,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         view.requireParentDirectory(path);
         try (StateLock.Held h = lock.hold()) {
             uploader.journalPut(path);
-            FileChannel ch = cache.createFile(path, mode);
+            int fd = cache.createFile(path, mode);
             uploader.markChanged(path);
-            return files.add(path, ch, true);
+            return files.add(path, fd, true);
         }
     }
 
@@ -236,34 +251,27 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (trunc) {
             uploader.beforeChange(path);
         }
-        Path c = cache.fileOf(path);
         if (cache.isDirectory(path)) {
             throw new ErrnoException(Errno.EISDIR);
         }
-        FileChannel ch = writable
-                ? FileChannel.open(c, NOFOLLOW, StandardOpenOption.READ, StandardOpenOption.WRITE)
-                : FileChannel.open(c, NOFOLLOW, StandardOpenOption.READ);
-        if (trunc) {
-            ch.truncate(0);
-            uploader.afterChange(path);
+        int fd = cache.openFile(path, writable);
+        try {
+            if (trunc) {
+                Host.check(Host.LIBC.ftruncate(fd, 0), "truncate " + path);
+                uploader.afterChange(path);
+            }
+        } catch (RuntimeException e) {
+            Host.close(fd);
+            throw e;
         }
         try (StateLock.Held h = lock.hold()) {
-            return files.add(path, ch, writable);
+            return files.add(path, fd, writable);
         }
     }
 
     @Override
     public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
-        FileChannel ch = files.get(fh).channel;
-        int total = 0;
-        while (dst.hasRemaining()) {
-            int n = ch.read(dst, offset + total);
-            if (n < 0) {
-                break;
-            }
-            total += n;
-        }
-        return total;
+        return HostFiles.read(files.get(fh).fd, dst, offset);
     }
 
     @Override
@@ -274,15 +282,11 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         String p = h.path;
         uploader.beforeChange(p);
-        int total = 0;
         try {
-            while (src.hasRemaining()) {
-                total += h.channel.write(src, offset + total);
-            }
+            return HostFiles.write(h.fd, src, offset);
         } finally {
             uploader.afterChange(p);
         }
-        return total;
     }
 
     @Override
@@ -296,21 +300,12 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             view.ensureCached(path);
         }
         uploader.beforeChange(path);
-        try (FileChannel ch = FileChannel.open(cache.fileOf(path), StandardOpenOption.WRITE, NOFOLLOW)) {
-            resize(ch, size);
+        try {
+            cache.resize(path, size);
         } finally {
             uploader.afterChange(path);
         }
         scheduleUnlessOpenForWriting(path); // a truncate(2) by path has no release to wait for
-    }
-
-    private static void resize(FileChannel ch, long size) throws IOException {
-        long current = ch.size();
-        if (size < current) {
-            ch.truncate(size);
-        } else if (size > current) {
-            ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
-        }
     }
 
     private void scheduleUnlessOpenForWriting(String path) {
@@ -330,7 +325,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     @Override
     public void fsync(String path, long fh, boolean dataOnly) throws IOException {
         OpenFiles.Handle h = files.get(fh);
-        h.channel.force(!dataOnly);
+        Host.check(dataOnly ? Host.LIBC.fdatasync(h.fd) : Host.LIBC.fsync(h.fd), "fsync " + h.path);
         uploader.uploadNow(h.path);
     }
 
@@ -349,10 +344,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
                 uploader.resetAttempts(h.path);
             }
         }
-        try {
-            h.channel.close();
-        } catch (IOException e) {
-            LOG.warn("closing the cache file of {} failed: {}", h.path, e.toString());
+        if (Host.LIBC.close(h.fd) < 0) {
+            LOG.warn("closing the cache file of {} failed: errno {}", h.path, Host.errno());
         }
         if (upload) {
             uploader.schedule(h.path);
@@ -376,7 +369,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         lock.run(() -> {
             uploader.journalPut(path);
-            cache.createFile(path, permissions).close();
+            Host.close(cache.createFile(path, permissions));
             uploader.markChanged(path);
         });
         uploader.schedule(path);
@@ -580,11 +573,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         uploader.close();
         for (OpenFiles.Handle h : open) {
-            try {
-                h.channel.close();
-            } catch (IOException ignored) {
-                // closing anyway
-            }
+            Host.close(h.fd);
         }
+        cache.close();
     }
 }

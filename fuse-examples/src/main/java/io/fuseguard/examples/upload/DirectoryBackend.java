@@ -1,19 +1,24 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.api.Errno;
+import io.fuseguard.api.ErrnoException;
+import io.fuseguard.api.FileAttributes;
+import io.fuseguard.api.FileType;
+import io.fuseguard.examples.host.BeneathResolver;
+import io.fuseguard.examples.host.Entry;
+import io.fuseguard.examples.host.Host;
+import io.fuseguard.examples.host.HostFiles;
+import io.fuseguard.examples.host.HostStat;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -34,6 +39,10 @@ import java.util.stream.Stream;
  * never see half a file; each chunk is written through at once, so the temp file is the visible sign of an
  * upload in flight (a stalled one included). Temp files left by a killed process are removed when a backend is
  * created.
+ *
+ * <p>The stored tree is reached through a descriptor of {@code root} with {@code *at} calls (the
+ * {@code io.fuseguard.examples.host} layer), never by a host path built from a stored path: a path that fits
+ * the filesystem in front of it (up to, and past, PATH_MAX) fits here too.
  */
 public final class DirectoryBackend implements Backend {
     /** Name of the top-level directory holding uploads in progress. */
@@ -41,8 +50,13 @@ public final class DirectoryBackend implements Backend {
     private static final int CHUNK = 64 * 1024;
     private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
 
+    /** Mode of the implicit directories (the process umask applies, as with Files.createDirectories). */
+    private static final int DIR_MODE = 0777;
+
     private final Path root;
     private final Path incoming;
+    private final int rootFd;
+    private final BeneathResolver resolver;
     private final AtomicLong puts = new AtomicLong();
     /** Serialises directory creation (puts) with the pruning of empty directories (deletes). */
     private final Object structure = new Object();
@@ -58,6 +72,12 @@ public final class DirectoryBackend implements Backend {
                 Files.deleteIfExists(p);
             }
         }
+        this.rootFd = Host.LIBC.openat(Host.AT_FDCWD, this.root.toString(),
+                Host.O_PATH | Host.O_DIRECTORY | Host.O_CLOEXEC, 0);
+        if (rootFd < 0) {
+            throw new IOException("cannot open " + this.root + ": errno " + Host.errno());
+        }
+        this.resolver = new BeneathResolver(rootFd);
     }
 
     /** The directory holding the stored files. */
@@ -79,7 +99,7 @@ public final class DirectoryBackend implements Backend {
         }
     }
 
-    /** The host file holding {@code path}. */
+    /** The host file holding {@code path} (for tests and tools: it may be longer than PATH_MAX). */
     public Path fileOf(String path) {
         if (path.equals("/")) {
             return root;
@@ -124,11 +144,16 @@ public final class DirectoryBackend implements Backend {
                 ch.force(true);
             }
             synchronized (structure) { // a concurrent delete must not prune the parent in between
-                Files.createDirectories(target.getParent());
-                if (Files.isDirectory(target, NOFOLLOW)) {
-                    throw new IOException("is a directory in the backend: " + path);
+                try (Entry e = HostFiles.resolveMakingParents(resolver, path, DIR_MODE)) {
+                    if (isDirectory(e)) {
+                        throw new IOException("is a directory in the backend: " + path);
+                    }
+                    // the temp file is a short path of our own; the target is reached through its parent
+                    Host.check(Host.LIBC.renameat(Host.AT_FDCWD, tmp.toString(), e.dirfd(), e.name()),
+                            "store " + path);
+                } catch (ErrnoException x) {
+                    throw ioFailure(x);
                 }
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             }
             done = true;
             puts.incrementAndGet();
@@ -141,29 +166,38 @@ public final class DirectoryBackend implements Backend {
 
     @Override
     public InputStream get(String path) throws IOException {
-        Path p = fileOf(path);
-        if (Files.isDirectory(p, NOFOLLOW)) {
-            throw new IOException("is a directory: " + path);
+        checked(path);
+        try (Entry e = resolver.resolve(path)) {
+            if (isDirectory(e)) {
+                throw new IOException("is a directory: " + path);
+            }
+            return HostFiles.inputStream(Host.check(Host.LIBC.openat(e.dirfd(), e.name(),
+                    Host.O_RDONLY | Host.O_NOFOLLOW | Host.O_CLOEXEC, 0), "open " + path));
+        } catch (ErrnoException x) {
+            throw ioFailure(x);
         }
-        return Files.newInputStream(p, NOFOLLOW);
     }
 
     @Override
     public List<BackendEntry> list(String dir) throws IOException {
-        Path d = fileOf(dir);
+        checked(dir);
         List<BackendEntry> out = new ArrayList<>();
-        if (!Files.isDirectory(d, NOFOLLOW)) {
-            return out;
-        }
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(d)) {
-            for (Path c : s) {
-                if (c.equals(incoming)) {
-                    continue;
+        try (Entry d = resolver.resolve(dir)) {
+            HostFiles.list(d, (name, fd) -> {
+                if (dir.equals("/") && name.equals(INCOMING)) {
+                    return;
                 }
-                entryOf(c).ifPresent(out::add);
+                try {
+                    entryOf(name, HostStat.of(fd, name, Host.AT_SYMLINK_NOFOLLOW)).ifPresent(out::add);
+                } catch (ErrnoException gone) {
+                    // removed while listed
+                }
+            });
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.ENOENT || x.errno() == Errno.ENOTDIR) {
+                return out; // no such directory: an empty one, as object stores answer
             }
-        } catch (NoSuchFileException e) {
-            return out;
+            throw ioFailure(x);
         }
         out.sort(Comparator.comparing(BackendEntry::name));
         return out;
@@ -171,22 +205,38 @@ public final class DirectoryBackend implements Backend {
 
     @Override
     public void delete(String path) throws IOException {
-        Path p = fileOf(path);
-        if (p.equals(root)) {
+        checked(path);
+        if (path.equals("/")) {
             return;
         }
         synchronized (structure) {
-            try {
-                Files.deleteIfExists(p);
-            } catch (DirectoryNotEmptyException e) {
-                throw new IOException("directory not empty in the backend: " + path, e);
+            try (Entry e = resolver.resolve(path)) {
+                if (Host.LIBC.unlinkat(e.dirfd(), e.name(), 0) < 0) {
+                    int errno = Host.errno();
+                    if (errno == Errno.EISDIR.code() && Host.LIBC.unlinkat(e.dirfd(), e.name(), Host.AT_REMOVEDIR) < 0) {
+                        errno = Host.errno();
+                        if (errno == Errno.ENOTEMPTY.code() || errno == Errno.EEXIST.code()) {
+                            throw new IOException("directory not empty in the backend: " + path);
+                        }
+                    }
+                    if (errno != Errno.EISDIR.code() && errno != Errno.ENOENT.code()) {
+                        throw new IOException("delete " + path + ": errno " + errno);
+                    }
+                }
+            } catch (ErrnoException x) {
+                if (x.errno() == Errno.ENOENT || x.errno() == Errno.ENOTDIR) {
+                    return; // nothing there
+                }
+                throw ioFailure(x);
             }
             // Directories are implicit: drop parents that became empty.
-            for (Path parent = p.getParent(); parent != null && !parent.equals(root);
-                 parent = parent.getParent()) {
-                try {
-                    Files.delete(parent);
-                } catch (IOException e) {
+            for (String parent = UploadPaths.parentOf(path); !parent.equals("/");
+                 parent = UploadPaths.parentOf(parent)) {
+                try (Entry e = resolver.resolve(parent)) {
+                    if (Host.LIBC.unlinkat(e.dirfd(), e.name(), Host.AT_REMOVEDIR) < 0) {
+                        break;
+                    }
+                } catch (ErrnoException x) {
                     break;
                 }
             }
@@ -195,23 +245,55 @@ public final class DirectoryBackend implements Backend {
 
     @Override
     public Optional<BackendEntry> stat(String path) throws IOException {
-        return entryOf(fileOf(path));
+        checked(path);
+        try (Entry e = resolver.resolve(path)) {
+            String name = path.equals("/") ? "/" : e.name();
+            return entryOf(name, HostStat.of(e.dirfd(), e.name(), e.atFlags()));
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.ENOENT || x.errno() == Errno.ENOTDIR) {
+                return Optional.empty();
+            }
+            throw ioFailure(x);
+        }
     }
 
-    private Optional<BackendEntry> entryOf(Path p) throws IOException {
-        BasicFileAttributes a;
+    /** Closes the descriptor of the root; the backend is unusable after. */
+    @Override
+    public void close() {
+        Host.close(rootFd);
+    }
+
+    /** Refuses what {@link #fileOf} refuses (relative paths, empty/dot components, the incoming directory). */
+    private void checked(String path) {
+        fileOf(path);
+    }
+
+    private static boolean isDirectory(Entry e) {
         try {
-            a = Files.readAttributes(p, BasicFileAttributes.class, NOFOLLOW);
-        } catch (NoSuchFileException e) {
-            return Optional.empty();
+            return (HostStat.mode(e.dirfd(), e.name()) & Host.S_IFMT) == Host.S_IFDIR;
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.ENOENT) {
+                return false;
+            }
+            throw x;
         }
-        String name = p.equals(root) ? "/" : p.getFileName().toString();
-        if (a.isDirectory()) {
-            return Optional.of(new BackendEntry(name, true, 0, a.lastModifiedTime().toInstant()));
+    }
+
+    private static Optional<BackendEntry> entryOf(String name, FileAttributes a) {
+        if (a.type() == FileType.DIRECTORY) {
+            return Optional.of(new BackendEntry(name, true, 0, a.mtime()));
         }
-        if (a.isRegularFile()) {
-            return Optional.of(new BackendEntry(name, false, a.size(), a.lastModifiedTime().toInstant()));
+        if (a.type() == FileType.REGULAR) {
+            return Optional.of(new BackendEntry(name, false, a.size(), a.mtime()));
         }
         return Optional.empty();
+    }
+
+    /** A host failure as the Backend contract has them: an IOException (NoSuchFileException for ENOENT). */
+    private static IOException ioFailure(ErrnoException x) {
+        if (x.errno() == Errno.ENOENT) {
+            return new NoSuchFileException(x.getMessage());
+        }
+        return new IOException(x.getMessage(), x);
     }
 }

@@ -3,7 +3,6 @@ package io.fuseguard.examples.upload;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 
-import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -16,15 +15,18 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link #renamed}) run under the filesystem's {@link StateLock}.
  */
 final class OpenFiles {
-    /** An open cache file; its path follows renames. */
+    /**
+     * An open cache file: a host descriptor (not a FileChannel, which an interrupt of a request thread past its
+     * deadline would close for good); its path follows renames.
+     */
     static final class Handle {
         volatile String path;
-        final FileChannel channel;
+        final int fd;
         final boolean writable;
 
-        Handle(String path, FileChannel channel, boolean writable) {
+        Handle(String path, int fd, boolean writable) {
             this.path = path;
-            this.channel = channel;
+            this.fd = fd;
             this.writable = writable;
         }
     }
@@ -33,9 +35,9 @@ final class OpenFiles {
     private final AtomicLong nextFh = new AtomicLong(1);
 
     /** Registers an open cache file and returns its new handle number. Caller holds the lock. */
-    long add(String path, FileChannel channel, boolean writable) {
+    long add(String path, int fd, boolean writable) {
         long fh = nextFh.getAndIncrement();
-        handles.put(fh, new Handle(path, channel, writable));
+        handles.put(fh, new Handle(path, fd, writable));
         return fh;
     }
 

@@ -2,15 +2,13 @@ package io.fuseguard.examples.upload;
 
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
+import io.fuseguard.examples.host.HostFiles;
+import io.fuseguard.examples.host.HostStat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -37,7 +35,6 @@ import java.util.function.Predicate;
  */
 final class Uploader implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Uploader.class);
-    private static final LinkOption NOFOLLOW = LinkOption.NOFOLLOW_LINKS;
 
     /** A path's operation taken on by one thread: the entry it carries out and the change mark it started at. */
     private record Claim(String path, Journal.Entry entry, long mark) {
@@ -308,21 +305,13 @@ final class Uploader implements AutoCloseable {
     }
 
     private Outcome upload(String path) throws IOException {
-        Path file = cache.fileOf(path);
-        InputStream in;
-        long size;
-        try {
-            in = Files.newInputStream(file, NOFOLLOW);
-        } catch (NoSuchFileException gone) {
+        int fd = cache.openForUpload(path);
+        if (fd < 0) {
             return Outcome.VANISHED;
         }
-        try (InputStream data = in) {
-            try {
-                size = Files.size(file);
-            } catch (NoSuchFileException gone) {
-                return Outcome.VANISHED;
-            }
-            backend.put(path, data, size);
+        // the size of the open file, so it agrees with what the stream reads even if the path is renamed
+        try (InputStream data = HostFiles.inputStream(fd)) {
+            backend.put(path, data, HostStat.of(fd).size());
         }
         return Outcome.DONE;
     }

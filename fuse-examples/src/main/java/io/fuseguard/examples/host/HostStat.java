@@ -1,4 +1,4 @@
-package io.fuseguard.examples.passthrough;
+package io.fuseguard.examples.host;
 
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
@@ -10,7 +10,7 @@ import java.time.Instant;
  * {@code statx(2)} of one entry, as {@link FileAttributes}. statx rather than
  * {@code fstatat}: its structure is the same on every architecture.
  */
-final class HostStat {
+public final class HostStat {
     private static final int STATX_BASIC_STATS = 0x7ff;
     private static final ThreadLocal<Pointer> BUF = ThreadLocal.withInitial(() -> Host.buffer(HostLibC.STATX_SIZE));
 
@@ -22,18 +22,23 @@ final class HostStat {
      *
      * @param flags {@code AT_SYMLINK_NOFOLLOW}, or 0 for the root's {@code /proc/self/fd/N} (see {@link Entry})
      */
-    static FileAttributes of(int dirfd, String name, int flags) {
+    public static FileAttributes of(int dirfd, String name, int flags) {
         return decode(raw(dirfd, name, flags));
     }
 
     /** The attributes of an open descriptor's own inode. */
-    static FileAttributes of(int fd) {
+    public static FileAttributes of(int fd) {
         return of(fd, "", Host.AT_SYMLINK_NOFOLLOW);
     }
 
     /** The full mode ({@code S_IF*} and permission bits) of an open descriptor's own inode. */
-    static int mode(int fd) {
+    public static int mode(int fd) {
         return raw(fd, "", Host.AT_SYMLINK_NOFOLLOW).getShort(28) & 0xffff;
+    }
+
+    /** The full mode of {@code name} in {@code dirfd}, never following a final symlink. */
+    public static int mode(int dirfd, String name) {
+        return raw(dirfd, name, Host.AT_SYMLINK_NOFOLLOW).getShort(28) & 0xffff;
     }
 
     private static Pointer raw(int dirfd, String name, int flags) {
@@ -66,7 +71,7 @@ final class HostStat {
     }
 
     /** glibc's {@code makedev}: the encoding the kernel's FUSE client decodes ({@code new_decode_dev}). */
-    static long makedev(long major, long minor) {
+    public static long makedev(long major, long minor) {
         return ((major & 0xfffff000L) << 32) | ((major & 0xfffL) << 8)
                 | ((minor & 0xffffff00L) << 12) | (minor & 0xffL);
     }

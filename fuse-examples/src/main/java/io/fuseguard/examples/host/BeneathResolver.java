@@ -1,4 +1,4 @@
-package io.fuseguard.examples.passthrough;
+package io.fuseguard.examples.host;
 
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
@@ -15,20 +15,21 @@ import jnr.ffi.Pointer;
  * descriptor, so a tree deeper than PATH_MAX works as it does on the host. On a kernel without openat2 each
  * component is opened alone with {@code O_PATH | O_NOFOLLOW} and checked to be a directory.
  */
-final class BeneathResolver {
+public final class BeneathResolver {
     /** Longest relative path handed to one openat2 call: below PATH_MAX (4096) with room for the NUL. */
-    static final int CHUNK = 4000;
+    public static final int CHUNK = 4000;
     private static final ThreadLocal<Pointer> HOW = ThreadLocal.withInitial(() -> Host.buffer(24));
 
     private final int rootFd;
     private volatile boolean noOpenat2;
 
-    BeneathResolver(int rootFd) {
+    /** Resolves beneath {@code rootFd} (an {@code O_PATH} descriptor of a directory the caller keeps open). */
+    public BeneathResolver(int rootFd) {
         this(rootFd, true);
     }
 
     /** With {@code useOpenat2} false, resolves as on a kernel without openat2 (for tests of that path). */
-    BeneathResolver(int rootFd, boolean useOpenat2) {
+    public BeneathResolver(int rootFd, boolean useOpenat2) {
         this.rootFd = rootFd;
         this.noOpenat2 = !useOpenat2;
     }
@@ -39,7 +40,7 @@ final class BeneathResolver {
      * @throws ErrnoException EINVAL for a relative path or an empty, {@code .}, {@code ..} or NUL-containing
      *                        component; ELOOP for a symlink in the middle; ENOENT/ENOTDIR as the host says
      */
-    Entry resolve(String fusePath) {
+    public Entry resolve(String fusePath) {
         if (fusePath == null || !fusePath.startsWith("/")) {
             throw new ErrnoException(Errno.EINVAL, "not an absolute path: " + fusePath);
         }

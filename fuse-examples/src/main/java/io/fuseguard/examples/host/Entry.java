@@ -1,4 +1,4 @@
-package io.fuseguard.examples.passthrough;
+package io.fuseguard.examples.host;
 
 /**
  * Where a FUSE path lives on the host, ready for an {@code *at} call: an open descriptor of its parent
@@ -15,20 +15,20 @@ package io.fuseguard.examples.passthrough;
  * @param isRoot whether this is the root of the mirrored tree
  * @param owned  whether {@link #close()} closes {@code dirfd}
  */
-record Entry(int dirfd, String name, boolean isRoot, boolean owned) implements AutoCloseable {
+public record Entry(int dirfd, String name, boolean isRoot, boolean owned) implements AutoCloseable {
 
     /** Flags for {@code fstatat}-like calls: never follow a final symlink. */
-    int atFlags() {
+    public int atFlags() {
         return isRoot ? 0 : Host.AT_SYMLINK_NOFOLLOW;
     }
 
     /** Flags for {@code openat}: never open through a final symlink. */
-    int openFlags() {
+    public int openFlags() {
         return isRoot ? 0 : Host.O_NOFOLLOW;
     }
 
     /** Opens this entry itself with {@code O_PATH} (for calls that need a descriptor of exactly this inode). */
-    int openPath() {
+    public int openPath() {
         return Host.check(Host.LIBC.openat(dirfd, name, Host.O_PATH | Host.O_CLOEXEC | openFlags(), 0),
                 "open " + name);
     }

@@ -1,4 +1,4 @@
-package io.fuseguard.examples.passthrough;
+package io.fuseguard.examples.host;
 
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.RequestContext;
@@ -14,14 +14,14 @@ import io.fuseguard.api.RequestContext;
  * @param gid          the group to set
  * @param inheritSgid  whether a new directory gets the set-group-ID bit of its parent
  */
-record NewEntryOwner(boolean giveAway, int uid, int gid, boolean inheritSgid) {
+public record NewEntryOwner(boolean giveAway, int uid, int gid, boolean inheritSgid) {
     private static final boolean DAEMON_IS_ROOT = Host.LIBC.geteuid() == 0;
 
     /**
      * The owner of an entry just created in {@code parentFd} for the current request's caller; the daemon keeps
      * it ({@link #giveAway} false) when it is not root or there is no caller (a direct Java call).
      */
-    static NewEntryOwner forCaller(int parentFd) {
+    public static NewEntryOwner forCaller(int parentFd) {
         FileAttributes parent = HostStat.of(parentFd);
         boolean sgid = (parent.permissions() & Host.S_ISGID) != 0;
         RequestContext ctx = RequestContext.current().orElse(null);
@@ -32,7 +32,7 @@ record NewEntryOwner(boolean giveAway, int uid, int gid, boolean inheritSgid) {
     }
 
     /** The permission bits to set on a new entry: a new directory inherits a set-group-ID parent's bit. */
-    int modeFor(int permissions, boolean directory) {
+    public int modeFor(int permissions, boolean directory) {
         return directory && inheritSgid ? permissions | Host.S_ISGID : permissions;
     }
 }

@@ -1,4 +1,4 @@
-package io.fuseguard.examples.passthrough;
+package io.fuseguard.examples.host;
 
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Pointer;
@@ -8,11 +8,10 @@ import jnr.ffi.annotations.Out;
 import java.nio.ByteBuffer;
 
 /**
- * The libc calls {@link PassthroughFs} is built on: the {@code *at} family on directory descriptors, so that no
+ * The libc calls the examples' host layer is built on: the {@code *at} family on directory descriptors, so that no
  * host path is ever built (no PATH_MAX limit, no component re-resolved between a check and its use), plus I/O on
  * descriptors. jnr-posix lacks the {@code *at} calls; the JDK has none of them. Every call returns -1 and sets
- * errno on failure (jnr-ffi saves it: {@code LastError}). Public only because jnr-ffi generates its implementation
- * in another class loader.
+ * errno on failure (jnr-ffi saves it: {@code LastError}). Use it through {@link Host#LIBC}.
  *
  * <p>Structures are read at fixed offsets from layouts that x86-64 and arm64 share: {@code statx} (the same on
  * every architecture, unlike {@code struct stat}), {@code struct statvfs}, {@code struct dirent64} and
@@ -79,6 +78,9 @@ public interface HostLibC {
     /** fsync(2). */
     int fsync(int fd);
 
+    /** ftruncate(2). */
+    int ftruncate(int fd, long length);
+
     /** fdatasync(2). */
     int fdatasync(int fd);
 
@@ -99,7 +101,7 @@ public interface HostLibC {
 
     /**
      * getxattr(2), used on {@code /proc/self/fd/N} of an {@code O_PATH} descriptor: following that magic link
-     * reaches exactly the opened inode, a symlink itself included (see {@link PassthroughFs} on xattrs).
+     * reaches exactly the opened inode, a symlink itself included (see {@code PassthroughFs} on xattrs).
      */
     long getxattr(String path, String name, @Out byte[] value, long size);
 
