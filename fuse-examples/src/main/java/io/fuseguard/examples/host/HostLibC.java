@@ -42,6 +42,9 @@ public interface HostLibC {
     /** renameat(2). */
     int renameat(int olddirfd, String oldpath, int newdirfd, String newpath);
 
+    /** renameat2(2): renameat with RENAME_NOREPLACE / RENAME_EXCHANGE (glibc 2.28+). */
+    int renameat2(int olddirfd, String oldpath, int newdirfd, String newpath, int flags);
+
     /** linkat(2). */
     int linkat(int olddirfd, String oldpath, int newdirfd, String newpath, int flags);
 
@@ -80,6 +83,9 @@ public interface HostLibC {
 
     /** ftruncate(2). */
     int ftruncate(int fd, long length);
+
+    /** fallocate(2). */
+    int fallocate(int fd, int mode, long offset, long length);
 
     /** fdatasync(2). */
     int fdatasync(int fd);

@@ -3,11 +3,13 @@ package io.fuseguard.examples.passthrough;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
+import io.fuseguard.api.FallocateMode;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.examples.host.BeneathResolver;
 import io.fuseguard.examples.host.Entry;
@@ -90,9 +92,9 @@ import java.util.function.Function;
  *
  * <h2>Fidelity</h2>
  * Modes, owners, nlink, inode numbers (with the {@code use_ino} mount option), sizes, blocks, device numbers and
- * the three times are the host's. Not passed on, because fuseguard's API has no way to: rename flags
- * ({@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} are answered EINVAL by fuseguard), {@code fallocate}, and the
- * difference between "now" and an explicit time in {@code utimens}. FUSE mounts are {@code nodev,nosuid} unless
+ * the three times are the host's; {@code renameat2}'s {@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} and
+ * {@code fallocate} are passed on. Not passed on, because fuseguard's API has no way to: the difference between
+ * "now" and an explicit time in {@code utimens}. FUSE mounts are {@code nodev,nosuid} unless
  * asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
  * the mount option {@code dev}, and set-user-ID executables run with their owner's rights only with
  * {@code suid} (the CLI: {@code -o dev,suid}).
@@ -345,6 +347,16 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         Host.check(dataOnly ? Host.LIBC.fdatasync(fd) : Host.LIBC.fsync(fd), "fsync " + path);
     }
 
+    /**
+     * The host's {@code fallocate} on the open file, the mode passed on (the source answers what it lacks). The
+     * kernel sends FUSE only plain, keep-size, punch-hole and zero-range calls; collapsing and inserting ranges
+     * get EOPNOTSUPP without reaching the daemon.
+     */
+    @Override
+    public void fallocate(String path, long fh, FallocateMode mode, long offset, long length) {
+        Host.check(Host.LIBC.fallocate(fd(fh), mode.raw(), offset, length), "fallocate " + path);
+    }
+
     @Override
     public void release(String path, long fh, OpenFlags flags) {
         Integer fd = fds.remove(fh);
@@ -421,11 +433,20 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void rename(String from, String to) {
+        rename(from, to, RenameMode.REPLACE);
+    }
+
+    /** {@code renameat2} on the host: NOREPLACE and EXCHANGE are as atomic as the source filesystem makes them. */
+    @Override
+    public void rename(String from, String to, RenameMode mode) {
         try (Entry src = resolver.resolve(from); Entry dst = resolver.resolve(to)) {
             if (src.isRoot() || dst.isRoot()) {
                 throw new ErrnoException(Errno.EBUSY);
             }
-            Host.check(Host.LIBC.renameat(src.dirfd(), src.name(), dst.dirfd(), dst.name()), "rename " + from);
+            int rc = mode == RenameMode.REPLACE
+                    ? Host.LIBC.renameat(src.dirfd(), src.name(), dst.dirfd(), dst.name())
+                    : Host.LIBC.renameat2(src.dirfd(), src.name(), dst.dirfd(), dst.name(), mode.flags());
+            Host.check(rc, "rename " + from);
         }
     }
 

@@ -29,7 +29,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class PassthroughFsParityTest {
     private static final String SCRIPT = """
-            import errno, os, socket, stat, sys
+            import ctypes, errno, os, socket, stat, sys
             os.chdir(sys.argv[1])
             os.umask(0o022)
 
@@ -183,6 +183,29 @@ class PassthroughFsParityTest {
             os.mkdir("nl"); os.mkdir("nl/a"); os.mkdir("nl/b")
             step("dir-nlink", lambda: None, "nl", "nl/a")
             step("rmdir-nlink", lambda: os.rmdir("nl/b"), "nl")
+
+            # renameat2's flags and fallocate, passed on to the source
+            libc = ctypes.CDLL(None, use_errno=True)
+            def checked(rc):
+                if rc != 0:
+                    e = ctypes.get_errno(); raise OSError(e, os.strerror(e))
+            def rename2(a, b, flags):
+                checked(libc.renameat2(-100, a.encode(), -100, b.encode(), flags))
+            def falloc(p, mode, off, n):
+                fd = os.open(p, os.O_RDWR)
+                try:
+                    checked(libc.fallocate(fd, mode, ctypes.c_long(off), ctypes.c_long(n)))
+                finally:
+                    os.close(fd)
+            touch("x1"); touch("x2", 0o600); os.mkdir("xd")
+            step("rename-noreplace-new", lambda: rename2("x1", "x3", 1), "x1", "x3")
+            step("rename-exchange-file-dir", lambda: rename2("x3", "xd", 2), "x3", "xd")
+            step("rename-exchange-files", lambda: rename2("x2", "x3", 2), "x2", "x3")
+            with open("fa", "w") as f: f.write("0123456789")
+            step("fallocate-grow", lambda: falloc("fa", 0, 8, 100), "fa")
+            step("fallocate-punch", lambda: falloc("fa", 3, 2, 3), "fa")
+            step("fallocate-zero-range", lambda: falloc("fa", 0x10, 0, 4), "fa")
+            # (collapse and insert ranges never reach a FUSE filesystem: the kernel answers EOPNOTSUPP itself)
             """;
 
     final Path root = createRoot();
@@ -257,7 +280,11 @@ class PassthroughFsParityTest {
                 "sticky-unlink-other: EPERM | sticky/a: type=100000 mode=644 uid=4242 gid=4242 nlink=1 size=0",
                 "rename-dir-over-full-dir: ENOTEMPTY | r3: type=40000 mode=755 uid=0 gid=0 nlink=2 | r4: "
                         + "type=40000 mode=755 uid=0 gid=0 nlink=2",
-                "unlink-one: ok | h1: type=100000 mode=644 uid=0 gid=0 nlink=2 size=0 | h2: ENOENT");
+                "unlink-one: ok | h1: type=100000 mode=644 uid=0 gid=0 nlink=2 size=0 | h2: ENOENT",
+                "rename-noreplace-new: ok | x1: ENOENT | x3: type=100000 mode=644 uid=0 gid=0 nlink=1 size=0",
+                "rename-exchange-file-dir: ok | x3: type=40000 mode=755 uid=0 gid=0 nlink=2 | xd: type=100000 "
+                        + "mode=644 uid=0 gid=0 nlink=1 size=0",
+                "fallocate-grow: ok | fa: type=100000 mode=644 uid=0 gid=0 nlink=1 size=108");
         assertThat(expected).anySatisfy(l -> assertThat(l).startsWith("deep: ok hello | type=100000 mode=644"));
     }
 }
