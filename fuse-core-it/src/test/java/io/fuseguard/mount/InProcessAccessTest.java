@@ -89,4 +89,43 @@ class InProcessAccessTest {
             assertThat(Files.exists(mp.resolve("d"))).isFalse();
         }
     }
+
+    /** A filesystem whose open of {@code /slow} outlives its deadline, then succeeds. */
+    static final class SlowOpenFs extends SmallFs {
+        final java.util.List<Long> released = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        SlowOpenFs() {
+            withFile("/slow", new byte[1]);
+        }
+
+        @Override
+        public synchronized long open(String path, OpenFlags flags) {
+            if (path.equals("/slow")) {
+                long end = System.nanoTime() + 400_000_000L;
+                while (System.nanoTime() < end) {
+                    Thread.onSpinWait(); // deaf to the interrupt, as a blocking native call would be
+                }
+                return 4242;
+            }
+            return super.open(path, flags);
+        }
+
+        @Override
+        public void release(String path, long fh, OpenFlags flags) {
+            released.add(fh);
+        }
+    }
+
+    @Test
+    void aHandleOpenedAfterTheCallerGaveUpIsReleased() throws Exception {
+        FuseAvailability.assumeUsable();
+        SlowOpenFs slow = new SlowOpenFs();
+        try (FuseMount m = FuseMount.mount(slow, mp, FuseguardConfig.builder().shutdownHook(false)
+                .deadline(io.fuseguard.api.OperationKind.METADATA, java.time.Duration.ofMillis(100)).build())) {
+            assertThatThrownBy(() -> m.inProcess().open("/slow", OpenFlags.of(0)))
+                    .isInstanceOfSatisfying(ErrnoException.class, e -> assertThat(e.errno()).isEqualTo(Errno.EIO));
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
+                    .until(() -> slow.released.contains(4242L));
+        }
+    }
 }

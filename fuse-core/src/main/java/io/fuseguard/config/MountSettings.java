@@ -14,7 +14,7 @@ import java.util.Objects;
  *
  * @param fsName          the name in the mount table ({@code fuseguard:<pid>:<fsName>}, so tools find the daemon)
  * @param allowOther      other users may access the mount (the kernel then checks permissions:
- *                        {@code default_permissions})
+ *                        {@code default_permissions}, added for a raw {@code allow_other} option too)
  * @param readOnly        mounted read-only ({@code ro})
  * @param maxWrite        largest write and read request in bytes
  * @param attrTimeout     how long the kernel keeps attributes without asking
@@ -89,7 +89,10 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
         }
         if (allowOther) {
             add(opts, raw, "allow_other", "allow_other");
-            // allow_other without permission checks lets any user read everything.
+        }
+        if (allowOther || raw.contains("allow_other")) {
+            // allow_other without permission checks lets any user do what the daemon may (often: root's rights),
+            // also when it came as a raw option.
             add(opts, raw, "default_permissions", "default_permissions");
         }
         opts.addAll(raw);

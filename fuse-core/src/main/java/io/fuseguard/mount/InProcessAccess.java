@@ -37,6 +37,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 import java.util.function.ToIntFunction;
 
@@ -110,28 +111,49 @@ final class InProcessAccess {
 
     /** Runs {@code work} under the operation's deadline and returns the value it answered; an errno is thrown. */
     private <T> T call(Operation op, String path, Function<OpContext, Answer<T>> work) {
-        Answer<T> answer = run(op, path, work);
+        return call(op, path, work, null);
+    }
+
+    /**
+     * As {@link #call(Operation, String, Function)}; {@code undo} releases what a successful {@code work} made
+     * (an open handle) when its answer comes after the caller gave up, since nobody else ever will.
+     */
+    private <T> T call(Operation op, String path, Function<OpContext, Answer<T>> work,
+                       BiConsumer<OpContext, T> undo) {
+        Answer<T> answer = run(op, path, work, undo);
         check(op, path, answer.rc());
         return answer.value();
     }
 
     /** Runs {@code work}, which answers a return code only, under the operation's deadline; an errno is thrown. */
     private int perform(Operation op, String path, ToIntFunction<OpContext> work) {
-        Answer<Void> answer = run(op, path, c -> Answer.code(work.applyAsInt(c)));
+        Answer<Void> answer = run(op, path, c -> Answer.code(work.applyAsInt(c)), null);
         return check(op, path, answer.rc());
     }
 
+    private static final int PENDING = 0;
+    private static final int DELIVERED = 1;
+    private static final int ABANDONED = 2;
+
     /** Runs {@code work} on an in-process thread under the operation's deadline. */
-    private <T> Answer<T> run(Operation op, String path, Function<OpContext, Answer<T>> work) {
+    private <T> Answer<T> run(Operation op, String path, Function<OpContext, Answer<T>> work,
+                              BiConsumer<OpContext, T> undo) {
         long start = System.nanoTime();
         long deadline = start + config.guard().deadline(op.kind()).toNanos();
         int uid = Syscalls.getuid();
         int gid = Syscalls.getgid();
+        // Who owns the answer: the caller (DELIVERED) or, once the caller gave up (ABANDONED), the handler's
+        // thread, which then undoes what it made. One compare-and-set each way, so exactly one side decides.
+        AtomicInteger claim = new AtomicInteger(PENDING);
         Future<Answer<T>> f = pool.submit(() -> {
             OpContext c = OpContext.forCurrentThread();
             c.begin(op, path, uid, gid, 0, 0, deadline);
             try {
-                return work.apply(c);
+                Answer<T> a = work.apply(c);
+                if (!claim.compareAndSet(PENDING, DELIVERED) && undo != null && a.rc() >= 0) {
+                    undo.accept(c, a.value());
+                }
+                return a;
             } finally {
                 c.end();
             }
@@ -139,16 +161,42 @@ final class InProcessAccess {
         try {
             return f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
+            if (!claim.compareAndSet(PENDING, ABANDONED)) {
+                return answerOf(f); // it finished just now: the answer is the caller's after all
+            }
             f.cancel(config.guard().interruptStalledHandlers());
             int errno = config.guard().timeoutErrno().code();
             events.report(GuardEvent.Type.TIMEOUT, op, path, 0, start, errno, null, "in-process call");
             return Answer.code(-errno);
         } catch (InterruptedException e) {
-            f.cancel(true);
             Thread.currentThread().interrupt();
+            if (!claim.compareAndSet(PENDING, ABANDONED)) {
+                return answerOf(f);
+            }
+            f.cancel(true);
             return Answer.code(-Syscalls.EINTR);
         } catch (ExecutionException e) {
             return Answer.code(-Syscalls.EIO);
+        }
+    }
+
+    /** The answer of a task that has delivered (or is about to return) its answer. */
+    private static <T> Answer<T> answerOf(Future<Answer<T>> f) {
+        boolean interrupted = Thread.interrupted();
+        try {
+            while (true) {
+                try {
+                    return f.get();
+                } catch (InterruptedException again) {
+                    interrupted = true; // the answer is at most a return statement away
+                }
+            }
+        } catch (ExecutionException e) {
+            return Answer.code(-Syscalls.EIO);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
@@ -219,7 +267,7 @@ final class InProcessAccess {
             return call(Operation.OPEN, path, c -> {
                 c.open.clear();
                 return Answer.of(ops.open(c, path, flags.raw(), c.open), c.open.fh);
-            });
+            }, (c, fh) -> ops.release(c, path, fh, flags.raw()));
         }
 
         @Override
@@ -227,7 +275,7 @@ final class InProcessAccess {
             return call(Operation.CREATE, path, c -> {
                 c.open.clear();
                 return Answer.of(ops.create(c, path, 0100000 | (mode & 07777), flags.raw(), c.open), c.open.fh);
-            });
+            }, (c, fh) -> ops.release(c, path, fh, flags.raw()));
         }
 
         @Override

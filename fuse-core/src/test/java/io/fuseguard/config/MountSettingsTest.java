@@ -28,6 +28,13 @@ class MountSettingsTest {
     }
 
     @Test
+    void aRawAllowOtherGetsTheKernelsPermissionChecksToo() {
+        assertThat(MountSettings.builder().option("allow_other").build().options())
+                .contains("allow_other", "default_permissions");
+        assertThat(MountSettings.defaults().options()).doesNotContain("default_permissions");
+    }
+
+    @Test
     void rawRwContradictingReadOnlyIsRefused() {
         assertThatThrownBy(() -> MountSettings.builder().readOnly(true).option("rw").build())
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("rw");

@@ -23,6 +23,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import static io.fuseguard.internal.sys.Syscalls.EBADF;
 import static io.fuseguard.internal.sys.Syscalls.EDEADLK;
+import static io.fuseguard.internal.sys.Syscalls.EILSEQ;
 import static io.fuseguard.internal.sys.Syscalls.EINTR;
 import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.EIO;
@@ -205,6 +206,13 @@ final class Dispatcher {
         w.call.lane = lane;
         try {
             handle(w, r, deadline);
+        } catch (Request.MalformedNameException e) {
+            // Names are decoded before a request begins; EILSEQ is what Linux filesystems with a strict encoding
+            // answer for a name they cannot represent.
+            int status = Call.status(w.call.state());
+            if (status == Call.IDLE || status == Call.RUNNING && w.call.finish()) {
+                s.send(w, r.unique, EILSEQ, 0);
+            }
         } catch (RuntimeException | Error e) {
             LOG.error("fuseguard bug while handling {} (request {})", Fuse.name(r.opcode), r.unique, e);
             if (Call.status(w.call.state()) == Call.RUNNING && w.call.finish()) {
@@ -1197,8 +1205,10 @@ final class Dispatcher {
             if (!begin(w, r, Operation.FALLOCATE, OperationKind.DATA, path, h, deadline, 0)) {
                 return;
             }
-            h.markDirty(); // a changed file: its close-time work (an upload) must run, as after a write
             int rc = ops.fallocate(w.context, path, h.userFh(), mode, offset, length);
+            if (rc >= 0) {
+                h.markDirty(); // a changed file: its close-time work (an upload) must run, as after a write
+            }
             if (end(w, r, rc)) {
                 replyResult(w, r, rc);
             }

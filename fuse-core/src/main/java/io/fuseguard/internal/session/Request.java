@@ -4,6 +4,7 @@ import io.fuseguard.internal.wire.Fuse;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /** The header of the request being handled and access to its arguments. Reused; points into a buffer. */
 final class Request {
@@ -39,7 +40,12 @@ final class Request {
         return buf.getLong(Fuse.IN_HEADER + argOffset);
     }
 
-    /** The NUL-terminated UTF-8 string at an argument offset. */
+    /**
+     * The NUL-terminated UTF-8 string at an argument offset.
+     *
+     * @throws MalformedNameException when the bytes are not valid UTF-8: the API's names are Strings, and a lossy
+     *         decoding would make two different names one (a write to one would replace the other)
+     */
     String string(int argOffset) {
         int start = Fuse.IN_HEADER + argOffset;
         int i = start;
@@ -75,6 +81,18 @@ final class Request {
         }
         byte[] b = new byte[len];
         buf.get(at, b);
-        return new String(b, StandardCharsets.UTF_8);
+        String s = new String(b, StandardCharsets.UTF_8);
+        // The JDK replaces malformed input with U+FFFD; the name is valid only if that was really there.
+        if (s.indexOf('\uFFFD') >= 0 && !Arrays.equals(b, s.getBytes(StandardCharsets.UTF_8))) {
+            throw new MalformedNameException();
+        }
+        return s;
+    }
+
+    /** A name in a request that is not valid UTF-8; answered EILSEQ. */
+    static final class MalformedNameException extends RuntimeException {
+        MalformedNameException() {
+            super("name is not valid UTF-8", null, false, false); // no stack: an answer, not a bug
+        }
     }
 }

@@ -48,6 +48,7 @@ public final class Syscalls {
     public static final int ENOTEMPTY = 39;
     public static final int ENODATA = 61;
     public static final int EPROTO = 71;
+    public static final int EILSEQ = 84;
     public static final int EOVERFLOW = 75;
     public static final int EOPNOTSUPP = 95;
     public static final int ECONNABORTED = 103;
