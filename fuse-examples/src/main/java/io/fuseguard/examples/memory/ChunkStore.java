@@ -159,14 +159,94 @@ final class ChunkStore {
     }
 
     /**
-     * Sets the size. Growing only moves the end (the new range is a hole); shrinking frees the chunks past the
-     * new end, shrinks the last kept array to what it still needs and zeroes the rest of it.
+     * {@code fallocate}: allocates (zero-filled) whatever of {@code [offset, offset + length)} is not allocated yet,
+     * so writes there can no longer fail with ENOSPC, and grows the size to the end of the range unless
+     * {@code keepSize}. Existing data is untouched. Arrays past the size are allowed: they hold zeros, as the
+     * invariant requires, and a truncate frees them.
+     *
+     * @throws io.fuseguard.api.ErrnoException ENOSPC if it does not fit; nothing is changed then
+     */
+    void allocate(long offset, long length, boolean keepSize) {
+        if (offset < 0 || length <= 0 || Long.MAX_VALUE - offset < length) {
+            throw new IllegalArgumentException("bad range " + offset + "+" + length);
+        }
+        long end = offset + length;
+        long first = offset >>> shift;
+        long last = (end - 1) >>> shift;
+        long extra = 0;
+        for (long idx = first; idx <= last; idx++) {
+            byte[] c = chunks.get(idx);
+            int want = allocationFor(endWithin(idx, end));
+            extra += Math.max(0, want - (c == null ? 0 : c.length));
+        }
+        quota.reserve(extra);
+        allocated += extra;
+        for (long idx = first; idx <= last; idx++) {
+            byte[] c = chunks.get(idx);
+            int want = allocationFor(endWithin(idx, end));
+            if (c == null) {
+                chunks.put(idx, pool.take(want));
+            } else if (c.length < want) {
+                byte[] bigger = pool.take(want);
+                System.arraycopy(c, 0, bigger, 0, c.length);
+                chunks.put(idx, bigger);
+            }
+        }
+        if (!keepSize) {
+            size = Math.max(size, end);
+        }
+    }
+
+    /**
+     * {@code fallocate(PUNCH_HOLE)}: {@code [offset, offset + length)} reads as zeros afterwards; chunks wholly
+     * inside it are freed, the others zeroed where they overlap it. The size does not change.
+     */
+    void punchHole(long offset, long length) {
+        if (offset < 0 || length <= 0 || Long.MAX_VALUE - offset < length) {
+            throw new IllegalArgumentException("bad range " + offset + "+" + length);
+        }
+        long end = offset + length;
+        long freed = 0;
+        for (long idx = offset >>> shift; idx <= (end - 1) >>> shift; idx++) {
+            byte[] c = chunks.get(idx);
+            if (c == null) {
+                continue;
+            }
+            long chunkStart = idx << shift;
+            int from = (int) Math.max(0, offset - chunkStart);
+            int to = (int) Math.min(chunkSize, end - chunkStart);
+            if (from == 0 && to == chunkSize) {
+                chunks.remove(idx);
+                freed += c.length;
+                pool.give(c);
+            } else if (from < c.length) {
+                Arrays.fill(c, from, Math.min(to, c.length), (byte) 0);
+            }
+        }
+        allocated -= freed;
+        quota.release(freed);
+    }
+
+    /**
+     * Sets the size. Growing only moves the end (the new range is a hole; space preallocated past the new end is
+     * freed); shrinking frees the chunks past the new end, shrinks the last kept array to what it still needs
+     * and zeroes the rest of it.
      */
     void truncate(long newSize) {
         if (newSize < 0) {
             throw new IllegalArgumentException("negative size");
         }
         if (newSize >= size) {
+            // Only space allocated past the new end by fallocate(KEEP_SIZE) can be there; it goes, as on ext4.
+            SortedMap<Long, byte[]> beyond = chunks.tailMap((newSize + chunkSize - 1) >>> shift);
+            long freed = 0;
+            for (byte[] c : beyond.values()) {
+                freed += c.length;
+                pool.give(c);
+            }
+            beyond.clear();
+            allocated -= freed;
+            quota.release(freed);
             size = newSize;
             return;
         }

@@ -297,9 +297,10 @@ public final class MemoryFs implements FuseFileSystem {
     }
 
     /**
-     * The plain call grows the file to the end of the range (like tmpfs, minus the reservation: memory is taken as
-     * data arrives, so a later write may still get ENOSPC); {@code KEEP_SIZE} alone changes nothing; a punched hole
-     * reads as zeros. Collapsing, inserting and zeroing ranges answer EOPNOTSUPP, as on filesystems without them.
+     * As on tmpfs: the plain call and {@code KEEP_SIZE} allocate the range, so later writes into it cannot fail
+     * with ENOSPC (the plain call also grows the file to the range's end); ENOSPC when the capacity does not
+     * hold it. A punched hole ({@code PUNCH_HOLE|KEEP_SIZE}) reads as zeros and gives its whole chunks back.
+     * Zeroing, collapsing and inserting ranges answer EOPNOTSUPP, as on filesystems without them.
      */
     @Override
     public void fallocate(String path, long fh, FallocateMode mode, long offset, long length) {
@@ -313,29 +314,23 @@ public final class MemoryFs implements FuseFileSystem {
         if (offset + length > maxFileSize || offset + length < 0) {
             throw new ErrnoException(Errno.EFBIG);
         }
-        // The kernel only passes PUNCH_HOLE together with KEEP_SIZE.
-        boolean punch = mode.punchHole() && mode.keepSize() && !mode.zeroRange() && !mode.collapseRange()
-                && !mode.insertRange() && !mode.unshareRange();
-        boolean keepSizeOnly = mode.keepSize() && !mode.punchHole() && !mode.zeroRange() && !mode.collapseRange()
-                && !mode.insertRange() && !mode.unshareRange();
-        if (!mode.plain() && !punch && !keepSizeOnly) {
+        boolean other = mode.zeroRange() || mode.collapseRange() || mode.insertRange() || mode.unshareRange();
+        boolean punch = mode.punchHole() && mode.keepSize() && !other;
+        if (other || mode.punchHole() && !punch) {
             throw new ErrnoException(Errno.EOPNOTSUPP);
         }
         try (ScopedLock.Held h = n.lock.write()) {
+            long sizeBefore = n.data.size();
             if (punch) {
-                long end = Math.min(n.data.size(), offset + length);
-                ByteBuffer zeros = ByteBuffer.allocate(64 * 1024);
-                for (long at = offset; at < end; at += zeros.capacity()) {
-                    n.data.write(at, zeros.clear().limit((int) Math.min(zeros.capacity(), end - at)));
-                }
-            } else if (mode.plain() && offset + length > n.data.size()) {
-                n.data.truncate(offset + length);
+                n.data.punchHole(offset, length);
             } else {
-                return; // KEEP_SIZE, or a range inside the file: nothing to change
+                n.data.allocate(offset, length, mode.keepSize());
             }
-            Instant t = now();
-            n.mtime = t;
-            n.ctime = t;
+            if (punch || n.data.size() != sizeBefore) {
+                Instant t = now();
+                n.mtime = t;
+                n.ctime = t;
+            }
         }
     }
 

@@ -118,6 +118,49 @@ class ChunkStoreTest {
     }
 
     @Test
+    void allocateReservesTheRangeKeepsDataAndThenWritesCannotRunOutOfSpace() {
+        SpaceQuota small = new SpaceQuota(3 * CHUNK);
+        ChunkStore s = new ChunkStore(CHUNK, small);
+        ByteBuffer data = bytes(100, 20);
+        s.write(10, data.duplicate());
+        s.allocate(0, 2L * CHUNK, false);
+        assertThat(s.size()).isEqualTo(2L * CHUNK);
+        assertThat(small.used()).isEqualTo(2L * CHUNK);
+        ByteBuffer dst = ByteBuffer.allocate(100);
+        s.read(10, dst);
+        assertThat(dst.array()).as("existing data untouched").isEqualTo(data.array());
+        // The rest of the quota goes elsewhere; writes into the allocated range still fit.
+        ChunkStore other = new ChunkStore(CHUNK, small);
+        other.write(0, bytes(CHUNK, 21));
+        s.write(CHUNK, bytes(CHUNK, 22));
+        assertThat(small.used()).isEqualTo(3L * CHUNK);
+        // KEEP_SIZE past the end: allocated, size unchanged, freed by a truncate.
+        assertThatThrownBy(() -> s.allocate(2L * CHUNK, CHUNK, true))
+                .satisfies(e -> assertThat(((ErrnoException) e).errno()).isEqualTo(Errno.ENOSPC));
+        other.truncate(0);
+        s.allocate(2L * CHUNK, CHUNK, true);
+        assertThat(s.size()).isEqualTo(2L * CHUNK);
+        assertThat(small.used()).isEqualTo(3L * CHUNK);
+        s.truncate(2L * CHUNK);
+        assertThat(small.used()).isEqualTo(2L * CHUNK);
+    }
+
+    @Test
+    void aPunchedHoleReadsAsZerosAndGivesWholeChunksBack() {
+        ByteBuffer data = bytes(3 * CHUNK, 30);
+        store.write(0, data.duplicate());
+        long used = quota.used();
+        store.punchHole(CHUNK - 5, CHUNK + 10); // 5 bytes of chunk 0, all of chunk 1, 5 bytes of chunk 2
+        assertThat(store.size()).isEqualTo(3L * CHUNK);
+        assertThat(read(CHUNK - 5, CHUNK + 10)).containsOnly((byte) 0);
+        assertThat(read(0, CHUNK - 5)).as("before the hole").isEqualTo(Arrays.copyOf(data.array(), CHUNK - 5));
+        assertThat(read(2L * CHUNK + 5, CHUNK - 5)).as("after it")
+                .isEqualTo(Arrays.copyOfRange(data.array(), 2 * CHUNK + 5, 3 * CHUNK));
+        assertThat(store.chunkIndexes()).containsExactly(0L, 2L);
+        assertThat(quota.used()).isEqualTo(used - CHUNK);
+    }
+
+    @Test
     void enospcIsAllOrNothing() {
         SpaceQuota small = new SpaceQuota(2 * CHUNK);
         ChunkStore s = new ChunkStore(CHUNK, small);

@@ -61,6 +61,27 @@ class MemoryFsCapacityTest {
     }
 
     @Test
+    void fallocateReservesSpaceSoWritesIntoItCannotRunOut() throws Exception {
+        Path f = mnt("reserved");
+        MountedFsSupport.Result tooBig = run("fallocate", "-l", "8M", f.toString());
+        assertThat(tooBig.err()).contains("No space left on device");
+        run("fallocate", "-l", "3M", f.toString()).assertOk();
+        assertThat(Files.size(f)).isEqualTo(3L << 20);
+        assertThat(freeBlocks()).isEqualTo(String.valueOf((CAPACITY - (3L << 20)) / 4096));
+        // The rest of the capacity goes to another file...
+        MountedFsSupport.Result filler = run("dd", "if=/dev/zero", "of=" + mnt("filler"), "bs=1M", "count=8",
+                "status=none");
+        assertThat(filler.err()).contains("No space left on device");
+        // ...and writing the reserved range still succeeds.
+        run("dd", "if=/dev/urandom", "of=" + f, "bs=1M", "count=3", "conv=notrunc", "status=none").assertOk();
+        // A punched hole gives its space back.
+        run("rm", mnt("filler").toString()).assertOk();
+        run("fallocate", "--punch-hole", "--offset", "0", "--length", "2M", f.toString()).assertOk();
+        assertThat(Files.size(f)).isEqualTo(3L << 20);
+        assertThat(freeBlocks()).isEqualTo(String.valueOf((CAPACITY - (1L << 20)) / 4096));
+    }
+
+    @Test
     void filesBeyondTheMaximumSizeGetEfbig() throws Exception {
         Path f = mnt("big");
         MountedFsSupport.Result t = run("truncate", "-s", "11M", f.toString());
