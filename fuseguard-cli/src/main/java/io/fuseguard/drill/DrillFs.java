@@ -1,6 +1,9 @@
 package io.fuseguard.drill;
 
 import io.fuseguard.examples.migration.JnrMapFs;
+import jnr.ffi.Pointer;
+import jnr.ffi.types.off_t;
+import jnr.ffi.types.size_t;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
 
 import java.util.Arrays;
@@ -17,10 +20,7 @@ public final class DrillFs extends JnrMapFs {
 
     private final boolean stallFlush;
 
-    /**
-     * A filesystem with a 64 KiB {@code /data}, an empty {@code /held} and {@link #STALL_FLUSH}. Files stop
-     * growing at 1 MiB, which keeps the drill's logs small: its clients append forever.
-     */
+    /** A filesystem with a 64 KiB {@code /data}, an empty {@code /held} and {@link #STALL_FLUSH}. */
     public DrillFs(boolean stallFlush) {
         super(1 << 20);
         this.stallFlush = stallFlush;
@@ -29,6 +29,18 @@ public final class DrillFs extends JnrMapFs {
         files().put("/data", data);
         files().put("/held", new byte[0]);
         files().put(STALL_FLUSH, new byte[0]);
+    }
+
+    /**
+     * Writes past 1 MiB are acknowledged and dropped: the drill's clients append forever, and an error would end
+     * them before the drill's kill (both sides of the drill serve this same class, so the comparison is fair).
+     */
+    @Override
+    public int write(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
+        if (offset + size > 1 << 20) {
+            return (int) size;
+        }
+        return super.write(path, buf, size, offset, fi);
     }
 
     /** Close-time work, as ndrive does it (the upload); stalls forever on {@link #STALL_FLUSH} if asked. */

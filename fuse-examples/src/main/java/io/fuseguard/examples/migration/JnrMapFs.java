@@ -30,7 +30,7 @@ public class JnrMapFs extends FuseStubFS {
     private final Map<String, byte[]> files = new ConcurrentHashMap<>();
     private final int maxFileSize;
 
-    /** An empty filesystem whose files may grow to {@code maxFileSize} bytes (writes past it are dropped). */
+    /** An empty filesystem whose files may grow to {@code maxFileSize} bytes (EFBIG past it). */
     public JnrMapFs(int maxFileSize) {
         this.maxFileSize = maxFileSize;
     }
@@ -103,7 +103,7 @@ public class JnrMapFs extends FuseStubFS {
     @Override
     public int write(String path, Pointer buf, @size_t long size, @off_t long offset, FuseFileInfo fi) {
         if (offset + size > maxFileSize) {
-            return (int) size; // dropped, by contract: a drill's clients append forever
+            return -ErrorCodes.EFBIG(); // never acknowledge data that is not kept
         }
         files.compute(path, (k, old) -> {
             byte[] o = old == null ? new byte[0] : old;
@@ -117,8 +117,11 @@ public class JnrMapFs extends FuseStubFS {
 
     @Override
     public int truncate(String path, @off_t long size) {
-        return files.computeIfPresent(path, (k, v) -> Arrays.copyOf(v, (int) Math.min(size, maxFileSize))) != null
-                ? 0 : -ErrorCodes.ENOENT();
+        if (size > maxFileSize) {
+            return -ErrorCodes.EFBIG();
+        }
+        return files.computeIfPresent(path, (k, v) -> Arrays.copyOf(v, (int) size)) != null ? 0
+                : -ErrorCodes.ENOENT();
     }
 
     @Override

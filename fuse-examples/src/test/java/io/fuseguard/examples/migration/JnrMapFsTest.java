@@ -44,12 +44,13 @@ class JnrMapFsTest {
     }
 
     @Test
-    void writesPastTheSizeLimitAreDroppedAsDocumented() throws Exception {
+    void writesPastTheSizeLimitGetEfbig() throws Exception {
         FuseAvailability.assumeUsable();
         JnrMapFs fs = new JnrMapFs(8);
         try (FuseMount m = FuseMount.mount(fs, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
             Files.writeString(mp.resolve("small"), "1234");
-            Files.writeString(mp.resolve("big"), "0123456789");
+            assertThatThrownBy(() -> Files.writeString(mp.resolve("big"), "0123456789"))
+                    .hasMessageContaining("File too large");
             assertThat(fs.files().get("/small")).hasSize(4);
             assertThat(fs.files().get("/big")).isEmpty();
         }
