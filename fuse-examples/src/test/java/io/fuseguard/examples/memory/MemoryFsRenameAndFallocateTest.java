@@ -11,7 +11,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * {@code renameat2}'s NOREPLACE and EXCHANGE, and {@code fallocate}, through the kernel: the same script runs in a
- * directory of the host's /tmp and in the mount, and both transcripts must be the expected one.
+ * directory of the host's /tmp and in the mount, and both transcripts must be the expected one. Some refusals
+ * (NOREPLACE onto an existing name, EXCHANGE with a missing one, a directory into itself) are the kernel's own
+ * and never reach MemoryFs; {@code MemoryFsSemanticsTest} checks MemoryFs's.
  */
 class MemoryFsRenameAndFallocateTest {
     @RegisterExtension

@@ -7,6 +7,7 @@ import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.junit.TestCaller;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
@@ -148,6 +149,29 @@ class MemoryFsSemanticsTest {
         as(3000, 3000);
         fs.rmdir("/tmp/alicedir");
         assertThat(list("/tmp")).containsExactly(".", "..");
+    }
+
+    /** The checks of renameat2's modes that the kernel leaves to the filesystem (in-process, so they all run). */
+    @Test
+    void renameModesRefuseWhatRenameat2Refuses() {
+        newFile("/a", "A");
+        newFile("/b", "B");
+        fs.mkdir("/d", 0755);
+        fs.mkdir("/d/sub", 0755);
+        assertErrno(Errno.EEXIST, () -> fs.rename("/a", "/b", RenameMode.NO_REPLACE));
+        assertErrno(Errno.ENOENT, () -> fs.rename("/a", "/nothing", RenameMode.EXCHANGE));
+        assertErrno(Errno.ENOENT, () -> fs.rename("/nothing", "/a", RenameMode.EXCHANGE));
+        assertErrno(Errno.EINVAL, () -> fs.rename("/d", "/d/sub", RenameMode.EXCHANGE));
+        assertErrno(Errno.EINVAL, () -> fs.rename("/d/sub", "/d", RenameMode.EXCHANGE));
+        assertErrno(Errno.EINVAL, () -> fs.rename("/d", "/d/sub/x", RenameMode.NO_REPLACE));
+        // What succeeds, and the bookkeeping of directories moved by an exchange.
+        fs.rename("/a", "/d/sub", RenameMode.EXCHANGE);
+        assertThat(fs.getattr("/a").type()).isEqualTo(FileType.DIRECTORY);
+        assertThat(fs.getattr("/d/sub").type()).isEqualTo(FileType.REGULAR);
+        assertThat(fs.getattr("/").nlink()).as("/ gained the directory /a").isEqualTo(4);
+        assertThat(fs.getattr("/d").nlink()).as("/d lost its subdirectory").isEqualTo(2);
+        fs.rename("/b", "/c", RenameMode.NO_REPLACE);
+        assertThat(list("/")).contains("c").doesNotContain("b");
     }
 
     @Test
