@@ -80,6 +80,16 @@ public interface Backend extends Closeable {
     Optional<BackendEntry> stat(String path) throws IOException;
 
     /**
+     * The longest path, in UTF-8 bytes and with its leading slash, the backend can store a file at (S3: 1024
+     * bytes of key, less the prefix). {@link CachedUploadFs} refuses to create or rename anything to a longer
+     * path with ENAMETOOLONG up front: the file could be written and closed, but never uploaded. Unlimited by
+     * default.
+     */
+    default int maxPathLength() {
+        return Integer.MAX_VALUE;
+    }
+
+    /**
      * Releases what the backend holds (an S3 client's connections). {@link CachedUploadFs} does not own its
      * backend: whoever created the backend closes it after the filesystem. Nothing to release by default.
      */

@@ -15,6 +15,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -135,6 +136,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private final StateLock lock = new StateLock();
     private final OpenFiles files = new OpenFiles();
     private final Uploader uploader;
+    private final int maxPathLength;
     private final UnionView view;
 
     /** A filesystem with the default {@link Settings}. */
@@ -150,6 +152,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     public CachedUploadFs(Path cacheDir, Backend backend, Settings settings) throws IOException {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(settings, "settings");
+        this.maxPathLength = backend.maxPathLength();
         this.cache = CacheDir.open(cacheDir);
         try {
             Journal journal = new Journal(cacheDir.resolve("journal"));
@@ -233,6 +236,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public long create(String path, int mode, OpenFlags flags) throws IOException {
+        requireStorablePath(path);
         view.requireParentDirectory(path);
         try (StateLock.Held h = lock.hold()) {
             uploader.journalPut(path);
@@ -352,6 +356,19 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
     }
 
+    /**
+     * ENAMETOOLONG for a path longer than the backend can store ({@link Backend#maxPathLength()}, S3: 1024
+     * bytes of key): refused before anything is written, instead of a file closed fine and parked for good.
+     */
+    private void requireStorablePath(String path) {
+        // a String has at least as many UTF-8 bytes as chars: count bytes only near the limit
+        if (maxPathLength != Integer.MAX_VALUE && path.length() * 3L > maxPathLength
+                && path.getBytes(StandardCharsets.UTF_8).length > maxPathLength) {
+            throw new ErrnoException(Errno.ENAMETOOLONG, "longer than the backend's " + maxPathLength
+                    + " bytes: " + path);
+        }
+    }
+
     // ---------------------------------------------------------------- outside the subset
 
     /**
@@ -363,6 +380,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (type != FileType.REGULAR) {
             throw new ErrnoException(Errno.EPERM, type + " files are outside the supported subset");
         }
+        requireStorablePath(path);
         view.requireParentDirectory(path);
         if (view.lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
@@ -398,6 +416,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void mkdir(String path, int mode) throws IOException {
+        requireStorablePath(path); // a directory the backend cannot hold a file in
         view.requireParentDirectory(path);
         if (view.lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
@@ -450,11 +469,16 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (from.equals("/") || to.equals("/") || UploadPaths.under(to, from)) {
             throw new ErrnoException(Errno.EINVAL);
         }
+        requireStorablePath(to);
         boolean dir = view.isDirectory(from);
         view.requireParentDirectory(to);
         boolean replacesDir = checkRenameTarget(dir, to);
         List<String> movedFiles = new ArrayList<>();
         List<String> movedDirs = new ArrayList<>();
+        collectWhatMoves(from, dir, movedFiles, movedDirs);
+        for (String f : movedFiles) { // a directory moved deeper may push its files over the limit
+            requireStorablePath(UploadPaths.moved(f, from, to));
+        }
         cacheWhatMoves(from, dir, movedFiles, movedDirs);
         List<String> touched = new ArrayList<>();
         lock.run(() -> {
@@ -488,17 +512,24 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         return dstDir;
     }
 
-    /** Lists what moves with {@code from} and fetches it into the cache. */
-    private void cacheWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
+    /** Lists the files and directories that move with {@code from}. */
+    private void collectWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
             throws IOException {
         if (dir) {
             view.collect(from, movedFiles, movedDirs);
+        } else {
+            movedFiles.add(from);
+        }
+    }
+
+    /** Fetches what moves with {@code from} into the cache. */
+    private void cacheWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
+            throws IOException {
+        if (dir) {
             cache.ensureDirectory(from);
             for (String d : movedDirs) {
                 cache.ensureDirectory(d);
             }
-        } else {
-            movedFiles.add(from);
         }
         for (String f : movedFiles) {
             view.ensureCached(f);
