@@ -249,9 +249,25 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     @Override
     public long open(String path, OpenFlags openFlags) throws IOException {
         int flags = openFlags.raw();
-        view.ensureCached(path);
         boolean writable = (flags & O_ACCMODE) != 0;
         boolean trunc = writable && (flags & O_TRUNC) != 0;
+        if (trunc) {
+            if (!cache.exists(path) && !view.downloading(path) && !view.isDirectory(path)) {
+                lock.run(() -> cache.createEmpty(path)); // no need to download what is cut away
+            }
+            view.ensureCached(path); // waits for a download under way
+        } else {
+            Download d = view.startDownload(path);
+            if (d != null) {
+                try (StateLock.Held h = lock.hold()) {
+                    if (!d.finished()) { // reads wait for their bytes, changes for the whole file
+                        return files.add(path, d.open(writable), writable, d);
+                    }
+                }
+                d.awaitDone(); // ended meanwhile: EIO when it failed
+                view.ensureCached(path);
+            }
+        }
         if (trunc) {
             uploader.beforeChange(path);
         }
@@ -275,7 +291,24 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
-        return HostFiles.read(files.get(fh).fd, dst, offset);
+        OpenFiles.Handle h = files.get(fh);
+        Download d = h.download;
+        if (d != null) { // still downloading: wait for these bytes only
+            d.awaitBytes(offset + dst.remaining());
+            if (d.succeeded()) {
+                h.download = null;
+            }
+        }
+        return HostFiles.read(h.fd, dst, offset);
+    }
+
+    /** A change starts from the whole file: waits for a download still filling it (EIO when it failed). */
+    private static void awaitWhole(OpenFiles.Handle h) {
+        Download d = h.download;
+        if (d != null) {
+            d.awaitDone();
+            h.download = null;
+        }
     }
 
     @Override
@@ -284,6 +317,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (!h.writable) {
             throw new ErrnoException(Errno.EBADF);
         }
+        awaitWhole(h);
         String p = h.path;
         uploader.beforeChange(p);
         try {
@@ -295,7 +329,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void truncate(String path, long size) throws IOException {
-        if (size == 0 && !cache.exists(path)) {
+        if (size == 0 && !cache.exists(path) && !view.downloading(path)) {
             if (view.isDirectory(path)) { // must exist; no need to download what is cut away
                 throw new ErrnoException(Errno.EISDIR);
             }
@@ -329,6 +363,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     @Override
     public void fsync(String path, long fh, boolean dataOnly) throws IOException {
         OpenFiles.Handle h = files.get(fh);
+        awaitWhole(h);
         Host.check(dataOnly ? Host.LIBC.fdatasync(h.fd) : Host.LIBC.fsync(h.fd), "fsync " + h.path);
         uploader.uploadNow(h.path);
     }
@@ -454,6 +489,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         lock.run(() -> {
             cache.delete(path);
+            view.cancelDownload(path);
             uploader.forgetChanges(path);
             uploader.journalDelete(path);
         });
@@ -603,6 +639,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             open = files.removeAll();
         }
         uploader.close();
+        view.close();
         for (OpenFiles.Handle h : open) {
             Host.close(h.fd);
         }
