@@ -59,8 +59,13 @@ import java.util.Set;
  *
  * <h2>Namespace</h2>
  * A hierarchical namespace mirrored in the cache and in the backend: {@code getattr}/{@code readdir} show the
- * union of both (cache first); a file only in the backend is fetched into the cache on its first
- * {@code open}. {@code unlink}, {@code rmdir} and {@code rename} change the cache at once and journal the
+ * union of both (cache first); a file only in the backend is fetched into the cache from its first
+ * {@code open} on, in the background: the open returns at once, a read waits (within its own deadline) only for
+ * the bytes it asks for, a write, truncate or fsync for the whole file; concurrent opens share the download, a
+ * failed one is EIO for its readers and started again by the next open. Operations that need the whole file by
+ * path (truncate, chmod, chown, utimens, rename, which fetch every file a directory rename moves) wait for it
+ * within their deadline; the download goes on past it, so a retry finds it done. Paths longer than the backend
+ * can store ({@link Backend#maxPathLength()}) are refused with ENAMETOOLONG. {@code unlink}, {@code rmdir} and {@code rename} change the cache at once and journal the
  * backend side (a pending delete hides the backend entry until done; a rename uploads the new name and deletes
  * the old). Directories are implicit in the backend (object-store style): an empty directory lives in the
  * cache only. No eviction of clean cache files (the cache holds everything ever opened).
