@@ -15,7 +15,8 @@ import java.util.Optional;
  *
  * <p>Every method may block (network I/O) and must be interruptible: {@link CachedUploadFs} calls it from its
  * uploader threads, from {@code fsync} and from the first {@code open} of an uncached file, and interrupts the
- * thread when the request's deadline passed or the filesystem is closed. Implementations must be thread-safe.
+ * thread when the request's deadline passed or the filesystem is closed. A call must not outlast a bound of its
+ * own either (a store that stops reading or answering): an uploader thread held for good uploads nothing more. Implementations must be thread-safe.
  *
  * <h2>Plugging in an object store</h2>
  * An S3-like store implements this interface directly:
@@ -39,8 +40,9 @@ import java.util.Optional;
  *       contents are files, the common prefixes directories; follow continuation tokens.</li>
  *   <li><b>{@link #stat}</b>: {@code HeadObject}; on 404 fall back to a one-key listing of {@code path/} to
  *       tell an implicit directory.</li>
- *   <li><b>{@link #get}</b>: {@code GetObject}, streamed; {@link CachedUploadFs} downloads it to a temp file and
- *       renames it into the cache, so an interrupted download leaves nothing behind.</li>
+ *   <li><b>{@link #get}</b>: {@code GetObject}, streamed; {@link CachedUploadFs} downloads it in the background
+ *       to a temp file (reads of the opened file wait only for their own bytes), flushes it and renames it into
+ *       the cache, so an interrupted download leaves nothing behind.</li>
  * </ul>
  * Map throttling and 5xx answers to {@link IOException}s (the uploader retries them) and let the SDK's own
  * retries be few, so {@code fsync} stays within its deadline.
@@ -78,6 +80,16 @@ public interface Backend extends Closeable {
 
     /** The entry at {@code path}: a file, an (implicit) directory, or empty. */
     Optional<BackendEntry> stat(String path) throws IOException;
+
+    /**
+     * The longest path, in UTF-8 bytes and with its leading slash, the backend can store a file at (S3: 1024
+     * bytes of key, less the prefix). {@link CachedUploadFs} refuses to create or rename anything to a longer
+     * path with ENAMETOOLONG up front: the file could be written and closed, but never uploaded. Unlimited by
+     * default.
+     */
+    default int maxPathLength() {
+        return Integer.MAX_VALUE;
+    }
 
     /**
      * Releases what the backend holds (an S3 client's connections). {@link CachedUploadFs} does not own its

@@ -15,6 +15,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -58,8 +59,13 @@ import java.util.Set;
  *
  * <h2>Namespace</h2>
  * A hierarchical namespace mirrored in the cache and in the backend: {@code getattr}/{@code readdir} show the
- * union of both (cache first); a file only in the backend is fetched into the cache on its first
- * {@code open}. {@code unlink}, {@code rmdir} and {@code rename} change the cache at once and journal the
+ * union of both (cache first); a file only in the backend is fetched into the cache from its first
+ * {@code open} on, in the background: the open returns at once, a read waits (within its own deadline) only for
+ * the bytes it asks for, a write, truncate or fsync for the whole file; concurrent opens share the download, a
+ * failed one is EIO for its readers and started again by the next open. Operations that need the whole file by
+ * path (truncate, chmod, chown, utimens, rename, which fetch every file a directory rename moves) wait for it
+ * within their deadline; the download goes on past it, so a retry finds it done. Paths longer than the backend
+ * can store ({@link Backend#maxPathLength()}) are refused with ENAMETOOLONG. {@code unlink}, {@code rmdir} and {@code rename} change the cache at once and journal the
  * backend side (a pending delete hides the backend entry until done; a rename uploads the new name and deletes
  * the old). Directories are implicit in the backend (object-store style): an empty directory lives in the
  * cache only. No eviction of clean cache files (the cache holds everything ever opened).
@@ -135,6 +141,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private final StateLock lock = new StateLock();
     private final OpenFiles files = new OpenFiles();
     private final Uploader uploader;
+    private final int maxPathLength;
     private final UnionView view;
 
     /** A filesystem with the default {@link Settings}. */
@@ -150,6 +157,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     public CachedUploadFs(Path cacheDir, Backend backend, Settings settings) throws IOException {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(settings, "settings");
+        this.maxPathLength = backend.maxPathLength();
         this.cache = CacheDir.open(cacheDir);
         try {
             Journal journal = new Journal(cacheDir.resolve("journal"));
@@ -233,6 +241,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public long create(String path, int mode, OpenFlags flags) throws IOException {
+        requireStorablePath(path);
         view.requireParentDirectory(path);
         try (StateLock.Held h = lock.hold()) {
             uploader.journalPut(path);
@@ -245,9 +254,25 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     @Override
     public long open(String path, OpenFlags openFlags) throws IOException {
         int flags = openFlags.raw();
-        view.ensureCached(path);
         boolean writable = (flags & O_ACCMODE) != 0;
         boolean trunc = writable && (flags & O_TRUNC) != 0;
+        if (trunc) {
+            if (!cache.exists(path) && !view.downloading(path) && !view.isDirectory(path)) {
+                lock.run(() -> cache.createEmpty(path)); // no need to download what is cut away
+            }
+            view.ensureCached(path); // waits for a download under way
+        } else {
+            Download d = view.startDownload(path);
+            if (d != null) {
+                try (StateLock.Held h = lock.hold()) {
+                    if (!d.finished()) { // reads wait for their bytes, changes for the whole file
+                        return files.add(path, d.open(writable), writable, d);
+                    }
+                }
+                d.awaitDone(); // ended meanwhile: EIO when it failed
+                view.ensureCached(path);
+            }
+        }
         if (trunc) {
             uploader.beforeChange(path);
         }
@@ -271,7 +296,24 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
-        return HostFiles.read(files.get(fh).fd, dst, offset);
+        OpenFiles.Handle h = files.get(fh);
+        Download d = h.download;
+        if (d != null) { // still downloading: wait for these bytes only
+            d.awaitBytes(offset + dst.remaining());
+            if (d.succeeded()) {
+                h.download = null;
+            }
+        }
+        return HostFiles.read(h.fd, dst, offset);
+    }
+
+    /** A change starts from the whole file: waits for a download still filling it (EIO when it failed). */
+    private static void awaitWhole(OpenFiles.Handle h) {
+        Download d = h.download;
+        if (d != null) {
+            d.awaitDone();
+            h.download = null;
+        }
     }
 
     @Override
@@ -280,6 +322,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (!h.writable) {
             throw new ErrnoException(Errno.EBADF);
         }
+        awaitWhole(h);
         String p = h.path;
         uploader.beforeChange(p);
         try {
@@ -291,7 +334,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void truncate(String path, long size) throws IOException {
-        if (size == 0 && !cache.exists(path)) {
+        if (size == 0 && !cache.exists(path) && !view.downloading(path)) {
             if (view.isDirectory(path)) { // must exist; no need to download what is cut away
                 throw new ErrnoException(Errno.EISDIR);
             }
@@ -325,6 +368,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     @Override
     public void fsync(String path, long fh, boolean dataOnly) throws IOException {
         OpenFiles.Handle h = files.get(fh);
+        awaitWhole(h);
         Host.check(dataOnly ? Host.LIBC.fdatasync(h.fd) : Host.LIBC.fsync(h.fd), "fsync " + h.path);
         uploader.uploadNow(h.path);
     }
@@ -352,6 +396,19 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
     }
 
+    /**
+     * ENAMETOOLONG for a path longer than the backend can store ({@link Backend#maxPathLength()}, S3: 1024
+     * bytes of key): refused before anything is written, instead of a file closed fine and parked for good.
+     */
+    private void requireStorablePath(String path) {
+        // a String has at least as many UTF-8 bytes as chars: count bytes only near the limit
+        if (maxPathLength != Integer.MAX_VALUE && path.length() * 3L > maxPathLength
+                && path.getBytes(StandardCharsets.UTF_8).length > maxPathLength) {
+            throw new ErrnoException(Errno.ENAMETOOLONG, "longer than the backend's " + maxPathLength
+                    + " bytes: " + path);
+        }
+    }
+
     // ---------------------------------------------------------------- outside the subset
 
     /**
@@ -363,6 +420,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (type != FileType.REGULAR) {
             throw new ErrnoException(Errno.EPERM, type + " files are outside the supported subset");
         }
+        requireStorablePath(path);
         view.requireParentDirectory(path);
         if (view.lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
@@ -398,6 +456,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void mkdir(String path, int mode) throws IOException {
+        requireStorablePath(path); // a directory the backend cannot hold a file in
         view.requireParentDirectory(path);
         if (view.lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
@@ -435,6 +494,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
         lock.run(() -> {
             cache.delete(path);
+            view.cancelDownload(path);
             uploader.forgetChanges(path);
             uploader.journalDelete(path);
         });
@@ -450,11 +510,16 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (from.equals("/") || to.equals("/") || UploadPaths.under(to, from)) {
             throw new ErrnoException(Errno.EINVAL);
         }
+        requireStorablePath(to);
         boolean dir = view.isDirectory(from);
         view.requireParentDirectory(to);
         boolean replacesDir = checkRenameTarget(dir, to);
         List<String> movedFiles = new ArrayList<>();
         List<String> movedDirs = new ArrayList<>();
+        collectWhatMoves(from, dir, movedFiles, movedDirs);
+        for (String f : movedFiles) { // a directory moved deeper may push its files over the limit
+            requireStorablePath(UploadPaths.moved(f, from, to));
+        }
         cacheWhatMoves(from, dir, movedFiles, movedDirs);
         List<String> touched = new ArrayList<>();
         lock.run(() -> {
@@ -488,17 +553,24 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         return dstDir;
     }
 
-    /** Lists what moves with {@code from} and fetches it into the cache. */
-    private void cacheWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
+    /** Lists the files and directories that move with {@code from}. */
+    private void collectWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
             throws IOException {
         if (dir) {
             view.collect(from, movedFiles, movedDirs);
+        } else {
+            movedFiles.add(from);
+        }
+    }
+
+    /** Fetches what moves with {@code from} into the cache. */
+    private void cacheWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
+            throws IOException {
+        if (dir) {
             cache.ensureDirectory(from);
             for (String d : movedDirs) {
                 cache.ensureDirectory(d);
             }
-        } else {
-            movedFiles.add(from);
         }
         for (String f : movedFiles) {
             view.ensureCached(f);
@@ -572,6 +644,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             open = files.removeAll();
         }
         uploader.close();
+        view.close();
         for (OpenFiles.Handle h : open) {
             Host.close(h.fd);
         }

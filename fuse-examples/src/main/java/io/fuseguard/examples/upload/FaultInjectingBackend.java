@@ -80,6 +80,11 @@ public final class FaultInjectingBackend implements Backend {
     }
 
     @Override
+    public int maxPathLength() {
+        return delegate.maxPathLength();
+    }
+
+    @Override
     public void close() throws IOException {
         delegate.close();
     }

@@ -23,11 +23,14 @@ final class OpenFiles {
         volatile String path;
         final int fd;
         final boolean writable;
+        /** The download still filling the file, or null once it is whole (the fd is the cache file's then). */
+        volatile Download download;
 
-        Handle(String path, int fd, boolean writable) {
+        Handle(String path, int fd, boolean writable, Download download) {
             this.path = path;
             this.fd = fd;
             this.writable = writable;
+            this.download = download;
         }
     }
 
@@ -36,8 +39,13 @@ final class OpenFiles {
 
     /** Registers an open cache file and returns its new handle number. Caller holds the lock. */
     long add(String path, int fd, boolean writable) {
+        return add(path, fd, writable, null);
+    }
+
+    /** Registers a descriptor of a file still being downloaded. Caller holds the lock. */
+    long add(String path, int fd, boolean writable, Download download) {
         long fh = nextFh.getAndIncrement();
-        handles.put(fh, new Handle(path, fd, writable));
+        handles.put(fh, new Handle(path, fd, writable, download));
         return fh;
     }
 

@@ -67,8 +67,12 @@ import java.util.Optional;
  * <p>Requests run on this backend's own threads while the caller waits ({@link S3Calls}): an interrupted
  * caller (an fsync past its deadline, the filesystem closing) returns at once with an
  * {@link InterruptedIOException}. The SDK makes at most {@link Builder#maxAttempts} attempts per request
- * (default 3) with its backoff; everything else is left to {@link CachedUploadFs}'s own retries, so an
- * {@code fsync} stays within its deadline. The SDK's flexible checksums are requested only where an operation
+ * (default 3) with its backoff, all of them within the request's call timeout: {@link Builder#callTimeout}
+ * (default 15 s) plus its body at {@link Builder#minTransferRate} (default 512 KiB/s; an 8 MiB part gets 31 s).
+ * Past it the SDK aborts the request and the caller stops waiting ({@link S3Calls}), so a store that accepts a
+ * connection and stops reading fails an upload with an {@link IOException} instead of holding its thread for
+ * good. Everything else is left to {@link CachedUploadFs}'s own retries, so an {@code fsync} stays within its
+ * deadline. A multipart upload uses parts large enough for S3's 10,000-part limit ({@link #partSizeFor}). The SDK's flexible checksums are requested only where an operation
  * requires them, which keeps S3-compatible stores without CRC support working; Content-MD5 covers the data.
  */
 public final class S3Backend implements Backend {
@@ -78,12 +82,23 @@ public final class S3Backend implements Backend {
     static final long MAX_SINGLE_PART = Integer.MAX_VALUE - 16;
     /** Default part size of a multipart upload (S3's minimum is 5 MiB for every part but the last). */
     public static final int DEFAULT_PART_SIZE = 8 << 20;
+    /** S3's limit on the parts of one multipart upload. */
+    static final int MAX_PARTS = 10_000;
+    /** S3's limit on the length of a key, in UTF-8 bytes. */
+    static final int MAX_KEY_BYTES = 1024;
+    /** Default time every request gets, whatever its size. */
+    public static final Duration DEFAULT_CALL_TIMEOUT = Duration.ofSeconds(15);
+    /** Default slowest transfer rate a request with a body is allowed (512 KiB/s, a poor uplink). */
+    public static final long DEFAULT_MIN_RATE = 512 << 10;
 
     private final S3Client s3;
+    private final AwsCredentialsProvider credentials;
     private final S3Location location;
     private final URI endpoint;
     private final long multipartThreshold;
     private final int partSize;
+    private final Duration callTimeout;
+    private final long minRate;
     private final S3Calls calls = new S3Calls();
 
     private S3Backend(Builder b) {
@@ -91,16 +106,22 @@ public final class S3Backend implements Backend {
         this.endpoint = b.endpoint;
         this.multipartThreshold = b.multipartThreshold;
         this.partSize = b.partSize;
+        this.callTimeout = b.callTimeout;
+        this.minRate = b.minRate;
+        this.credentials = b.credentials != null ? b.credentials : DefaultCredentialsProvider.builder().build();
         S3ClientBuilder cb = S3Client.builder()
                 .region(Region.of(b.region))
-                .credentialsProvider(b.credentials != null ? b.credentials : DefaultCredentialsProvider.builder()
-                        .build())
+                .credentialsProvider(credentials)
                 .httpClientBuilder(UrlConnectionHttpClient.builder()
                         .connectionTimeout(b.connectTimeout)
                         .socketTimeout(b.socketTimeout))
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
-                .overrideConfiguration(o -> o.retryStrategy(r -> r.maxAttempts(b.maxAttempts)));
+                // every attempt, and all attempts together, within the call timeout: the socket timeout alone
+                // let a silent store hold a request for attempts x 30 s, and never bounds a blocked write.
+                // Requests with a body override both with a timeout scaled to its size.
+                .overrideConfiguration(o -> o.retryStrategy(r -> r.maxAttempts(b.maxAttempts))
+                        .apiCallTimeout(b.callTimeout).apiCallAttemptTimeout(b.callTimeout));
         if (b.endpoint != null) {
             // Self-hosted stores rarely have a DNS name per bucket.
             cb.endpointOverride(b.endpoint).forcePathStyle(true);
@@ -122,13 +143,24 @@ public final class S3Backend implements Backend {
      * Checks that the endpoint answers and the bucket exists and is accessible ({@code HeadBucket}, one
      * attempt), so a misconfigured daemon fails at start instead of at its first upload.
      *
-     * @throws IOException with a message naming the endpoint problem or the missing bucket
+     * @throws IOException with a message naming the missing credentials, the endpoint problem or the missing
+     *                     bucket
      */
     public void checkBucket() throws IOException {
         String where = endpoint != null ? endpoint.toString() : "AWS S3";
+        // first on its own: the SDK reports a chain that found nothing as a client error, which would read
+        // "cannot reach <endpoint>" below although no request was sent
         try {
-            calls.call("HeadBucket " + location.bucket(), () -> s3.headBucket(r -> r.bucket(location.bucket())
-                    .overrideConfiguration(o -> o.apiCallTimeout(Duration.ofSeconds(15)))));
+            calls.call("resolving AWS credentials", callTimeout, credentials::resolveCredentials);
+        } catch (InterruptedIOException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new IOException("no AWS credentials found (environment, ~/.aws, instance profile): "
+                    + rootMessage(e.getCause() != null ? e.getCause() : e), e);
+        }
+        try {
+            calls.call("HeadBucket " + location.bucket(), callTimeout, () -> s3.headBucket(r -> r
+                    .bucket(location.bucket())));
         } catch (NoSuchFileException e) {
             throw new IOException("bucket '" + location.bucket() + "' does not exist at " + where, e);
         } catch (InterruptedIOException e) {
@@ -157,12 +189,18 @@ public final class S3Backend implements Backend {
     @Override
     public void put(String path, InputStream data, long size) throws IOException {
         String key = location.keyOf(path);
+        if (key.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_KEY_BYTES) {
+            // CachedUploadFs refuses such paths up front (maxPathLength); this is for other callers
+            throw new IOException("key of " + path + " is longer than S3's " + MAX_KEY_BYTES + " bytes");
+        }
         if (size <= multipartThreshold) {
             byte[] body = readExactly(data, (int) size, path);
             requireEnd(data, path, size);
             byte[] md5 = md5(body, body.length);
-            PutObjectResponse put = calls.call("PutObject " + key, () -> s3.putObject(r -> r
-                    .bucket(location.bucket()).key(key).contentLength((long) body.length).contentMD5(base64(md5)),
+            Duration timeout = timeoutFor(body.length);
+            PutObjectResponse put = calls.call("PutObject " + key, timeout, () -> s3.putObject(r -> r
+                    .bucket(location.bucket()).key(key).contentLength((long) body.length).contentMD5(base64(md5))
+                    .overrideConfiguration(o -> o.apiCallTimeout(timeout).apiCallAttemptTimeout(timeout)),
                     RequestBody.fromBytes(body)));
             requireMd5ETag(path, put, md5);
             return;
@@ -188,8 +226,9 @@ public final class S3Backend implements Backend {
     }
 
     private void multipartPut(String path, String key, InputStream data, long size) throws IOException {
-        String uploadId = calls.call("CreateMultipartUpload " + key, () -> s3.createMultipartUpload(r -> r
-                .bucket(location.bucket()).key(key))).uploadId();
+        int partSize = partSizeFor(size, this.partSize);
+        String uploadId = calls.call("CreateMultipartUpload " + key, callTimeout, () -> s3.createMultipartUpload(
+                r -> r.bucket(location.bucket()).key(key))).uploadId();
         boolean done = false;
         try {
             List<CompletedPart> parts = new ArrayList<>();
@@ -201,16 +240,22 @@ public final class S3Backend implements Backend {
                 String md5 = base64(md5(buf, len));
                 int part = number;
                 RequestBody body = RequestBody.fromBytes(len == buf.length ? buf : Arrays.copyOf(buf, len));
-                String etag = calls.call("UploadPart " + part + " of " + key, () -> s3.uploadPart(r -> r
+                Duration timeout = timeoutFor(len);
+                String etag = calls.call("UploadPart " + part + " of " + key, timeout, () -> s3.uploadPart(r -> r
                         .bucket(location.bucket()).key(key).uploadId(uploadId).partNumber(part)
-                        .contentLength((long) len).contentMD5(md5), body)).eTag();
+                        .contentLength((long) len).contentMD5(md5)
+                        .overrideConfiguration(o -> o.apiCallTimeout(timeout).apiCallAttemptTimeout(timeout)),
+                        body)).eTag();
                 parts.add(CompletedPart.builder().partNumber(part).eTag(etag).build());
                 sent += len;
             }
             requireEnd(data, path, size);
-            calls.call("CompleteMultipartUpload " + key, () -> s3.completeMultipartUpload(r -> r
+            // S3 may take minutes to assemble a large object: a second per GiB on top of the floor
+            Duration complete = callTimeout.plusSeconds(size >> 30);
+            calls.call("CompleteMultipartUpload " + key, complete, () -> s3.completeMultipartUpload(r -> r
                     .bucket(location.bucket()).key(key).uploadId(uploadId)
-                    .multipartUpload(m -> m.parts(parts))));
+                    .multipartUpload(m -> m.parts(parts))
+                    .overrideConfiguration(o -> o.apiCallTimeout(complete).apiCallAttemptTimeout(complete))));
             done = true;
         } finally {
             if (!done) {
@@ -230,10 +275,16 @@ public final class S3Backend implements Backend {
         });
     }
 
+    /** S3's 1024 bytes of key, less the prefix. */
+    @Override
+    public int maxPathLength() {
+        return location.maxPathBytes();
+    }
+
     @Override
     public InputStream get(String path) throws IOException {
         String key = location.keyOf(path);
-        return calls.call("GetObject " + key, () -> s3.getObject(r -> r.bucket(location.bucket()).key(key)));
+        return calls.call("GetObject " + key, callTimeout, () -> s3.getObject(r -> r.bucket(location.bucket()).key(key)));
     }
 
     @Override
@@ -243,7 +294,7 @@ public final class S3Backend implements Backend {
         String token = null;
         do {
             String t = token;
-            ListObjectsV2Response page = calls.call("ListObjectsV2 " + prefix, () -> s3.listObjectsV2(
+            ListObjectsV2Response page = calls.call("ListObjectsV2 " + prefix, callTimeout, () -> s3.listObjectsV2(
                     ListObjectsV2Request.builder().bucket(location.bucket()).prefix(prefix).delimiter("/")
                             .continuationToken(t).build()));
             for (S3Object o : page.contents()) {
@@ -271,7 +322,7 @@ public final class S3Backend implements Backend {
         }
         String key = location.keyOf(path);
         // A missing key is no error for S3; an implicit directory disappears with its last file.
-        calls.call("DeleteObject " + key, () -> s3.deleteObject(r -> r.bucket(location.bucket()).key(key)));
+        calls.call("DeleteObject " + key, callTimeout, () -> s3.deleteObject(r -> r.bucket(location.bucket()).key(key)));
     }
 
     @Override
@@ -282,12 +333,12 @@ public final class S3Backend implements Backend {
         String key = location.keyOf(path);
         String name = key.substring(key.lastIndexOf('/') + 1);
         try {
-            HeadObjectResponse h = calls.call("HeadObject " + key, () -> s3.headObject(r -> r
+            HeadObjectResponse h = calls.call("HeadObject " + key, callTimeout, () -> s3.headObject(r -> r
                     .bucket(location.bucket()).key(key)));
             return Optional.of(new BackendEntry(name, false, h.contentLength(), h.lastModified()));
         } catch (NoSuchFileException e) {
             String dirPrefix = key + "/";
-            ListObjectsV2Response page = calls.call("ListObjectsV2 " + dirPrefix, () -> s3.listObjectsV2(r -> r
+            ListObjectsV2Response page = calls.call("ListObjectsV2 " + dirPrefix, callTimeout, () -> s3.listObjectsV2(r -> r
                     .bucket(location.bucket()).prefix(dirPrefix).maxKeys(1)));
             return page.contents().isEmpty() ? Optional.empty()
                     : Optional.of(new BackendEntry(name, true, 0, Instant.EPOCH));
@@ -307,6 +358,37 @@ public final class S3Backend implements Backend {
     @Override
     public String toString() {
         return location.toString();
+    }
+
+    /**
+     * The time one request carrying {@code bodyBytes} gets, all its attempts included: the floor plus the body
+     * at the slowest acceptable rate. A store that stops reading (or answering) fails the request then, and
+     * the uploader retries it later.
+     */
+    Duration timeoutFor(long bodyBytes) {
+        return timeoutFor(bodyBytes, callTimeout, minRate);
+    }
+
+    static Duration timeoutFor(long bodyBytes, Duration floor, long minRate) {
+        return floor.plusMillis(Math.multiplyExact(bodyBytes, 1000L) / minRate);
+    }
+
+    /**
+     * The part size of a multipart upload of {@code size} bytes: the configured one, or more when the file
+     * would otherwise need more than {@link #MAX_PARTS} parts (S3 refuses part 10,001 after everything before
+     * it was sent: 8 MiB parts end at 78 GiB), rounded up to a whole MiB.
+     *
+     * @throws IOException when the parts would not fit in memory (over 20 TiB; S3 takes at most 5 TiB)
+     */
+    static int partSizeFor(long size, int configured) throws IOException {
+        long least = (size + MAX_PARTS - 1) / MAX_PARTS;
+        long mib = 1L << 20;
+        least = (least + mib - 1) / mib * mib;
+        long part = Math.max(configured, least);
+        if (part > MAX_SINGLE_PART) {
+            throw new IOException("file of " + size + " bytes is too large for a multipart upload");
+        }
+        return (int) part;
     }
 
     private static byte[] readExactly(InputStream in, int size, String path) throws IOException {
@@ -360,6 +442,8 @@ public final class S3Backend implements Backend {
         private int maxAttempts = 3;
         private Duration connectTimeout = Duration.ofSeconds(5);
         private Duration socketTimeout = Duration.ofSeconds(30);
+        private Duration callTimeout = DEFAULT_CALL_TIMEOUT;
+        private long minRate = DEFAULT_MIN_RATE;
 
         private Builder(S3Location location) {
             this.location = Objects.requireNonNull(location, "location");
@@ -425,6 +509,28 @@ public final class S3Backend implements Backend {
         /** Longest silence on a connection while a request is under way (default 30 s). */
         public Builder socketTimeout(Duration timeout) {
             this.socketTimeout = Objects.requireNonNull(timeout);
+            return this;
+        }
+
+        /**
+         * The time every request gets, whatever its size, all attempts included (default 15 s); a request
+         * with a body gets {@link #minTransferRate its size at the slowest rate} more. Past it the request is
+         * aborted and fails with an {@link IOException} the uploader retries.
+         */
+        public Builder callTimeout(Duration timeout) {
+            if (timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("call timeout must be positive");
+            }
+            this.callTimeout = timeout;
+            return this;
+        }
+
+        /** The slowest transfer rate a request's body is allowed, in bytes per second (default 512 KiB/s). */
+        public Builder minTransferRate(long bytesPerSecond) {
+            if (bytesPerSecond < 1) {
+                throw new IllegalArgumentException("rate must be positive");
+            }
+            this.minRate = bytesPerSecond;
             return this;
         }
 

@@ -15,6 +15,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -23,8 +25,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  * interrupts: running it elsewhere lets an interrupted caller (an fsync past its deadline, the filesystem
  * closing) return at once; the request's thread is interrupted too and ends at the latest with the socket
  * timeout.
+ *
+ * <p>The wait is bounded too: a call not answered within its timeout (the SDK's own API call timeout, which
+ * should have fired first, plus {@link #GRACE}) is abandoned: its thread is interrupted, the caller gets an
+ * {@link IOException} it may retry (not an {@link InterruptedIOException}, which means "stop"). Without the
+ * bound a store that accepts a connection and then stops reading holds the caller for good: a blocked socket
+ * write has no timeout of its own.
  */
 final class S3Calls implements AutoCloseable {
+    /** Time past a call's own timeout before the caller stops waiting for the SDK to give up. */
+    static final Duration GRACE = Duration.ofSeconds(1);
+
     private final ExecutorService threads;
 
     S3Calls() {
@@ -37,14 +48,16 @@ final class S3Calls implements AutoCloseable {
     }
 
     /**
-     * Runs {@code request} and waits for its result.
+     * Runs {@code request} and waits for its result, at most {@code timeout} plus {@link #GRACE}.
      *
-     * @param what names the request in exception messages
+     * @param what    names the request in exception messages
+     * @param timeout the request's own (SDK) API call timeout
      * @throws NoSuchFileException     for a missing key (HTTP 404) or bucket
      * @throws InterruptedIOException  when the caller was interrupted (the request is cancelled)
-     * @throws IOException             for any other failure, with the HTTP status and S3 error code
+     * @throws IOException             for any other failure, with the HTTP status and S3 error code, and when
+     *                                 the request was abandoned past its timeout (it is cancelled)
      */
-    <T> T call(String what, Callable<T> request) throws IOException {
+    <T> T call(String what, Duration timeout, Callable<T> request) throws IOException {
         Future<T> f;
         try {
             f = threads.submit(request);
@@ -52,7 +65,12 @@ final class S3Calls implements AutoCloseable {
             throw new IOException(what + ": backend closed");
         }
         try {
-            return f.get();
+            return f.get(timeout.plus(GRACE).toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            // the SDK did not give up in time (a socket write blocked on a store that stopped reading):
+            // interrupt the request's thread and let the caller retry later
+            f.cancel(true);
+            throw new IOException(what + ": no answer within " + timeout.toMillis() + " ms; call abandoned");
         } catch (InterruptedException e) {
             f.cancel(true);
             Thread.currentThread().interrupt();

@@ -64,6 +64,14 @@ public record S3Location(String bucket, String prefix) {
         return prefix + relative(path);
     }
 
+    /**
+     * The longest path ({@code /dir/file}, in UTF-8 bytes) whose key fits in S3's 1024 bytes: the key drops the
+     * leading slash and adds the prefix.
+     */
+    int maxPathBytes() {
+        return S3Backend.MAX_KEY_BYTES - prefix.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + 1;
+    }
+
     /** The key prefix of the entries of directory {@code dir} ({@code "/"} is the top level). */
     String dirPrefixOf(String dir) {
         String r = relative(dir);

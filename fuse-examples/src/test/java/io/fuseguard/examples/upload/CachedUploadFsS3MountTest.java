@@ -199,4 +199,32 @@ class CachedUploadFsS3MountTest {
         assertThat(stored("stalled.bin")).isEqualTo(content);
         assertThat(stored("synced.txt")).asString(StandardCharsets.UTF_8).isEqualTo("late");
     }
+
+    @Test
+    void pathsLongerThanAnS3KeyAreRefusedWithEnametoolongBeforeAnythingIsWritten() throws Exception {
+        // keys are "drive/" + the path without its slash: paths up to 1019 bytes fit in S3's 1024
+        assertThat(backend.maxPathLength()).isEqualTo(1019);
+        String dirs = "/" + "a".repeat(200) + "/" + "b".repeat(200) + "/" + "c".repeat(200) + "/" + "d".repeat(200);
+        Child.runOk("mkdir", "-p", mnt() + dirs);
+        String fits = dirs + "/" + "f".repeat(1019 - dirs.length() - 1);
+        String tooLong = fits + "g";
+        assertThat(fits).hasSize(1019);
+        Child.runOk("sh", "-c", "printf fits > '" + mnt() + fits + "'");
+
+        for (String[] cmd : new String[][] {
+                {"touch", mnt() + tooLong},                                    // create
+                {"mkdir", mnt() + tooLong},                                    // mkdir
+                {"mv", mnt() + fits, mnt() + tooLong},                         // rename of a file
+                {"mv", mnt() + dirs, mnt() + dirs + "x"}}) { // one byte more for the file inside
+            Child.Result r = Child.run(Duration.ofSeconds(10), cmd);
+            assertThat(r.exit()).as(String.join(" ", cmd)).isNotZero();
+            assertThat(r.err()).as(cmd[0]).contains("File name too long");
+        }
+        assertThat(Child.run(Duration.ofSeconds(10), "mknod", mnt() + tooLong, "p").err())
+                .contains("Operation not permitted"); // a FIFO is refused as outside the subset first
+        await().atMost(Duration.ofSeconds(20)).until(() -> fs.pendingPaths().isEmpty());
+        assertThat(fs.parkedPaths()).isEmpty();
+        assertThat(stored(fits.substring(1))).asString(StandardCharsets.UTF_8).isEqualTo("fits");
+        assertThat(Child.runOk("cat", mnt() + fits)).isEqualTo("fits");
+    }
 }

@@ -163,4 +163,21 @@ class S3BackendContractTest extends BackendContractTest {
             }
         }
     }
+
+    @Test
+    void aDownloadReadSlowerThanTheCallTimeoutIsNotCutOff() throws Exception {
+        // the call timeout bounds the request up to its response headers; a large object's body may take longer
+        byte[] content = random(4 << 20, 12);
+        put("/slow.bin", content);
+        try (S3Backend quick = server.backend(new S3Location(bucket, PREFIX)).callTimeout(Duration.ofMillis(500))
+                .build();
+             java.io.InputStream in = quick.get("/slow.bin")) {
+            byte[] head = in.readNBytes(1 << 20);
+            Thread.sleep(1500);
+            byte[] rest = in.readAllBytes();
+            byte[] all = java.util.Arrays.copyOf(head, head.length + rest.length);
+            System.arraycopy(rest, 0, all, head.length, rest.length);
+            assertThat(all).isEqualTo(content);
+        }
+    }
 }
