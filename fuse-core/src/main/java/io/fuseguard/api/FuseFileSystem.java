@@ -12,6 +12,11 @@ import java.util.OptionalLong;
  * answer what libfuse answers for a missing operation (ENOSYS; success for open and release; an empty
  * filesystem of unknown size for statfs).
  *
+ * <h2>Paths</h2>
+ * Absolute, {@code /}-separated, decoded as UTF-8. A request whose name is not valid UTF-8 is answered EILSEQ
+ * before it reaches the filesystem: decoding it lossily would make different names one (and a write to one
+ * would replace the other). Names a filesystem lists are encoded as UTF-8.
+ *
  * <h2>Errors</h2>
  * Convert nothing yourself: throw {@link ErrnoException} for a chosen errno, or let an {@link IOException}
  * through: fuseguard converts it at the boundary ({@code NoSuchFileException} is ENOENT,
