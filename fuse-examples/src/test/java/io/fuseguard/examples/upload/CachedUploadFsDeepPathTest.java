@@ -40,7 +40,7 @@ class CachedUploadFsDeepPathTest {
     private static final String LEVEL = "d".repeat(200);
     private static final int LEVELS = 25;
     private static final String SCRIPT = """
-            import errno, os, sys
+            import errno, os, sys, time
             os.umask(0o022)
             os.chdir(sys.argv[1])
             os.mkdir("deep")
@@ -71,7 +71,16 @@ class CachedUploadFsDeepPathTest {
             step("unlinked", lambda: os.stat("doomed"))
             step("mkdir-empty", lambda: os.mkdir("empty"))
             step("rmdir", lambda: os.rmdir("empty"))
-            step("listing", lambda: sorted(os.listdir(".")))
+            def listing():
+                # The kernel sends a closed file's RELEASE in the background: an unlink that overtakes it finds
+                # the file still open and hides it (.fuse_hidden*, as libfuse does) until the release arrives.
+                for _ in range(100):
+                    names = sorted(os.listdir("."))
+                    if not any(n.startswith(".fuse_hidden") for n in names):
+                        break
+                    time.sleep(0.05)
+                return names
+            step("listing", listing)
             """.formatted(LEVELS, LEVEL, LEVEL);
 
     final Path work = createWork();
