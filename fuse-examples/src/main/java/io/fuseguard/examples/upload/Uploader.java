@@ -334,6 +334,10 @@ final class Uploader implements AutoCloseable {
                 } else {
                     again = failed(claim, outcome.failure(), changed, sync, again);
                 }
+            } catch (java.nio.channels.ClosedByInterruptException je) {
+                // Interrupted by close() (or a request's deadline): the entry stays and the next start redoes it,
+                // which a backend's idempotent put makes harmless.
+                LOG.info("Journal update for {} interrupted; it stays in the journal for the next start", path);
             } catch (IOException je) {
                 LOG.error("Journal update for {} failed: {}", path, je.toString());
             } finally {
