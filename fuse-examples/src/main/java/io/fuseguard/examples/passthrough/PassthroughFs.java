@@ -12,6 +12,7 @@ import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.examples.host.BeneathResolver;
+import io.fuseguard.examples.host.CallerAccess;
 import io.fuseguard.examples.host.Entry;
 import io.fuseguard.examples.host.Host;
 import io.fuseguard.examples.host.HostLibC;
@@ -81,6 +82,11 @@ import java.util.function.Function;
  * away (else they belong to the daemon); a client-side check and the host call are separate steps, so an
  * attribute changed on the host between them is seen one request late; without {@code default_permissions} a
  * root daemon would let anyone with access to the mount do anything, so only root should use such a mount.
+ * One request is checked by the daemon itself: an {@code open(O_CREAT)} without {@code O_EXCL} of a name the
+ * kernel believed missing (a cached negative entry, or a file made on the host meanwhile) finds an existing
+ * file that the kernel never checked, so it is opened only if {@link CallerAccess} says the caller may (its
+ * supplementary groups read from {@code /proc/PID/status}; EACCES when that cannot be known), only if it is a
+ * regular file, and its {@code O_TRUNC} applied only then.
  *
  * <h2>Extended attributes</h2>
  * Only {@code user.*} names are served (others: ENOTSUP, and they are not listed): {@code trusted.*},
@@ -244,10 +250,10 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         int passed = (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC | Host.O_NOFOLLOW;
         try (Entry e = resolver.resolve(path)) {
             // Exclusively first, so that only a file made here is given to the caller; without O_EXCL a file
-            // that appeared meanwhile on the host is opened as it is, as the host would.
+            // that appeared meanwhile on the host is opened as it is, as the host would, if the caller may.
             int fd = Host.LIBC.openat(e.dirfd(), e.name(), passed | Host.O_CREAT | Host.O_EXCL, mode & 07777);
             if (fd < 0 && Host.errno() == Errno.EEXIST.code() && (flags.raw() & Host.O_EXCL) == 0) {
-                return register(Host.check(Host.LIBC.openat(e.dirfd(), e.name(), passed, 0), "open " + path));
+                return register(openExisting(e, path, flags.raw()));
             }
             Host.check(fd, "create " + path);
             try {
@@ -263,6 +269,57 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
             }
             return register(fd);
         }
+    }
+
+    /**
+     * Opens the file found by {@code create} where the kernel believed there was none (a cached negative entry,
+     * or a file made on the host meanwhile). The kernel checked only the parent directory, and the daemon is
+     * root, so the caller's access is checked here ({@link CallerAccess}) on exactly the inode that is then
+     * opened: an {@code O_PATH} descriptor is checked and reopened through its {@code /proc/self/fd} magic link,
+     * so nothing is resolved twice. {@code O_TRUNC} counts as write access, as for the kernel, and is applied
+     * only once access is granted. Only a regular file is opened: the kernel takes nothing else as a created
+     * file (it would answer EIO after the daemon had opened, say, a device node as root).
+     */
+    private static int openExisting(Entry e, String path, int raw) {
+        int pathFd = e.openPath(); // O_NOFOLLOW: a symlink is found as itself
+        try {
+            int mode = HostStat.mode(pathFd);
+            switch (mode & Host.S_IFMT) {
+                case Host.S_IFREG -> { }
+                case Host.S_IFLNK -> throw new ErrnoException(Errno.ELOOP, "create over a symlink " + path);
+                case Host.S_IFDIR -> throw new ErrnoException(Errno.EISDIR, "create over a directory " + path);
+                default -> throw new ErrnoException(Errno.EACCES, "create over a special file " + path);
+            }
+            FileAttributes a = HostStat.of(pathFd);
+            if (!CallerAccess.permits(mode, a.uid(), a.gid(), wantedAccess(raw))) {
+                throw new ErrnoException(Errno.EACCES, "open of an existing file by create " + path);
+            }
+            int passed = (raw & PASSED_OPEN_FLAGS & ~Host.O_TRUNC) | Host.O_NONBLOCK | Host.O_CLOEXEC;
+            int fd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, Host.procPath(pathFd), passed, 0), "open " + path);
+            if ((raw & Host.O_TRUNC) != 0) {
+                // a read-only descriptor cannot be ftruncated; the magic link reaches the same checked file
+                int rc = (raw & Host.O_ACCMODE) == Host.O_RDONLY ? Host.LIBC.truncate(Host.procPath(fd), 0)
+                        : Host.LIBC.ftruncate(fd, 0);
+                if (rc < 0) {
+                    ErrnoException failure = Host.failure("truncate " + path);
+                    Host.close(fd);
+                    throw failure;
+                }
+            }
+            return fd;
+        } finally {
+            Host.close(pathFd);
+        }
+    }
+
+    /** The access an open with these flags needs, as the kernel counts it: O_TRUNC needs write access. */
+    private static int wantedAccess(int raw) {
+        int want = switch (raw & Host.O_ACCMODE) {
+            case Host.O_RDONLY -> CallerAccess.MAY_READ;
+            case Host.O_WRONLY -> CallerAccess.MAY_WRITE;
+            default -> CallerAccess.MAY_READ | CallerAccess.MAY_WRITE;
+        };
+        return (raw & Host.O_TRUNC) != 0 ? want | CallerAccess.MAY_WRITE : want;
     }
 
     private long register(int fd) {
