@@ -75,7 +75,9 @@ import java.util.function.Function;
  * groups, with the caller's supplementary groups, sticky directories and the set-ID rules of chmod/chown
  * included, exactly as for the host directory. The daemon acts as root; a new entry is then given to its caller
  * ({@link NewEntryOwner}: the caller's uid, and the parent's group below a set-group-ID directory, which a new
- * directory also inherits), owner first and mode second because a chown clears set-ID bits. This was chosen
+ * directory also inherits), owner first and mode second because a chown clears set-ID bits; both through an
+ * {@code O_PATH} descriptor of the new entry, checked to be what was just made, never by its name (which a host
+ * user who may write the directory could meanwhile swap for a hard link to a file of someone else's). This was chosen
  * over switching the request thread's {@code setfsuid}/{@code setfsgid}: those leave out the caller's
  * supplementary groups (FUSE does not send them; {@code /proc/PID/status} is racy and absent for callers in
  * other pid namespaces), so group permissions would differ. Limits: the daemon must be root to give entries
@@ -107,6 +109,8 @@ import java.util.function.Function;
  */
 public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private static final String USER_NS = "user.";
+    /** Who owns what the daemon makes, until it gives it away. */
+    private static final long DAEMON_UID = Host.LIBC.geteuid() & 0xffffffffL;
     /** Open flags passed on to the host; O_CREAT/O_EXCL are the daemon's business, O_DIRECT needs aligned I/O. */
     private static final int PASSED_OPEN_FLAGS = Host.O_ACCMODE | Host.O_TRUNC | Host.O_APPEND | Host.O_SYNC
             | Host.O_DSYNC;
@@ -428,7 +432,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     public void mkdir(String path, int mode) {
         try (Entry e = resolver.resolve(path)) {
             Host.check(Host.LIBC.mkdirat(e.dirfd(), e.name(), mode & 07777), "mkdir " + path);
-            ownNewEntry(e, path, mode & 07777, true);
+            ownNewEntry(e, path, Host.S_IFDIR, mode & 07777);
         }
     }
 
@@ -437,7 +441,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         try (Entry e = resolver.resolve(path)) {
             Host.check(Host.LIBC.mknodat(e.dirfd(), e.name(), type.bits() | (permissions & 07777), rdev),
                     "mknod " + path);
-            ownNewEntry(e, path, permissions & 07777, false);
+            ownNewEntry(e, path, type.bits(), permissions & 07777);
         }
     }
 
@@ -448,23 +452,43 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         }
         try (Entry e = resolver.resolve(linkPath)) {
             Host.check(Host.LIBC.symlinkat(target, e.dirfd(), e.name()), "symlink " + linkPath);
-            ownNewEntry(e, linkPath, -1, false);
+            ownNewEntry(e, linkPath, Host.S_IFLNK, -1);
         }
     }
 
     /**
      * Gives a just-made entry to its caller, then sets its mode (unless {@code permissions} is -1: a symlink),
      * undoing the daemon's umask. Owner first: a chown clears set-ID bits.
+     *
+     * <p>By descriptor, never by name: in a directory a host user may write, that user could replace the new
+     * name between its creation and the chown, by a hard link to a file of someone else's (or a file of its
+     * own), and have that given away or its mode changed by root. So the name is opened {@code O_PATH |
+     * O_NOFOLLOW} once, checked to be what was just made (the type asked for, owned by the daemon, and for
+     * anything but a directory not linked elsewhere), and changed through that descriptor only.
      */
-    private static void ownNewEntry(Entry e, String path, int permissions, boolean directory) {
-        NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
-        if (owner.giveAway()) {
-            Host.check(Host.LIBC.fchownat(e.dirfd(), e.name(), owner.uid(), owner.gid(), Host.AT_SYMLINK_NOFOLLOW),
-                    "chown " + path);
-        }
-        if (permissions >= 0) {
-            Host.check(Host.LIBC.fchmodat(e.dirfd(), e.name(), owner.modeFor(permissions, directory),
-                    Host.AT_SYMLINK_NOFOLLOW), "chmod " + path);
+    private static void ownNewEntry(Entry e, String path, int type, int permissions) {
+        int fd = e.openPath();
+        try {
+            FileAttributes made = HostStat.of(fd);
+            NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
+            // the owner is checked only when giving away: a daemon that keeps its entries may serve a source
+            // whose new files get another owner (vfat's uid=, NFS's root squash), and can only chmod its own
+            if ((made.mode() & Host.S_IFMT) != type || (type != Host.S_IFDIR && made.nlink() != 1)
+                    || (owner.giveAway() && made.uid() != DAEMON_UID)) {
+                throw new ErrnoException(Errno.EIO, "new entry replaced on the host before it was given away: "
+                        + path);
+            }
+            if (owner.giveAway()) {
+                Host.check(Host.LIBC.fchownat(fd, "", owner.uid(), owner.gid(),
+                        Host.AT_EMPTY_PATH | Host.AT_SYMLINK_NOFOLLOW), "chown " + path);
+            }
+            if (permissions >= 0) {
+                // fchmod refuses an O_PATH descriptor; its magic link lands exactly on the checked inode
+                Host.check(Host.LIBC.fchmodat(Host.AT_FDCWD, Host.procPath(fd),
+                        owner.modeFor(permissions, type == Host.S_IFDIR), 0), "chmod " + path);
+            }
+        } finally {
+            Host.close(fd);
         }
     }
 
