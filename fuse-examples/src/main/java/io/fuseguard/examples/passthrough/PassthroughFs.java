@@ -19,9 +19,13 @@ import io.fuseguard.examples.host.HostLibC;
 import io.fuseguard.examples.host.HostStat;
 import io.fuseguard.examples.host.NewEntryOwner;
 import jnr.ffi.Pointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NotDirectoryException;
@@ -33,6 +37,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -102,13 +107,21 @@ import java.util.function.Function;
  * Modes, owners, nlink, inode numbers (with the {@code use_ino} mount option), sizes, blocks, device numbers and
  * the three times are the host's; {@code renameat2}'s {@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} and
  * {@code fallocate} are passed on. Not passed on, because fuseguard's API has no way to: the difference between
- * "now" and an explicit time in {@code utimens}. FUSE mounts are {@code nodev,nosuid} unless
+ * "now" and an explicit time in {@code utimens}. Names must be valid UTF-8; others are not listed and cannot be
+ * created through the mount: fuseguard carries names as Java strings, and a lossily decoded name would reach no
+ * file (two of them could even look the same), so a listing leaves them out and logs that once per directory.
+ * FUSE mounts are {@code nodev,nosuid} unless
  * asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
  * the mount option {@code dev}, and set-user-ID executables run with their owner's rights only with
  * {@code suid} (the CLI: {@code -o dev,suid}).
  */
 public class PassthroughFs implements FuseFileSystem, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PassthroughFs.class);
     private static final String USER_NS = "user.";
+    /** Offset of {@code d_name} in {@code struct dirent64}. */
+    private static final int DIRENT_NAME = 19;
+    /** Directories whose names not valid UTF-8 are reported once each; a bound, so the set cannot grow without end. */
+    private static final int MAX_WARNED_DIRECTORIES = 1024;
     /** Who owns what the daemon makes, until it gives it away. */
     private static final long DAEMON_UID = Host.LIBC.geteuid() & 0xffffffffL;
     /** Open flags passed on to the host; O_CREAT/O_EXCL are the daemon's business, O_DIRECT needs aligned I/O. */
@@ -121,6 +134,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private final Map<Long, Integer> fds = new ConcurrentHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong nextFh = new AtomicLong(1);
+    private final Set<String> warnedDirectories = ConcurrentHashMap.newKeySet();
 
     /**
      * Serves {@code root}.
@@ -180,9 +194,20 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 throw failure;
             }
             try {
+                CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder(); // reports malformed input
+                List<String> omitted = new ArrayList<>();
                 Pointer d;
                 while ((d = Host.LIBC.readdir(dir)) != null) {
-                    String name = d.getString(19, 256, StandardCharsets.UTF_8);
+                    byte[] raw = new byte[d.indexOf(DIRENT_NAME, (byte) 0, 256)];
+                    d.get(DIRENT_NAME, raw, 0, raw.length);
+                    String name;
+                    try {
+                        name = strict.decode(ByteBuffer.wrap(raw)).toString();
+                    } catch (CharacterCodingException notUtf8) {
+                        // a lossy name could neither be looked up nor told apart from another one
+                        omitted.add(escaped(raw));
+                        continue;
+                    }
                     if (name.equals(".") || name.equals("..")) {
                         continue; // the framework adds them; the root's ".." is outside
                     }
@@ -192,10 +217,31 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                         sink.add(name); // removed meanwhile: let the kernel's lookup find out
                     }
                 }
+                if (!omitted.isEmpty() && warnedDirectories.size() < MAX_WARNED_DIRECTORIES
+                        && warnedDirectories.add(path)) {
+                    LOG.warn("{}: {} name(s) not valid UTF-8 are not listed (and cannot be used through the "
+                            + "mount): {}", path, omitted.size(), String.join(", ", omitted));
+                }
             } finally {
                 Host.LIBC.closedir(dir);
             }
         }
+    }
+
+    /** A host name for a log: printable ASCII as it is, a backslash doubled, any other byte as {@code \xNN}. */
+    static String escaped(byte[] name) {
+        StringBuilder b = new StringBuilder();
+        for (byte x : name) {
+            int c = x & 0xff;
+            if (c == '\\') {
+                b.append("\\\\");
+            } else if (c >= 0x20 && c < 0x7f) {
+                b.append((char) c);
+            } else {
+                b.append(String.format("\\x%02x", c));
+            }
+        }
+        return b.toString();
     }
 
     @Override
