@@ -70,7 +70,9 @@ import java.util.function.Function;
  *   <li>the last component is never followed: {@code O_NOFOLLOW}, {@code AT_SYMLINK_NOFOLLOW}, {@code lchown}
  *       semantics; a symlink is reported as a symlink and its target returned verbatim by {@link #readlink},
  *       for the client's kernel to resolve against the client's view. Opening one fails with ELOOP, and
- *       every open adds {@code O_NONBLOCK} so a FIFO swapped in on the host cannot block a request thread.</li>
+ *       every open adds {@code O_NONBLOCK} so a FIFO swapped in on the host cannot block a request thread;
+ *       an open finds the entry {@code O_PATH} first and opens only a regular file (the kernel opens FIFOs,
+ *       sockets and device nodes itself), so a device node swapped in on the host is never opened by root.</li>
  * </ul>
  * A symlink pointing outside the root may exist (and be created) like on the host; the daemon never follows it.
  *
@@ -286,12 +288,29 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     // ---------------------------------------------------------------- files
 
+    /**
+     * Opens a regular file (or, for a direct Java call, a directory). The kernel sends FUSE an open only for what
+     * it knows as a regular file: it opens FIFOs, sockets and device nodes itself, and refuses device nodes on
+     * a {@code nodev} mount. So the entry is opened {@code O_PATH} first, its type checked, and then reopened
+     * through its magic link: a name that a host process has meanwhile pointed at a device node is never
+     * opened by the root daemon (for a tape or watchdog device, the open alone acts).
+     */
     @Override
     public long open(String path, OpenFlags flags) {
         try (Entry e = resolver.resolve(path)) {
-            int fd = Host.check(Host.LIBC.openat(e.dirfd(), e.name(), (flags.raw() & PASSED_OPEN_FLAGS)
-                    | Host.O_NONBLOCK | Host.O_CLOEXEC | e.openFlags(), 0), "open " + path);
-            return register(fd);
+            int pathFd = e.openPath(); // O_NOFOLLOW: a symlink is found as itself
+            try {
+                switch (HostStat.mode(pathFd) & Host.S_IFMT) {
+                    case Host.S_IFREG, Host.S_IFDIR -> { }
+                    case Host.S_IFLNK -> throw new ErrnoException(Errno.ELOOP, "open of a symlink " + path);
+                    default -> throw new ErrnoException(Errno.EACCES, "open of a special file " + path);
+                }
+                int fd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, Host.procPath(pathFd),
+                        (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC, 0), "open " + path);
+                return register(fd);
+            } finally {
+                Host.close(pathFd);
+            }
         }
     }
 

@@ -26,6 +26,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * and the daemon opens the existing file as root. The review's reproduction: a negative dentry cached for 30 s
  * ({@code negative_timeout=30}), the file then made 0600 by root directly on the source, and uid 65534
  * ({@code setpriv}) opening it with {@code O_CREAT}; before the fix it read and appended to the root-only file.
+ * And a plain open, which the kernel sends only for a regular file, opens nothing else, whatever the host put
+ * under the name meanwhile.
  */
 class PassthroughFsCreateAccessTest {
     /** Opens each argv name with the given flags and prints "name: ok DATA" or "name: ERRNO". */
@@ -204,6 +206,28 @@ class PassthroughFsCreateAccessTest {
         // the mount is nodev, so the kernel would refuse to open a device it knew about; and it takes nothing but
         // a regular file as created (before, it answered EIO, after the daemon had opened the device as root)
         assertThat(open(List.of(), "os.O_CREAT | os.O_WRONLY", "null")).isEqualTo("EACCES");
+        assertThat(fs.openHandles()).isZero();
+    }
+
+    /** The same for a plain open: the kernel sends one only for what it believes is a regular file. */
+    @Test
+    void aDeviceNodeSwappedInBehindCachedAttributesIsNotOpened() throws Exception {
+        Files.writeString(root.resolve("plain"), "plain\n");
+        Child.runOk("chmod", "666", root.resolve("plain").toString());
+        // within the kernel's attribute and entry cache (1 s): look up, swap on the source, open
+        String out = Child.runOk(Edges.python(), "-c", """
+                import errno, os, sys
+                via, src = sys.argv[1], sys.argv[2]
+                os.stat(via)
+                os.unlink(src)
+                os.mknod(src, 0o666 | 0o020000, os.makedev(1, 3))
+                try:
+                    os.close(os.open(via, os.O_WRONLY))
+                    print("ok")
+                except OSError as e:
+                    print(errno.errorcode[e.errno])
+                """, fuse.mountPoint().resolve("plain").toString(), root.resolve("plain").toString());
+        assertThat(out.trim()).isEqualTo("EACCES");
         assertThat(fs.openHandles()).isZero();
     }
 }
