@@ -71,8 +71,9 @@ import java.util.function.Function;
  *       semantics; a symlink is reported as a symlink and its target returned verbatim by {@link #readlink},
  *       for the client's kernel to resolve against the client's view. Opening one fails with ELOOP, and
  *       every open adds {@code O_NONBLOCK} so a FIFO swapped in on the host cannot block a request thread;
- *       an open finds the entry {@code O_PATH} first and opens only a regular file (the kernel opens FIFOs,
- *       sockets and device nodes itself), so a device node swapped in on the host is never opened by root.</li>
+ *       an open finds the entry {@code O_PATH} first and opens only a regular file or a directory (the kernel
+ *       opens FIFOs, sockets and device nodes itself), so a device node swapped in on the host is never opened
+ *       by root.</li>
  * </ul>
  * A symlink pointing outside the root may exist (and be created) like on the host; the daemon never follows it.
  *
