@@ -113,8 +113,7 @@ import java.util.function.Function;
  * "now" and an explicit time in {@code utimens}. Names must be valid UTF-8; others are not listed and cannot be
  * created through the mount: fuseguard carries names as Java strings, and a lossily decoded name would reach no
  * file (two of them could even look the same), so a listing leaves them out and logs that once per directory.
- * FUSE mounts are {@code nodev,nosuid} unless
- * asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
+ * FUSE mounts are {@code nodev,nosuid} unless asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
  * the mount option {@code dev}, and set-user-ID executables run with their owner's rights only with
  * {@code suid} (the CLI: {@code -o dev,suid}).
  */
