@@ -12,15 +12,20 @@ import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.examples.host.BeneathResolver;
+import io.fuseguard.examples.host.CallerAccess;
 import io.fuseguard.examples.host.Entry;
 import io.fuseguard.examples.host.Host;
 import io.fuseguard.examples.host.HostLibC;
 import io.fuseguard.examples.host.HostStat;
 import io.fuseguard.examples.host.NewEntryOwner;
 import jnr.ffi.Pointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NotDirectoryException;
@@ -32,6 +37,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -64,7 +70,10 @@ import java.util.function.Function;
  *   <li>the last component is never followed: {@code O_NOFOLLOW}, {@code AT_SYMLINK_NOFOLLOW}, {@code lchown}
  *       semantics; a symlink is reported as a symlink and its target returned verbatim by {@link #readlink},
  *       for the client's kernel to resolve against the client's view. Opening one fails with ELOOP, and
- *       every open adds {@code O_NONBLOCK} so a FIFO swapped in on the host cannot block a request thread.</li>
+ *       every open adds {@code O_NONBLOCK} so a FIFO swapped in on the host cannot block a request thread;
+ *       an open finds the entry {@code O_PATH} first and opens only a regular file or a directory (the kernel
+ *       opens FIFOs, sockets and device nodes itself), so a device node swapped in on the host is never opened
+ *       by root.</li>
  * </ul>
  * A symlink pointing outside the root may exist (and be created) like on the host; the daemon never follows it.
  *
@@ -74,13 +83,20 @@ import java.util.function.Function;
  * groups, with the caller's supplementary groups, sticky directories and the set-ID rules of chmod/chown
  * included, exactly as for the host directory. The daemon acts as root; a new entry is then given to its caller
  * ({@link NewEntryOwner}: the caller's uid, and the parent's group below a set-group-ID directory, which a new
- * directory also inherits), owner first and mode second because a chown clears set-ID bits. This was chosen
+ * directory also inherits), owner first and mode second because a chown clears set-ID bits; both through an
+ * {@code O_PATH} descriptor of the new entry, checked to be what was just made, never by its name (which a host
+ * user who may write the directory could meanwhile swap for a hard link to a file of someone else's). This was chosen
  * over switching the request thread's {@code setfsuid}/{@code setfsgid}: those leave out the caller's
  * supplementary groups (FUSE does not send them; {@code /proc/PID/status} is racy and absent for callers in
  * other pid namespaces), so group permissions would differ. Limits: the daemon must be root to give entries
  * away (else they belong to the daemon); a client-side check and the host call are separate steps, so an
  * attribute changed on the host between them is seen one request late; without {@code default_permissions} a
  * root daemon would let anyone with access to the mount do anything, so only root should use such a mount.
+ * One request is checked by the daemon itself: an {@code open(O_CREAT)} without {@code O_EXCL} of a name the
+ * kernel believed missing (a cached negative entry, or a file made on the host meanwhile) finds an existing
+ * file that the kernel never checked, so it is opened only if {@link CallerAccess} says the caller may (its
+ * supplementary groups read from {@code /proc/PID/status}; EACCES when that cannot be known), only if it is a
+ * regular file, and its {@code O_TRUNC} applied only then.
  *
  * <h2>Extended attributes</h2>
  * Only {@code user.*} names are served (others: ENOTSUP, and they are not listed): {@code trusted.*},
@@ -94,13 +110,22 @@ import java.util.function.Function;
  * Modes, owners, nlink, inode numbers (with the {@code use_ino} mount option), sizes, blocks, device numbers and
  * the three times are the host's; {@code renameat2}'s {@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} and
  * {@code fallocate} are passed on. Not passed on, because fuseguard's API has no way to: the difference between
- * "now" and an explicit time in {@code utimens}. FUSE mounts are {@code nodev,nosuid} unless
- * asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
+ * "now" and an explicit time in {@code utimens}. Names must be valid UTF-8; others are not listed and cannot be
+ * created through the mount: fuseguard carries names as Java strings, and a lossily decoded name would reach no
+ * file (two of them could even look the same), so a listing leaves them out and logs that once per directory.
+ * FUSE mounts are {@code nodev,nosuid} unless asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
  * the mount option {@code dev}, and set-user-ID executables run with their owner's rights only with
  * {@code suid} (the CLI: {@code -o dev,suid}).
  */
 public class PassthroughFs implements FuseFileSystem, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PassthroughFs.class);
     private static final String USER_NS = "user.";
+    /** Offset of {@code d_name} in {@code struct dirent64}. */
+    private static final int DIRENT_NAME = 19;
+    /** Directories whose names not valid UTF-8 are reported once each; a bound, so the set cannot grow without end. */
+    private static final int MAX_WARNED_DIRECTORIES = 1024;
+    /** Who owns what the daemon makes, until it gives it away. */
+    private static final long DAEMON_UID = Host.LIBC.geteuid() & 0xffffffffL;
     /** Open flags passed on to the host; O_CREAT/O_EXCL are the daemon's business, O_DIRECT needs aligned I/O. */
     private static final int PASSED_OPEN_FLAGS = Host.O_ACCMODE | Host.O_TRUNC | Host.O_APPEND | Host.O_SYNC
             | Host.O_DSYNC;
@@ -111,6 +136,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private final Map<Long, Integer> fds = new ConcurrentHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong nextFh = new AtomicLong(1);
+    private final Set<String> warnedDirectories = ConcurrentHashMap.newKeySet();
 
     /**
      * Serves {@code root}.
@@ -170,9 +196,20 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 throw failure;
             }
             try {
+                CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder(); // reports malformed input
+                List<String> omitted = new ArrayList<>();
                 Pointer d;
                 while ((d = Host.LIBC.readdir(dir)) != null) {
-                    String name = d.getString(19, 256, StandardCharsets.UTF_8);
+                    byte[] raw = new byte[d.indexOf(DIRENT_NAME, (byte) 0, 256)];
+                    d.get(DIRENT_NAME, raw, 0, raw.length);
+                    String name;
+                    try {
+                        name = strict.decode(ByteBuffer.wrap(raw)).toString();
+                    } catch (CharacterCodingException notUtf8) {
+                        // a lossy name could neither be looked up nor told apart from another one
+                        omitted.add(escaped(raw));
+                        continue;
+                    }
                     if (name.equals(".") || name.equals("..")) {
                         continue; // the framework adds them; the root's ".." is outside
                     }
@@ -182,10 +219,31 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                         sink.add(name); // removed meanwhile: let the kernel's lookup find out
                     }
                 }
+                if (!omitted.isEmpty() && warnedDirectories.size() < MAX_WARNED_DIRECTORIES
+                        && warnedDirectories.add(path)) {
+                    LOG.warn("{}: {} name(s) not valid UTF-8 are not listed (and cannot be used through the "
+                            + "mount): {}", path, omitted.size(), String.join(", ", omitted));
+                }
             } finally {
                 Host.LIBC.closedir(dir);
             }
         }
+    }
+
+    /** A host name for a log: printable ASCII as it is, a backslash doubled, any other byte as {@code \xNN}. */
+    static String escaped(byte[] name) {
+        StringBuilder b = new StringBuilder();
+        for (byte x : name) {
+            int c = x & 0xff;
+            if (c == '\\') {
+                b.append("\\\\");
+            } else if (c >= 0x20 && c < 0x7f) {
+                b.append((char) c);
+            } else {
+                b.append(String.format("\\x%02x", c));
+            }
+        }
+        return b.toString();
     }
 
     @Override
@@ -230,12 +288,29 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     // ---------------------------------------------------------------- files
 
+    /**
+     * Opens a regular file (or, for a direct Java call, a directory). The kernel sends FUSE an open only for what
+     * it knows as a regular file: it opens FIFOs, sockets and device nodes itself, and refuses device nodes on
+     * a {@code nodev} mount. So the entry is opened {@code O_PATH} first, its type checked, and then reopened
+     * through its magic link: a name that a host process has meanwhile pointed at a device node is never
+     * opened by the root daemon (for a tape or watchdog device, the open alone acts).
+     */
     @Override
     public long open(String path, OpenFlags flags) {
         try (Entry e = resolver.resolve(path)) {
-            int fd = Host.check(Host.LIBC.openat(e.dirfd(), e.name(), (flags.raw() & PASSED_OPEN_FLAGS)
-                    | Host.O_NONBLOCK | Host.O_CLOEXEC | e.openFlags(), 0), "open " + path);
-            return register(fd);
+            int pathFd = e.openPath(); // O_NOFOLLOW: a symlink is found as itself
+            try {
+                switch (HostStat.mode(pathFd) & Host.S_IFMT) {
+                    case Host.S_IFREG, Host.S_IFDIR -> { }
+                    case Host.S_IFLNK -> throw new ErrnoException(Errno.ELOOP, "open of a symlink " + path);
+                    default -> throw new ErrnoException(Errno.EACCES, "open of a special file " + path);
+                }
+                int fd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, Host.procPath(pathFd),
+                        (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC, 0), "open " + path);
+                return register(fd);
+            } finally {
+                Host.close(pathFd);
+            }
         }
     }
 
@@ -244,10 +319,10 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         int passed = (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC | Host.O_NOFOLLOW;
         try (Entry e = resolver.resolve(path)) {
             // Exclusively first, so that only a file made here is given to the caller; without O_EXCL a file
-            // that appeared meanwhile on the host is opened as it is, as the host would.
+            // that appeared meanwhile on the host is opened as it is, as the host would, if the caller may.
             int fd = Host.LIBC.openat(e.dirfd(), e.name(), passed | Host.O_CREAT | Host.O_EXCL, mode & 07777);
             if (fd < 0 && Host.errno() == Errno.EEXIST.code() && (flags.raw() & Host.O_EXCL) == 0) {
-                return register(Host.check(Host.LIBC.openat(e.dirfd(), e.name(), passed, 0), "open " + path));
+                return register(openExisting(e, path, flags.raw()));
             }
             Host.check(fd, "create " + path);
             try {
@@ -263,6 +338,57 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
             }
             return register(fd);
         }
+    }
+
+    /**
+     * Opens the file found by {@code create} where the kernel believed there was none (a cached negative entry,
+     * or a file made on the host meanwhile). The kernel checked only the parent directory, and the daemon is
+     * root, so the caller's access is checked here ({@link CallerAccess}) on exactly the inode that is then
+     * opened: an {@code O_PATH} descriptor is checked and reopened through its {@code /proc/self/fd} magic link,
+     * so nothing is resolved twice. {@code O_TRUNC} counts as write access, as for the kernel, and is applied
+     * only once access is granted. Only a regular file is opened: the kernel takes nothing else as a created
+     * file (it would answer EIO after the daemon had opened, say, a device node as root).
+     */
+    private static int openExisting(Entry e, String path, int raw) {
+        int pathFd = e.openPath(); // O_NOFOLLOW: a symlink is found as itself
+        try {
+            int mode = HostStat.mode(pathFd);
+            switch (mode & Host.S_IFMT) {
+                case Host.S_IFREG -> { }
+                case Host.S_IFLNK -> throw new ErrnoException(Errno.ELOOP, "create over a symlink " + path);
+                case Host.S_IFDIR -> throw new ErrnoException(Errno.EISDIR, "create over a directory " + path);
+                default -> throw new ErrnoException(Errno.EACCES, "create over a special file " + path);
+            }
+            FileAttributes a = HostStat.of(pathFd);
+            if (!CallerAccess.permits(mode, a.uid(), a.gid(), wantedAccess(raw))) {
+                throw new ErrnoException(Errno.EACCES, "open of an existing file by create " + path);
+            }
+            int passed = (raw & PASSED_OPEN_FLAGS & ~Host.O_TRUNC) | Host.O_NONBLOCK | Host.O_CLOEXEC;
+            int fd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, Host.procPath(pathFd), passed, 0), "open " + path);
+            if ((raw & Host.O_TRUNC) != 0) {
+                // a read-only descriptor cannot be ftruncated; the magic link reaches the same checked file
+                int rc = (raw & Host.O_ACCMODE) == Host.O_RDONLY ? Host.LIBC.truncate(Host.procPath(fd), 0)
+                        : Host.LIBC.ftruncate(fd, 0);
+                if (rc < 0) {
+                    ErrnoException failure = Host.failure("truncate " + path);
+                    Host.close(fd);
+                    throw failure;
+                }
+            }
+            return fd;
+        } finally {
+            Host.close(pathFd);
+        }
+    }
+
+    /** The access an open with these flags needs, as the kernel counts it: O_TRUNC needs write access. */
+    private static int wantedAccess(int raw) {
+        int want = switch (raw & Host.O_ACCMODE) {
+            case Host.O_RDONLY -> CallerAccess.MAY_READ;
+            case Host.O_WRONLY -> CallerAccess.MAY_WRITE;
+            default -> CallerAccess.MAY_READ | CallerAccess.MAY_WRITE;
+        };
+        return (raw & Host.O_TRUNC) != 0 ? want | CallerAccess.MAY_WRITE : want;
     }
 
     private long register(int fd) {
@@ -371,7 +497,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     public void mkdir(String path, int mode) {
         try (Entry e = resolver.resolve(path)) {
             Host.check(Host.LIBC.mkdirat(e.dirfd(), e.name(), mode & 07777), "mkdir " + path);
-            ownNewEntry(e, path, mode & 07777, true);
+            ownNewEntry(e, path, Host.S_IFDIR, mode & 07777);
         }
     }
 
@@ -380,7 +506,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         try (Entry e = resolver.resolve(path)) {
             Host.check(Host.LIBC.mknodat(e.dirfd(), e.name(), type.bits() | (permissions & 07777), rdev),
                     "mknod " + path);
-            ownNewEntry(e, path, permissions & 07777, false);
+            ownNewEntry(e, path, type.bits(), permissions & 07777);
         }
     }
 
@@ -391,23 +517,43 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         }
         try (Entry e = resolver.resolve(linkPath)) {
             Host.check(Host.LIBC.symlinkat(target, e.dirfd(), e.name()), "symlink " + linkPath);
-            ownNewEntry(e, linkPath, -1, false);
+            ownNewEntry(e, linkPath, Host.S_IFLNK, -1);
         }
     }
 
     /**
      * Gives a just-made entry to its caller, then sets its mode (unless {@code permissions} is -1: a symlink),
      * undoing the daemon's umask. Owner first: a chown clears set-ID bits.
+     *
+     * <p>By descriptor, never by name: in a directory a host user may write, that user could replace the new
+     * name between its creation and the chown, by a hard link to a file of someone else's (or a file of its
+     * own), and have that given away or its mode changed by root. So the name is opened {@code O_PATH |
+     * O_NOFOLLOW} once, checked to be what was just made (the type asked for, owned by the daemon, and for
+     * anything but a directory not linked elsewhere), and changed through that descriptor only.
      */
-    private static void ownNewEntry(Entry e, String path, int permissions, boolean directory) {
-        NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
-        if (owner.giveAway()) {
-            Host.check(Host.LIBC.fchownat(e.dirfd(), e.name(), owner.uid(), owner.gid(), Host.AT_SYMLINK_NOFOLLOW),
-                    "chown " + path);
-        }
-        if (permissions >= 0) {
-            Host.check(Host.LIBC.fchmodat(e.dirfd(), e.name(), owner.modeFor(permissions, directory),
-                    Host.AT_SYMLINK_NOFOLLOW), "chmod " + path);
+    private static void ownNewEntry(Entry e, String path, int type, int permissions) {
+        int fd = e.openPath();
+        try {
+            FileAttributes made = HostStat.of(fd);
+            NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
+            // the owner is checked only when giving away: a daemon that keeps its entries may serve a source
+            // whose new files get another owner (vfat's uid=, NFS's root squash), and can only chmod its own
+            if ((made.mode() & Host.S_IFMT) != type || (type != Host.S_IFDIR && made.nlink() != 1)
+                    || (owner.giveAway() && made.uid() != DAEMON_UID)) {
+                throw new ErrnoException(Errno.EIO, "new entry replaced on the host before it was given away: "
+                        + path);
+            }
+            if (owner.giveAway()) {
+                Host.check(Host.LIBC.fchownat(fd, "", owner.uid(), owner.gid(),
+                        Host.AT_EMPTY_PATH | Host.AT_SYMLINK_NOFOLLOW), "chown " + path);
+            }
+            if (permissions >= 0) {
+                // fchmod refuses an O_PATH descriptor; its magic link lands exactly on the checked inode
+                Host.check(Host.LIBC.fchmodat(Host.AT_FDCWD, Host.procPath(fd),
+                        owner.modeFor(permissions, type == Host.S_IFDIR), 0), "chmod " + path);
+            }
+        } finally {
+            Host.close(fd);
         }
     }
 

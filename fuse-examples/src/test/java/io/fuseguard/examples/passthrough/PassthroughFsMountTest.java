@@ -1,6 +1,11 @@
 package io.fuseguard.examples.passthrough;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.fuseguard.testkit.Child;
+import io.fuseguard.testkit.Edges;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
@@ -8,6 +13,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -179,5 +185,33 @@ class PassthroughFsMountTest {
         assertThat(viaMount.getTotalSpace()).isEqualTo(hostStore.getTotalSpace());
         List<String> df = List.of(Child.runOk("stat", "-f", "-c", "%c %d", mnt().toString()).trim().split(" "));
         assertThat(Long.parseLong(df.get(0))).as("total inodes").isPositive();
+    }
+
+    @Test
+    void namesNotValidUtf8AreLeftOutOfListingsAndReportedOncePerDirectory() throws Exception {
+        // made directly on the source: two names that a lossy decoding would both show as "bad", two U+FFFD, "name"
+        Child.runOk(Edges.python(), "-c", """
+                import os, sys
+                d = sys.argv[1].encode()
+                for n in [b"bad\\xff\\xfename", b"bad\\xfd\\xfename", "good-\\u00fcn\\u00efcode".encode(), b"good"]:
+                    os.close(os.open(d + b"/" + n, os.O_CREAT | os.O_WRONLY, 0o644))
+                """, root.toString());
+        Logger log = (Logger) LoggerFactory.getLogger(PassthroughFs.class);
+        ListAppender<ILoggingEvent> events = new ListAppender<>();
+        events.start();
+        log.addAppender(events);
+        try {
+            String list = "import os, sys; print(sorted(os.listdir(sys.argv[1].encode())))";
+            String expected = "[b'good', b'good-\\xc3\\xbcn\\xc3\\xafcode']";
+            assertThat(Child.runOk(Edges.python(), "-c", list, mnt().toString()).trim()).isEqualTo(expected);
+            assertThat(Child.runOk(Edges.python(), "-c", list, mnt().toString()).trim()).isEqualTo(expected);
+        } finally {
+            log.detachAppender(events);
+        }
+        assertThat(events.list).hasSize(1);
+        ILoggingEvent warning = events.list.get(0);
+        assertThat(warning.getLevel()).isEqualTo(Level.WARN);
+        assertThat(warning.getFormattedMessage()).contains("/: 2 name(s) not valid UTF-8", "bad\\xff\\xfename",
+                "bad\\xfd\\xfename");
     }
 }
