@@ -70,6 +70,19 @@ public final class Host {
         return LastError.getLastError(RUNTIME);
     }
 
+    /**
+     * {@code length} bytes at {@code offset} as UTF-8, or null when they are not valid UTF-8: fuseguard's names are
+     * Strings, and a lossy decoding would show two host names as one.
+     */
+    public static String utf8OrNull(byte[] bytes, int offset, int length) {
+        try {
+            return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                    .decode(java.nio.ByteBuffer.wrap(bytes, offset, length)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            return null;
+        }
+    }
+
     /** The failure of the last call, as the exception fuseguard answers with that errno. */
     public static ErrnoException failure(String what) {
         int code = errno();

@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.function.ObjIntConsumer;
 
 /**
@@ -82,8 +81,16 @@ public final class HostFiles {
         try {
             Pointer d;
             while ((d = Host.LIBC.readdir(stream)) != null) {
-                String name = d.getString(19, 256, StandardCharsets.UTF_8);
-                if (!name.equals(".") && !name.equals("..")) {
+                // d_name: NUL-terminated at offset 19 of struct dirent64. Names that are not UTF-8 are left out.
+                int room = Math.min(256, (d.getShort(16) & 0xffff) - 19); // d_reclen bounds the record
+                byte[] raw = new byte[Math.max(0, room)];
+                d.get(19, raw, 0, raw.length);
+                int len = 0;
+                while (len < raw.length && raw[len] != 0) {
+                    len++;
+                }
+                String name = Host.utf8OrNull(raw, 0, len);
+                if (name != null && !name.equals(".") && !name.equals("..")) {
                     each.accept(name, fd);
                 }
             }

@@ -112,10 +112,11 @@ import java.util.function.Function;
  * {@code fallocate} are passed on. Not passed on, because fuseguard's API has no way to: the difference between
  * "now" and an explicit time in {@code utimens}. Names must be valid UTF-8; others are not listed and cannot be
  * created through the mount: fuseguard carries names as Java strings, and a lossily decoded name would reach no
- * file (two of them could even look the same), so a listing leaves them out and logs that once per directory.
- * FUSE mounts are {@code nodev,nosuid} unless asked otherwise: device nodes are made and listed like on the host, but opened through the mount only with
- * the mount option {@code dev}, and set-user-ID executables run with their owner's rights only with
- * {@code suid} (the CLI: {@code -o dev,suid}).
+ * file (two of them could even look the same), so a listing leaves them out and logs that once per directory;
+ * so are extended attribute names, and a symlink whose target is not UTF-8 answers {@code readlink} with EILSEQ.
+ * FUSE mounts are {@code nodev,nosuid} unless asked otherwise: device nodes are made and listed like on the host,
+ * but opened through the mount only with the mount option {@code dev}, and set-user-ID executables run with
+ * their owner's rights only with {@code suid} (the CLI: {@code -o dev,suid}).
  */
 public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PassthroughFs.class);
@@ -603,7 +604,11 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 byte[] buf = new byte[size];
                 int n = (int) Host.check(Host.LIBC.readlinkat(e.dirfd(), e.name(), buf, size), "readlink " + path);
                 if (n < size) {
-                    return new String(buf, 0, n, StandardCharsets.UTF_8); // verbatim, never resolved
+                    String target = Host.utf8OrNull(buf, 0, n); // verbatim, never resolved
+                    if (target == null) {
+                        throw new ErrnoException(Errno.EILSEQ, "readlink " + path + ": target is not UTF-8");
+                    }
+                    return target;
                 }
             }
         }
@@ -684,8 +689,8 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         int start = 0;
         for (int i = 0; i < list.length; i++) {
             if (list[i] == 0) {
-                String n = new String(list, start, i - start, StandardCharsets.UTF_8);
-                if (n.startsWith(USER_NS)) {
+                String n = Host.utf8OrNull(list, start, i - start); // names that are not UTF-8 are left out
+                if (n != null && n.startsWith(USER_NS)) {
                     names.add(n);
                 }
                 start = i + 1;
