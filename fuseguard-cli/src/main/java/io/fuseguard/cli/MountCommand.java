@@ -119,6 +119,16 @@ public final class MountCommand implements Callable<Integer> {
             + "us-east-1)")
     String region;
 
+    @Option(names = "--s3-call-timeout", paramLabel = "TIME", converter = DurationConverter.class,
+            description = "upload, s3: time every S3 request gets, retries included, before its body "
+                    + "(default 15s); past it the request is aborted and the upload retried later")
+    Duration s3CallTimeout;
+
+    @Option(names = "--s3-min-rate", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "upload, s3: slowest transfer rate per second a request body is given time for "
+                    + "(default 512k)")
+    Long s3MinRate;
+
     @Option(names = "--backend-latency", paramLabel = "TIME", converter = DurationConverter.class,
             description = "upload: latency added to every backend call")
     Duration backendLatency;
@@ -245,6 +255,8 @@ public final class MountCommand implements Callable<Integer> {
         requireOnlyFor(Kind.upload, backend, "--backend");
         requireOnlyFor(Kind.upload, endpoint, "--endpoint");
         requireOnlyFor(Kind.upload, region, "--region");
+        requireOnlyFor(Kind.upload, s3CallTimeout, "--s3-call-timeout");
+        requireOnlyFor(Kind.upload, s3MinRate, "--s3-min-rate");
         requireOnlyFor(Kind.memory, capacity, "--capacity");
         switch (kind) {
             case memory:
@@ -280,8 +292,10 @@ public final class MountCommand implements Callable<Integer> {
     /** The backend named by --backend: a directory, or an S3 bucket checked before anything is mounted. */
     private Backend uploadBackend() throws IOException {
         if (!S3Location.isS3(backend)) {
-            if (endpoint != null || region != null) {
-                throw new FuseguardCommand.BadInputException((endpoint != null ? "--endpoint" : "--region")
+            String s3Only = endpoint != null ? "--endpoint" : region != null ? "--region"
+                    : s3CallTimeout != null ? "--s3-call-timeout" : s3MinRate != null ? "--s3-min-rate" : null;
+            if (s3Only != null) {
+                throw new FuseguardCommand.BadInputException(s3Only
                         + " needs an S3 backend (--backend s3://BUCKET[/PREFIX])");
             }
             Path dir = Path.of(backend);
@@ -297,6 +311,16 @@ public final class MountCommand implements Callable<Integer> {
         S3Backend.Builder b = S3Backend.builder(location);
         if (endpoint != null) {
             b.endpoint(endpointUri());
+        }
+        try {
+            if (s3CallTimeout != null) {
+                b.callTimeout(s3CallTimeout);
+            }
+            if (s3MinRate != null) {
+                b.minTransferRate(s3MinRate);
+            }
+        } catch (IllegalArgumentException e) {
+            throw new FuseguardCommand.BadInputException(e.getMessage());
         }
         if (region != null) {
             if (!region.matches("[a-z0-9-]+")) {

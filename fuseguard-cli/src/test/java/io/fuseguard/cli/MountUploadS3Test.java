@@ -145,7 +145,7 @@ class MountUploadS3Test {
     @Test
     void mountUploadOnS3UploadsAfterCloseAndStopsOnSigterm() throws Exception {
         Path mp = Files.createDirectory(tmp.resolve("mnt"));
-        Process p = serve(mp);
+        Process p = serve(mp, "--s3-call-timeout", "20s", "--s3-min-rate", "1m"); // accepted with a real store
         try {
             Child.runOk("sh", "-c", "mkdir -p " + mp.resolve("a") + " && printf via-cli > " + mp.resolve("a/f.txt"));
             await().atMost(Duration.ofSeconds(15)).until(() -> stored("cli/a/f.txt") != null);
@@ -187,6 +187,9 @@ class MountUploadS3Test {
                 {"--region needs an S3 backend", "--backend", tmp.resolve("dir").toString(), "--region", "eu-west-1"},
                 {"is not an http:// or https:// URL", "--backend", "s3://drive", "--endpoint", "ftp://127.0.0.1/"},
                 {"is not a URL", "--backend", "s3://drive", "--endpoint", "http://bad host:1"},
+                {"--s3-call-timeout needs an S3 backend", "--backend", tmp.resolve("dir").toString(),
+                        "--s3-call-timeout", "5s"},
+                {"must be positive", "--backend", "s3://drive", "--endpoint", endpoint, "--s3-min-rate", "0"},
         };
         for (String[] c : cases) {
             List<String> args = new ArrayList<>(List.of("mount", "upload", mp.toString(), "--cache", cache));
@@ -232,6 +235,7 @@ class MountUploadS3Test {
         Child.Result h = run("mount", "--help");
         assertThat(h.exit()).isZero();
         assertThat(h.out()).contains("--backend=DIR|s3://BUCKET[/PREFIX]").contains("--endpoint=URL")
-                .contains("--region=REGION").contains("S3 bucket");
+                .contains("--region=REGION").contains("S3 bucket").contains("--s3-call-timeout=TIME")
+                .contains("--s3-min-rate=SIZE");
     }
 }
