@@ -1,8 +1,13 @@
 package io.fuseguard.examples.memory;
 
+import io.fuseguard.api.Errno;
+import io.fuseguard.api.ErrnoException;
+
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
 
@@ -173,6 +178,14 @@ final class ChunkStore {
         long end = offset + length;
         long first = offset >>> shift;
         long last = (end - 1) >>> shift;
+        // Refuse a range that cannot fit before walking it: every missing chunk but the two at the ends needs a
+        // whole chunk, so a huge range (fallocate -l 4E) fails at once instead of looping over 2^50 indexes with
+        // the inode locked. What passes is at most the free space in chunks, plus the chunks the file has.
+        long missing = (last - first + 1) - chunks.subMap(first, last + 1).size();
+        long free = quota.capacity() - quota.used();
+        if (missing > 2 && (missing - 2) > free / chunkSize) {
+            throw new ErrnoException(Errno.ENOSPC);
+        }
         long extra = 0;
         for (long idx = first; idx <= last; idx++) {
             byte[] c = chunks.get(idx);
@@ -207,16 +220,17 @@ final class ChunkStore {
         }
         long end = offset + length;
         long freed = 0;
-        for (long idx = offset >>> shift; idx <= (end - 1) >>> shift; idx++) {
-            byte[] c = chunks.get(idx);
-            if (c == null) {
-                continue;
-            }
-            long chunkStart = idx << shift;
+        // Only the chunks that exist: a hole in a huge range costs nothing to punch.
+        Iterator<Map.Entry<Long, byte[]>> it = chunks.subMap(offset >>> shift, ((end - 1) >>> shift) + 1)
+                .entrySet().iterator();
+        while (it.hasNext()) {
+            Map.Entry<Long, byte[]> e = it.next();
+            byte[] c = e.getValue();
+            long chunkStart = e.getKey() << shift;
             int from = (int) Math.max(0, offset - chunkStart);
             int to = (int) Math.min(chunkSize, end - chunkStart);
             if (from == 0 && to == chunkSize) {
-                chunks.remove(idx);
+                it.remove();
                 freed += c.length;
                 pool.give(c);
             } else if (from < c.length) {

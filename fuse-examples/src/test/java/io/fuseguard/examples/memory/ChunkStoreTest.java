@@ -146,6 +146,19 @@ class ChunkStoreTest {
     }
 
     @Test
+    void hugeRangesAreAnsweredAtOnceNotWalked() {
+        store.write(1L << 40, bytes(10, 40));
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> store.allocate(0, 1L << 50, true))
+                .satisfies(e -> assertThat(((ErrnoException) e).errno()).isEqualTo(Errno.ENOSPC));
+        store.punchHole(0, 1L << 50);
+        store.punchHole(0, Long.MAX_VALUE - 1);
+        assertThat((System.nanoTime() - t0) / 1_000_000).as("ms for three huge ranges").isLessThan(1000);
+        assertThat(read(1L << 40, 10)).containsOnly((byte) 0);
+        assertThat(quota.used()).isEqualTo(0);
+    }
+
+    @Test
     void aPunchedHoleReadsAsZerosAndGivesWholeChunksBack() {
         ByteBuffer data = bytes(3 * CHUNK, 30);
         store.write(0, data.duplicate());
