@@ -67,6 +67,14 @@ public final class CallerAccess {
         if (ctx.uid() == uid && ctx.uid() != 0) {
             return bitsGrant((mode >> 6) & 7, want); // the owner's bits decide alone: no /proc read
         }
+        if (ctx.uid() != uid && ctx.uid() != 0) {
+            if (ctx.gid() == gid) {
+                return bitsGrant((mode >> 3) & 7, want); // the primary group: supplementary ones do not matter
+            }
+            if (bitsGrant((mode >> 3) & 7, want) && bitsGrant(mode & 7, want)) {
+                return true; // group and other both grant it: membership does not matter
+            }
+        }
         Optional<Credentials> c = credentials(ctx.pid());
         if (c.isEmpty() || c.get().fsuid() != ctx.uid() || c.get().fsgid() != ctx.gid()) {
             return false; // unsure who is asking: the process is gone, hidden, or not the one that asked

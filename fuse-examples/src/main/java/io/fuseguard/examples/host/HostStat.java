@@ -41,6 +41,22 @@ public final class HostStat {
         return raw(dirfd, name, Host.AT_SYMLINK_NOFOLLOW).getShort(28) & 0xffff;
     }
 
+    private static final int STATX_BTIME = 0x800;
+
+    /**
+     * When an open descriptor's inode was made, in nanoseconds since the epoch, or -1 when the filesystem does not
+     * keep it. A rename keeps it, so it tells a new entry from an older one moved into its name.
+     */
+    public static long birthNanos(int fd) {
+        Pointer b = BUF.get();
+        Host.check(Host.LIBC.statx(fd, "", Host.AT_EMPTY_PATH | Host.AT_SYMLINK_NOFOLLOW, STATX_BTIME, b),
+                "statx");
+        if ((b.getInt(0) & STATX_BTIME) == 0) {
+            return -1;
+        }
+        return b.getLong(80) * 1_000_000_000L + (b.getInt(88) & 0xffffffffL);
+    }
+
     private static Pointer raw(int dirfd, String name, int flags) {
         Pointer b = BUF.get();
         int all = flags | (name.isEmpty() ? Host.AT_EMPTY_PATH : 0);

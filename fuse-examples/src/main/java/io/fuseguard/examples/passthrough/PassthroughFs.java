@@ -301,10 +301,18 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         try (Entry e = resolver.resolve(path)) {
             int pathFd = e.openPath(); // O_NOFOLLOW: a symlink is found as itself
             try {
-                switch (HostStat.mode(pathFd) & Host.S_IFMT) {
+                FileAttributes a = HostStat.of(pathFd);
+                int mode = a.type().bits() | a.permissions();
+                switch (mode & Host.S_IFMT) {
                     case Host.S_IFREG, Host.S_IFDIR -> { }
                     case Host.S_IFLNK -> throw new ErrnoException(Errno.ELOOP, "open of a symlink " + path);
                     default -> throw new ErrnoException(Errno.EACCES, "open of a special file " + path);
+                }
+                // The kernel checked the caller against attributes it may have cached (up to attr_timeout, or
+                // the current tick with 0); the file behind the name may have changed on the host since. The
+                // daemon opens as root, so the file actually opened is checked again here.
+                if (!CallerAccess.permits(mode, a.uid(), a.gid(), wantedAccess(flags.raw()))) {
+                    throw new ErrnoException(Errno.EACCES, "open " + path + ": the file changed on the host");
                 }
                 int fd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, Host.procPath(pathFd),
                         (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC, 0), "open " + path);
@@ -497,17 +505,31 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     @Override
     public void mkdir(String path, int mode) {
         try (Entry e = resolver.resolve(path)) {
+            long before = bornNotBefore();
             Host.check(Host.LIBC.mkdirat(e.dirfd(), e.name(), mode & 07777), "mkdir " + path);
-            ownNewEntry(e, path, Host.S_IFDIR, mode & 07777);
+            ownNewEntry(e, path, Host.S_IFDIR, mode & 07777, before);
         }
     }
 
     @Override
     public void mknod(String path, FileType type, int permissions, long rdev) {
         try (Entry e = resolver.resolve(path)) {
+            if (type == FileType.REGULAR) {
+                // Made and opened in one call, so it is given away by a descriptor that can only be this file.
+                int fd = Host.check(Host.LIBC.openat(e.dirfd(), e.name(), Host.O_WRONLY | Host.O_CREAT | Host.O_EXCL
+                        | Host.O_NOFOLLOW | Host.O_CLOEXEC, permissions & 07777), "mknod " + path);
+                try {
+                    ownNewEntry(fd, path, Host.S_IFREG, permissions & 07777, Long.MIN_VALUE,
+                            NewEntryOwner.forCaller(e.dirfd()));
+                } finally {
+                    Host.close(fd);
+                }
+                return;
+            }
+            long before = bornNotBefore();
             Host.check(Host.LIBC.mknodat(e.dirfd(), e.name(), type.bits() | (permissions & 07777), rdev),
                     "mknod " + path);
-            ownNewEntry(e, path, type.bits(), permissions & 07777);
+            ownNewEntry(e, path, type.bits(), permissions & 07777, before);
         }
     }
 
@@ -517,9 +539,19 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
             throw new ErrnoException(Errno.ENOENT);
         }
         try (Entry e = resolver.resolve(linkPath)) {
+            long before = bornNotBefore();
             Host.check(Host.LIBC.symlinkat(target, e.dirfd(), e.name()), "symlink " + linkPath);
-            ownNewEntry(e, linkPath, Host.S_IFLNK, -1);
+            ownNewEntry(e, linkPath, Host.S_IFLNK, -1, before);
         }
+    }
+
+    /**
+     * A lower bound for the birth time of an entry made right after this call. Filesystems stamp inodes with the
+     * kernel's coarse clock, which may lag the precise one by a tick (at most 10 ms at HZ=100): allow that.
+     */
+    private static long bornNotBefore() {
+        Instant now = Instant.now();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano() - 20_000_000L;
     }
 
     /**
@@ -529,32 +561,41 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
      * <p>By descriptor, never by name: in a directory a host user may write, that user could replace the new
      * name between its creation and the chown, by a hard link to a file of someone else's (or a file of its
      * own), and have that given away or its mode changed by root. So the name is opened {@code O_PATH |
-     * O_NOFOLLOW} once, checked to be what was just made (the type asked for, owned by the daemon, and for
-     * anything but a directory not linked elsewhere), and changed through that descriptor only.
+     * O_NOFOLLOW} once, checked to be what was just made (the type asked for, owned by the daemon, for
+     * anything but a directory not linked elsewhere, and born no earlier than the call that made it: a rename
+     * keeps an inode's birth time, so an older root-owned entry renamed over the new name is told apart), and
+     * changed through that descriptor only. Where the source keeps no birth time, the other checks remain.
      */
-    private static void ownNewEntry(Entry e, String path, int type, int permissions) {
+    private static void ownNewEntry(Entry e, String path, int type, int permissions, long bornNotBefore) {
         int fd = e.openPath();
         try {
-            FileAttributes made = HostStat.of(fd);
-            NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
-            // the owner is checked only when giving away: a daemon that keeps its entries may serve a source
-            // whose new files get another owner (vfat's uid=, NFS's root squash), and can only chmod its own
-            if ((made.mode() & Host.S_IFMT) != type || (type != Host.S_IFDIR && made.nlink() != 1)
-                    || (owner.giveAway() && made.uid() != DAEMON_UID)) {
-                throw new ErrnoException(Errno.EIO, "new entry replaced on the host before it was given away: "
-                        + path);
-            }
-            if (owner.giveAway()) {
-                Host.check(Host.LIBC.fchownat(fd, "", owner.uid(), owner.gid(),
-                        Host.AT_EMPTY_PATH | Host.AT_SYMLINK_NOFOLLOW), "chown " + path);
-            }
-            if (permissions >= 0) {
-                // fchmod refuses an O_PATH descriptor; its magic link lands exactly on the checked inode
-                Host.check(Host.LIBC.fchmodat(Host.AT_FDCWD, Host.procPath(fd),
-                        owner.modeFor(permissions, type == Host.S_IFDIR), 0), "chmod " + path);
-            }
+            ownNewEntry(fd, path, type, permissions, bornNotBefore, NewEntryOwner.forCaller(e.dirfd()));
         } finally {
             Host.close(fd);
+        }
+    }
+
+    /** {@link #ownNewEntry(Entry, String, int, int, long)} on a descriptor of the entry already open. */
+    private static void ownNewEntry(int fd, String path, int type, int permissions, long bornNotBefore,
+                                    NewEntryOwner owner) {
+        FileAttributes made = HostStat.of(fd);
+        long born = owner.giveAway() ? HostStat.birthNanos(fd) : -1;
+        // the owner is checked only when giving away: a daemon that keeps its entries may serve a source
+        // whose new files get another owner (vfat's uid=, NFS's root squash), and can only chmod its own
+        if ((made.mode() & Host.S_IFMT) != type || (type != Host.S_IFDIR && made.nlink() != 1)
+                || (owner.giveAway() && made.uid() != DAEMON_UID)
+                || (born >= 0 && born < bornNotBefore)) {
+            throw new ErrnoException(Errno.EIO, "new entry replaced on the host before it was given away: "
+                    + path);
+        }
+        if (owner.giveAway()) {
+            Host.check(Host.LIBC.fchownat(fd, "", owner.uid(), owner.gid(),
+                    Host.AT_EMPTY_PATH | Host.AT_SYMLINK_NOFOLLOW), "chown " + path);
+        }
+        if (permissions >= 0) {
+            // fchmod refuses an O_PATH descriptor; its magic link lands exactly on the checked inode
+            Host.check(Host.LIBC.fchmodat(Host.AT_FDCWD, Host.procPath(fd),
+                    owner.modeFor(permissions, type == Host.S_IFDIR), 0), "chmod " + path);
         }
     }
 
