@@ -69,8 +69,26 @@ class CachedUploadFsDownloadRaceTest {
             }
             return d.stat(p);
         }
+        /** Serve from memory: a stream that ignores interrupts, like a socket's, and fails only once closed. */
+        volatile boolean uninterruptible;
+
         public InputStream get(String p) throws IOException {
-            return new FilterInputStream(d.get(p)) {
+            InputStream src = d.get(p);
+            if (uninterruptible) {
+                byte[] all;
+                try (InputStream raw = src) {
+                    all = raw.readAllBytes();
+                }
+                src = new ByteArrayInputStream(all) {
+                    volatile boolean closed;
+                    @Override public synchronized int read(byte[] b, int off, int len) {
+                        if (closed) throw new java.io.UncheckedIOException(new IOException("stream closed"));
+                        return super.read(b, off, len);
+                    }
+                    @Override public void close() { closed = true; }
+                };
+            }
+            return new FilterInputStream(src) {
                 final long start = System.nanoTime(); long sent;
                 @Override public int read(byte[] b, int off, int len) throws IOException {
                     if (stop.get()) throw new IOException("stopped by test");
@@ -232,6 +250,12 @@ class CachedUploadFsDownloadRaceTest {
         Thread.sleep(500);
         assertThat(backend.streamed.get()).isEqualTo(a);
         assertThat(ms).isLessThan(2500);
+    }
+
+    @Test
+    void closeStopsAFetchWhoseStreamIgnoresInterrupts() throws Exception {
+        backend.uninterruptible = true;
+        closeStopsTheFetchersAndWaitsForThem();
     }
 
     @Test
