@@ -47,6 +47,7 @@ final class CacheDir implements AutoCloseable {
     private final Path data;
     private final Path tmp;
     private final int rootFd;
+    private volatile boolean closed;
     private final BeneathResolver resolver;
 
     private CacheDir(Path data, Path tmp, int rootFd) {
@@ -260,16 +261,22 @@ final class CacheDir implements AutoCloseable {
     }
 
     /**
-     * Moves a finished download into the cache as {@code path}, unless the path got a cache file meanwhile.
-     * The caller deletes {@code download} afterwards in any case.
+     * Moves a finished download into the cache as {@code path}, unless the path got a cache file meanwhile
+     * (then false). The caller deletes {@code download} afterwards in any case. Refused (EIO) after
+     * {@link #close}; the caller serializes the two (the filesystem's lock).
      */
-    void install(Path download, String path) {
+    boolean install(Path download, String path) {
+        if (closed) { // the root descriptor may be closed, its number reused
+            throw new ErrnoException(Errno.EIO, "cache closed: not installing " + path);
+        }
         try (Entry e = resolveCreatingParents(path)) {
-            if (!present(e)) {
-                // tmp is a short path of our own; the target is reached through its parent's descriptor
-                Host.check(Host.LIBC.renameat(Host.AT_FDCWD, download.toString(), e.dirfd(), e.name()),
-                        "install " + path);
+            if (present(e)) {
+                return false;
             }
+            // tmp is a short path of our own; the target is reached through its parent's descriptor
+            Host.check(Host.LIBC.renameat(Host.AT_FDCWD, download.toString(), e.dirfd(), e.name()),
+                    "install " + path);
+            return true;
         }
     }
 
@@ -364,6 +371,10 @@ final class CacheDir implements AutoCloseable {
     /** Closes the descriptor of the cache root; the instance is unusable after. */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         Host.close(rootFd);
     }
 }

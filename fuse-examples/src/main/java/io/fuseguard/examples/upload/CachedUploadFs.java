@@ -258,13 +258,16 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         boolean trunc = writable && (flags & O_TRUNC) != 0;
         if (trunc) {
             if (!cache.exists(path) && !view.downloading(path) && !view.isDirectory(path)) {
-                lock.run(() -> cache.createEmpty(path)); // no need to download what is cut away
+                view.createEmptyUnlessDownloading(path); // no need to download what is cut away
             }
             view.ensureCached(path); // waits for a download under way
         } else {
             Download d = view.startDownload(path);
             if (d != null) {
                 try (StateLock.Held h = lock.hold()) {
+                    if (d.cancelled) { // unlinked or replaced since startDownload found it
+                        throw new ErrnoException(Errno.ENOENT);
+                    }
                     if (!d.finished()) { // reads wait for their bytes, changes for the whole file
                         return files.add(path, d.open(writable), writable, d);
                     }
@@ -312,6 +315,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         Download d = h.download;
         if (d != null) {
             d.awaitDone();
+            if (d.stale()) { // the path got another cache file first: this inode is nobody's, a write would be lost
+                throw new ErrnoException(Errno.ESTALE, h.path + " was replaced while it was being fetched");
+            }
             h.download = null;
         }
     }
@@ -338,7 +344,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             if (view.isDirectory(path)) { // must exist; no need to download what is cut away
                 throw new ErrnoException(Errno.EISDIR);
             }
-            lock.run(() -> cache.createEmpty(path));
+            if (!view.createEmptyUnlessDownloading(path)) {
+                view.ensureCached(path); // a download started meanwhile: it may have handles, wait for it
+            }
         } else {
             view.ensureCached(path);
         }
@@ -524,6 +532,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         List<String> touched = new ArrayList<>();
         lock.run(() -> {
             cache.move(from, to, replacesDir);
+            if (!replacesDir) {
+                view.cancelDownload(to); // the replaced file's download, if any, is not installed over it
+            }
             touched.addAll(journalMovedFiles(from, to, movedFiles));
             touched.addAll(journalRemovedDirs(from, to, dir, movedDirs));
             files.renamed(from, to);
@@ -648,6 +659,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         for (OpenFiles.Handle h : open) {
             Host.close(h.fd);
         }
-        cache.close();
+        try (StateLock.Held h = lock.hold()) {
+            cache.close(); // after any install still under way (installs run under the lock); refused after
+        }
     }
 }

@@ -6,10 +6,12 @@ import io.fuseguard.api.RequestContext;
 import io.fuseguard.examples.host.Host;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One file being fetched from the backend into the cache's {@code tmp} directory, in the background, by
@@ -31,12 +33,22 @@ final class Download {
     /** The backend's modification time, given to the cache file. */
     final Instant modified;
 
-    /** Set under the filesystem's lock when the path was unlinked or renamed away: do not install. */
-    boolean cancelled;
+    /**
+     * Set under the filesystem's lock when the path was unlinked or replaced: do not install. The fetch stops as
+     * soon as no handle is open on it (read by the fetcher without the lock).
+     */
+    volatile boolean cancelled;
+    /** Handles opened on the temp file and not released yet. */
+    final AtomicInteger openers = new AtomicInteger();
+    /** The backend stream being read, closed by {@link #abort} (a socket read ignores interrupts). */
+    private volatile InputStream stream;
+    private volatile boolean aborted;
 
     private long arrived;
     private boolean finished;
     private IOException failure;
+    /** Ended, but a cache file appeared first: the temp inode is an orphan, and writes to it would be lost. */
+    private boolean stale;
 
     Download(String path, Path file, long size, Instant modified) {
         this.path = path;
@@ -49,6 +61,32 @@ final class Download {
     int open(boolean writable) {
         return Host.check(Host.LIBC.openat(Host.AT_FDCWD, file.toString(),
                 (writable ? Host.O_RDWR : Host.O_RDONLY) | Host.O_NOFOLLOW | Host.O_CLOEXEC, 0), "open " + file);
+    }
+
+    /** Whether the fetcher should stop: aborted (the filesystem closes), or cancelled and no handle left. */
+    boolean shouldStop() {
+        return aborted || (cancelled && openers.get() == 0);
+    }
+
+    /** Registers the backend stream, closed at once when the download was aborted meanwhile. */
+    void streaming(InputStream in) throws IOException {
+        stream = in;
+        if (aborted) {
+            in.close();
+        }
+    }
+
+    /** Stops the fetch: closes its stream (the fetcher's read fails at once). */
+    void abort() {
+        aborted = true;
+        InputStream in = stream;
+        if (in != null) {
+            try {
+                in.close();
+            } catch (IOException | RuntimeException ignored) {
+                // the fetcher ends with a failure either way
+            }
+        }
     }
 
     /** {@code n} more bytes are in the temp file. */
@@ -64,6 +102,20 @@ final class Download {
         notifyAll();
     }
 
+    /**
+     * The download ended whole but was not installed because the path got a cache file of its own meanwhile
+     * (caller holds the filesystem's lock, as for the install): writes through its handles fail with ESTALE.
+     */
+    synchronized void finishStale() {
+        stale = true;
+        finish(null);
+    }
+
+    /** Whether it ended without being installed because the path got another cache file (see {@link #finishStale}). */
+    synchronized boolean stale() {
+        return stale;
+    }
+
     /** Whether the download ended, well or not. */
     synchronized boolean finished() {
         return finished;
@@ -71,7 +123,7 @@ final class Download {
 
     /** Whether it ended well. */
     synchronized boolean succeeded() {
-        return finished && failure == null;
+        return finished && failure == null && !stale;
     }
 
     /**
@@ -103,6 +155,7 @@ final class Download {
         if (failure != null) {
             throw failed();
         }
+
     }
 
     private ErrnoException failed() {

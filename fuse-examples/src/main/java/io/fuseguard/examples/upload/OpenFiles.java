@@ -25,12 +25,15 @@ final class OpenFiles {
         final boolean writable;
         /** The download still filling the file, or null once it is whole (the fd is the cache file's then). */
         volatile Download download;
+        /** The download the handle was opened on (kept after it ended), counted in its openers; or null. */
+        final Download origin;
 
         Handle(String path, int fd, boolean writable, Download download) {
             this.path = path;
             this.fd = fd;
             this.writable = writable;
             this.download = download;
+            this.origin = download;
         }
     }
 
@@ -45,6 +48,9 @@ final class OpenFiles {
     /** Registers a descriptor of a file still being downloaded. Caller holds the lock. */
     long add(String path, int fd, boolean writable, Download download) {
         long fh = nextFh.getAndIncrement();
+        if (download != null) {
+            download.openers.incrementAndGet();
+        }
         handles.put(fh, new Handle(path, fd, writable, download));
         return fh;
     }
@@ -64,7 +70,11 @@ final class OpenFiles {
 
     /** Forgets handle {@code fh}; null when unknown. Caller holds the lock. */
     Handle remove(long fh) {
-        return handles.remove(fh);
+        Handle h = handles.remove(fh);
+        if (h != null && h.origin != null) {
+            h.origin.openers.decrementAndGet(); // the last one lets a cancelled download stop
+        }
+        return h;
     }
 
     /** Whether {@code path} is open for writing. Caller holds the lock. */

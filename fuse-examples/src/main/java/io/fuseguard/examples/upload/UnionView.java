@@ -4,6 +4,7 @@ import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
+import org.slf4j.LoggerFactory;
 
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -11,14 +12,18 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.Set;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -28,13 +33,21 @@ import java.util.concurrent.atomic.AtomicInteger;
  * only for its own bytes.
  */
 final class UnionView {
+    /** Downloads transferring at once; further ones wait in a queue. */
+    static final int FETCHERS = 8;
+    /** How long {@link #close} waits for the fetchers to end. */
+    private static final long CLOSE_WAIT_MILLIS = 2000;
     private final CacheDir cache;
     private final Backend backend;
     private final Uploader uploader;
     private final StateLock lock;
     /** Downloads in progress, by path; guarded by {@link #lock}. */
     private final Map<String, Download> downloads = new HashMap<>();
-    private final ExecutorService fetchers;
+    /** Downloads whose fetch has not ended (cancelled ones included), for {@link #close}; guarded by {@link #lock}. */
+    private final Set<Download> active = new HashSet<>();
+    private final ThreadPoolExecutor fetchers;
+    /** Set under the lock by {@link #close}. */
+    private boolean closed;
 
     UnionView(CacheDir cache, Backend backend, Uploader uploader, StateLock lock) {
         this.cache = cache;
@@ -42,11 +55,14 @@ final class UnionView {
         this.uploader = uploader;
         this.lock = lock;
         AtomicInteger n = new AtomicInteger();
-        this.fetchers = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "upload-fetch-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        // at most FETCHERS transfers at once; the others queue, and their readers wait within their own deadline
+        this.fetchers = new ThreadPoolExecutor(FETCHERS, FETCHERS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                r -> {
+                    Thread t = new Thread(r, "upload-fetch-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        fetchers.allowCoreThreadTimeOut(true);
     }
 
     /** The attributes of {@code path}: its cache file's, else the backend's. */
@@ -161,6 +177,21 @@ final class UnionView {
         }
     }
 
+    /**
+     * Creates an empty cache file for {@code path} (a truncate to 0 needs none of its content) unless a download
+     * of it is registered: decided under the lock, so no open can have got a handle on a download that this cache
+     * file would then keep from being installed. Returns false when a download is under way (wait for it).
+     */
+    boolean createEmptyUnlessDownloading(String path) throws IOException {
+        try (StateLock.Held h = lock.hold()) {
+            if (downloads.containsKey(path)) {
+                return false;
+            }
+            cache.createEmpty(path);
+            return true;
+        }
+    }
+
     /** Whether {@code path} is being downloaded. */
     boolean downloading(String path) {
         try (StateLock.Held h = lock.hold()) {
@@ -211,10 +242,15 @@ final class UnionView {
                 deleteQuietly(file);
                 return other;
             }
+            if (closed) {
+                throw new RejectedExecutionException("closed");
+            }
+            active.add(d); // the fetch removes it when it ends (after this hold of the lock)
             fetchers.execute(() -> fetch(d));
         } catch (RejectedExecutionException x) {
             try (StateLock.Held h = lock.hold()) {
                 downloads.remove(path, d);
+                active.remove(d);
             }
             deleteQuietly(file);
             throw new ErrnoException(Errno.EIO, "filesystem closed");
@@ -230,34 +266,52 @@ final class UnionView {
         }
     }
 
-    /** A fetcher thread: streams the object into the temp file, flushes it, renames it into the cache. */
+    /**
+     * A fetcher thread: streams the object into the temp file, flushes it, renames it into the cache and ends the
+     * download in the same hold of the lock (an open sees either the temp file or the cache file). Stops early,
+     * closing the stream and deleting the temp file, when the download was cancelled and no handle is open on it,
+     * when the filesystem closes, or on an interrupt.
+     */
     private void fetch(Download d) {
-        IOException failure = null;
         try {
+            if (d.shouldStop()) {
+                throw new IOException("download stopped");
+            }
             try (InputStream in = backend.get(d.path);
                  FileOutputStream out = new FileOutputStream(d.file.toFile(), true)) {
+                d.streaming(in);
                 byte[] buf = new byte[256 << 10];
                 for (int n; (n = in.read(buf)) >= 0; ) {
                     out.write(buf, 0, n);
                     d.progress(n); // readers waiting for these bytes go on (same page cache)
+                    if (d.shouldStop() || Thread.interrupted()) {
+                        throw new IOException("download stopped");
+                    }
                 }
                 out.getFD().sync(); // whole on disk before its name in the cache says it is complete
             }
             CacheDir.setModified(d.file, d.modified);
             lock.run(() -> {
                 downloads.remove(d.path, d);
-                if (!d.cancelled && !uploader.deletePending(d.path)) {
-                    cache.install(d.file, d.path);
+                if (d.cancelled || uploader.deletePending(d.path)) {
+                    d.finish(null); // unlinked: its handles keep the unlinked inode, as on any filesystem
+                } else if (cache.install(d.file, d.path)) {
+                    d.finish(null);
+                } else {
+                    d.finishStale(); // the path got a cache file first: writes through its handles fail
                 }
             });
         } catch (IOException | RuntimeException x) {
-            failure = x instanceof IOException io ? io : new IOException(x.toString(), x);
+            IOException failure = x instanceof IOException io ? io : new IOException(x.toString(), x);
             try (StateLock.Held h = lock.hold()) {
                 downloads.remove(d.path, d); // the next open starts again
+                d.finish(failure);
             }
         } finally {
-            d.finish(failure);
             deleteQuietly(d.file); // gone after the install; open descriptors keep the inode
+            try (StateLock.Held h = lock.hold()) {
+                active.remove(d);
+            }
         }
     }
 
@@ -269,8 +323,26 @@ final class UnionView {
         }
     }
 
-    /** Stops the downloads (their temp files are cleared at the next start). */
+    /**
+     * Stops the downloads: closes their streams (a socket read ignores interrupts), interrupts the fetchers and
+     * waits for them, at most {@link #CLOSE_WAIT_MILLIS}; call before the cache is closed. Temp files left behind
+     * are cleared at the next start.
+     */
     void close() {
+        List<Download> running;
+        try (StateLock.Held h = lock.hold()) {
+            closed = true;
+            running = new ArrayList<>(active);
+        }
+        running.forEach(Download::abort);
         fetchers.shutdownNow();
+        try {
+            if (!fetchers.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
+                LoggerFactory.getLogger(UnionView.class).warn("fetchers still running after {} ms",
+                        CLOSE_WAIT_MILLIS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
