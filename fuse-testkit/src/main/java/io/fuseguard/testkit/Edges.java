@@ -79,10 +79,7 @@ public final class Edges {
     public static synchronized Path scratch() {
         if (scratch == null) {
             try {
-                Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                        System.getProperty("java.io.tmpdir")));
-                Files.createDirectories(base);
-                scratch = Files.createTempDirectory(base, "edges-");
+                scratch = Files.createTempDirectory(FuseTestSupport.tmpBase(), "edges-");
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

@@ -61,6 +61,20 @@ public final class FuseTestSupport {
     }
 
     /**
+     * A fresh directory under {@link #tmpBase()} with the given POSIX permissions (such as {@code "rwxrwxrwx"}
+     * for a directory other test users create in), for field initializers: failures are unchecked.
+     */
+    public static Path newTempDir(String prefix, String permissions) {
+        try {
+            Path dir = Files.createTempDirectory(tmpBase(), prefix);
+            Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString(permissions));
+            return dir;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /**
      * A filesystem with an empty root directory; {@code getattr("/stall")} blocks until
      * {@link #release} is counted down (at most 60 s, so a leaked test cannot stall forever).
      */

@@ -5,6 +5,7 @@ import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.testkit.Child;
 import io.fuseguard.testkit.Edges;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -13,7 +14,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -71,17 +71,8 @@ class PassthroughFsCreateAccessTest {
             .mountOption("negative_timeout=30").fsName("passthrough-create-access").build());
 
     private static Path createRoot() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            Path root = Files.createTempDirectory(base, "passthrough-access-");
-            // anyone may create here (else the kernel refuses O_CREAT on a name it believes missing by itself)
-            Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxrwxrwx"));
-            return root;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        // anyone may create here (else the kernel refuses O_CREAT on a name it believes missing by itself)
+        return FuseTestSupport.newTempDir("passthrough-access-", "rwxrwxrwx");
     }
 
     private PassthroughFs newFs() {

@@ -9,6 +9,7 @@ import io.fuseguard.testkit.Edges;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -45,14 +46,7 @@ class PassthroughFsMountTest {
             .mountOption("use_ino").fsName("passthrough-test").build());
 
     private static Path createRoot() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            return Files.createTempDirectory(base, "passthrough-root-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FuseTestSupport.newTempDir("passthrough-root-", "rwx------");
     }
 
     private PassthroughFs newFs() {

@@ -5,6 +5,7 @@ import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.testkit.Child;
 import io.fuseguard.testkit.Edges;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -75,16 +76,7 @@ class PassthroughFsNewEntryRaceTest {
             .mountOption("negative_timeout=0").fsName("passthrough-race").build());
 
     private static Path createRoot() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            Path root = Files.createTempDirectory(base, "passthrough-race-");
-            Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwxrwxrwx"));
-            return root;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FuseTestSupport.newTempDir("passthrough-race-", "rwxrwxrwx");
     }
 
     private PassthroughFs newFs() {

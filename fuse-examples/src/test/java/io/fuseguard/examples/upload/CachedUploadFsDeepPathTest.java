@@ -8,6 +8,7 @@ import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.testkit.Child;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -17,7 +18,6 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -93,14 +93,7 @@ class CachedUploadFsDeepPathTest {
             .mountOption("attr_timeout=0").mountOption("entry_timeout=0").fsName("upload-deep").build());
 
     private static Path createWork() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            return Files.createTempDirectory(base, "upload-deep-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FuseTestSupport.newTempDir("upload-deep-", "rwx------");
     }
 
     private static DirectoryBackend newBackend(Path dir) {

@@ -5,6 +5,7 @@ import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -39,14 +40,7 @@ class CachedUploadFsMountTest {
             .deadline(OperationKind.SYNC, Duration.ofSeconds(5)).fsName("upload-test").build());
 
     private static Path createWork() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            return Files.createTempDirectory(base, "upload-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FuseTestSupport.newTempDir("upload-", "rwx------");
     }
 
     private static DirectoryBackend newBackend(Path dir) {

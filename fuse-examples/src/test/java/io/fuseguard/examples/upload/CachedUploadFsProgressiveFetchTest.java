@@ -5,6 +5,7 @@ import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.testkit.Child;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -55,14 +56,7 @@ class CachedUploadFsProgressiveFetchTest {
             .deadline(OperationKind.DATA, Duration.ofSeconds(10)).fsName("upload-fetch-test").build());
 
     private static Path createWork() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            return Files.createTempDirectory(base, "upload-fetch-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FuseTestSupport.newTempDir("upload-fetch-", "rwx------");
     }
 
     private static DirectoryBackend newBackend(Path dir) {

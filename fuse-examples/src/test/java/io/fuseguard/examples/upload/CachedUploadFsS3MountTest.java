@@ -6,6 +6,7 @@ import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.testkit.Child;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.jclouds.blobstore.domain.Blob;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -66,14 +67,7 @@ class CachedUploadFsS3MountTest {
     }
 
     private static Path createWork() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            return Files.createTempDirectory(base, "upload-s3-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FuseTestSupport.newTempDir("upload-s3-", "rwx------");
     }
 
     private static FaultInjectingBackend newBackend(String bucket) {

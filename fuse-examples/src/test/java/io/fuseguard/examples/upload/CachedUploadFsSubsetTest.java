@@ -5,6 +5,7 @@ import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.testkit.Child;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -41,14 +42,7 @@ class CachedUploadFsSubsetTest {
             .mountOption("attr_timeout=0").mountOption("entry_timeout=0").fsName("upload-subset").build());
 
     private static Path createWork() {
-        try {
-            Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP",
-                    System.getProperty("java.io.tmpdir")));
-            Files.createDirectories(base);
-            return Files.createTempDirectory(base, "upload-subset-");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return FuseTestSupport.newTempDir("upload-subset-", "rwx------");
     }
 
     private static DirectoryBackend newBackend(Path dir) {

@@ -5,6 +5,7 @@ import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
+import io.fuseguard.testkit.FuseTestSupport;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
@@ -36,9 +37,7 @@ class UploadCrashRecoveryTest {
     @Test
     void killMinus9MidUploadThenRemountCompletesTheUpload() throws Exception {
         FuseAvailability.assumeUsable();
-        Path base = Path.of(System.getenv().getOrDefault("FUSEGUARD_TEST_TMP", System.getProperty("java.io.tmpdir")));
-        Files.createDirectories(base);
-        Path work = Files.createTempDirectory(base, "upload-crash-");
+        Path work = FuseTestSupport.newTempDir("upload-crash-", "rwx------");
         Path mnt = Files.createDirectories(work.resolve("mnt")).toRealPath();
         Path cache = work.resolve("cache");
         Path backendDir = work.resolve("backend");
