@@ -64,16 +64,19 @@ public final class CallerAccess {
         if (ctx == null) {
             return true;
         }
-        if (ctx.uid() == uid && ctx.uid() != 0) {
-            return bitsGrant((mode >> 6) & 7, want); // the owner's bits decide alone: no /proc read
-        }
-        if (ctx.uid() != uid && ctx.uid() != 0) {
-            if (ctx.gid() == gid) {
+        // What the request's own ids decide, without reading /proc (every open comes here). Only root may get
+        // more than the bits give (its capabilities), and only an outsider's supplementary groups are unknown.
+        boolean root = ctx.uid() == 0;
+        if (ctx.uid() == uid) {
+            if (bitsGrant((mode >> 6) & 7, want) || !root) {
+                return bitsGrant((mode >> 6) & 7, want); // the owner's bits decide alone
+            }
+        } else if (ctx.gid() == gid) {
+            if (bitsGrant((mode >> 3) & 7, want) || !root) {
                 return bitsGrant((mode >> 3) & 7, want); // the primary group: supplementary ones do not matter
             }
-            if (bitsGrant((mode >> 3) & 7, want) && bitsGrant(mode & 7, want)) {
-                return true; // group and other both grant it: membership does not matter
-            }
+        } else if (bitsGrant((mode >> 3) & 7, want) && bitsGrant(mode & 7, want)) {
+            return true; // group and other both grant it: membership does not matter
         }
         Optional<Credentials> c = credentials(ctx.pid());
         if (c.isEmpty() || c.get().fsuid() != ctx.uid() || c.get().fsgid() != ctx.gid()) {
