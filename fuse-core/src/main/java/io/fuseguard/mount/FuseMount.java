@@ -22,6 +22,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -124,7 +125,14 @@ public final class FuseMount implements AutoCloseable {
                         + "timeout {})", config.mount().fsName(), real, m.mountTime.toMillis(), m.connectionId,
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
                         ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s" : "not available (Linux < 6.14) or off");
-        List<String> notes = m.ops.behaviourNotes(config.guard().flushPolicy());
+        List<String> notes = new ArrayList<>(m.ops.behaviourNotes(config.guard().flushPolicy()));
+        if (!config.mount().rawOptions().contains("default_permissions")
+                && config.mount().options().contains("default_permissions")) {
+            // Added for allow_other (typed or raw): a filesystem that relied on its own checks alone is now
+            // also checked by the kernel against the modes it reports.
+            notes.add("default_permissions was added because of allow_other: the kernel checks each access "
+                    + "against the reported owner and mode before the filesystem sees it (its own checks still run)");
+        }
         if (!notes.isEmpty()) {
             LOG.warn("{} is served by fuseguard with these differences from plain jnr-fuse/libfuse: {}",
                     config.mount().fsName(), String.join("; ", notes));
