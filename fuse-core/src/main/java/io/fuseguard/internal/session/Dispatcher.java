@@ -202,6 +202,9 @@ final class Dispatcher {
         }
     }
 
+    /** Whether a refused non-UTF-8 name was logged (once per mount). */
+    private volatile boolean malformedNameLogged;
+
     private void run(Worker w, Request r, Lane lane, long deadline) {
         w.call.lane = lane;
         try {
@@ -212,6 +215,12 @@ final class Dispatcher {
             int status = Call.status(w.call.state());
             if (status == Call.IDLE || status == Call.RUNNING && w.call.finish()) {
                 s.send(w, r.unique, EILSEQ, 0);
+            }
+            if (!malformedNameLogged) {
+                malformedNameLogged = true; // once per mount: a benign race may log it twice
+                LOG.warn("A {} request named a file with bytes that are not valid UTF-8; it was answered EILSEQ "
+                        + "(names reach the filesystem as UTF-8 strings, and a lossy decoding could make two names "
+                        + "one). Logged once.", Fuse.name(r.opcode));
             }
         } catch (RuntimeException | Error e) {
             LOG.error("fuseguard bug while handling {} (request {})", Fuse.name(r.opcode), r.unique, e);
