@@ -70,6 +70,14 @@ public final class Host {
         return LastError.getLastError(RUNTIME);
     }
 
+    /** The name of a {@code struct dirent64} that {@code readdir(3)} returned, as the bytes it is made of. */
+    public static byte[] direntName(Pointer dirent) {
+        int nameAt = 19; // d_ino, d_off (8 bytes each), d_reclen (2), d_type (1)
+        byte[] raw = new byte[dirent.indexOf(nameAt, (byte) 0, 256)];
+        dirent.get(nameAt, raw, 0, raw.length);
+        return raw;
+    }
+
     /**
      * {@code length} bytes at {@code offset} as UTF-8, or null when they are not valid UTF-8: fuseguard's names are
      * Strings, and a lossy decoding would show two host names as one.

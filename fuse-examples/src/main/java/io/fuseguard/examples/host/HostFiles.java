@@ -81,15 +81,8 @@ public final class HostFiles {
         try {
             Pointer d;
             while ((d = Host.LIBC.readdir(stream)) != null) {
-                // d_name: NUL-terminated at offset 19 of struct dirent64. Names that are not UTF-8 are left out.
-                int room = Math.min(256, (d.getShort(16) & 0xffff) - 19); // d_reclen bounds the record
-                byte[] raw = new byte[Math.max(0, room)];
-                d.get(19, raw, 0, raw.length);
-                int len = 0;
-                while (len < raw.length && raw[len] != 0) {
-                    len++;
-                }
-                String name = Host.utf8OrNull(raw, 0, len);
+                byte[] raw = Host.direntName(d);
+                String name = Host.utf8OrNull(raw, 0, raw.length); // names that are not UTF-8 are left out
                 if (name != null && !name.equals(".") && !name.equals("..")) {
                     each.accept(name, fd);
                 }

@@ -24,9 +24,6 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
@@ -121,8 +118,6 @@ import java.util.function.Function;
 public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PassthroughFs.class);
     private static final String USER_NS = "user.";
-    /** Offset of {@code d_name} in {@code struct dirent64}. */
-    private static final int DIRENT_NAME = 19;
     /** Directories whose names not valid UTF-8 are reported once each; a bound, so the set cannot grow without end. */
     private static final int MAX_WARNED_DIRECTORIES = 1024;
     /** Who owns what the daemon makes, until it gives it away. */
@@ -197,16 +192,12 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 throw failure;
             }
             try {
-                CharsetDecoder strict = StandardCharsets.UTF_8.newDecoder(); // reports malformed input
                 List<String> omitted = new ArrayList<>();
                 Pointer d;
                 while ((d = Host.LIBC.readdir(dir)) != null) {
-                    byte[] raw = new byte[d.indexOf(DIRENT_NAME, (byte) 0, 256)];
-                    d.get(DIRENT_NAME, raw, 0, raw.length);
-                    String name;
-                    try {
-                        name = strict.decode(ByteBuffer.wrap(raw)).toString();
-                    } catch (CharacterCodingException notUtf8) {
+                    byte[] raw = Host.direntName(d);
+                    String name = Host.utf8OrNull(raw, 0, raw.length);
+                    if (name == null) {
                         // a lossy name could neither be looked up nor told apart from another one
                         omitted.add(escaped(raw));
                         continue;
