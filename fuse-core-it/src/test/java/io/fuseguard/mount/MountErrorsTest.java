@@ -82,11 +82,11 @@ class MountErrorsTest {
     }
 
     @Test
-    void intrIsRejectedWithTheReason() throws Exception {
+    void intrSignalIsRejectedWithTheReason() throws Exception {
         Path dir = Files.createDirectory(tmp.resolve("mp"));
-        FuseguardConfig c = FuseguardConfig.builder().shutdownHook(false).mountOption("intr").build();
+        FuseguardConfig c = FuseguardConfig.builder().shutdownHook(false).mountOption("intr_signal=10").build();
         assertThatThrownBy(() -> FuseMount.mount(new SmallFs(), dir, c))
-                .isInstanceOf(MountException.class).hasMessageContaining("signals to JVM threads");
+                .isInstanceOf(MountException.class).hasMessageContaining("sends that signal to its threads");
     }
 
     @Test

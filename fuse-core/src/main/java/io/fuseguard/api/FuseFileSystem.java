@@ -28,9 +28,18 @@ import java.util.OptionalLong;
  * Handlers run concurrently, each on the thread that read its request from the kernel. Each request has a
  * deadline (per {@link OperationKind}); when it passes, the kernel gets an error answer (EIO by default), the
  * handler's thread is interrupted and given up (a new thread serves the next requests), and the handler's late
- * result is discarded. When the caller gets a signal, the kernel interrupts the request: a request that changes
- * nothing is answered EINTR at once; a handler of a change is interrupted and its own outcome is answered, so a
- * caller never hears "interrupted" about a change that happened anyway. Wait interruptibly. (An interrupt
+ * result is discarded. A caller's signal does not disturb a request (as in libfuse: the kernel cannot restart a
+ * call answered EINTR, so programs with signal handlers, JVMs and Go programs would see spurious EINTR); only
+ * when the caller is being killed is a request that changes nothing answered EINTR at once, and a handler of a
+ * change interrupted, its own outcome answered, so nobody hears "interrupted" about a change that happened
+ * anyway ({@code -o intr} honours every signal that way). Wait interruptibly.
+ *
+ * <h2>Paths while a handler runs</h2>
+ * A handler's path does not change under it: a rename or removal that concerns it (the file, a directory above
+ * it, or the name a creation or lookup is about) waits until the handler returned, as libfuse's high-level layer
+ * makes it wait; a handler that overruns its deadline delays such a change at most until the change's own
+ * deadline. Two names of one file (hard links; a non-zero {@link FileAttributes#inode()} tells) are one kernel
+ * inode. (An interrupt
  * during NIO {@code FileChannel} I/O closes the channel: filesystems that keep channels across requests set
  * {@code interruptStalledHandlers(false)}.) {@link RequestContext#current()} tells a handler who called and how
  * much time is left.
@@ -87,8 +96,11 @@ public interface FuseFileSystem {
     }
 
     /**
-     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}. Returns the number of bytes
-     * read; fewer than requested means end of file (so does -1).
+     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}, with relative puts (or
+     * {@code FileChannel.read(dst, offset)}), so that {@code dst.position()} advances past them. The caller gets
+     * exactly the bytes before {@code dst.position()}: never buffer content the handler did not write. Returns the
+     * number of bytes read (a count that disagrees with the position is logged once); fewer than requested means
+     * end of file (so does -1).
      */
     default int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);

@@ -99,6 +99,12 @@ public record FuseguardConfig(GuardSettings guard, MountSettings mount) {
             return this;
         }
 
+        /** See {@link GuardSettings.Builder#exitOnFatalError}. */
+        public Builder exitOnFatalError(boolean exit) {
+            guard.exitOnFatalError(exit);
+            return this;
+        }
+
         /** See {@link GuardSettings.Builder#flushPolicy}. */
         public Builder flushPolicy(FlushPolicy policy) {
             guard.flushPolicy(policy);

@@ -8,6 +8,7 @@ import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.log.Log;
 import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.session.FatalErrors;
 import io.fuseguard.internal.session.MountOptions;
 import io.fuseguard.internal.session.Session;
 import io.fuseguard.internal.sys.Syscalls;
@@ -67,6 +68,9 @@ public final class FuseMount implements AutoCloseable {
     private Duration mountTime = Duration.ZERO;
     private Thread shutdownHook;
     private volatile boolean mounted;
+    private FatalErrors.Target fatalTarget;
+    /** A fatal error ends the process (status 70): the mount's end must not look like a normal one. */
+    private volatile boolean fatalExit;
 
     private FuseMount(Path mountPoint, FuseguardConfig config, MountOptions options, FsOps ops,
                       EventReporter events, MountMetrics metrics) {
@@ -155,6 +159,11 @@ public final class FuseMount implements AutoCloseable {
         }
         mounted = true;
         session = new Session(config.mount().fsName(), fd, config, options, ops, events, metrics);
+        fatalTarget = new FatalErrors.Target(config.mount().fsName() + " at " + mountPoint, this::endAfterFatalError,
+                config.guard().exitOnFatalError());
+        session.fatalTarget(fatalTarget);
+        events.onFatal(session::fatal);
+        FatalErrors.register(fatalTarget);
         session.start();
         try {
             awaitReady();
@@ -221,6 +230,18 @@ public final class FuseMount implements AutoCloseable {
         }
     }
 
+    /**
+     * After an {@link Error} in fuseguard's own threads: the guards are gone, so the connection ends now (clients
+     * get ENOTCONN instead of waiting for deadlines nobody watches) and the mount point is detached here, as the
+     * shutdown hook may not manage with little memory left.
+     */
+    private void endAfterFatalError() {
+        fatalExit = fatalTarget.exits(); // before the mount ends: awaitUnmount must not return into a normal exit
+        abortConnection("a fatal error in fuseguard's own threads");
+        session.detachDevice();
+        detachIfOurs();
+    }
+
     /** The (real) mount point. */
     public Path mountPoint() {
         return mountPoint;
@@ -262,7 +283,8 @@ public final class FuseMount implements AutoCloseable {
     /** A snapshot of what the mount is doing. */
     public MountStatus status() {
         return new MountStatus(session.requests(), session.inFlight(), session.threads(), session.stuckThreads(),
-                session.openHandles(), session.pendingCloseWork(), session.flushRequests());
+                session.openHandles(), session.pendingCloseWork(), session.flushRequests(),
+                session.ignoredInterrupts());
     }
 
     /**
@@ -279,9 +301,21 @@ public final class FuseMount implements AutoCloseable {
         return finished.getCount() > 0;
     }
 
-    /** Blocks until the filesystem is unmounted (by {@link #close}, a shutdown hook or {@code umount}). */
+    /**
+     * Blocks until the filesystem is unmounted (by {@link #close}, a shutdown hook or {@code umount}). After a fatal
+     * error in fuseguard's own threads (see {@link io.fuseguard.config.GuardSettings#exitOnFatalError()}) it does
+     * not return: the process is exiting with status 70, and a return would let it end as if all went well.
+     */
     public void awaitUnmount() throws InterruptedException {
         finished.await();
+        while (fatalExit) {
+            Thread.sleep(1000);
+        }
+    }
+
+    /** The error that ended the mount from inside fuseguard ({@code OutOfMemoryError}, say), if one did. */
+    public Optional<Throwable> fatalError() {
+        return fatalTarget == null ? Optional.empty() : Optional.ofNullable(fatalTarget.error());
     }
 
     /** The end of the connection, whoever caused it: drain close-time work, destroy, release the device. */
@@ -307,9 +341,10 @@ public final class FuseMount implements AutoCloseable {
             session.abandonRunning();
             session.releaseLeftHandles();
             session.drainCloseWork(config.guard().drainTimeout());
-            List<String> hidden = session.hiddenPaths();
+            List<String> hidden = session.removeLeftHidden();
             if (!hidden.isEmpty()) {
-                LOG.warn("{}: files unlinked while open are still hidden in the filesystem: {}", mountPoint, hidden);
+                LOG.warn("{}: removed {} file(s) that were unlinked while open and still hidden when the mount ended "
+                        + "(their last close-time work had not run): {}", mountPoint, hidden.size(), hidden);
             }
             OpContext ctx = OpContext.forCurrentThread();
             ctx.begin(io.fuseguard.api.Operation.RELEASE, "/", 0, 0, 0, 0, System.nanoTime());
@@ -322,6 +357,9 @@ public final class FuseMount implements AutoCloseable {
             session.closeDevice();
             events.close();
         } finally {
+            if (fatalTarget != null) {
+                FatalErrors.unregister(fatalTarget);
+            }
             mounted = false;
             finished.countDown();
             Log.flush(5000);

@@ -26,7 +26,6 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Edges {
     private static Path scratch;
-    private static Path sigcall;
 
     private Edges() {
     }
@@ -109,19 +108,26 @@ public final class Edges {
     }
 
     /** The compiled {@code sigcall} program (one system call interrupted by SIGALRM, no SA_RESTART). */
-    public static synchronized Path sigcall() throws IOException, InterruptedException {
-        if (sigcall == null) {
+    public static Path sigcall() throws IOException, InterruptedException {
+        return compiled("sigcall");
+    }
+
+    /**
+     * A small C program of this package's resources ({@code NAME.c}), compiled once per JVM into the scratch
+     * directory.
+     */
+    public static synchronized Path compiled(String name) throws IOException, InterruptedException {
+        Path out = scratch().resolve(name);
+        if (!Files.isExecutable(out)) {
             if (!Files.isExecutable(Path.of("/usr/bin/gcc")) && !Files.isExecutable(Path.of("/usr/bin/cc"))) {
-                unusable("gcc is not installed (the interrupted caller is a small C program)");
+                unusable("gcc is not installed (the test's caller is a small C program)");
             }
-            Path out = scratch().resolve("sigcall");
             Child.Result r = Child.run(Duration.ofSeconds(60),
                     Files.isExecutable(Path.of("/usr/bin/gcc")) ? "/usr/bin/gcc" : "/usr/bin/cc", "-O1", "-o",
-                    out.toString(), resource("sigcall.c").toString());
+                    out.toString(), resource(name + ".c").toString());
             r.assertOk();
-            sigcall = out;
         }
-        return sigcall;
+        return out;
     }
 
     /** The command line of a child JVM running {@code main} with this JVM's (test) class path. */

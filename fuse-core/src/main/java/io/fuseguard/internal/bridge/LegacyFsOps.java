@@ -396,7 +396,11 @@ public final class LegacyFsOps implements FsOps {
         }
         LegacyScratch s = scratch(c);
         int size = dst.remaining();
-        Pointer buf = s.pointer(Syscalls.address(dst) + dst.position(), size);
+        long address = Syscalls.address(dst) + dst.position();
+        // The handler's count cannot be checked against what it wrote: what it did not write reads as zeros,
+        // never as an earlier request's bytes.
+        Syscalls.zero(address, size);
+        Pointer buf = s.pointer(address, size);
         try {
             int rc = fs.read(path, buf, size, offset, s.fileInfo(fh, 0));
             return rc > size ? size : rc;
@@ -594,6 +598,9 @@ public final class LegacyFsOps implements FsOps {
         try {
             int size = out == null ? 0 : out.remaining();
             Pointer buf = out == null ? null : s.pointer(Syscalls.address(out) + out.position(), size);
+            if (out != null) {
+                Syscalls.zero(Syscalls.address(out) + out.position(), size);
+            }
             int rc = fs.getxattr(path, name, buf, size);
             return out != null && rc > size ? -ERANGE : rc;
         } catch (Throwable t) {
@@ -610,6 +617,9 @@ public final class LegacyFsOps implements FsOps {
         try {
             int size = out == null ? 0 : out.remaining();
             Pointer buf = out == null ? null : s.pointer(Syscalls.address(out) + out.position(), size);
+            if (out != null) {
+                Syscalls.zero(Syscalls.address(out) + out.position(), size);
+            }
             int rc = fs.listxattr(path, buf, size);
             return out != null && rc > size ? -ERANGE : rc;
         } catch (Throwable t) {

@@ -20,6 +20,15 @@ public interface FsOps {
     /** Whether the filesystem has its own flush (close-time work the framework must run). */
     boolean implementsFlush();
 
+    /**
+     * Whether the filesystem's own inode numbers are what callers see (a non-zero {@code ino} in its attributes),
+     * whatever the {@code use_ino} option says: true for fuseguard's API, whose attributes document it; a jnr-fuse
+     * filesystem gets libfuse 2's behaviour (only with {@code use_ino}).
+     */
+    default boolean reportsInodes() {
+        return false;
+    }
+
     /** Behaviours of this filesystem that fuseguard serves differently, to be logged at mount. */
     List<String> behaviourNotes(io.fuseguard.config.FlushPolicy policy);
 

@@ -2,6 +2,7 @@ package io.fuseguard.internal.ops;
 
 import io.fuseguard.api.Operation;
 import io.fuseguard.api.RequestContext;
+import io.fuseguard.internal.tree.PathLocks;
 import io.fuseguard.internal.wire.Attr;
 
 /**
@@ -37,6 +38,10 @@ public final class OpContext {
     public boolean active;
 
     public final Attr attr = new Attr();
+    /** A second attribute scratch (checking that two names are one file). */
+    public final Attr attr2 = new Attr();
+    /** What this thread holds of the mount's paths while it runs a handler ({@link PathLocks}). */
+    public final PathLocks.Pin pin = new PathLocks.Pin();
     public final OpenResult open = new OpenResult();
     public final StatfsResult statfs = new StatfsResult();
     /** Scratch the legacy (jnr-fuse) bridge keeps per thread: native structs. */

@@ -262,6 +262,11 @@ public final class Syscalls {
         MEMORY.putInt(at, value);
     }
 
+    /** Fills native memory with zeros. */
+    public static void zero(long address, long length) {
+        MEMORY.setMemory(address, length, (byte) 0);
+    }
+
     /** Copies bytes between native memory regions. */
     public static void copy(long from, long to, long length) {
         MEMORY.copyMemory(from, to, length);

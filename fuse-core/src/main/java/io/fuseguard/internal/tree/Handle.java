@@ -115,9 +115,15 @@ public final class Handle {
         return true;
     }
 
-    /** Marks that the kernel released the handle (the close-time work is queued). */
-    public void markReleased() {
+    private final java.util.concurrent.atomic.AtomicBoolean releasedOnce = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Marks that the kernel released the handle (or will never: the mount ended, the open's answer was lost).
+     * True the first time only, so the release is counted once.
+     */
+    public boolean markReleased() {
         released = true;
+        return releasedOnce.compareAndSet(false, true);
     }
 
     /** Whether the kernel released the handle. */

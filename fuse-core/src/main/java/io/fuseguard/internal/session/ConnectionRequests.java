@@ -1,0 +1,124 @@
+package io.fuseguard.internal.session;
+
+import io.fuseguard.api.Operation;
+import io.fuseguard.internal.wire.Fuse;
+
+import java.nio.ByteBuffer;
+
+import static io.fuseguard.internal.sys.Syscalls.EPROTO;
+
+/**
+ * Requests about the connection itself: INIT (the negotiation, and the filesystem's {@code init} under the
+ * mount timeout) and FORGET/BATCH_FORGET (the kernel dropping node references).
+ */
+final class ConnectionRequests extends Requests {
+    private volatile int protoMinor;
+
+    ConnectionRequests(Requests.Shared shared) {
+        super(shared);
+    }
+
+    void init(Worker w, Request r) {
+        int major = r.i32(0);
+        int minor = r.i32(4);
+        int kernelReadahead = r.i32(8);
+        int flags = r.i32(12);
+        ByteBuffer o = w.out;
+        for (int i = 0; i < Fuse.INIT_OUT; i += 8) {
+            o.putLong(Fuse.OUT_HEADER + i, 0);
+        }
+        o.putInt(Fuse.OUT_HEADER, Fuse.KERNEL_VERSION);
+        o.putInt(Fuse.OUT_HEADER + 4, Fuse.KERNEL_MINOR_VERSION);
+        if (major > Fuse.KERNEL_VERSION) {
+            replyOk(w, r, Fuse.INIT_OUT); // the kernel asks again with our major
+            return;
+        }
+        if (major < 7 || minor < 12) {
+            LOG.error("{}: the kernel speaks FUSE {}.{}; fuseguard needs 7.12 or newer", s.name(), major, minor);
+            reply(w, r, EPROTO);
+            return;
+        }
+        protoMinor = Math.min(minor, Fuse.KERNEL_MINOR_VERSION);
+        int out = 0;
+        if (opt.asyncRead() && (flags & Fuse.INIT_ASYNC_READ) != 0) {
+            out |= Fuse.INIT_ASYNC_READ;
+        }
+        if ((flags & Fuse.INIT_BIG_WRITES) != 0) {
+            out |= Fuse.INIT_BIG_WRITES;
+        }
+        if (opt.atomicOTrunc() && (flags & Fuse.INIT_ATOMIC_O_TRUNC) != 0) {
+            out |= Fuse.INIT_ATOMIC_O_TRUNC;
+        }
+        if ((flags & Fuse.INIT_PARALLEL_DIROPS) != 0) {
+            out |= Fuse.INIT_PARALLEL_DIROPS;
+        }
+        int maxWrite = opt.maxWrite();
+        int maxPages = 0;
+        if ((flags & Fuse.INIT_MAX_PAGES) != 0) {
+            out |= Fuse.INIT_MAX_PAGES;
+            maxPages = Math.min(256, Math.max(1, (maxWrite + 4095) / 4096));
+        } else {
+            maxWrite = Math.min(maxWrite, 128 * 1024);
+        }
+        int flags2 = (flags & Fuse.INIT_EXT) != 0 && r.end >= Fuse.IN_HEADER + 20 ? r.i32(16) : 0;
+        int flags2Out = 0;
+        long timeout = s.kernelRequestTimeoutSeconds();
+        if (timeout > 0 && (flags2 & Fuse.INIT2_REQUEST_TIMEOUT) != 0) {
+            // The kernel's backstop if this daemon dies (or freezes) with a request it had read: it ends the
+            // connection after this long. A live fuseguard answers every request at its deadline, well before.
+            out |= Fuse.INIT_EXT;
+            flags2Out |= Fuse.INIT2_REQUEST_TIMEOUT;
+            o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
+            s.kernelTimeoutAccepted(true);
+        } else {
+            s.kernelTimeoutAccepted(false);
+        }
+        o.putInt(Fuse.OUT_HEADER + 32, flags2Out);
+        int readahead = opt.maxReadahead() >= 0 ? Math.min(opt.maxReadahead(), kernelReadahead) : kernelReadahead;
+        o.putInt(Fuse.OUT_HEADER + 8, readahead);
+        o.putInt(Fuse.OUT_HEADER + 12, out);
+        o.putShort(Fuse.OUT_HEADER + 16, (short) Math.max(0, opt.maxBackground()));
+        o.putShort(Fuse.OUT_HEADER + 18, (short) Math.max(0, opt.congestionThreshold()));
+        o.putInt(Fuse.OUT_HEADER + 20, maxWrite);
+        o.putInt(Fuse.OUT_HEADER + 24, 1); // time granularity: nanoseconds
+        o.putShort(Fuse.OUT_HEADER + 28, (short) maxPages);
+        // The filesystem's init runs before the answer, as in libfuse, under the mount timeout: a close() (a
+        // SIGTERM during mount) or the timeout answers INIT in its place and the thread is given up.
+        byte[] answer = new byte[Fuse.INIT_OUT];
+        o.get(Fuse.OUT_HEADER, answer);
+        Call c = w.call;
+        long now = System.nanoTime();
+        c.unique = r.unique;
+        c.opcode = r.opcode;
+        c.operation = Operation.GETATTR;
+        c.path = "/";
+        c.pid = r.pid;
+        c.startNanos = now;
+        c.deadlineNanos = now + s.config().mount().mountTimeout().toNanos();
+        c.handle = null;
+        w.context.begin(Operation.GETATTR, "/", 0, 0, 0, 0, c.deadlineNanos);
+        c.start();
+        try {
+            ops.init(w.context, major, protoMinor, maxWrite, readahead);
+        } finally {
+            w.context.end();
+        }
+        boolean mine = c.finish();
+        c.idle();
+        if (!mine) {
+            return;
+        }
+        o.put(Fuse.OUT_HEADER, answer);
+        replyOk(w, r, Fuse.INIT_OUT);
+        s.markInitialized();
+    }
+
+    void batchForget(Request r) {
+        int count = r.i32(0);
+        int at = 8;
+        for (int i = 0; i < count && Fuse.IN_HEADER + at + 16 <= r.end; i++, at += 16) {
+            nodes.forget(r.i64(at), r.i64(at + 8));
+        }
+    }
+
+}
