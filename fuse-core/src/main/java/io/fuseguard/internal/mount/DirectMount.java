@@ -106,7 +106,7 @@ final class DirectMount {
         String why = words.isEmpty() ? describe(-errno) : String.join("; ", words) + " (" + describe(-errno) + ")";
         boolean option = what.startsWith("option") || errno == -Syscalls.EINVAL;
         return new MountException(option ? MountException.Reason.OPTION_REJECTED : MountException.Reason.MOUNT_FAILED,
-                "the kernel refused to mount " + mountPoint + " at " + what + ": " + why);
+                "the kernel refused to mount " + mountPoint + " (" + what + "): " + why);
     }
 
     /**
