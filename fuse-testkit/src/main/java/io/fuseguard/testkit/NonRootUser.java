@@ -17,6 +17,7 @@ import java.util.List;
  */
 public final class NonRootUser implements AutoCloseable {
     private static final Path FUSE_CONF = Path.of("/etc/fuse.conf");
+    private static final String SETPRIV = program("setpriv");
 
     private final int uid;
     private final int gid;
@@ -77,9 +78,12 @@ public final class NonRootUser implements AutoCloseable {
         return d;
     }
 
-    /** {@code cmd} run as the user (no root, no capabilities, no supplementary groups). */
+    /**
+     * {@code cmd} run as the user (no root, no capabilities, no supplementary groups). {@code setpriv} is named by
+     * its path, so a test may run the whole command with a PATH of its own.
+     */
     public List<String> as(List<String> cmd) {
-        List<String> c = new ArrayList<>(List.of("setpriv", "--reuid=" + uid, "--regid=" + gid, "--clear-groups",
+        List<String> c = new ArrayList<>(List.of(SETPRIV, "--reuid=" + uid, "--regid=" + gid, "--clear-groups",
                 "--inh-caps=-all"));
         c.addAll(cmd);
         return c;
@@ -121,6 +125,16 @@ public final class NonRootUser implements AutoCloseable {
         Child.runOk("chmod", devFuseMode, "/dev/fuse");
         writeFuseConf(fuseConf);
         Child.run(Duration.ofSeconds(20), "rm", "-rf", base.toString());
+    }
+
+    /** A program's path on this JVM's PATH (the name itself when it is not found: the run then says so). */
+    public static String program(String name) {
+        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
+            if (!d.isEmpty() && Files.isExecutable(Path.of(d, name))) {
+                return Path.of(d, name).toString();
+            }
+        }
+        return name;
     }
 
     /** The test class path, with every jar the user cannot read copied to a readable directory. */

@@ -82,6 +82,9 @@ public final class Fusermount {
             LOG.warn("{}: mount options {} are not passed to {} (it refuses them); the kernel's defaults apply",
                     mountPoint, dropped, program.getFileName());
         }
+        if (request.autoUnmount() && Syscalls.getuid() != 0 && !request.parameters().contains("allow_other")) {
+            warnIfCannotAutoUnmount(program, mountPoint);
+        }
         int[] socket = new int[2];
         int r = Syscalls.socketPair(socket);
         if (r < 0) {
@@ -153,6 +156,40 @@ public final class Fusermount {
             if (output >= 0) {
                 Syscalls.close(output);
             }
+        }
+    }
+
+    /**
+     * fusermount3 before 3.15 checks the dead mount as root before it unmounts, and a user's mount without
+     * allow_other refuses root (EACCES, where it looks for ENOTCONN): it leaves the dead mount in place.
+     */
+    private static void warnIfCannotAutoUnmount(Path program, Path mountPoint) {
+        int[] v = version(program);
+        if (v != null && v[0] == 3 && v[1] < 15) {
+            LOG.warn("{}: {} {}.{} cannot auto_unmount this mount when the daemon dies: it checks the dead mount as "
+                    + "root, which a mount without allow_other refuses (fixed in fusermount3 3.15), and leaves it "
+                    + "answering ENOTCONN; upgrade fuse3, or add allow_other (user_allow_other in /etc/fuse.conf)",
+                    mountPoint, program.getFileName(), v[0], v[1]);
+        }
+    }
+
+    /** The helper's version from {@code -V} ({@code fusermount3 version: 3.14.0}): major and minor, or null. */
+    static int[] version(Path program) {
+        try {
+            Process p = new ProcessBuilder(program.toString(), "-V").redirectErrorStream(true)
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return null;
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("version:? (\\d+)\\.(\\d+)")
+                    .matcher(new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+            return m.find() ? new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))} : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
         }
     }
 
