@@ -32,6 +32,7 @@ public final class Fusermount {
     /** Where distributions install it, searched after PATH. */
     private static final List<String> DIRECTORIES = List.of("/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin",
             "/sbin");
+    private static final int ECHILD = 10;
     /** The child descriptor the socket gets (0-2 are its standard streams). */
     private static final int CHILD_SOCKET = 3;
 
@@ -195,8 +196,8 @@ public final class Fusermount {
 
     private static MountException refused(Path program, Path mountPoint, int output, Integer status, int receive) {
         String words = String.join("; ", lines(output));
-        String exit = status == null ? "still running" : (status & 0x7f) == 0 ? "exit code " + ((status >> 8) & 0xff)
-                : "killed by signal " + (status & 0x7f);
+        String exit = status == null ? "still running" : status == -1 ? "exit status unknown"
+                : (status & 0x7f) == 0 ? "exit code " + ((status >> 8) & 0xff) : "killed by signal " + (status & 0x7f);
         boolean option = words.contains("unknown option") || words.contains("only allowed if")
                 || words.contains("is privileged");
         String hint = "";
@@ -238,8 +239,9 @@ public final class Fusermount {
     }
 
     /**
-     * Waits up to {@code millis} for a child started here to exit and reaps it: its wait status, or null when
-     * it is still running (or was reaped already).
+     * Waits up to {@code millis} for a child started here to exit and reaps it: its wait status, -1 when it is
+     * gone without a status (reaped already, or SIGCHLD is ignored in this process), or null when it is still
+     * running.
      */
     static Integer reap(int pid, long millis) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
@@ -247,6 +249,9 @@ public final class Fusermount {
             int s = Syscalls.waitpid(pid, true);
             if (s >= 0) {
                 return s;
+            }
+            if (s == -ECHILD) {
+                return -1;
             }
             if (s != -Syscalls.EAGAIN || System.nanoTime() > deadline) {
                 return null;

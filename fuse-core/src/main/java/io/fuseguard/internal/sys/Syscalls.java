@@ -14,7 +14,8 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The handful of libc calls the request loop and the mount lifecycle make, bound directly through jffi (no
+ * The handful of libc calls and system calls the request loop and the mount lifecycle make (no libfuse: the
+ * mount is made with the kernel's interfaces or the fusermount helper), bound directly through jffi (no
  * generated jnr-ffi proxy: no class generation at start-up, one JNI call per system call). Every call that can
  * fail returns {@code -errno} instead of throwing, because the request loop handles errno values on its hot
  * path (EINTR, ENOENT of an interrupted request, ENODEV of an ended connection).
