@@ -91,8 +91,8 @@ public final class Syscalls {
     private static final long POLL = symbol("poll");
     private static final long WAITPID = symbol("waitpid");
     private static final long KILL = symbol("kill");
-    private static final long PREAD = symbol("pread64");
-    private static final long LSEEK = symbol("lseek64");
+    private static final long PREAD = symbol("pread");
+    private static final long LSEEK = symbol("lseek");
     private static final long SPAWN = symbol("posix_spawn");
     private static final long FA_INIT = symbol("posix_spawn_file_actions_init");
     private static final long FA_DESTROY = symbol("posix_spawn_file_actions_destroy");
