@@ -79,7 +79,6 @@ public final class Syscalls {
     private static final long MMAP = symbol("mmap");
     private static final long MADVISE = symbol("madvise");
     private static final long GETUID = symbol("getuid");
-    private static final long GETEUID = symbol("geteuid");
     private static final long DUP = symbol("dup");
     private static final long DUP2 = symbol("dup2");
     private static final long OPEN = symbol("open");
@@ -302,24 +301,9 @@ public final class Syscalls {
         MEMORY.copyMemory(from, to, length);
     }
 
-    /** Loads a long. */
-    public static long getLong(long at) {
-        return MEMORY.getLong(at);
-    }
-
-    /** Loads an int. */
-    public static int getInt(long at) {
-        return MEMORY.getInt(at);
-    }
-
     /** Stores a long. */
-    public static void putLong(long at, long value) {
+    private static void putLong(long at, long value) {
         MEMORY.putLong(at, value);
-    }
-
-    /** The effective user id of the process (what the kernel checks a mount against). */
-    public static int geteuid() {
-        return (int) INVOKER.invokeN0(L0, GETEUID);
     }
 
     /** Runs {@code body} with C copies of {@code strings} (null stays NULL), freeing them afterwards. */
