@@ -183,6 +183,12 @@ public record FuseguardConfig(GuardSettings guard, MountSettings mount) {
             return this;
         }
 
+        /** See {@link MountSettings.Builder#autoUnmount}. */
+        public Builder autoUnmount(boolean autoUnmount) {
+            mount.autoUnmount(autoUnmount);
+            return this;
+        }
+
         /** See {@link MountSettings.Builder#mountTimeout}. */
         public Builder mountTimeout(Duration timeout) {
             mount.mountTimeout(timeout);

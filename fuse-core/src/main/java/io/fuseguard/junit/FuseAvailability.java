@@ -26,8 +26,10 @@ public final class FuseAvailability {
         } catch (IOException e) {
             return Optional.of("/dev/fuse cannot be opened: " + e.getMessage());
         }
-        if (io.fuseguard.internal.sys.Syscalls.dlopen("libfuse.so.2") == 0) {
-            return Optional.of("libfuse.so.2 could not be loaded: install the libfuse2 package");
+        Optional<io.fuseguard.mount.MountException> helper =
+                io.fuseguard.internal.mount.KernelMount.missingHelper(java.util.List.of());
+        if (helper.isPresent()) {
+            return Optional.of(helper.get().getMessage());
         }
         return Optional.empty();
     }

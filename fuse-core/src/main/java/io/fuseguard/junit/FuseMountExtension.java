@@ -39,7 +39,7 @@ import java.util.function.Supplier;
  * }
  * }</pre>
  *
- * <p>Without a usable /dev/fuse and libfuse2 the tests are skipped with the reason, except under
+ * <p>Without a usable /dev/fuse (and, for a user who may not mount, fusermount3) the tests are skipped with the reason, except under
  * {@code CI=true}, where they fail. Cleanup never hangs: {@link FuseMount#close()} answers what is in flight
  * and aborts a busy connection; if the mount is still in the mount table afterwards, the extension aborts its
  * connection through fusectl and detaches it.

@@ -6,6 +6,9 @@ import io.fuseguard.internal.bridge.JavaFsOps;
 import io.fuseguard.internal.bridge.LegacyFsOps;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.log.Log;
+import io.fuseguard.internal.mount.Fusermount;
+import io.fuseguard.internal.mount.KernelMount;
+import io.fuseguard.internal.mount.MountedDevice;
 import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.OpContext;
 import io.fuseguard.internal.session.FatalErrors;
@@ -64,6 +67,7 @@ public final class FuseMount implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicBoolean finishing = new AtomicBoolean();
     private Session session;
+    private MountedDevice device;
     private long connectionId = -1;
     private Duration mountTime = Duration.ZERO;
     private Thread shutdownHook;
@@ -107,7 +111,7 @@ public final class FuseMount implements AutoCloseable {
         long t0 = System.nanoTime();
         MountOptions options = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
         Path real = MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
-        NativeMount.checkLibrary();
+        MountPreflight.checkHelper(options.kernel());
         MountMetrics metrics = new MountMetrics();
         EventReporter events = new EventReporter(config.mount().fsName(), config.guard().listeners(), metrics);
         FsOps ops;
@@ -125,8 +129,9 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info("Mounted {} at {} in {} ms (connection {}, flush policy {}, self-access {}, kernel request "
+        LOG.info("Mounted {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
                         + "timeout {})", config.mount().fsName(), real, m.mountTime.toMillis(), m.connectionId,
+                m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
                         ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s" : "not available (Linux < 6.14) or off");
         List<String> notes = new ArrayList<>(m.ops.behaviourNotes(config.guard().flushPolicy()));
@@ -152,7 +157,8 @@ public final class FuseMount implements AutoCloseable {
         }
         int fd;
         try {
-            fd = NativeMount.mount(mountPoint, options.kernel());
+            device = KernelMount.mount(mountPoint, options.kernel(), config.mount().mountTimeout());
+            fd = device.fd();
         } catch (RuntimeException e) {
             removeShutdownHook();
             throw e;
@@ -240,6 +246,11 @@ public final class FuseMount implements AutoCloseable {
         abortConnection("a fatal error in fuseguard's own threads");
         session.detachDevice();
         detachIfOurs();
+    }
+
+    /** How the kernel mount was made (new mount API, mount(2) or the helper), for tests. */
+    MountedDevice device() {
+        return device;
     }
 
     /** The (real) mount point. */
@@ -355,6 +366,7 @@ public final class FuseMount implements AutoCloseable {
             }
             session.stopWatchdog();
             session.closeDevice();
+            device.release(); // after the unmount: a waiting auto_unmount helper finds the mount gone
             events.close();
         } finally {
             if (fatalTarget != null) {
@@ -402,6 +414,7 @@ public final class FuseMount implements AutoCloseable {
             awaitFinished(config.guard().drainTimeout().plusSeconds(5));
         } else if (mounted) {
             detachIfOurs();
+            device.release();
         }
         removeShutdownHook();
         LOG.info("Unmounted {} in {} ms", mountPoint, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
@@ -473,6 +486,9 @@ public final class FuseMount implements AutoCloseable {
             abortConnection("the mount was busy");
             return;
         }
+        if (Syscalls.umount2(where.toString(), 0) == 0) {
+            return; // a user with CAP_SYS_ADMIN
+        }
         fusermount(where, false);
     }
 
@@ -488,25 +504,13 @@ public final class FuseMount implements AutoCloseable {
     }
 
     private void fusermount(Path where, boolean lazy) {
-        try {
-            Process p = new ProcessBuilder(lazy ? List.of("fusermount", "-u", "-z", where.toString())
-                    : List.of("fusermount", "-u", where.toString())).redirectErrorStream(true).start();
-            if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                LOG.warn("fusermount -u {} did not finish in 5 s", where);
-            }
-            String out = new String(p.getInputStream().readAllBytes()).trim();
-            if (p.isAlive() || p.exitValue() != 0) {
-                if (!lazy) {
-                    LOG.warn("fusermount -u {} failed ({}); detaching lazily: the connection ends when the last "
-                            + "file on it is closed", where, out);
-                    fusermount(where, true);
-                }
-            }
-        } catch (IOException e) {
-            LOG.warn("Cannot run fusermount to unmount {} (install the 'fuse' package): {}", where, e.getMessage());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        Optional<String> failed = Fusermount.unmount(where, lazy);
+        if (failed.isPresent() && !lazy) {
+            LOG.warn("fusermount -u {} failed ({}); detaching lazily: the connection ends when the last file on it "
+                    + "is closed", where, failed.get());
+            fusermount(where, true);
+        } else if (failed.isPresent()) {
+            LOG.warn("Cannot unmount {}: {}", where, failed.get());
         }
     }
 

@@ -1,5 +1,6 @@
 package io.fuseguard.mount;
 
+import io.fuseguard.internal.mount.KernelMount;
 import io.fuseguard.kernel.MountTable;
 
 import java.io.IOException;
@@ -7,9 +8,10 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
- * Checks what the kernel or libfuse would otherwise reject with a line on stderr, so each bad input becomes a
+ * Checks what the kernel or the fusermount helper would otherwise reject, so each bad input becomes a
  * {@link MountException} that says what is wrong and what to do. Resolves the mount point to its real path
  * (the kernel mounts on the symlink's target, and the mount table shows that path).
  */
@@ -73,6 +75,17 @@ final class MountPreflight {
         } catch (IOException e) {
             throw new MountException(MountException.Reason.MOUNT_POINT_MISSING,
                     "mount point " + dir + " cannot be listed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Refuses, before anything is done, a mount that will need the fusermount helper when none is installed (a
+     * user without CAP_SYS_ADMIN, {@code auto_unmount}).
+     */
+    static void checkHelper(List<String> kernelOptions) {
+        java.util.Optional<MountException> missing = KernelMount.missingHelper(kernelOptions);
+        if (missing.isPresent()) {
+            throw missing.get();
         }
     }
 

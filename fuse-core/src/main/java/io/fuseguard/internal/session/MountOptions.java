@@ -7,8 +7,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The {@code -o} options of a mount, split the way libfuse 2 splits them: options of the kernel mount (passed to
- * {@code fuse_mount}) and options of the filesystem library, which fuseguard implements itself (cache timeouts,
+ * The {@code -o} options of a mount, split the way libfuse 2 splits them: options of the kernel mount (what
+ * libfuse's {@code fuse_mount} took; {@code io.fuseguard.internal.mount} mounts with them) and options of the
+ * filesystem library, which fuseguard implements itself (cache timeouts,
  * inode numbers, hiding of unlinked open files, ...). Unknown options and unparsable values are refused with a
  * message that names them.
  *
