@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * What the edge tests share: the preconditions (FUSE, root, python3, gcc: skipped with the reason, a failure
- * under {@code CI=true}), the helper programs, child JVMs, and the checks and clean-ups around real mounts that
+ * under {@code FUSEGUARD_REQUIRE_FUSE=true}), the helper programs, child JVMs, and the checks and clean-ups around real mounts that
  * must never leave a dead mount or a process in D state behind.
  */
 public final class Edges {
@@ -31,7 +31,7 @@ public final class Edges {
     private Edges() {
     }
 
-    /** FUSE usable and running as root (umount, fusectl, namespaces); skips with the reason, fails under CI. */
+    /** FUSE usable and running as root (umount, fusectl, namespaces); skips with the reason, fails when FUSE is required (FUSEGUARD_REQUIRE_FUSE=true). */
     public static void assumeFuseAndRoot() {
         FuseAvailability.assumeUsable();
         if (!"0".equals(uid())) {
@@ -53,8 +53,8 @@ public final class Edges {
     }
 
     public static void unusable(String why) {
-        if (FuseAvailability.isCi()) {
-            throw new AssertionError("CI=true but " + why);
+        if (FuseAvailability.required()) {
+            throw new AssertionError(FuseAvailability.REQUIRE_ENV + "=true but " + why);
         }
         Assumptions.abort("skipped: " + why);
     }
