@@ -182,7 +182,7 @@ public final class Edges {
     /**
      * Processes (pid and command) whose mount table holds a mount of connection {@code id}: a copy in another mount
      * namespace (any {@code unshare --mount} started while the mount existed, by this test or anybody else on the
-     * machine, keeps the connection alive after the unmount). Reads /proc/<pid>/mountinfo only.
+     * machine, keeps the connection alive after the unmount). Reads /proc/PID/mountinfo only.
      */
     public static List<String> mountNamespaceCopies(long id) {
         List<String> out = new ArrayList<>();
