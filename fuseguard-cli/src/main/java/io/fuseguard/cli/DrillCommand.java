@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
  * fuseguard, with real processes in pid namespaces; prints a table; always releases the plain side with a
  * fusectl abort. Exit code 0 only when fuseguard's side is clean in every scenario.
  */
-@Command(name = "drill", mixinStandardHelpOptions = true,
+@Command(name = "drill", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Reproduces the seed deadlock: plain jnr-fuse vs fuseguard, side by side (root).")
 public final class DrillCommand implements Callable<Integer> {
     @Spec

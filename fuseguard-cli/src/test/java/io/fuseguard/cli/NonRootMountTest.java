@@ -135,7 +135,7 @@ class NonRootMountTest {
 
     /** Starts the daemon as the user and waits until it serves. */
     private static Process daemon(Path mp, String... extra) throws Exception {
-        List<String> args = new ArrayList<>(List.of("mount", "memory", mp.toString(), "--capacity", "64m"));
+        List<String> args = new ArrayList<>(List.of("mount", "memory", mp.toString(), "--capacity", "64M"));
         args.addAll(List.of(extra));
         Process p = new ProcessBuilder(fuseguardAs(USER, args.toArray(String[]::new)))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();

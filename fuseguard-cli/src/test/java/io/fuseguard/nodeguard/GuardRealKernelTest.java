@@ -163,7 +163,7 @@ class GuardRealKernelTest {
         try (GuardFixture fx = new GuardFixture("guard-load")) {
             Path mp = fx.mountPoint("mnt");
             Process mount = fx.start(GuardFixture.java(FuseguardCommand.class.getName(), "mount", "memory",
-                    mp.toString(), "--capacity", "256m"), "mount");
+                    mp.toString(), "--capacity", "256M"), "mount");
             long conn = fx.awaitConnection(mp, (int) mount.pid());
             GuardFixture.Guard g = fx.startGuard("--interval", "100ms", "--under", fx.dir.toString(),
                     "--metrics-port", "0", "--metrics-bind", "127.0.0.1");
