@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
                 "Its files live in the JVM's heap: --capacity must fit in it (-Xmx), or the command refuses."})
 final class MountMemoryCommand extends MountSubcommand {
     /** What MemoryFs needs on top of its data, measured (docs/operations.md): request buffers, tables, classes. */
-    static final long HEAP_BASE = 96L << 20;
+    static final long HEAP_BASE = 64L << 20;
     /** Per byte of capacity: chunk headers, a partly filled last chunk per file, the collector's room to work. */
     static final double HEAP_PER_BYTE = 1.125;
 
