@@ -70,6 +70,30 @@ class CliChildProcessTest {
                 .map(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).orElse(-1.0);
     }
 
+    /** The base names of the fuseguard_ metrics a scrape serves ({@code _count} and the like folded in). */
+    private static java.util.Set<String> servedNames(String scrape) {
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        scrape.lines().filter(l -> l.startsWith("fuseguard_"))
+                .forEach(l -> names.add(l.split("[{ ]", 2)[0].replaceAll("_(count|sum|max|bucket)$", "")));
+        return names;
+    }
+
+    /** The metric names of the table in docs/operations.md, section "Metrics". */
+    private static java.util.Set<String> documentedNames() throws IOException {
+        String doc = Files.readString(Path.of("..", "docs", "operations.md"));
+        int start = doc.indexOf("### Metrics");
+        String section = doc.substring(start, doc.indexOf("\n## ", start));
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        for (String line : section.lines().filter(l -> l.startsWith("| `fuseguard_")).toList()) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("`(fuseguard_[a-z_]+)`")
+                    .matcher(line.split("\\|")[1]);
+            while (m.find()) {
+                names.add(m.group(1));
+            }
+        }
+        return names;
+    }
+
     @Test
     void mountServesUntilSigtermThenUnmountsCleanly() throws Exception {
         Path mp = Files.createDirectory(tmp.resolve("mnt"));
@@ -106,6 +130,10 @@ class CliChildProcessTest {
             assertThat(metrics).contains("fuseguard_request_duration_seconds_bucket{").contains("fuseguard_threads{")
                     .contains("fuseguard_events_total{").contains("fuseguard_request_expected_errors_total{")
                     .contains("fuseguard_request_errors_total{");
+            // what is served is what docs/operations.md documents, and it stays small
+            assertThat(servedNames(metrics)).isEqualTo(documentedNames());
+            assertThat(metrics.lines().filter(l -> !l.startsWith("#")).count()).as("series served")
+                    .isLessThan(400);
             Child.runOk("sh", "-c", "echo more >> " + mp.resolve("f"));
             assertThat(sample(get("http://127.0.0.1:" + port + "/metrics"), writes)).isGreaterThan(before);
             assertThat(get("http://127.0.0.1:" + port + "/healthz")).startsWith("ok");

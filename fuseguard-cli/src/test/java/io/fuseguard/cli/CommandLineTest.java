@@ -185,4 +185,16 @@ class CommandLineTest {
                     .doesNotContain("needs a JVM heap").contains("fuseguard: ");
         }
     }
+
+    @Test
+    void theGuardRefusesToStartWithoutFusectlAndRefusesRelativeScopes() {
+        // /sys/fs/fuse is sysfs's own directory: what /sys/fs/fuse/connections is when fusectl is not mounted
+        Run r = run("guard", "--dry-run", "--once", "--fusectl", "/sys/fs/fuse");
+        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.err()).contains("the guard cannot read the FUSE control filesystem")
+                .contains("not mounted");
+        Run rel = run("guard", "--dry-run", "--once", "--under", "mnt/x");
+        assertThat(rel.exit()).isEqualTo(2);
+        assertThat(rel.err()).contains("--under must be an absolute path, not 'mnt/x'");
+    }
 }
