@@ -221,7 +221,7 @@ class CliChildProcessTest {
         Run r = run("drill", "--scenario", "OWN_FILE_KILL", "--work-dir", tmp.resolve("drill").toString());
         System.out.print(r.out());
         assertThat(r.exit()).isZero();
-        assertThat(r.out()).contains("SCENARIO").contains("plain").contains("WEDGED")
+        assertThat(r.out()).contains("ENDED BY ITSELF").contains("plain").contains("never (wedged)").contains("released in ")
                 .contains("fuseguard: clean in every scenario");
     }
 
