@@ -58,6 +58,7 @@ public final class DrillCommand implements Callable<Integer> {
             }
         }
         out.print(io.fuseguard.drill.DrillTable.render(outcomes));
+        out.flush();
         boolean ok = outcomes.stream().filter(o -> o.impl().equals("fuseguard")).allMatch(Outcome::clean);
         return ok ? 0 : 1;
     }

@@ -21,12 +21,13 @@ import java.time.Duration;
 /** {@code fuseguard mount upload}: ndrive-style, a local cache uploaded after close to a directory or S3. */
 @Command(name = "upload", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         sortOptions = false,
-        description = {"Mounts the upload example (ndrive-style: files live in a local cache and are uploaded after",
-                "their last close) and serves it until Ctrl-C or SIGTERM. The backend is a directory or an S3",
-                "bucket (--backend s3://BUCKET[/PREFIX], --endpoint URL for MinIO/S3Proxy; AWS credentials from",
-                "the environment, ~/.aws or the instance). Regular files and directories only: symlinks, hard",
-                "links, FIFOs, sockets and devices are refused with EPERM. Mode, owner and times live in the cache",
-                "(kept across restarts), not in the backend."})
+        description = {"Mounts the upload example (a local cache, uploaded after close to a directory or S3) and "
+                + "serves it until Ctrl-C or SIGTERM.",
+                "ndrive-style: files live in the cache and are uploaded after their last close. The backend is a "
+                + "directory or an S3 bucket (--backend s3://BUCKET[/PREFIX], --endpoint URL for MinIO/S3Proxy; AWS "
+                + "credentials from the environment, ~/.aws or the instance). Regular files and directories only: "
+                + "symlinks, hard links, FIFOs, sockets and devices are refused with EPERM. Mode, owner and times "
+                + "live in the cache (kept across restarts), not in the backend."})
 final class MountUploadCommand extends MountSubcommand {
     private static final Log LOG = Log.of(MountUploadCommand.class);
 

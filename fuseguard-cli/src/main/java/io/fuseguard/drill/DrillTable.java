@@ -38,7 +38,7 @@ public final class DrillTable {
                 }
                 continue;
             }
-            row(sb, "SIDE", "ENDED BY ITSELF", "STUCK", "KERNEL EVIDENCE OF THE WEDGE", "THEN FUSECTL ABORT");
+            row(sb, "SIDE", "ENDED BY ITSELF", "STUCK", "KERNEL EVIDENCE", "THEN FUSECTL ABORT");
             for (Outcome o : e.getValue()) {
                 List<String> evidence = wrap(o.wedgeEvidence().isEmpty() ? (o.detail().isEmpty() ? "-" : o.detail())
                         : o.wedgeEvidence());
