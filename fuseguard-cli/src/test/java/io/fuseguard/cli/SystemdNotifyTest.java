@@ -94,4 +94,28 @@ class SystemdNotifyTest {
             }
         }
     }
+
+    @Test
+    void theGuardSaysReadyAfterItsFirstScan() throws Exception {
+        io.fuseguard.testkit.FuseTestSupport.assumeFuseUsable();
+        String address = "@fuseguard-guard-test-" + ProcessHandle.current().pid();
+        Process r = receiver(address);
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), FuseguardCommand.class.getName(), "guard", "--dry-run",
+                "--interval", "100ms", "--under", tmp.toString()).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().put("NOTIFY_SOCKET", address);
+        Process p = pb.start();
+        try {
+            assertThat(reader(r).readLine()).isEqualTo("READY=1|STATUS=guarding FUSE connections");
+            new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor();
+            assertThat(p.waitFor(15, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).as("SIGTERM is a success").isZero();
+        } finally {
+            p.destroyForcibly();
+            p.waitFor(10, TimeUnit.SECONDS);
+            r.destroyForcibly();
+            r.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
 }
