@@ -201,7 +201,7 @@ public interface FuseFileSystem {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Changes permission bits (mode & 07777). */
+    /** Changes permission bits ({@code mode & 07777}). */
     default void chmod(String path, int mode) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }

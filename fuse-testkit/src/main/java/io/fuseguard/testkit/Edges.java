@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * What the edge tests share: the preconditions (FUSE, root, python3, gcc: skipped with the reason, a failure
- * under {@code CI=true}), the helper programs, child JVMs, and the checks and clean-ups around real mounts that
+ * under {@code FUSEGUARD_REQUIRE_FUSE=true}), the helper programs, child JVMs, and the checks and clean-ups around real mounts that
  * must never leave a dead mount or a process in D state behind.
  */
 public final class Edges {
@@ -30,7 +30,7 @@ public final class Edges {
     private Edges() {
     }
 
-    /** FUSE usable and running as root (umount, fusectl, namespaces); skips with the reason, fails under CI. */
+    /** FUSE usable and running as root (umount, fusectl, namespaces); skips with the reason, fails when FUSE is required (FUSEGUARD_REQUIRE_FUSE=true). */
     public static void assumeFuseAndRoot() {
         FuseAvailability.assumeUsable();
         if (!"0".equals(uid())) {
@@ -52,8 +52,8 @@ public final class Edges {
     }
 
     public static void unusable(String why) {
-        if (FuseAvailability.isCi()) {
-            throw new AssertionError("CI=true but " + why);
+        if (FuseAvailability.required()) {
+            throw new AssertionError(FuseAvailability.REQUIRE_ENV + "=true but " + why);
         }
         Assumptions.abort("skipped: " + why);
     }
@@ -188,7 +188,7 @@ public final class Edges {
     /**
      * Processes (pid and command) whose mount table holds a mount of connection {@code id}: a copy in another mount
      * namespace (any {@code unshare --mount} started while the mount existed, by this test or anybody else on the
-     * machine, keeps the connection alive after the unmount). Reads /proc/<pid>/mountinfo only.
+     * machine, keeps the connection alive after the unmount). Reads /proc/PID/mountinfo only.
      */
     public static List<String> mountNamespaceCopies(long id) {
         List<String> out = new ArrayList<>();

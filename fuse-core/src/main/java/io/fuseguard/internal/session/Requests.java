@@ -145,7 +145,7 @@ abstract class Requests {
     /** Ends the guarded part: true when this thread answers; false when it was answered already. */
     boolean end(Worker w, Request r, int result) {
         Call c = w.call;
-        metrics.record(c.operation, System.nanoTime() - c.startNanos, result < 0);
+        metrics.record(c.operation, System.nanoTime() - c.startNanos, result < 0 ? -result : 0);
         boolean mine = c.finish();
         w.context.end();
         if (!mine) {

@@ -1,0 +1,117 @@
+package io.fuseguard.cli;
+
+import io.fuseguard.api.FuseFileSystem;
+import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.internal.log.Log;
+import io.fuseguard.metrics.FuseguardMeterBinder;
+import io.fuseguard.mount.FuseMount;
+import io.fuseguard.mount.MountException;
+import io.fuseguard.nodeguard.MetricsServer;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+
+/**
+ * What every {@code fuseguard mount KIND} does once its filesystem is built: mount it, serve metrics if asked,
+ * tell systemd it is ready, serve until Ctrl-C or SIGTERM (SIGTERM exits 0), then unmount and close the filesystem
+ * and what it holds.
+ */
+abstract class MountSubcommand implements Callable<Integer> {
+    /** fuseguard's own background logging: the logging backend starts off the mount path. */
+    private static final Log LOG = Log.of(MountSubcommand.class);
+
+    @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "an existing, empty directory")
+    Path mountPoint;
+
+    @Mixin
+    MountOptions common;
+
+    /** The kind's name ({@code memory}, ...): the filesystem's fsName and what the logs call it. */
+    abstract String kind();
+
+    /** The filesystem, with every kind-specific option checked; bad input is a {@code BadInputException}. */
+    abstract FuseFileSystem fileSystem() throws IOException;
+
+    /** Mount options the kind needs besides the user's. */
+    List<String> kindMountOptions() {
+        return List.of();
+    }
+
+    /** Closes what the filesystem uses but does not own (after the filesystem is closed); nothing by default. */
+    void closeResources() {
+    }
+
+    /** The mount point as given, absolute and normalized. */
+    final Path mountPoint() {
+        return mountPoint.toAbsolutePath().normalize();
+    }
+
+    @Override
+    public final Integer call() throws Exception {
+        Path mp = mountPoint();
+        FuseguardConfig config = common.config(kind(), kindMountOptions());
+        FuseFileSystem fs;
+        try {
+            fs = fileSystem();
+        } catch (IOException | RuntimeException e) {
+            closeResources();
+            throw e;
+        }
+        FuseMount mount;
+        try {
+            mount = FuseMount.mount(fs, mp, config);
+        } catch (MountException e) {
+            closeFileSystem(fs);
+            throw e.reason() == MountException.Reason.MOUNT_FAILED
+                    || e.reason() == MountException.Reason.NOT_ANSWERING
+                    ? e : new FuseguardCommand.BadInputException(e.getMessage());
+        }
+        LOG.info("Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
+                mount.connectionId().isPresent() ? mount.connectionId().getAsLong() : "?");
+        MetricsServer metrics = null;
+        if (common.metricsPort != null) {
+            var registry = MetricsServer.newRegistry();
+            FuseguardMeterBinder.builder(mount).latencyBuckets(common.latencyBuckets()).build().bindTo(registry);
+            try {
+                metrics = MetricsServer.start(common.metricsBind, common.metricsPort, registry, mount::isMounted,
+                        () -> mount.isMounted() ? Optional.empty() : Optional.of("not mounted"));
+            } catch (IOException e) {
+                mount.close();
+                closeFileSystem(fs);
+                throw new FuseguardCommand.BadInputException("--metrics-port " + common.metricsPort
+                        + ": cannot listen on " + common.metricsBind + ": " + e.getMessage());
+            }
+            LOG.info("Metrics on http://{}:{}/metrics", common.metricsBind, metrics.port());
+        }
+        // After the unmount (the mount's own hook), stop background work such as uploads.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            mount.close();
+            closeFileSystem(fs);
+        }, "fuseguard-stop-" + kind()));
+        Termination.exitZeroOnSigterm();
+        SystemdNotify.notify("READY=1\nSTATUS=serving " + kind() + " at " + mp).ifPresent(
+                why -> LOG.warn("could not tell systemd the mount is ready: {}", why));
+        mount.awaitUnmount();
+        SystemdNotify.notify("STOPPING=1");
+        if (metrics != null) {
+            metrics.close();
+        }
+        return 0;
+    }
+
+    private void closeFileSystem(FuseFileSystem fs) {
+        if (fs instanceof AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.warn("closing {} failed: {}", kind(), e.getMessage());
+            }
+        }
+        closeResources();
+    }
+}
