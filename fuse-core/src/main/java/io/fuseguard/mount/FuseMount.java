@@ -130,10 +130,12 @@ public final class FuseMount implements AutoCloseable {
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
         LOG.info("Mounted {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
-                        + "timeout {})", config.mount().fsName(), real, m.mountTime.toMillis(), m.connectionId,
-                m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
+                        + "timeout {}; protocol {})", config.mount().fsName(), real, m.mountTime.toMillis(),
+                m.connectionId, m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
-                        ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s" : "not available (Linux < 6.14) or off");
+                        ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s"
+                        : "not available (Linux < 6.15) or off",
+                m.session.protocol() == null ? "?" : m.session.protocol().describe());
         List<String> notes = new ArrayList<>(m.ops.behaviourNotes(config.guard().flushPolicy()));
         if (!config.mount().rawOptions().contains("default_permissions")
                 && config.mount().options().contains("default_permissions")) {
@@ -251,6 +253,11 @@ public final class FuseMount implements AutoCloseable {
     /** How the kernel mount was made (new mount API, mount(2) or the helper), for tests. */
     MountedDevice device() {
         return device;
+    }
+
+    /** What this mount negotiated with the kernel: the protocol minor and the capabilities in use. */
+    public KernelProtocol protocol() {
+        return session.protocol();
     }
 
     /** The (real) mount point. */

@@ -2,6 +2,7 @@ package io.fuseguard.internal.session;
 
 import io.fuseguard.api.Operation;
 import io.fuseguard.internal.wire.Fuse;
+import io.fuseguard.internal.wire.InitFlags;
 
 import java.nio.ByteBuffer;
 
@@ -39,41 +40,41 @@ final class ConnectionRequests extends Requests {
             return;
         }
         protoMinor = Math.min(minor, Fuse.KERNEL_MINOR_VERSION);
-        int out = 0;
-        if (opt.asyncRead() && (flags & Fuse.INIT_ASYNC_READ) != 0) {
-            out |= Fuse.INIT_ASYNC_READ;
+        int flags2 = (flags & Fuse.INIT_EXT) != 0 && r.end >= Fuse.IN_HEADER + 20 ? r.i32(16) : 0;
+        long offered = Integer.toUnsignedLong(flags) | ((long) flags2 << 32);
+        long granted = 0;
+        if (opt.asyncRead()) {
+            granted |= InitFlags.ASYNC_READ;
         }
-        if ((flags & Fuse.INIT_BIG_WRITES) != 0) {
-            out |= Fuse.INIT_BIG_WRITES;
-        }
-        if (opt.atomicOTrunc() && (flags & Fuse.INIT_ATOMIC_O_TRUNC) != 0) {
-            out |= Fuse.INIT_ATOMIC_O_TRUNC;
-        }
-        if ((flags & Fuse.INIT_PARALLEL_DIROPS) != 0) {
-            out |= Fuse.INIT_PARALLEL_DIROPS;
+        granted |= InitFlags.BIG_WRITES | InitFlags.PARALLEL_DIROPS;
+        if (opt.atomicOTrunc()) {
+            granted |= InitFlags.ATOMIC_O_TRUNC;
         }
         int maxWrite = opt.maxWrite();
         int maxPages = 0;
-        if ((flags & Fuse.INIT_MAX_PAGES) != 0) {
-            out |= Fuse.INIT_MAX_PAGES;
+        if ((offered & InitFlags.MAX_PAGES) != 0) {
+            granted |= InitFlags.MAX_PAGES;
             maxPages = Math.min(256, Math.max(1, (maxWrite + 4095) / 4096));
         } else {
             maxWrite = Math.min(maxWrite, 128 * 1024);
         }
-        int flags2 = (flags & Fuse.INIT_EXT) != 0 && r.end >= Fuse.IN_HEADER + 20 ? r.i32(16) : 0;
-        int flags2Out = 0;
         long timeout = s.kernelRequestTimeoutSeconds();
-        if (timeout > 0 && (flags2 & Fuse.INIT2_REQUEST_TIMEOUT) != 0) {
+        if (timeout > 0 && (offered & InitFlags.REQUEST_TIMEOUT) != 0) {
             // The kernel's backstop if this daemon dies (or freezes) with a request it had read: it ends the
             // connection after this long. A live fuseguard answers every request at its deadline, well before.
-            out |= Fuse.INIT_EXT;
-            flags2Out |= Fuse.INIT2_REQUEST_TIMEOUT;
+            granted |= InitFlags.REQUEST_TIMEOUT;
             o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
-            s.kernelTimeoutAccepted(true);
-        } else {
-            s.kernelTimeoutAccepted(false);
         }
-        o.putInt(Fuse.OUT_HEADER + 32, flags2Out);
+        granted &= offered; // a capability is used only when this kernel has it
+        if ((granted >>> 32) != 0) {
+            granted |= InitFlags.INIT_EXT;
+        }
+        s.kernelTimeoutAccepted((granted & InitFlags.REQUEST_TIMEOUT) != 0);
+        s.negotiated(new io.fuseguard.mount.KernelProtocol(major, minor, protoMinor,
+                InitFlags.names(granted & ~InitFlags.INIT_EXT),
+                InitFlags.names(offered & ~granted & ~InitFlags.INIT_EXT)));
+        int out = (int) granted;
+        o.putInt(Fuse.OUT_HEADER + 32, (int) (granted >>> 32));
         int readahead = opt.maxReadahead() >= 0 ? Math.min(opt.maxReadahead(), kernelReadahead) : kernelReadahead;
         o.putInt(Fuse.OUT_HEADER + 8, readahead);
         o.putInt(Fuse.OUT_HEADER + 12, out);

@@ -187,6 +187,17 @@ public final class Session {
         return kernelRequestTimeoutSeconds;
     }
 
+    private volatile io.fuseguard.mount.KernelProtocol protocol;
+
+    void negotiated(io.fuseguard.mount.KernelProtocol p) {
+        protocol = p;
+    }
+
+    /** What INIT negotiated (null before INIT). */
+    public io.fuseguard.mount.KernelProtocol protocol() {
+        return protocol;
+    }
+
     void kernelTimeoutAccepted(boolean accepted) {
         kernelTimeout = accepted;
     }
