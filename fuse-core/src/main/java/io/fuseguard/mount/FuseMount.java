@@ -12,6 +12,8 @@ import io.fuseguard.internal.mount.MountedDevice;
 import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.OpContext;
 import io.fuseguard.internal.session.FatalErrors;
+import io.fuseguard.internal.state.StateJournal;
+import io.fuseguard.internal.supervise.SupervisorLink;
 import io.fuseguard.internal.session.MountOptions;
 import io.fuseguard.internal.session.Session;
 import io.fuseguard.internal.sys.Syscalls;
@@ -73,6 +75,8 @@ public final class FuseMount implements AutoCloseable {
     private Thread shutdownHook;
     private volatile boolean mounted;
     private FatalErrors.Target fatalTarget;
+    /** This process's supervisor, when it serves a supervised mount as a worker; null otherwise. */
+    private SupervisorLink link;
     /** A fatal error ends the process (status 70): the mount's end must not look like a normal one. */
     private volatile boolean fatalExit;
 
@@ -110,8 +114,13 @@ public final class FuseMount implements AutoCloseable {
                                    java.util.function.Function<EventReporter, FsOps> bridge) {
         long t0 = System.nanoTime();
         MountOptions options = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
-        Path real = MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
-        MountPreflight.checkHelper(options.kernel());
+        // A worker started by a supervisor serves the supervisor's mount: never stat it (nobody serves it yet).
+        SupervisorLink link = SupervisorLink.take(mountPoint.toAbsolutePath().normalize());
+        Path real = link != null ? link.mountPoint()
+                : MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
+        if (link == null) {
+            MountPreflight.checkHelper(options.kernel());
+        }
         MountMetrics metrics = new MountMetrics();
         EventReporter events = new EventReporter(config.mount().fsName(), config.guard().listeners(), metrics);
         FsOps ops;
@@ -122,6 +131,7 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         FuseMount m = new FuseMount(real, config, options, ops, events, metrics);
+        m.link = link;
         try {
             m.start();
         } catch (RuntimeException | Error e) {
@@ -159,7 +169,8 @@ public final class FuseMount implements AutoCloseable {
         }
         int fd;
         try {
-            device = KernelMount.mount(mountPoint, options.kernel(), config.mount().mountTimeout());
+            device = link != null ? MountedDevice.fromSupervisor(link.device())
+                    : KernelMount.mount(mountPoint, options.kernel(), config.mount().mountTimeout());
             fd = device.fd();
         } catch (RuntimeException e) {
             removeShutdownHook();
@@ -172,12 +183,28 @@ public final class FuseMount implements AutoCloseable {
         session.fatalTarget(fatalTarget);
         events.onFatal(session::fatal);
         FatalErrors.register(fatalTarget);
+        boolean resumed = link != null && session.supervise(StateJournal.open(link.state()));
         session.start();
         try {
-            awaitReady();
+            if (resumed) {
+                // The previous worker's unanswered requests come back now (and new ones waited in the kernel).
+                int rc = session.requestResend();
+                if (rc < 0) {
+                    LOG.warn("{}: the kernel refused FUSE_NOTIFY_RESEND (errno {}; Linux 6.9 or later has it): "
+                            + "requests the previous worker had read wait until their callers give up", mountPoint,
+                            -rc);
+                }
+                connectionId = link.connectionId();
+            } else {
+                awaitReady();
+            }
         } catch (RuntimeException | Error e) {
             close();
             throw e;
+        }
+        if (link != null) {
+            link.listen(this::handOver, this::supervisorGone);
+            link.tell("READY " + ProcessHandle.current().pid() + " " + (resumed ? "resumed" : "first"));
         }
         Thread reaper = new Thread(this::reap, "fuseguard-reaper-" + config.mount().fsName());
         reaper.setDaemon(true);
@@ -245,9 +272,35 @@ public final class FuseMount implements AutoCloseable {
      */
     private void endAfterFatalError() {
         fatalExit = fatalTarget.exits(); // before the mount ends: awaitUnmount must not return into a normal exit
+        if (link != null) {
+            session.detachDevice(); // a supervised worker just goes: the supervisor keeps the connection, restarts
+            return;
+        }
         abortConnection("a fatal error in fuseguard's own threads");
         session.detachDevice();
         detachIfOurs();
+    }
+
+    /** The supervisor asks for a planned handover: finish what runs, take nothing new, and say so. */
+    private void handOver() {
+        try {
+            boolean quiet = session.quiesce(config.guard().drainTimeout());
+            LOG.info("{}: handing over to a new worker ({})", mountPoint, quiet ? "nothing left running"
+                    : "work still running after " + config.guard().drainTimeout().toMillis() + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        link.tell("QUIESCED");
+    }
+
+    /** The supervisor is gone: nobody can take over, so the connection ends as an unsupervised one would. */
+    private void supervisorGone() {
+        if (closed.get()) {
+            return;
+        }
+        LOG.warn("{}: the supervisor is gone; ending this worker (the connection ends with it)", mountPoint);
+        link = null; // from here on, an ordinary end: release the connection
+        close();
     }
 
     /** How the kernel mount was made (new mount API, mount(2) or the helper), for tests. */
@@ -357,9 +410,12 @@ public final class FuseMount implements AutoCloseable {
         }
         try {
             session.abandonRunning();
-            session.releaseLeftHandles();
+            boolean handingOver = link != null; // the kernel keeps these open for the next worker
+            if (!handingOver) {
+                session.releaseLeftHandles();
+            }
             session.drainCloseWork(config.guard().drainTimeout());
-            List<String> hidden = session.removeLeftHidden();
+            List<String> hidden = handingOver ? List.of() : session.removeLeftHidden();
             if (!hidden.isEmpty()) {
                 LOG.warn("{}: removed {} file(s) that were unlinked while open and still hidden when the mount ended "
                         + "(their last close-time work had not run): {}", mountPoint, hidden.size(), hidden);
@@ -398,6 +454,20 @@ public final class FuseMount implements AutoCloseable {
             return;
         }
         long t0 = System.nanoTime();
+        if (session != null && link != null) {
+            // A supervised worker leaves the connection to its supervisor (and to the next worker): no unmount.
+            link.tell("LEAVING");
+            session.beginClose();
+            session.abandonRunning();
+            session.detachDevice();
+            finish();
+            awaitFinished(config.guard().drainTimeout().plusSeconds(5));
+            removeShutdownHook();
+            LOG.info("{}: this worker stopped (the supervisor keeps the mount) in {} ms", mountPoint,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            Log.flush(5000);
+            return;
+        }
         if (session != null) {
             session.beginClose();
             unmount();

@@ -1,0 +1,48 @@
+package io.fuseguard.cli;
+
+import io.fuseguard.kernel.MountEntry;
+import io.fuseguard.kernel.MountTable;
+import io.fuseguard.mount.Supervisor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code fuseguard restart MOUNTPOINT}: asks the supervisor of a mount started with {@code --supervise} to hand
+ * over to a new worker (after an upgrade of the jar, say) without a client error. Exit 0 when it did, 1 when the
+ * supervisor could not, 2 when MOUNTPOINT is no supervised mount.
+ */
+@Command(name = "restart", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "Hand a supervised mount (mount ... --supervise) over to a new worker process: clients see "
+                + "a pause, not an error.")
+final class RestartCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "the supervised mount point")
+    Path mountPoint;
+
+    @Override
+    public Integer call() throws IOException {
+        Path mp = mountPoint.toAbsolutePath().normalize();
+        MountEntry entry = null;
+        for (MountEntry e : MountTable.read()) {
+            if (e.isFuse() && e.mountPoint().equals(mp)) {
+                entry = e;
+            }
+        }
+        if (entry == null) {
+            throw new FuseguardCommand.BadInputException(mp + " is not a FUSE mount point");
+        }
+        Path socket = Supervisor.controlSocket(MountSubcommand.controlDirectory(), entry.connectionId());
+        String answer;
+        try {
+            answer = Supervisor.requestRestart(MountSubcommand.controlDirectory(), entry.connectionId());
+        } catch (IOException e) {
+            throw new FuseguardCommand.BadInputException(mp + " has no supervisor listening at " + socket
+                    + " (was it mounted with --supervise?): " + e.getMessage());
+        }
+        System.out.println(answer);
+        return answer.startsWith("RESTARTED") ? 0 : 1;
+    }
+}
