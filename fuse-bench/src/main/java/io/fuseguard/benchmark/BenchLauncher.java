@@ -2,6 +2,7 @@ package io.fuseguard.benchmark;
 
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.examples.memory.MemoryFs;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.mount.FuseMount;
 
 import java.nio.file.Files;
@@ -114,7 +115,8 @@ public final class BenchLauncher {
         }
         FuseguardConfig config = b.build();
         // The configuration's shutdown hook (on by default) unmounts on SIGTERM; awaitUnmount then returns.
-        try (FuseMount m = legacy != null ? FuseMount.mount(legacy, mp, config) : FuseMount.mount(memoryFs, mp, config)) {
+        try (FuseMount m = legacy != null ? JnrFuseMount.mount(legacy, mp, config)
+                : FuseMount.mount(memoryFs, mp, config)) {
             System.out.println("READY " + pid);
             System.out.flush();
             m.awaitUnmount();

@@ -2,6 +2,7 @@ package io.fuseguard.drill;
 
 import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
@@ -660,7 +661,7 @@ public final class MigrationReport {
             if (allowOther) {
                 b.allowOther(true);
             }
-            FuseMount fm = FuseMount.mount(fs, mp, b.build());
+            FuseMount fm = JnrFuseMount.mount(fs, mp, b.build());
             m = fm::close;
         }
         cleanup.push(() -> {

@@ -2,6 +2,7 @@ package io.fuseguard.drill;
 
 import io.fuseguard.api.GuardEvent;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
@@ -66,7 +67,7 @@ class NdriveMigrationTest {
     }
 
     private FuseMount adapter(NdriveFs fs, Path mp, FuseguardConfig.Builder config) {
-        FuseMount m = FuseMount.mount(fs, mp, config.shutdownHook(false).listener(events::add).build());
+        FuseMount m = JnrFuseMount.mount(fs, mp, config.shutdownHook(false).listener(events::add).build());
         cleanup.add(() -> {
             m.close();
             forceUnmount(mp);
