@@ -4,9 +4,10 @@
  * state ({@code io.fuseguard.kernel}).
  *
  * <p>Exported: the public packages only. {@code io.fuseguard.junit} needs JUnit Jupiter and
- * {@code io.fuseguard.metrics} needs Micrometer: both are {@code requires static} (an application that uses
- * neither gets neither) and {@code transitive} (their types appear in those packages' signatures, so a module
- * that uses the extension or the binder reads them too; it must have them on its module path).
+ * {@code io.fuseguard.metrics} needs Micrometer: both are {@code requires static}, so an application that uses
+ * neither needs neither, to compile or to run. Not {@code transitive}: that would make both mandatory when
+ * compiling any module that requires this one; a module that uses the extension or the binder requires
+ * {@code org.junit.jupiter.api} or {@code micrometer.core} itself (it names their types anyway).
  *
  * <p>The engine's internal packages are exported to one module only, {@code io.fuseguard.jnr} (the fuse-jnr
  * adapter, which serves unchanged jnr-fuse filesystems through the engine's operation table {@code FsOps}).
@@ -19,8 +20,8 @@
 module io.fuseguard.core {
     requires org.jnrproject.jffi;
     requires org.slf4j;
-    requires static transitive org.junit.jupiter.api;
-    requires static transitive micrometer.core;
+    requires static org.junit.jupiter.api;
+    requires static micrometer.core;
 
     exports io.fuseguard.api;
     exports io.fuseguard.config;
