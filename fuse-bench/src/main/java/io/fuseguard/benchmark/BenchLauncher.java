@@ -22,7 +22,7 @@ import java.util.List;
  *   <li>{@code plain}: {@link ChunkedMemoryFs} mounted by jnr-fuse's own {@code mount()} (blocking, in the
  *       main thread; jnr-fuse's shutdown hook unmounts). READY comes from a watcher thread that stats the
  *       mount point until it shows the filesystem's device.</li>
- *   <li>{@code adapter}: the same class through {@link FuseMount#mount(ru.serce.jnrfuse.FuseFS, Path,
+ *   <li>{@code adapter}: the same class through {@link JnrFuseMount#mount(ru.serce.jnrfuse.FuseFS, Path,
  *       FuseguardConfig)}, default configuration plus the options given. READY when {@code mount()}
  *       returned (it returns when the filesystem answers).</li>
  *   <li>{@code memory}: fuseguard's {@link MemoryFs} (4 GiB capacity) through {@code FuseMount.mount}. The

@@ -75,7 +75,7 @@ public final class MigrationReport {
     public enum Column {
         /** The filesystem's own {@code mount()}: jnr-fuse and libfuse. */
         PLAIN("plain jnr-fuse", "plain", List.of()),
-        /** {@code FuseMount.mount(fs, path, FuseguardConfig.defaults())}. */
+        /** {@code JnrFuseMount.mount(fs, path, FuseguardConfig.defaults())}. */
         DEFAULTS("fuseguard defaults", "fuseguard", List.of("policy=default")),
         /** The same with {@code flushPolicy(FlushPolicy.BOUNDED)}. */
         BOUNDED("fuseguard `BOUNDED`", "fuseguard", List.of("policy=bounded"));

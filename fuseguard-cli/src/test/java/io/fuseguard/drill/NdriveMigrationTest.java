@@ -31,7 +31,7 @@ import static org.awaitility.Awaitility.await;
 /**
  * The mission's own target: an ndrive-style jnr-fuse filesystem (uploads in {@code flush}, an uploader started
  * by {@code init} and drained by {@code destroy}, an indexer thread reading its own mount) moved to fuseguard
- * with the one line {@code FuseMount.mount(fs, path, config)} and default configuration, compared with the same
+ * with the one line {@code JnrFuseMount.mount(fs, path, config)} and default configuration, compared with the same
  * class on plain jnr-fuse: nothing lost, no feature broken.
  */
 class NdriveMigrationTest {
