@@ -291,9 +291,20 @@ public final class FuseMount implements AutoCloseable {
         link.tell("QUIESCED");
     }
 
-    /** The supervisor is gone: nobody can take over, so the connection ends as an unsupervised one would. */
+    /**
+     * The supervisor is gone. When systemd's descriptor store keeps the connection, the next supervisor takes it
+     * up: this worker stops as a replaced one does and leaves the mount. Otherwise nobody can take over, and the
+     * connection ends as an unsupervised one's would.
+     */
     private void supervisorGone() {
         if (closed.get()) {
+            return;
+        }
+        SupervisorLink l = link;
+        if (l != null && l.keptBySystemd()) {
+            LOG.warn("{}: the supervisor is gone; systemd keeps the connection for the next one, so this worker "
+                    + "stops and leaves the mount", mountPoint);
+            close();
             return;
         }
         LOG.warn("{}: the supervisor is gone; ending this worker (the connection ends with it)", mountPoint);

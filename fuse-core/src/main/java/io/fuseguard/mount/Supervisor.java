@@ -7,6 +7,7 @@ import io.fuseguard.internal.mount.MountedDevice;
 import io.fuseguard.internal.session.MountOptions;
 import io.fuseguard.internal.state.StateJournal;
 import io.fuseguard.internal.supervise.SupervisorLink;
+import io.fuseguard.internal.supervise.SystemdStore;
 import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
@@ -29,6 +30,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -94,6 +96,9 @@ public final class Supervisor implements AutoCloseable {
     private Worker standby;
     private volatile boolean closing;
     private int restarts;
+    /** Whether systemd's descriptor store holds the connection (it then outlives this process). */
+    private volatile boolean stored;
+    private volatile boolean resumed;
 
     private Supervisor(Path mountPoint, FuseguardConfig config, Options options, MountedDevice device, int stateFd,
                        long connectionId) {
@@ -115,6 +120,13 @@ public final class Supervisor implements AutoCloseable {
     public static Supervisor start(Path mountPoint, FuseguardConfig config, Options options) {
         Objects.requireNonNull(options, "options");
         MountOptions mountOptions = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
+        Optional<SystemdStore.Kept> kept = SystemdStore.inherited();
+        if (kept.isPresent()) {
+            Optional<Supervisor> resumed = resume(mountPoint, config, options, kept.get());
+            if (resumed.isPresent()) {
+                return resumed.get();
+            }
+        }
         Path real = MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
         MountPreflight.checkHelper(mountOptions.kernel());
         if (mountOptions.kernel().contains("auto_unmount")) {
@@ -133,12 +145,66 @@ public final class Supervisor implements AutoCloseable {
         long connection = connectionOf(real);
         Supervisor s = new Supervisor(real, config, options, device, stateFd, connection);
         try {
-            s.begin();
+            s.begin(0);
         } catch (RuntimeException e) {
             s.close();
             throw e;
         }
         return s;
+    }
+
+    /**
+     * Takes up a mount that systemd kept alive for this service while its previous supervisor was gone (its
+     * descriptor store): the mount's connection must be the one the descriptors serve, at {@code mountPoint}.
+     * Nothing here touches the mount itself (no worker answers it yet, so a stat would wait). Empty, with the
+     * descriptors closed, when the kept connection is not mounted there any more: the caller mounts afresh.
+     */
+    private static Optional<Supervisor> resume(Path mountPoint, FuseguardConfig config, Options options,
+                                               SystemdStore.Kept kept) {
+        long t0 = System.nanoTime();
+        Path abs = mountPoint.toAbsolutePath().normalize();
+        Path wanted;
+        try {
+            Path parent = abs.getParent();
+            wanted = parent == null ? abs : parent.toRealPath().resolve(abs.getFileName());
+        } catch (IOException e) {
+            wanted = abs;
+        }
+        MountEntry entry = null;
+        try {
+            for (MountEntry e : MountTable.read()) {
+                if (e.isFuse() && e.connectionId() == kept.connection()) {
+                    entry = e;
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot read the mount table to resume connection {}: {}", kept.connection(), e.getMessage());
+        }
+        if (entry == null || !entry.mountPoint().equals(wanted)) {
+            LOG.warn("systemd kept connection {}, but it is {}; ending it and mounting {} afresh",
+                    kept.connection(), entry == null ? "no longer mounted" : "mounted at " + entry.mountPoint(),
+                    wanted);
+            if (entry != null) {
+                Syscalls.umount2(entry.mountPoint().toString(), Syscalls.MNT_DETACH);
+            }
+            Syscalls.close(kept.device());
+            Syscalls.close(kept.state());
+            SystemdStore.remove(kept.connection());
+            return Optional.empty();
+        }
+        LOG.info("Resuming {} (connection {}) with the descriptors systemd kept while the supervisor was gone",
+                wanted, kept.connection());
+        Supervisor s = new Supervisor(wanted, config, options, MountedDevice.fromSupervisor(kept.device()),
+                kept.state(), kept.connection());
+        s.stored = true; // systemd holds them already
+        s.resumed = true;
+        try {
+            s.begin(t0);
+        } catch (RuntimeException e) {
+            s.close();
+            throw e;
+        }
+        return Optional.of(s);
     }
 
     private static long connectionOf(Path real) {
@@ -156,15 +222,23 @@ public final class Supervisor implements AutoCloseable {
                 + "mounting it");
     }
 
-    private synchronized void begin() {
+    /** Starts the first worker ({@code since}: when clients began to wait, for a resumed mount; else 0). */
+    private synchronized void begin(long since) {
+        if (!stored && SystemdStore.available()) {
+            Optional<String> failed = SystemdStore.store(connectionId, device.fd(), stateFd);
+            stored = failed.isEmpty();
+            failed.ifPresent(why -> LOG.warn("{}: systemd's descriptor store is not used ({}); if this supervisor "
+                    + "dies, the connection ends", mountPoint, why));
+        }
         Worker first = spawn();
-        activate(first, System.nanoTime());
+        activate(first, since);
         if (options.standby()) {
             standby = spawn();
         }
         openControl();
-        LOG.info("Supervising {} (connection {}): worker pid {}{}", mountPoint, connectionId, first.pid,
-                options.standby() ? ", a standby waits" : "");
+        LOG.info("Supervising {} (connection {}): worker pid {}{}{}", mountPoint, connectionId, first.pid,
+                options.standby() ? ", a standby waits" : "",
+                stored ? "; systemd's descriptor store keeps the connection if this supervisor dies" : "");
     }
 
     // ---- workers -----------------------------------------------------------------------------------------------
@@ -260,7 +334,8 @@ public final class Supervisor implements AutoCloseable {
 
     /** Hands the connection to {@code w} and waits until it answers. */
     private void activate(Worker w, long since) {
-        byte[] hello = (HELLO + connectionId + " " + mountPoint + "\n").getBytes(StandardCharsets.UTF_8);
+        byte[] hello = (HELLO + connectionId + " " + (stored ? "kept" : "alone") + " " + mountPoint + "\n")
+                .getBytes(StandardCharsets.UTF_8);
         long r = Syscalls.sendDescriptors(w.socket, hello, new int[] {device.fd(), stateFd});
         if (r < 0) {
             throw new MountException(MountException.Reason.NOT_ANSWERING, "could not hand the connection to worker "
@@ -524,6 +599,19 @@ public final class Supervisor implements AutoCloseable {
         return connectionId;
     }
 
+    /**
+     * Whether this supervisor took up a mount that systemd's descriptor store kept while the previous supervisor
+     * was gone (rather than mounting).
+     */
+    public boolean resumed() {
+        return resumed;
+    }
+
+    /** Whether systemd's descriptor store holds the connection, so that it outlives this supervisor. */
+    public boolean keptBySystemd() {
+        return stored;
+    }
+
     /** The active worker's pid (0 while none is active). */
     public synchronized int workerPid() {
         return active == null ? 0 : active.pid;
@@ -590,6 +678,9 @@ public final class Supervisor implements AutoCloseable {
             Syscalls.close(w.socket);
         }
         unmount();
+        if (stored) {
+            SystemdStore.remove(connectionId);
+        }
         Syscalls.close(device.fd());
         device.release();
         Syscalls.close(stateFd);

@@ -9,9 +9,10 @@ import java.nio.file.Path;
 /**
  * A worker's end of its supervisor (see {@code io.fuseguard.supervise.Supervisor}): the Unix socket the supervisor
  * passed as the descriptor named by {@value #ENV}, over which it sends the connection's /dev/fuse descriptor and the
- * state journal's memfd (SCM_RIGHTS) with one line {@code FUSEGUARD-SUPERVISOR 1 <connection> <mount point>}, and
- * later {@code QUIESCE} (hand over: stop taking requests). The worker answers {@code READY}, {@code QUIESCED} and
- * {@code LEAVING}. The end of the stream means the supervisor is gone: the worker ends the connection.
+ * state journal's memfd (SCM_RIGHTS) with one line {@code FUSEGUARD-SUPERVISOR 1 <connection> <kept|alone> <mount
+ * point>}, and later {@code QUIESCE} (hand over: stop taking requests). The worker answers {@code READY},
+ * {@code QUIESCED} and {@code LEAVING}. The end of the stream means the supervisor is gone: the worker ends the
+ * connection, or, when systemd's descriptor store keeps it ({@code kept}), leaves it to the next supervisor.
  *
  * <p>Internal to fuseguard: not part of the public API.
  */
@@ -29,9 +30,11 @@ public final class SupervisorLink {
     private final int state;
     private final long connectionId;
     private final Path mountPoint;
+    private final boolean kept;
 
-    private SupervisorLink(int socket, int device, int state, long connectionId, Path mountPoint) {
+    private SupervisorLink(int socket, int device, int state, long connectionId, boolean kept, Path mountPoint) {
         this.socket = socket;
+        this.kept = kept;
         this.device = device;
         this.state = state;
         this.connectionId = connectionId;
@@ -101,8 +104,12 @@ public final class SupervisorLink {
             throw new IllegalStateException("unexpected message from the supervisor: " + hello + " with "
                     + fds[0].length + " descriptors");
         }
-        String[] f = hello.substring(HELLO.length()).split(" ", 2);
-        return new SupervisorLink(socket, fds[0][0], fds[0][1], Long.parseLong(f[0]), Path.of(f[1]));
+        String[] f = hello.substring(HELLO.length()).split(" ", 3);
+        if (f.length != 3 || !(f[1].equals("kept") || f[1].equals("alone"))) {
+            throw new IllegalStateException("unexpected message from the supervisor: " + hello);
+        }
+        return new SupervisorLink(socket, fds[0][0], fds[0][1], Long.parseLong(f[0]), f[1].equals("kept"),
+                Path.of(f[2]));
     }
 
     /** The connection's /dev/fuse descriptor. */
@@ -147,6 +154,14 @@ public final class SupervisorLink {
         return connectionId;
     }
 
+    /**
+     * Whether systemd's descriptor store keeps the connection: when the supervisor dies, a new one takes it up, so
+     * this worker must leave it as it is (no unmount, no abort).
+     */
+    public boolean keptBySystemd() {
+        return kept;
+    }
+
     /** The supervised mount point. */
     public Path mountPoint() {
         return mountPoint;
@@ -163,7 +178,9 @@ public final class SupervisorLink {
         } finally {
             Syscalls.free(addr);
         }
-        if (r < 0) {
+        if (r == -32) {
+            LOG.debug("could not tell the supervisor '{}': it is gone", line); // EPIPE: its end is closed
+        } else if (r < 0) {
             LOG.warn("could not tell the supervisor '{}': errno {}", line, -r);
         }
     }

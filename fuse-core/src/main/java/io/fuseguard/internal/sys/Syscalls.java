@@ -86,6 +86,7 @@ public final class Syscalls {
     private static final long GETGID = symbol("getgid");
     private static final long MOUNT = symbol("mount");
     private static final long SOCKETPAIR = symbol("socketpair");
+    private static final long SOCKET = symbol("socket");
     private static final long RECVMSG = symbol("recvmsg");
     private static final long SENDMSG = symbol("sendmsg");
     private static final long FTRUNCATE = symbol("ftruncate");
@@ -486,6 +487,43 @@ public final class Syscalls {
      * on EINTR.
      */
     public static long sendDescriptors(int socket, byte[] data, int[] fds) {
+        return sendMessage(socket, 0, 0, data, fds);
+    }
+
+    /**
+     * Sends one datagram with descriptors attached to the Unix socket at {@code address} (a path, or an abstract
+     * name when it starts with {@code @}), the way a service hands descriptors to systemd's store through
+     * {@code $NOTIFY_SOCKET}: bytes sent, or -errno ({@code -EINVAL} for an address that is neither).
+     */
+    public static long sendDatagram(String address, byte[] data, int[] fds) {
+        byte[] path = address.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        boolean abstractName = path.length > 0 && path[0] == '@';
+        if (path.length == 0 || path.length >= 108 || (path[0] != '/' && !abstractName)) {
+            return -EINVAL;
+        }
+        int fd = resultInt(INVOKER.invokeN3(L3, SOCKET, 1 /* AF_UNIX */, 2 | 02000000 /* DGRAM|CLOEXEC */, 0));
+        if (fd < 0) {
+            return fd;
+        }
+        // struct sockaddr_un: the family, then the path; an abstract name starts with NUL instead of '@' and is
+        // not NUL-terminated (the address length says where it ends)
+        int nameLength = 2 + path.length + (abstractName ? 0 : 1);
+        long name = allocate(2 + 108);
+        try {
+            MEMORY.putShort(name, (short) 1);
+            MEMORY.putByteArray(name + 2, path, 0, path.length);
+            MEMORY.putByte(name + 2 + path.length, (byte) 0);
+            if (abstractName) {
+                MEMORY.putByte(name + 2, (byte) 0);
+            }
+            return sendMessage(fd, name, nameLength, data, fds);
+        } finally {
+            free(name);
+            close(fd);
+        }
+    }
+
+    private static long sendMessage(int socket, long name, int nameLength, byte[] data, int[] fds) {
         int controlLength = 16 + 4 * fds.length;
         int space = (controlLength + 7) & ~7;
         long msg = allocate(56 + 16 + data.length + space);
@@ -496,6 +534,10 @@ public final class Syscalls {
             MEMORY.putByteArray(buf, data, 0, data.length);
             putAddress(iov, buf);
             putLong(iov + 8, data.length);
+            if (name != 0) {
+                putAddress(msg, name);
+                MEMORY.putInt(msg + 8, nameLength);
+            }
             putAddress(msg + 16, iov);
             putLong(msg + 24, 1);
             if (fds.length > 0) {
