@@ -24,6 +24,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * through descriptors opened before the kills and through new opens, it costs them a pause and not one error,
  * and every acknowledged byte is there; a planned handover under load likewise.
  */
+@SuppressWarnings("unchecked")
 class SupervisedRestartTest {
     private static final double SECONDS = 12;
     private static final int CLIENTS = 3;
@@ -96,6 +97,38 @@ class SupervisedRestartTest {
         }
     }
 
+    /**
+     * Once every client closed its files and the kernel forgot its inodes: the last worker knows only the root
+     * node, has no open handle and no backing file open, and the kernel matched every answer of every worker
+     * since its start to a waiting request (none answered twice).
+     */
+    private void assertNothingLeaked() throws Exception {
+        Map<String, String>[] last = new Map[1];
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500))
+                .until(() -> {
+                    Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2"); // the kernel sends its FORGETs
+                    last[0] = counts(supervisor.workerStatus(Duration.ofSeconds(5)).orElse(""));
+                    return "1".equals(last[0].get("nodes")) && "0".equals(last[0].get("handles"))
+                            && "0".equals(last[0].get("closework"));
+                });
+        System.out.println("last worker after the clients: " + last[0]);
+        assertThat(last[0].get("unmatched")).as("answers the kernel matched to no request").isEqualTo("0");
+        List<String> open = new ArrayList<>();
+        try (var fds = Files.list(Path.of("/proc", Integer.toString(supervisor.workerPid()), "fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    Path target = Files.readSymbolicLink(fd);
+                    if (target.startsWith(source) && !target.equals(source)) { // the root stays open
+                        open.add(target.toString());
+                    }
+                } catch (java.io.IOException e) {
+                    // closed meanwhile
+                }
+            }
+        }
+        assertThat(open).as("backing files the last worker still holds").isEmpty();
+    }
+
     @Test
     void aWorkerKilledAgainAndAgainCostsClientsAPauseAndNoError() throws Exception {
         List<CompletableFuture<Child.Result>> runs = clients();
@@ -115,6 +148,7 @@ class SupervisedRestartTest {
                 supervisor.restarts());
         assertThat(kills).isGreaterThanOrEqualTo(3);
         assertThat(supervisor.restarts()).isGreaterThanOrEqualTo(kills);
+        assertNothingLeaked();
     }
 
     @Test
@@ -128,5 +162,6 @@ class SupervisedRestartTest {
         System.out.printf("planned handovers under load: %s, then %s%n", first, answer);
         assertThat(answer).startsWith("RESTARTED ");
         assertThat(supervisor.restarts()).isEqualTo(2);
+        assertNothingLeaked();
     }
 }

@@ -182,16 +182,20 @@ public final class FuseMount implements AutoCloseable {
         events.onFatal(session::fatal);
         FatalErrors.register(fatalTarget);
         boolean resumed = link != null && session.supervise(StateJournal.open(link.state()));
+        if (resumed) {
+            // The previous worker's unanswered requests come back (new ones wait in the kernel meanwhile). Asked
+            // before this worker reads anything: the kernel sends again every request read and not answered on
+            // the connection, so a request this worker had already read would come twice.
+            int rc = session.requestResend();
+            if (rc < 0) {
+                LOG.warn("{}: the kernel refused FUSE_NOTIFY_RESEND (errno {}; Linux 6.9 or later has it): "
+                        + "requests the previous worker had read wait until their callers give up", mountPoint,
+                        -rc);
+            }
+        }
         session.start();
         try {
             if (resumed) {
-                // The previous worker's unanswered requests come back now (and new ones waited in the kernel).
-                int rc = session.requestResend();
-                if (rc < 0) {
-                    LOG.warn("{}: the kernel refused FUSE_NOTIFY_RESEND (errno {}; Linux 6.9 or later has it): "
-                            + "requests the previous worker had read wait until their callers give up", mountPoint,
-                            -rc);
-                }
                 connectionId = link.connectionId();
             } else {
                 awaitReady();
@@ -201,8 +205,11 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         if (link != null) {
-            link.listen(this::handOver, this::supervisorGone);
-            link.tell("READY " + ProcessHandle.current().pid() + " " + (resumed ? "resumed" : "first"));
+            link.listen(this::handOver, this::supervisorGone, () -> "nodes=" + session.knownNodes() + " handles="
+                    + session.openHandles() + " unmatched=" + session.unmatchedAnswers() + " closework="
+                    + session.pendingCloseWork());
+            link.tell("READY " + ProcessHandle.current().pid() + " " + (resumed ? "resumed" : "first") + " "
+                    + session.protocol().kernelMajor() + "." + session.protocol().kernelMinor());
         }
         Thread reaper = new Thread(this::reap, "fuseguard-reaper-" + config.mount().fsName());
         reaper.setDaemon(true);

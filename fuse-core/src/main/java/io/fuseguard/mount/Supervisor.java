@@ -253,6 +253,7 @@ public final class Supervisor implements AutoCloseable {
         final CompletableFuture<Void> waiting = new CompletableFuture<>();
         final CompletableFuture<Void> quiesced = new CompletableFuture<>();
         final CompletableFuture<Integer> exit = new CompletableFuture<>();
+        volatile CompletableFuture<String> status;
 
         Worker(int pid, int socket) {
             this.pid = pid;
@@ -324,6 +325,11 @@ public final class Supervisor implements AutoCloseable {
                         w.ready.complete(msg);
                     } else if (msg.equals("QUIESCED")) {
                         w.quiesced.complete(null);
+                    } else if (msg.startsWith("STATUS ")) {
+                        CompletableFuture<String> f = w.status;
+                        if (f != null) {
+                            f.complete(msg.substring("STATUS ".length()));
+                        }
                     }
                 }
             }
@@ -348,6 +354,7 @@ public final class Supervisor implements AutoCloseable {
             throw new MountException(MountException.Reason.NOT_ANSWERING, "worker " + w.pid + " did not take over "
                     + mountPoint + ": " + (e.getCause() != null ? e.getCause().getMessage() : e.toString()), e);
         }
+        checkKernel(w);
         active = w;
         w.activated = System.nanoTime();
         writePidFile(w.pid);
@@ -356,6 +363,28 @@ public final class Supervisor implements AutoCloseable {
             synchronized (pauses) {
                 pauses.add(pause);
             }
+        }
+    }
+
+    /**
+     * Refuses a kernel without FUSE_NOTIFY_RESEND (protocol 7.40, Linux 6.9): requests a dead worker had read would
+     * never be answered there, and their callers would wait forever (older kernels have no request timeout
+     * either). Told by the first worker's READY line, which carries the protocol version the kernel offered.
+     */
+    private void checkKernel(Worker w) {
+        String[] f = w.ready.getNow("").split(" ");
+        if (f.length < 4) {
+            return; // a worker of another build: it checks nothing, and neither can we
+        }
+        String[] v = f[3].split("\\.");
+        int major = Integer.parseInt(v[0]);
+        int minor = Integer.parseInt(v[1]);
+        if (major == 7 && minor < 40) {
+            Syscalls.kill(w.pid, 9);
+            throw new MountException(MountException.Reason.OPTION_REJECTED, "a supervised mount needs FUSE "
+                    + "protocol 7.40 (Linux 6.9 or later) so that a new worker can have the kernel send again what a "
+                    + "dead one had read; this kernel speaks 7." + minor + ". Mount without --supervise (a "
+                    + "restarted daemon then mounts again over the dead mount)");
         }
     }
 
@@ -620,6 +649,30 @@ public final class Supervisor implements AutoCloseable {
     /** Whether a standby worker is started and waiting to take over (it then takes over in milliseconds). */
     public synchronized boolean standbyReady() {
         return standby != null && standby.waiting.isDone() && !standby.exit.isDone();
+    }
+
+    /**
+     * The active worker's own counts, as a line of {@code key=value}: {@code nodes} (node ids the kernel may refer
+     * to, the root included), {@code handles} (open handles), {@code unmatched} (answers the kernel matched to no
+     * waiting request), {@code closework} (close-time work queued or running). Empty when no worker answers within
+     * {@code limit}.
+     */
+    public Optional<String> workerStatus(Duration limit) throws InterruptedException {
+        Worker w;
+        CompletableFuture<String> f = new CompletableFuture<>();
+        synchronized (this) {
+            w = active;
+            if (w == null) {
+                return Optional.empty();
+            }
+            w.status = f;
+            tell(w, "STATUS");
+        }
+        try {
+            return Optional.of(f.get(limit.toMillis(), TimeUnit.MILLISECONDS));
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            return Optional.empty();
+        }
     }
 
     /** Workers started after the first (deaths and planned handovers). */

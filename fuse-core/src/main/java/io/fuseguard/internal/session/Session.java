@@ -138,6 +138,8 @@ public final class Session {
     private volatile FatalErrors.Target fatalTarget;
     private volatile io.fuseguard.internal.state.StateJournal journal;
     private volatile boolean quiescing;
+    /** Request threads between reading a request and the end of its dispatch (a handover waits for none). */
+    private final java.util.concurrent.atomic.AtomicInteger dispatching = new java.util.concurrent.atomic.AtomicInteger();
     private volatile boolean resumed;
 
     /** The state journal of a supervised mount, or null. */
@@ -253,10 +255,10 @@ public final class Session {
      * there. A thread already waiting in read may still take one request, and answers it.
      */
     public boolean quiesce(Duration timeout) throws InterruptedException {
-        quiescing = true;
+        quiescing = true; // volatile, and dispatching is counted before quiescing is read: no request slips by
         long end = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < end) {
-            if (inFlight() == 0 && metadataLane.waiting() == 0 && dataLane.waiting() == 0
+            if (dispatching.get() == 0 && inFlight() == 0 && metadataLane.waiting() == 0 && dataLane.waiting() == 0
                     && closeWork.pending() == 0) {
                 return true;
             }
@@ -367,6 +369,11 @@ public final class Session {
         initialized.countDown();
     }
 
+    /** FORGET, BATCH_FORGET and INTERRUPT: the kernel expects no answer and never sends them again. */
+    private static boolean withoutAnswer(int opcode) {
+        return opcode == Fuse.FORGET || opcode == Fuse.BATCH_FORGET || opcode == Fuse.INTERRUPT;
+    }
+
     /** The request loop of a worker. */
     void serve(Worker w) {
         if (w.role == Worker.Role.SENTINEL) {
@@ -401,8 +408,19 @@ public final class Session {
             }
             requests.increment();
             w.request.load(w.in, (int) n);
-            w.justRead = w.request.unique;
-            dispatcher.dispatch(w, w.request);
+            dispatching.incrementAndGet();
+            try {
+                if (quiescing && !withoutAnswer(w.request.opcode)) {
+                    // Handing over: read by a thread that was already waiting in read(). It stays unanswered, in
+                    // the kernel's list of requests being processed, and the next worker gets it again
+                    // (FUSE_NOTIFY_RESEND): served once, by the worker that serves from now on.
+                    continue;
+                }
+                w.justRead = w.request.unique;
+                dispatcher.dispatch(w, w.request);
+            } finally {
+                dispatching.decrementAndGet();
+            }
             if (w.stuck) {
                 // Its handler came back after the watchdog gave its place to a replacement.
                 w.stuck = false;
@@ -610,6 +628,7 @@ public final class Session {
     }
 
     private final Set<String> badErrorLogged = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong unmatchedAnswers = new java.util.concurrent.atomic.AtomicLong();
 
     private void badError(io.fuseguard.api.Operation op, int error) {
         String what = op == null ? "a request" : op.name();
@@ -622,8 +641,12 @@ public final class Session {
 
     /** Whether the answer must be replaced by an EIO answer (the kernel refused it, the request still waits). */
     private boolean sendFailed(long r, long unique, io.fuseguard.api.Operation op) {
-        if (r == -Syscalls.ENOENT || r == -Syscalls.ENODEV || r == -Syscalls.ENOTCONN || r == -Syscalls.EBADF) {
-            return false; // the caller went away (interrupted), or the connection did
+        if (r == -Syscalls.ENOENT) {
+            unmatchedAnswers.incrementAndGet();
+            return false; // the caller went away (interrupted)
+        }
+        if (r == -Syscalls.ENODEV || r == -Syscalls.ENOTCONN || r == -Syscalls.EBADF) {
+            return false; // the connection went away
         }
         if (badErrorLogged.size() < 64 && badErrorLogged.add("refused " + (op == null ? "" : op.name()))) {
             LOG.warn("{}: the kernel refused the answer to request {} ({}): errno {}; answered EIO instead. Logged "
@@ -1088,5 +1111,18 @@ public final class Session {
     /** Open handles. */
     public int openHandles() {
         return handles.size();
+    }
+
+    /** Node ids the kernel may refer to (the root included). */
+    public int knownNodes() {
+        return nodes.size();
+    }
+
+    /**
+     * Answers the kernel did not match to a waiting request (ENOENT): the caller was interrupted meanwhile, or the
+     * request was answered already. A supervised take-over must never add any.
+     */
+    public long unmatchedAnswers() {
+        return unmatchedAnswers.get();
     }
 }

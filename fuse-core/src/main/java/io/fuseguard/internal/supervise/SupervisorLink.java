@@ -187,9 +187,10 @@ public final class SupervisorLink {
 
     /**
      * Listens to the supervisor on a thread of its own: {@code onQuiesce} for a planned handover,
-     * {@code onGone} when the supervisor's end closed (it died: the connection must end).
+     * {@code onGone} when the supervisor's end closed (it died: the connection must end), {@code status} for the
+     * supervisor's {@code STATUS} (a line of {@code key=value} counts).
      */
-    public void listen(Runnable onQuiesce, Runnable onGone) {
+    public void listen(Runnable onQuiesce, Runnable onGone, java.util.function.Supplier<String> status) {
         Thread t = new Thread(() -> {
             StringBuilder line = new StringBuilder();
             long buf = Syscalls.allocate(256);
@@ -212,6 +213,8 @@ public final class SupervisorLink {
                         line.delete(0, nl + 1);
                         if (cmd.equals("QUIESCE")) {
                             onQuiesce.run();
+                        } else if (cmd.equals("STATUS")) {
+                            tell("STATUS " + status.get());
                         }
                     }
                 }

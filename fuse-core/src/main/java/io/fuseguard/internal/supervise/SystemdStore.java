@@ -15,8 +15,8 @@ import java.util.OptionalInt;
  * service again (its {@code Restart=}), it passes them back ({@code LISTEN_FDS}, {@code LISTEN_FDNAMES}) and the
  * new supervisor resumes the mount instead of making a new one.
  *
- * <p>systemd announces the store in {@code $FDSTORE} (version 254 and later: the unit's limit); without it, or
- * without {@code $NOTIFY_SOCKET}, nothing is stored and a supervisor's death ends the connection as before.
+ * <p>systemd announces the store in {@code $FDSTORE} (version 254 and later: the unit's limit; an older one's unit
+ * sets {@value #OPT_IN} to the same number); without it, or without {@code $NOTIFY_SOCKET}, nothing is stored and a supervisor's death ends the connection as before.
  * The names carry the connection id ({@code fuseguard-dev-45}, {@code fuseguard-state-45}), so a resumed supervisor
  * can check the mount it finds is the one the descriptors serve.
  */
@@ -24,6 +24,11 @@ public final class SystemdStore {
     private static final Log LOG = Log.of(SystemdStore.class);
     private static final String DEV = "fuseguard-dev-";
     private static final String STATE = "fuseguard-state-";
+    /**
+     * For systemd before 254, which does not set {@code $FDSTORE}: the unit sets this to its
+     * {@code FileDescriptorStoreMax=}.
+     */
+    public static final String OPT_IN = "FUSEGUARD_FDSTORE";
     /** The first descriptor systemd passes ({@code SD_LISTEN_FDS_START}). */
     private static final int LISTEN_START = 3;
 
@@ -47,8 +52,12 @@ public final class SystemdStore {
 
     static boolean available(Map<String, String> env) {
         String socket = env.get("NOTIFY_SOCKET");
-        String max = env.get("FDSTORE");
-        if (socket == null || socket.isEmpty() || max == null) {
+        if (socket == null || socket.isEmpty()) {
+            return false;
+        }
+        // systemd 254 and later say so themselves; older ones (Debian 12 has 252) need the unit to say it
+        String max = env.getOrDefault("FDSTORE", env.get(OPT_IN));
+        if (max == null) {
             return false;
         }
         try {
