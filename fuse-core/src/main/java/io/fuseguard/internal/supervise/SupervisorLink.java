@@ -140,6 +140,12 @@ public final class SupervisorLink {
                 // a class of another build: it is loaded when needed
             }
         }
+        try {
+            // a migrated jnr-fuse filesystem: its binding's first use costs more than the whole take-over
+            Class.forName("io.fuseguard.jnr.JnrFuseMount", true, cl).getMethod("warmUp").invoke(null);
+        } catch (ReflectiveOperationException | LinkageError e) {
+            // not a jnr-fuse worker
+        }
         LOG.debug("standby warmed up in {} ms", (System.nanoTime() - t0) / 1_000_000);
         Log.flush(5000); // the logging backend's first use (on fuseguard's log thread) takes longest
     }
