@@ -137,8 +137,9 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info("Mounted {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
-                        + "timeout {}; protocol {})", config.mount().fsName(), real, m.mountTime.toMillis(),
+        LOG.info("{} {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
+                        + "timeout {}; protocol {})", link != null ? "Serving the supervisor's mount of" : "Mounted",
+                config.mount().fsName(), real, m.mountTime.toMillis(),
                 m.connectionId, m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
                         ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s"
@@ -290,7 +291,8 @@ public final class FuseMount implements AutoCloseable {
     private void handOver() {
         try {
             boolean quiet = session.quiesce(config.guard().drainTimeout());
-            LOG.info("{}: handing over to a new worker ({})", mountPoint, quiet ? "nothing left running"
+            LOG.info("{}: stopping as the supervisor asks, for a new worker or the end of the mount ({})",
+                    mountPoint, quiet ? "nothing left running"
                     : "work still running after " + config.guard().drainTimeout().toMillis() + " ms");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -93,7 +93,8 @@ abstract class MountSubcommand implements Callable<Integer> {
                     || e.reason() == MountException.Reason.NOT_ANSWERING
                     ? e : new FuseguardCommand.BadInputException(e.getMessage());
         }
-        LOG.info("Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
+        LOG.info(Supervisor.isWorker() ? "Serving {} at {} (connection {}) as the worker of its supervisor"
+                : "Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
                 mount.connectionId().isPresent() ? mount.connectionId().getAsLong() : "?");
         MetricsServer metrics = null;
         if (common.metricsPort != null) {

@@ -25,6 +25,14 @@ final class RestartCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Path mp = mountPoint.toAbsolutePath().normalize();
+        if (mp.getParent() != null) {
+            try {
+                // the mount table has the real path; the mount itself is not touched (no stat through FUSE)
+                mp = mp.getParent().toRealPath().resolve(mp.getFileName());
+            } catch (IOException e) {
+                throw new FuseguardCommand.BadInputException(mountPoint + ": " + e.getMessage());
+            }
+        }
         MountEntry entry = null;
         for (MountEntry e : MountTable.read()) {
             if (e.isFuse() && e.mountPoint().equals(mp)) {
@@ -42,7 +50,14 @@ final class RestartCommand implements Callable<Integer> {
             throw new FuseguardCommand.BadInputException(mp + " has no supervisor listening at " + socket
                     + " (was it mounted with --supervise?): " + e.getMessage());
         }
-        System.out.println(answer);
-        return answer.startsWith("RESTARTED") ? 0 : 1;
+        String[] f = answer.split(" ");
+        if (f[0].equals("RESTARTED") && f.length >= 3) {
+            System.out.println("restarted " + mp + ": worker " + f[2] + " took over after a pause of " + f[1]
+                    + " ms");
+            return 0;
+        }
+        System.err.println("fuseguard restart: " + mp + ": " + (answer.startsWith("FAILED ")
+                ? answer.substring("FAILED ".length()) : answer));
+        return 1;
     }
 }
