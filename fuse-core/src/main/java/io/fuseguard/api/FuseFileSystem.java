@@ -86,6 +86,18 @@ public interface FuseFileSystem {
     }
 
     /**
+     * Opens again, in a new worker process of a supervised mount, a file that a process still has open through
+     * the kernel: the kernel keeps its handle across the restart, this gives the filesystem's side back. The
+     * flags are the original open's without {@code O_CREAT}, {@code O_EXCL} and {@code O_TRUNC} (the file exists;
+     * it must not be truncated again), and the path is the file's current one (a hidden {@code .fuse_hidden*}
+     * name if it was unlinked while open). The default calls {@link #open}; a filesystem whose open has side
+     * effects beyond opening (a download, a lock) overrides it.
+     */
+    default long reopen(String path, OpenFlags flags) throws IOException {
+        return open(path, flags);
+    }
+
+    /**
      * Creates and opens a regular file.
      *
      * @param mode  permission bits requested (umask already applied by the kernel)

@@ -12,6 +12,8 @@ import io.fuseguard.internal.mount.MountedDevice;
 import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.OpContext;
 import io.fuseguard.internal.session.FatalErrors;
+import io.fuseguard.internal.state.StateJournal;
+import io.fuseguard.internal.supervise.SupervisorLink;
 import io.fuseguard.internal.session.MountOptions;
 import io.fuseguard.internal.session.Session;
 import io.fuseguard.internal.sys.Syscalls;
@@ -81,6 +83,8 @@ public final class FuseMount implements AutoCloseable {
     private Thread shutdownHook;
     private volatile boolean mounted;
     private FatalErrors.Target fatalTarget;
+    /** This process's supervisor, when it serves a supervised mount as a worker; null otherwise. */
+    private SupervisorLink link;
     /** A fatal error ends the process (status 70): the mount's end must not look like a normal one. */
     private volatile boolean fatalExit;
 
@@ -108,8 +112,13 @@ public final class FuseMount implements AutoCloseable {
                                    java.util.function.Function<EventReporter, FsOps> bridge) {
         long t0 = System.nanoTime();
         MountOptions options = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
-        Path real = MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
-        MountPreflight.checkHelper(options.kernel());
+        // A worker started by a supervisor serves the supervisor's mount: never stat it (nobody serves it yet).
+        SupervisorLink link = SupervisorLink.take(mountPoint.toAbsolutePath().normalize());
+        Path real = link != null ? link.mountPoint()
+                : MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
+        if (link == null) {
+            MountPreflight.checkHelper(options.kernel());
+        }
         MountMetrics metrics = new MountMetrics();
         EventReporter events = new EventReporter(config.mount().fsName(), config.guard().listeners(), metrics);
         FsOps ops;
@@ -120,6 +129,7 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         FuseMount m = new FuseMount(real, config, options, ops, events, metrics);
+        m.link = link;
         try {
             m.start();
         } catch (RuntimeException | Error e) {
@@ -127,8 +137,9 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info("Mounted {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
-                        + "timeout {}; protocol {})", config.mount().fsName(), real, m.mountTime.toMillis(),
+        LOG.info("{} {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
+                        + "timeout {}; protocol {})", link != null ? "Serving the supervisor's mount of" : "Mounted",
+                config.mount().fsName(), real, m.mountTime.toMillis(),
                 m.connectionId, m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
                         ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s"
@@ -157,7 +168,8 @@ public final class FuseMount implements AutoCloseable {
         }
         int fd;
         try {
-            device = KernelMount.mount(mountPoint, options.kernel(), config.mount().mountTimeout());
+            device = link != null ? MountedDevice.fromSupervisor(link.device())
+                    : KernelMount.mount(mountPoint, options.kernel(), config.mount().mountTimeout());
             fd = device.fd();
         } catch (RuntimeException e) {
             removeShutdownHook();
@@ -170,12 +182,35 @@ public final class FuseMount implements AutoCloseable {
         session.fatalTarget(fatalTarget);
         events.onFatal(session::fatal);
         FatalErrors.register(fatalTarget);
+        boolean resumed = link != null && session.supervise(StateJournal.open(link.state()));
+        if (resumed) {
+            // The previous worker's unanswered requests come back (new ones wait in the kernel meanwhile). Asked
+            // before this worker reads anything: the kernel sends again every request read and not answered on
+            // the connection, so a request this worker had already read would come twice.
+            int rc = session.requestResend();
+            if (rc < 0) {
+                LOG.warn("{}: the kernel refused FUSE_NOTIFY_RESEND (errno {}; Linux 6.9 or later has it): "
+                        + "requests the previous worker had read wait until their callers give up", mountPoint,
+                        -rc);
+            }
+        }
         session.start();
         try {
-            awaitReady();
+            if (resumed) {
+                connectionId = link.connectionId();
+            } else {
+                awaitReady();
+            }
         } catch (RuntimeException | Error e) {
             close();
             throw e;
+        }
+        if (link != null) {
+            link.listen(this::handOver, this::supervisorGone, () -> "nodes=" + session.knownNodes() + " handles="
+                    + session.openHandles() + " unmatched=" + session.unmatchedAnswers() + " closework="
+                    + session.pendingCloseWork());
+            link.tell("READY " + ProcessHandle.current().pid() + " " + (resumed ? "resumed" : "first") + " "
+                    + session.protocol().kernelMajor() + "." + session.protocol().kernelMinor());
         }
         Thread reaper = new Thread(this::reap, "fuseguard-reaper-" + config.mount().fsName());
         reaper.setDaemon(true);
@@ -243,9 +278,47 @@ public final class FuseMount implements AutoCloseable {
      */
     private void endAfterFatalError() {
         fatalExit = fatalTarget.exits(); // before the mount ends: awaitUnmount must not return into a normal exit
+        if (link != null) {
+            session.detachDevice(); // a supervised worker just goes: the supervisor keeps the connection, restarts
+            return;
+        }
         abortConnection("a fatal error in fuseguard's own threads");
         session.detachDevice();
         detachIfOurs();
+    }
+
+    /** The supervisor asks for a planned handover: finish what runs, take nothing new, and say so. */
+    private void handOver() {
+        try {
+            boolean quiet = session.quiesce(config.guard().drainTimeout());
+            LOG.info("{}: stopping as the supervisor asks, for a new worker or the end of the mount ({})",
+                    mountPoint, quiet ? "nothing left running"
+                    : "work still running after " + config.guard().drainTimeout().toMillis() + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        link.tell("QUIESCED");
+    }
+
+    /**
+     * The supervisor is gone. When systemd's descriptor store keeps the connection, the next supervisor takes it
+     * up: this worker stops as a replaced one does and leaves the mount. Otherwise nobody can take over, and the
+     * connection ends as an unsupervised one's would.
+     */
+    private void supervisorGone() {
+        if (closed.get()) {
+            return;
+        }
+        SupervisorLink l = link;
+        if (l != null && l.keptBySystemd()) {
+            LOG.warn("{}: the supervisor is gone; systemd keeps the connection for the next one, so this worker "
+                    + "stops and leaves the mount", mountPoint);
+            close();
+            return;
+        }
+        LOG.warn("{}: the supervisor is gone; ending this worker (the connection ends with it)", mountPoint);
+        link = null; // from here on, an ordinary end: release the connection
+        close();
     }
 
     /** How the kernel mount was made (new mount API, mount(2) or the helper), for tests. */
@@ -355,9 +428,12 @@ public final class FuseMount implements AutoCloseable {
         }
         try {
             session.abandonRunning();
-            session.releaseLeftHandles();
+            boolean handingOver = link != null; // the kernel keeps these open for the next worker
+            if (!handingOver) {
+                session.releaseLeftHandles();
+            }
             session.drainCloseWork(config.guard().drainTimeout());
-            List<String> hidden = session.removeLeftHidden();
+            List<String> hidden = handingOver ? List.of() : session.removeLeftHidden();
             if (!hidden.isEmpty()) {
                 LOG.warn("{}: removed {} file(s) that were unlinked while open and still hidden when the mount ended "
                         + "(their last close-time work had not run): {}", mountPoint, hidden.size(), hidden);
@@ -396,6 +472,20 @@ public final class FuseMount implements AutoCloseable {
             return;
         }
         long t0 = System.nanoTime();
+        if (session != null && link != null) {
+            // A supervised worker leaves the connection to its supervisor (and to the next worker): no unmount.
+            link.tell("LEAVING");
+            session.beginClose();
+            session.abandonRunning();
+            session.detachDevice();
+            finish();
+            awaitFinished(config.guard().drainTimeout().plusSeconds(5));
+            removeShutdownHook();
+            LOG.info("{}: this worker stopped (the supervisor keeps the mount) in {} ms", mountPoint,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            Log.flush(5000);
+            return;
+        }
         if (session != null) {
             session.beginClose();
             unmount();

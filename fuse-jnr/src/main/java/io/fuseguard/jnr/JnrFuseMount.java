@@ -39,4 +39,19 @@ public final class JnrFuseMount {
     public static FuseMount mount(FuseFS fs, Path mountPoint, FuseguardConfig config) {
         return AdapterMounts.mount(mountPoint, config, events -> new LegacyFsOps(fs, events));
     }
+
+    /**
+     * Initializes jnr-fuse's native binding (what the first construction of a jnr-fuse filesystem costs: some
+     * 500 ms of generated classes on a cold JVM) by constructing a throwaway stub, which mounts nothing. A standby
+     * worker of a supervised mount calls it while it waits, so that taking over costs milliseconds; any program
+     * may, ahead of a mount.
+     */
+    public static void warmUp() {
+        try {
+            new ru.serce.jnrfuse.FuseStubFS() {
+            };
+        } catch (RuntimeException | LinkageError e) {
+            // no libfuse: the real filesystem's construction fails with the reason
+        }
+    }
 }

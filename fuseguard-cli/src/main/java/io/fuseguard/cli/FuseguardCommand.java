@@ -14,7 +14,8 @@ import java.util.Optional;
         description = "FUSE filesystems that cannot wedge the machine they run on.",
         footer = {"", "Durations take a unit (250ms, 5s, 1.5m, 2h), sizes too (512k, 64M, 1.5G, or KiB, MiB, GiB).",
                 "Exit codes: 0 ok (also a daemon stopped by SIGTERM), 1 runtime failure, 2 bad input."},
-        subcommands = {MountCommand.class, ConnectionsCommand.class, AbortCommand.class, GuardCommand.class,
+        subcommands = {MountCommand.class, RestartCommand.class, ConnectionsCommand.class, AbortCommand.class,
+                GuardCommand.class,
                 DrillCommand.class,
                 CommandLine.HelpCommand.class})
 public final class FuseguardCommand implements Runnable {
@@ -35,7 +36,11 @@ public final class FuseguardCommand implements Runnable {
      *
      * @param args the arguments
      */
+    /** The command line this process was started with (a supervisor starts its workers with the same one). */
+    static volatile String[] arguments = new String[0];
+
     public static void main(String[] args) {
+        arguments = args.clone();
         System.exit(commandLine().execute(args));
     }
 

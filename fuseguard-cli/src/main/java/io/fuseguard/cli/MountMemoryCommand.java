@@ -26,6 +26,13 @@ final class MountMemoryCommand extends MountSubcommand {
     }
 
     @Override
+    java.util.Optional<String> unsupervisable() {
+        return java.util.Optional.of("its files live in the worker's heap, so the first restart would lose them "
+                + "all; supervise passthrough or upload, whose data lives outside the process, or mount memory "
+                + "without --supervise");
+    }
+
+    @Override
     FuseFileSystem fileSystem() {
         long bytes = capacity != null ? capacity : 1L << 30;
         long heap = Runtime.getRuntime().maxMemory();

@@ -52,6 +52,19 @@ final class MountOptions {
     @Option(names = "--debug", description = "print every request on stderr")
     boolean debug;
 
+    @Option(names = "--supervise", description = "run the filesystem in a worker process that a supervisor (this "
+            + "process) starts again when it dies, and hands over to a new one on 'fuseguard restart': clients see "
+            + "a pause, not an error (Linux 6.9+; see docs/supervise.md)")
+    boolean supervise;
+
+    @Option(names = "--worker-pid-file", paramLabel = "FILE", description = "with --supervise: a file that always "
+            + "holds the active worker's pid")
+    java.nio.file.Path workerPidFile;
+
+    @Option(names = "--no-standby", description = "with --supervise: start a worker only when one is needed "
+            + "(saves a JVM's memory; a take-over then costs a process start)")
+    boolean noStandby;
+
     @Option(names = "--metrics-port", paramLabel = "PORT", description = "serve Prometheus metrics on "
             + "http://ADDR:PORT/metrics, liveness on /healthz and readiness on /readyz while mounted")
     Integer metricsPort;

@@ -25,6 +25,17 @@ final class MountPassthroughCommand extends MountSubcommand {
     }
 
     @Override
+    void warmUp() {
+        for (String c : new String[] {"io.fuseguard.examples.passthrough.PassthroughFs", "io.fuseguard.examples.host.Host", "io.fuseguard.examples.host.HostStat"}) {
+            try {
+                Class.forName(c, true, getClass().getClassLoader()); // the host bindings are generated here
+            } catch (ClassNotFoundException | LinkageError e) {
+                // loaded when needed
+            }
+        }
+    }
+
+    @Override
     List<String> kindMountOptions() {
         // the daemon acts as root on the source: the kernel must check callers' permissions, also when allow_other
         // comes as a raw -o option (--allow-other adds this itself)

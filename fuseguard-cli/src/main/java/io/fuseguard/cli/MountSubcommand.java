@@ -6,6 +6,7 @@ import io.fuseguard.internal.log.Log;
 import io.fuseguard.metrics.FuseguardMeterBinder;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.mount.MountException;
+import io.fuseguard.mount.Supervisor;
 import io.fuseguard.nodeguard.MetricsServer;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
@@ -42,6 +43,18 @@ abstract class MountSubcommand implements Callable<Integer> {
         return List.of();
     }
 
+    /**
+     * Why this kind cannot run supervised, or empty when it can: a worker is replaced, so what the filesystem keeps
+     * must live outside it.
+     */
+    Optional<String> unsupervisable() {
+        return Optional.empty();
+    }
+
+    /** Loads (without side effects) what building this kind's filesystem needs; nothing by default. */
+    void warmUp() {
+    }
+
     /** Closes what the filesystem uses but does not own (after the filesystem is closed); nothing by default. */
     void closeResources() {
     }
@@ -55,6 +68,15 @@ abstract class MountSubcommand implements Callable<Integer> {
     public final Integer call() throws Exception {
         Path mp = mountPoint();
         FuseguardConfig config = common.config(kind(), kindMountOptions());
+        if (common.supervise && !Supervisor.isWorker()) {
+            return supervise(mp, config);
+        }
+        // A standby worker builds nothing until it takes over (the filesystem may open journals, start uploads);
+        // it loads what it can meanwhile, so a take-over costs milliseconds.
+        if (Supervisor.isWorker()) {
+            warmUp();
+        }
+        Supervisor.awaitTurn();
         FuseFileSystem fs;
         try {
             fs = fileSystem();
@@ -71,7 +93,8 @@ abstract class MountSubcommand implements Callable<Integer> {
                     || e.reason() == MountException.Reason.NOT_ANSWERING
                     ? e : new FuseguardCommand.BadInputException(e.getMessage());
         }
-        LOG.info("Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
+        LOG.info(Supervisor.isWorker() ? "Serving {} at {} (connection {}) as the worker of its supervisor"
+                : "Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
                 mount.connectionId().isPresent() ? mount.connectionId().getAsLong() : "?");
         MetricsServer metrics = null;
         if (common.metricsPort != null) {
@@ -102,6 +125,73 @@ abstract class MountSubcommand implements Callable<Integer> {
             metrics.close();
         }
         return 0;
+    }
+
+    /** This process supervises: it mounts, and runs this same command as its workers. */
+    private int supervise(Path mp, FuseguardConfig config) throws Exception {
+        Optional<String> why = unsupervisable();
+        if (why.isPresent()) {
+            throw new FuseguardCommand.BadInputException("mount " + kind() + " cannot be supervised: " + why.get());
+        }
+        Supervisor supervisor;
+        try {
+            supervisor = Supervisor.start(mp, config, new Supervisor.Options(workerCommand(), !common.noStandby,
+                    common.workerPidFile, controlDirectory()));
+        } catch (MountException e) {
+            throw e.reason() == MountException.Reason.MOUNT_FAILED
+                    || e.reason() == MountException.Reason.NOT_ANSWERING
+                    ? e : new FuseguardCommand.BadInputException(e.getMessage());
+        }
+        LOG.info("Supervising {} at {} (worker pid {}); 'fuseguard restart {}' hands over to a new worker, Ctrl-C or "
+                + "SIGTERM unmounts", kind(), mp, supervisor.workerPid(), mp);
+        Runtime.getRuntime().addShutdownHook(new Thread(supervisor::close, "fuseguard-stop-supervisor"));
+        Termination.exitZeroOnSigterm();
+        SystemdNotify.notify("READY=1\nMAINPID=" + ProcessHandle.current().pid() + "\nSTATUS=supervising " + kind()
+                + " at " + mp).ifPresent(w -> LOG.warn("could not tell systemd the mount is ready: {}", w));
+        supervisor.awaitEnd();
+        return 0;
+    }
+
+    /** Where supervisors put their control sockets: /run/fuseguard as root, else the user's runtime directory. */
+    static Path controlDirectory() {
+        if (io.fuseguard.internal.sys.Syscalls.getuid() == 0) {
+            return Path.of("/run/fuseguard");
+        }
+        String runtime = System.getenv("XDG_RUNTIME_DIR");
+        return runtime != null && !runtime.isBlank() ? Path.of(runtime, "fuseguard")
+                : Path.of("/tmp", "fuseguard-" + io.fuseguard.internal.sys.Syscalls.getuid());
+    }
+
+    /** This command line as a worker runs it: the same JVM and arguments, without the supervisor's own. */
+    private static List<String> workerCommand() {
+        List<String> cmd = new java.util.ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        List<String> jvm = new java.util.ArrayList<>(
+                java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        if (!jvm.contains("-XX:+ExitOnOutOfMemoryError")) {
+            jvm.add("-XX:+ExitOnOutOfMemoryError");
+        }
+        cmd.addAll(jvm);
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(FuseguardCommand.class.getName());
+        String[] args = FuseguardCommand.arguments;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--supervise") || a.equals("--no-standby")) {
+                continue;
+            }
+            if (a.equals("--worker-pid-file")) {
+                i++;
+                continue;
+            }
+            if (a.startsWith("--worker-pid-file=")) {
+                continue;
+            }
+            cmd.add(a);
+        }
+        return cmd;
     }
 
     private void closeFileSystem(FuseFileSystem fs) {

@@ -78,6 +78,17 @@ final class MountUploadCommand extends MountSubcommand {
     }
 
     @Override
+    void warmUp() {
+        for (String c : new String[] {"io.fuseguard.examples.upload.CachedUploadFs", "io.fuseguard.examples.host.Host", "io.fuseguard.examples.host.HostStat"}) {
+            try {
+                Class.forName(c, true, getClass().getClassLoader()); // the host bindings are generated here
+            } catch (ClassNotFoundException | LinkageError e) {
+                // loaded when needed
+            }
+        }
+    }
+
+    @Override
     FuseFileSystem fileSystem() throws IOException {
         Backend be = withFaults(uploadBackend());
         uploadBackend = be;

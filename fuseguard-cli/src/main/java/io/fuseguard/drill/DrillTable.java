@@ -32,7 +32,7 @@ public final class DrillTable {
         for (Map.Entry<Scenario, List<Outcome>> e : byScenario.entrySet()) {
             Scenario s = e.getKey();
             sb.append(String.format("%d. %s%n", ++n, s.description()));
-            if (s == Scenario.SELF_ACCESS) {
+            if (s == Scenario.SELF_ACCESS || s == Scenario.DAEMON_DEATH) {
                 for (Outcome o : e.getValue()) {
                     sb.append(String.format("   %-10s %s%n", o.impl(), o.detail().isEmpty() ? "-" : o.detail()));
                 }

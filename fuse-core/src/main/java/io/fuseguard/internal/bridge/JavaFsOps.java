@@ -311,6 +311,16 @@ public final class JavaFsOps implements FsOps {
     }
 
     @Override
+    public int reopen(OpContext c, String path, int flags, OpenResult out) {
+        try {
+            out.fh = fs.reopen(path, OpenFlags.of(flags));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
     public int create(OpContext c, String path, int mode, int flags, OpenResult out) {
         try {
             out.fh = fs.create(path, mode & 07777, OpenFlags.of(flags));

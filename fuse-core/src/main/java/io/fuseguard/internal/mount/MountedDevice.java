@@ -24,6 +24,11 @@ public final class MountedDevice {
         this.helperPid = helperPid;
     }
 
+    /** A /dev/fuse descriptor received from a supervisor that mounted (and keeps) the connection. */
+    public static MountedDevice fromSupervisor(int fd) {
+        return new MountedDevice(fd, "a supervisor", -1, -1);
+    }
+
     /** The connection's {@code /dev/fuse} descriptor; the session owns and closes it. */
     public int fd() {
         return fd;

@@ -75,6 +75,14 @@ public interface FsOps {
 
     int create(OpContext c, String path, int mode, int flags, OpenResult out);
 
+    /**
+     * Opens a still-open file again in a new worker of a supervised mount (flags without O_CREAT/O_EXCL/O_TRUNC).
+     * The default is {@link #open}.
+     */
+    default int reopen(OpContext c, String path, int flags, OpenResult out) {
+        return open(c, path, flags, out);
+    }
+
     /** Reads into {@code dst} (position 0, limit = size); returns the byte count. */
     int read(OpContext c, String path, long fh, ByteBuffer dst, long offset);
 

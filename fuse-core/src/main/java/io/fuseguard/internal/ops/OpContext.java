@@ -25,6 +25,8 @@ public final class OpContext {
     public int uid;
     public int gid;
     public int pid;
+    /** The kernel's unique of the request being handled (0 for work that is not a request). */
+    public long unique;
     /** The caller's umask, known for CREATE, MKNOD and MKDIR (0 otherwise, as in libfuse). */
     public int umask;
     /** The operation and path being handled, for {@link RequestContext} and logs. */
@@ -77,6 +79,7 @@ public final class OpContext {
         this.deadlineNanos = deadlineNanos;
         this.interrupted = false;
         this.active = true;
+        this.unique = 0;
     }
 
     /** Ends the request. */

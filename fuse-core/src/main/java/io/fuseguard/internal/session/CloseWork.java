@@ -107,9 +107,17 @@ final class CloseWork {
         submit(new Job(h, null, 0, 0, h.isDirectory(), uid, gid, pid));
     }
 
+    /**
+     * Runs the close-time work of a handle whose RELEASE a previous worker of a supervised mount answered (and
+     * counted) but did not finish: the file was opened again in this process for it.
+     */
+    void rerelease(Handle h) {
+        submit(new Job(h, null, 0, 0, h.isDirectory(), h.openerUid(), h.openerGid(), h.openerPid()));
+    }
+
     /** Counts a handle's release (once): from now on the file is not open through it. */
     void noteReleased(Handle h) {
-        if (h.markReleased() && !h.isDirectory()) {
+        if (handles.released(h) && !h.isDirectory()) {
             nodes.released(h.node());
         }
     }
@@ -286,6 +294,10 @@ final class CloseWork {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
+            }
+            if (handle != null && handle.isLost()) {
+                handles.remove(handle); // its file could not be opened again after a worker change
+                return;
             }
             if (directory) {
                 step(ctx, Operation.RELEASEDIR, () -> ops.releasedir(ctx, path, fh));

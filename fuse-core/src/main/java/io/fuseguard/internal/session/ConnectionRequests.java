@@ -3,6 +3,7 @@ package io.fuseguard.internal.session;
 import io.fuseguard.api.Operation;
 import io.fuseguard.internal.wire.Fuse;
 import io.fuseguard.internal.wire.InitFlags;
+import io.fuseguard.internal.state.StateJournal;
 
 import java.nio.ByteBuffer;
 
@@ -110,7 +111,32 @@ final class ConnectionRequests extends Requests {
             return;
         }
         o.put(Fuse.OUT_HEADER, answer);
+        StateJournal journal = s.journal();
+        if (journal != null) {
+            // recorded before the answer: a worker that takes over must not wait for an INIT that never comes
+            journal.init(new StateJournal.Init(major, minor, protoMinor, granted, offered, maxWrite, readahead,
+                    (granted & InitFlags.REQUEST_TIMEOUT) != 0));
+        }
         replyOk(w, r, Fuse.INIT_OUT);
+        s.markInitialized();
+    }
+
+    /**
+     * A worker that takes over a supervised connection: INIT was answered by the first worker; its outcome comes
+     * from the state journal, and the filesystem's own {@code init} runs here (this process's instance of it).
+     */
+    void resumed(StateJournal.Init init, io.fuseguard.internal.ops.OpContext ctx) {
+        protoMinor = init.minor();
+        s.kernelTimeoutAccepted(init.requestTimeout());
+        s.negotiated(new io.fuseguard.mount.KernelProtocol(init.kernelMajor(), init.kernelMinor(), init.minor(),
+                InitFlags.names(init.granted() & ~InitFlags.INIT_EXT),
+                InitFlags.names(init.offered() & ~init.granted() & ~InitFlags.INIT_EXT)));
+        ctx.begin(Operation.GETATTR, "/", 0, 0, 0, 0, System.nanoTime() + s.config().mount().mountTimeout().toNanos());
+        try {
+            ops.init(ctx, init.kernelMajor(), init.minor(), init.maxWrite(), init.readahead());
+        } finally {
+            ctx.end();
+        }
         s.markInitialized();
     }
 

@@ -47,8 +47,7 @@ final class DirRequests extends Requests {
             reply(w, r, -rc);
             return;
         }
-        Handle h = s.handles.add(n, fh, flags, true);
-        h.opener(r.uid, r.gid, r.pid);
+        Handle h = s.handles.add(n, fh, flags, true, r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), 0);
         if (!replyOk(w, r, Fuse.OPEN_OUT)) {
             s.closeWork.release(h, r.uid, r.gid, r.pid);

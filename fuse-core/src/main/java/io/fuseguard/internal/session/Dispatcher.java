@@ -31,6 +31,7 @@ final class Dispatcher {
     private final AttrRequests attrs;
     private final FileRequests files;
     private final DirRequests dirs;
+    private final ResentRequests resent;
     private final boolean debug;
 
     Dispatcher(Session s, FsOps ops, FuseguardConfig config, MountOptions opt, EventReporter events,
@@ -42,7 +43,18 @@ final class Dispatcher {
         this.attrs = new AttrRequests(shared);
         this.files = new FileRequests(shared);
         this.dirs = new DirRequests(shared);
+        this.resent = new ResentRequests(shared, files);
         this.debug = config.mount().debug();
+    }
+
+    /** The family that answers requests the kernel resent after a supervised worker died. */
+    ResentRequests resent() {
+        return resent;
+    }
+
+    /** INIT's family (a resumed worker takes INIT's outcome from the state journal). */
+    ConnectionRequests connection() {
+        return connection;
     }
 
     long flushRequests() {
@@ -103,6 +115,10 @@ final class Dispatcher {
             }
             case Fuse.DESTROY -> s.send(w, r.unique, 0, 0);
             case Fuse.RELEASE, Fuse.RELEASEDIR -> {
+                if (r.unique < 0 && resent.answer(w, r)) {
+                    w.justRead = 0;
+                    return;
+                }
                 // Counted at once: an unlink that follows the close must see the file closed (the kernel sent
                 // this RELEASE just before it). Never refused nor queued with a deadline: a release that does not
                 // run inline at once runs as close-time work, so every one reaches the filesystem.
@@ -256,6 +272,9 @@ final class Dispatcher {
     }
 
     private void handle(Worker w, Request r, long deadline) {
+        if (r.unique < 0 && resent.answer(w, r)) {
+            return; // resent after a supervised worker's death, and done already: answered from the record
+        }
         switch (r.opcode) {
             case Fuse.LOOKUP -> entries.lookup(w, r, deadline);
             case Fuse.GETATTR -> attrs.getattr(w, r, deadline);

@@ -72,8 +72,7 @@ final class FileRequests extends Requests {
             return;
         }
         nodes.opened(n);
-        Handle h = s.handles.add(n, fh, flags, false);
-        h.opener(r.uid, r.gid, r.pid);
+        Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), openFlags(fopen));
         if (!replyOk(w, r, Fuse.OPEN_OUT)) {
             // the caller went away: no RELEASE will come
@@ -128,8 +127,7 @@ final class FileRequests extends Requests {
         }
         Node n = nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
         nodes.opened(n);
-        Handle h = s.handles.add(n, fh, flags, false);
-        h.opener(r.uid, r.gid, r.pid);
+        Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));
         if (!sendEntry(w, r, n, a, Fuse.OPEN_OUT)) {
             s.closeWork.release(h, r.uid, r.gid, r.pid);

@@ -132,6 +132,7 @@ abstract class Requests {
         c.deadlineNanos = d;
         c.handle = h;
         w.context.begin(op, path, r.uid, r.gid, r.pid, umask, d);
+        w.context.unique = r.unique;
         c.start();
         if (s.takeEarlyInterrupt(c)) {
             if (c.finish()) {
@@ -350,6 +351,9 @@ abstract class Requests {
         Handle h = s.handles.get(r.i64(0));
         if (h == null) {
             reply(w, r, EBADF);
+        } else if (h.isLost()) {
+            reply(w, r, io.fuseguard.internal.sys.Syscalls.EIO); // not opened again after a worker change
+            return null;
         }
         return h;
     }

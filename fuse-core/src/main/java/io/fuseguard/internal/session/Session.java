@@ -136,6 +136,136 @@ public final class Session {
     }
 
     private volatile FatalErrors.Target fatalTarget;
+    private volatile io.fuseguard.internal.state.StateJournal journal;
+    private volatile boolean quiescing;
+    /** Request threads between reading a request and the end of its dispatch (a handover waits for none). */
+    private final java.util.concurrent.atomic.AtomicInteger dispatching = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile boolean resumed;
+
+    /** The state journal of a supervised mount, or null. */
+    io.fuseguard.internal.state.StateJournal journal() {
+        return journal;
+    }
+
+    /**
+     * Makes this a worker of a supervised mount, before {@link #start}: every change of the node and handle tables
+     * is recorded in {@code j} before its request is answered. When {@code j} holds an INIT already, this worker
+     * takes over from one that died or handed over: the tables are rebuilt from the journal, INIT's outcome is
+     * taken from it (the kernel never sends INIT twice), still-open files are opened again in this process, and
+     * close-time work the previous worker left is run. Returns whether it took over; then call
+     * {@link #requestResend} once started.
+     */
+    public boolean supervise(io.fuseguard.internal.state.StateJournal j) {
+        long t0 = System.nanoTime();
+        journal = j;
+        io.fuseguard.internal.state.StateJournal.Init init = j.init();
+        if (init == null) {
+            nodes.record(j);
+            handles.record(j);
+            return false;
+        }
+        ResentRequests resent = dispatcher.resent();
+        j.replay(e -> {
+            nodes.restore(e.rewind());
+            handles.restore(e.rewind(), nodes);
+            resent.collect(e.rewind());
+        });
+        nodes.restored();
+        handles.restored();
+        io.fuseguard.internal.ops.OpContext ctx = io.fuseguard.internal.ops.OpContext.forCurrentThread();
+        dispatcher.connection().resumed(init, ctx);
+        List<Handle> leftOver = new java.util.ArrayList<>();
+        int reopened = 0;
+        int lost = 0;
+        for (Handle h : handles.all()) {
+            String path = nodes.path(h.node());
+            int flags = h.flags() & ~(0100 | 0200 | 01000); // O_CREAT, O_EXCL, O_TRUNC: never again
+            ctx.begin(h.isDirectory() ? io.fuseguard.api.Operation.OPENDIR : io.fuseguard.api.Operation.OPEN, path,
+                    h.openerUid(), h.openerGid(), h.openerPid(), 0,
+                    System.nanoTime() + deadlines[OperationKind.METADATA.ordinal()]);
+            int rc;
+            try {
+                ctx.open.clear();
+                rc = path == null && !h.isDirectory() ? -Syscalls.ENOENT : h.isDirectory()
+                        ? ops.opendir(ctx, path, flags, ctx.open) : ops.reopen(ctx, path, flags, ctx.open);
+            } finally {
+                ctx.end();
+            }
+            if (rc >= 0) {
+                h.reopened(ctx.open.fh);
+                reopened++;
+            } else {
+                lost++;
+                h.lost();
+                LOG.warn("{}: could not open {} again after the worker changed (errno {}); its handle answers "
+                        + "EIO", name, path, -rc);
+            }
+            if (h.isReleased()) {
+                leftOver.add(h);
+            }
+        }
+        compact();
+        nodes.record(j);
+        handles.record(j);
+        for (Handle h : leftOver) {
+            closeWork.rerelease(h); // the previous worker answered the RELEASE but died before its work
+        }
+        resumed = true;
+        LOG.info("{}: took over the connection in {} ms: {} nodes, {} open handles ({} opened again, {} lost), {} "
+                + "releases to finish", name, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), nodes.size() - 1,
+                handles.size(), reopened, lost, leftOver.size());
+        return true;
+    }
+
+    /** Whether this worker took over a supervised connection from another. */
+    public boolean resumed() {
+        return resumed;
+    }
+
+    /**
+     * Asks the kernel to send again every request the previous worker had read and not answered
+     * (FUSE_NOTIFY_RESEND, Linux 6.9 and later): they come back with the top bit of their unique set.
+     * Returns 0 or -errno.
+     */
+    public int requestResend() {
+        synchronized (watchdogOut) {
+            watchdogOut.putInt(0, Fuse.OUT_HEADER);
+            watchdogOut.putInt(4, 7); // FUSE_NOTIFY_RESEND, in the error field of a unique-0 message
+            watchdogOut.putLong(8, 0);
+            long r = Syscalls.write(fd, watchdogOutAddress, Fuse.OUT_HEADER);
+            return r < 0 ? (int) r : 0;
+        }
+    }
+
+    /** Writes a fresh snapshot of the tables into the journal (the tables held still meanwhile). */
+    void compact() {
+        io.fuseguard.internal.state.StateJournal j = journal;
+        if (j == null) {
+            return;
+        }
+        nodes.frozen(() -> handles.frozen(() -> j.compact(x -> {
+            nodes.snapshot(x);
+            handles.snapshot(x);
+        })));
+    }
+
+    /**
+     * Stops taking requests (a planned handover): every thread finishes the request it has and then reads no
+     * more; returns once nothing runs and close-time work is drained, or after {@code timeout}: whether it got
+     * there. A thread already waiting in read may still take one request, and answers it.
+     */
+    public boolean quiesce(Duration timeout) throws InterruptedException {
+        quiescing = true; // volatile, and dispatching is counted before quiescing is read: no request slips by
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            if (dispatching.get() == 0 && inFlight() == 0 && metadataLane.waiting() == 0 && dataLane.waiting() == 0
+                    && closeWork.pending() == 0) {
+                return true;
+            }
+            Thread.sleep(5);
+        }
+        return false;
+    }
 
     /** How a fatal error in this session's own threads ends the mount (set before {@link #start}). */
     public void fatalTarget(FatalErrors.Target target) {
@@ -239,6 +369,11 @@ public final class Session {
         initialized.countDown();
     }
 
+    /** FORGET, BATCH_FORGET and INTERRUPT: the kernel expects no answer and never sends them again. */
+    private static boolean withoutAnswer(int opcode) {
+        return opcode == Fuse.FORGET || opcode == Fuse.BATCH_FORGET || opcode == Fuse.INTERRUPT;
+    }
+
     /** The request loop of a worker. */
     void serve(Worker w) {
         if (w.role == Worker.Role.SENTINEL) {
@@ -253,6 +388,10 @@ public final class Session {
             if (metadataLane.waiting() > 0 || dataLane.waiting() > 0) {
                 dispatcher.drainLanes(w); // requests waiting for a slot that a stuck handler gave back
             }
+            if (quiescing) {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
+                continue; // handing over: no new request is taken
+            }
             idle.incrementAndGet();
             long n = w.read();
             int idleNow = idle.decrementAndGet();
@@ -264,13 +403,24 @@ public final class Session {
                         ? "the filesystem was unmounted or its connection aborted" : "read failed with errno " + -n);
                 return;
             }
-            if (idleNow == 0 && !closing) {
+            if (idleNow == 0 && !closing && !quiescing) {
                 spawn(); // keep a thread waiting for the next request while this one runs a handler
             }
             requests.increment();
             w.request.load(w.in, (int) n);
-            w.justRead = w.request.unique;
-            dispatcher.dispatch(w, w.request);
+            dispatching.incrementAndGet();
+            try {
+                if (quiescing && !withoutAnswer(w.request.opcode)) {
+                    // Handing over: read by a thread that was already waiting in read(). It stays unanswered, in
+                    // the kernel's list of requests being processed, and the next worker gets it again
+                    // (FUSE_NOTIFY_RESEND): served once, by the worker that serves from now on.
+                    continue;
+                }
+                w.justRead = w.request.unique;
+                dispatcher.dispatch(w, w.request);
+            } finally {
+                dispatching.decrementAndGet();
+            }
             if (w.stuck) {
                 // Its handler came back after the watchdog gave its place to a replacement.
                 w.stuck = false;
@@ -304,7 +454,7 @@ public final class Session {
      */
     private void standBy(Worker w) {
         while (!connectionEnded) {
-            if (!noReader()) {
+            if (!noReader() || quiescing) {
                 java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
                 continue;
             }
@@ -478,6 +628,7 @@ public final class Session {
     }
 
     private final Set<String> badErrorLogged = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong unmatchedAnswers = new java.util.concurrent.atomic.AtomicLong();
 
     private void badError(io.fuseguard.api.Operation op, int error) {
         String what = op == null ? "a request" : op.name();
@@ -490,8 +641,12 @@ public final class Session {
 
     /** Whether the answer must be replaced by an EIO answer (the kernel refused it, the request still waits). */
     private boolean sendFailed(long r, long unique, io.fuseguard.api.Operation op) {
-        if (r == -Syscalls.ENOENT || r == -Syscalls.ENODEV || r == -Syscalls.ENOTCONN || r == -Syscalls.EBADF) {
-            return false; // the caller went away (interrupted), or the connection did
+        if (r == -Syscalls.ENOENT) {
+            unmatchedAnswers.incrementAndGet();
+            return false; // the caller went away (interrupted)
+        }
+        if (r == -Syscalls.ENODEV || r == -Syscalls.ENOTCONN || r == -Syscalls.EBADF) {
+            return false; // the connection went away
         }
         if (badErrorLogged.size() < 64 && badErrorLogged.add("refused " + (op == null ? "" : op.name()))) {
             LOG.warn("{}: the kernel refused the answer to request {} ({}): errno {}; answered EIO instead. Logged "
@@ -538,6 +693,9 @@ public final class Session {
             if (now - lastCleanup > TimeUnit.SECONDS.toNanos(1)) {
                 lastCleanup = now;
                 events.tick(); // summaries of log lines counted instead of written
+                if (journal != null && journal.wantsCompaction()) {
+                    compact();
+                }
             }
             if (hasEarlyInterrupts && now - lastEarlyCleanup > TimeUnit.SECONDS.toNanos(1)) {
                 lastEarlyCleanup = now;
@@ -953,5 +1111,18 @@ public final class Session {
     /** Open handles. */
     public int openHandles() {
         return handles.size();
+    }
+
+    /** Node ids the kernel may refer to (the root included). */
+    public int knownNodes() {
+        return nodes.size();
+    }
+
+    /**
+     * Answers the kernel did not match to a waiting request (ENOENT): the caller was interrupted meanwhile, or the
+     * request was answered already. A supervised take-over must never add any.
+     */
+    public long unmatchedAnswers() {
+        return unmatchedAnswers.get();
     }
 }

@@ -86,7 +86,11 @@ public final class Syscalls {
     private static final long GETGID = symbol("getgid");
     private static final long MOUNT = symbol("mount");
     private static final long SOCKETPAIR = symbol("socketpair");
+    private static final long SOCKET = symbol("socket");
     private static final long RECVMSG = symbol("recvmsg");
+    private static final long SENDMSG = symbol("sendmsg");
+    private static final long FTRUNCATE = symbol("ftruncate");
+    private static final long IOCTL = symbol("ioctl");
     private static final long POLL = symbol("poll");
     private static final long WAITPID = symbol("waitpid");
     private static final long KILL = symbol("kill");
@@ -256,6 +260,11 @@ public final class Syscalls {
         INVOKER.invokeN3(L3, MADVISE, address, length, 4 /* MADV_DONTNEED */);
     }
 
+    /** Frees the pages of a shared file mapping (MADV_REMOVE): the file reads as zeros there afterwards. */
+    public static void discardShared(long address, long length) {
+        INVOKER.invokeN3(L3, MADVISE, address, length, 9 /* MADV_REMOVE */);
+    }
+
     /** A little-endian direct view of native memory. */
     public static ByteBuffer view(long address, int length) {
         return MEMORY.newDirectByteBuffer(address, length).order(ByteOrder.LITTLE_ENDIAN);
@@ -421,6 +430,178 @@ public final class Syscalls {
             return r;
         } finally {
             free(sv);
+        }
+    }
+
+    /**
+     * A shared mapping of a file (a memfd), read and write: what one process stores there, another that maps the
+     * same file sees, and it outlives the process that wrote it. Never unmapped by the framework.
+     */
+    public static long mapShared(int fd, long length) {
+        long r = INVOKER.invokeN6(L6, MMAP, 0, length, 3 /* PROT_READ|WRITE */, 0x01 /* MAP_SHARED */, fd, 0);
+        if (r == -1L) {
+            throw new IllegalStateException("mmap of " + length + " bytes of descriptor " + fd + " failed: errno "
+                    + LAST_ERROR.get());
+        }
+        return r;
+    }
+
+    /** ftruncate(2): 0 or -errno. */
+    public static int ftruncate(int fd, long length) {
+        return resultInt(INVOKER.invokeN3(L3, FTRUNCATE, fd, length, 0));
+    }
+
+    /** ioctl(2) with an integer (or pointer) argument: its result, or -errno. */
+    public static int ioctl(int fd, long request, long argument) {
+        return resultInt(INVOKER.invokeN3(L3, IOCTL, fd, request, argument));
+    }
+
+    /** A long load from native memory. */
+    public static long getLong(long at) {
+        return MEMORY.getLong(at);
+    }
+
+    /** An int load from native memory. */
+    public static int getInt(long at) {
+        return MEMORY.getInt(at);
+    }
+
+    /** A long store to native memory (public twin of the private helper). */
+    public static void storeLong(long at, long value) {
+        MEMORY.putLong(at, value);
+    }
+
+    /** Copies bytes from native memory into an array. */
+    public static void getBytes(long from, byte[] to, int offset, int length) {
+        MEMORY.getByteArray(from, to, offset, length);
+    }
+
+    /** Copies bytes from an array into native memory. */
+    public static void putBytes(long to, byte[] from, int offset, int length) {
+        MEMORY.putByteArray(to, from, offset, length);
+    }
+
+    /**
+     * Sends {@code data} (at least one byte) over a Unix socket with descriptors attached (SCM_RIGHTS), the way
+     * a supervisor hands /dev/fuse to a worker or to systemd's descriptor store: bytes sent, or -errno. Retries
+     * on EINTR.
+     */
+    public static long sendDescriptors(int socket, byte[] data, int[] fds) {
+        return sendMessage(socket, 0, 0, data, fds);
+    }
+
+    /**
+     * Sends one datagram with descriptors attached to the Unix socket at {@code address} (a path, or an abstract
+     * name when it starts with {@code @}), the way a service hands descriptors to systemd's store through
+     * {@code $NOTIFY_SOCKET}: bytes sent, or -errno ({@code -EINVAL} for an address that is neither).
+     */
+    public static long sendDatagram(String address, byte[] data, int[] fds) {
+        byte[] path = address.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        boolean abstractName = path.length > 0 && path[0] == '@';
+        if (path.length == 0 || path.length >= 108 || (path[0] != '/' && !abstractName)) {
+            return -EINVAL;
+        }
+        int fd = resultInt(INVOKER.invokeN3(L3, SOCKET, 1 /* AF_UNIX */, 2 | 02000000 /* DGRAM|CLOEXEC */, 0));
+        if (fd < 0) {
+            return fd;
+        }
+        // struct sockaddr_un: the family, then the path; an abstract name starts with NUL instead of '@' and is
+        // not NUL-terminated (the address length says where it ends)
+        int nameLength = 2 + path.length + (abstractName ? 0 : 1);
+        long name = allocate(2 + 108);
+        try {
+            MEMORY.putShort(name, (short) 1);
+            MEMORY.putByteArray(name + 2, path, 0, path.length);
+            MEMORY.putByte(name + 2 + path.length, (byte) 0);
+            if (abstractName) {
+                MEMORY.putByte(name + 2, (byte) 0);
+            }
+            return sendMessage(fd, name, nameLength, data, fds);
+        } finally {
+            free(name);
+            close(fd);
+        }
+    }
+
+    private static long sendMessage(int socket, long name, int nameLength, byte[] data, int[] fds) {
+        int controlLength = 16 + 4 * fds.length;
+        int space = (controlLength + 7) & ~7;
+        long msg = allocate(56 + 16 + data.length + space);
+        long iov = msg + 56;
+        long buf = iov + 16;
+        long control = buf + data.length;
+        try {
+            MEMORY.putByteArray(buf, data, 0, data.length);
+            putAddress(iov, buf);
+            putLong(iov + 8, data.length);
+            if (name != 0) {
+                putAddress(msg, name);
+                MEMORY.putInt(msg + 8, nameLength);
+            }
+            putAddress(msg + 16, iov);
+            putLong(msg + 24, 1);
+            if (fds.length > 0) {
+                putAddress(msg + 32, control);
+                putLong(msg + 40, space);
+                putLong(control, controlLength); // cmsg_len
+                MEMORY.putInt(control + 8, 1); // SOL_SOCKET
+                MEMORY.putInt(control + 12, 1); // SCM_RIGHTS
+                for (int i = 0; i < fds.length; i++) {
+                    MEMORY.putInt(control + 16 + 4L * i, fds[i]);
+                }
+            }
+            long n;
+            do {
+                n = result(INVOKER.invokeN3(L3, SENDMSG, socket, msg, 0x4000 /* MSG_NOSIGNAL */));
+            } while (n == -EINTR);
+            return n;
+        } finally {
+            free(msg);
+        }
+    }
+
+    /**
+     * Receives a message of up to {@code maxData} bytes with up to {@code maxFds} descriptors (SCM_RIGHTS,
+     * close-on-exec): the bytes in {@code data[0]} and the descriptors in {@code fds[0]}; returns the byte count,
+     * 0 at the end of the stream, or -errno. Retries on EINTR.
+     */
+    public static long receiveDescriptors(int socket, int maxData, int maxFds, byte[][] data, int[][] fds) {
+        int space = (16 + 4 * maxFds + 7) & ~7;
+        long msg = allocate(56 + 16 + maxData + space);
+        long iov = msg + 56;
+        long buf = iov + 16;
+        long control = buf + maxData;
+        try {
+            putAddress(iov, buf);
+            putLong(iov + 8, maxData);
+            putAddress(msg + 16, iov);
+            putLong(msg + 24, 1);
+            putAddress(msg + 32, control);
+            putLong(msg + 40, space);
+            long n;
+            do {
+                n = result(INVOKER.invokeN3(L3, RECVMSG, socket, msg, 0x40000000 /* MSG_CMSG_CLOEXEC */));
+            } while (n == -EINTR);
+            if (n <= 0) {
+                return n;
+            }
+            byte[] d = new byte[(int) n];
+            MEMORY.getByteArray(buf, d, 0, d.length);
+            data[0] = d;
+            long controlLength = MEMORY.getLong(msg + 40);
+            int count = 0;
+            int[] got = new int[maxFds];
+            if (controlLength >= 16 && MEMORY.getInt(control + 8) == 1 && MEMORY.getInt(control + 12) == 1) {
+                long len = MEMORY.getLong(control);
+                count = (int) Math.min(maxFds, (len - 16) / 4);
+                for (int i = 0; i < count; i++) {
+                    got[i] = MEMORY.getInt(control + 16 + 4L * i);
+                }
+            }
+            fds[0] = java.util.Arrays.copyOf(got, count);
+            return n;
+        } finally {
+            free(msg);
         }
     }
 

@@ -1,5 +1,8 @@
 package io.fuseguard.internal.tree;
 
+import io.fuseguard.internal.state.StateJournal;
+
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -41,6 +44,8 @@ public final class NodeTable {
     private int hiddenCounter;
     /** Hard-linked files by the filesystem's inode number (only files with more than one link). */
     private final HashMap<Long, Node> byIno = new HashMap<>();
+    /** Where every change is recorded for the next worker of a supervised mount; null when unsupervised. */
+    private StateJournal journal;
 
     /** An empty table with the root directory. */
     public NodeTable() {
@@ -48,6 +53,17 @@ public final class NodeTable {
         root.nlookup = 1;
         root.path = new Node.PathCache("/", Long.MIN_VALUE);
         slots[1] = root;
+    }
+
+    /** From now on, records every change in {@code j} (a supervised mount). */
+    public void record(StateJournal j) {
+        synchronized (lock) {
+            journal = j;
+        }
+    }
+
+    private static long unique() {
+        return StateJournal.currentUnique();
     }
 
     /** The root directory. */
@@ -147,6 +163,9 @@ public final class NodeTable {
                 byIno.putIfAbsent(fsIno, n);
             }
             n.nlookup++;
+            if (journal != null) {
+                journal.nodeRef(unique(), n.id, n.generation, parent.id, name, n.fsIno);
+            }
             return n;
         }
     }
@@ -175,6 +194,9 @@ public final class NodeTable {
             Node existing = parent.children == null ? null : parent.children.get(name);
             if (existing != null) {
                 existing.nlookup++;
+                if (journal != null) {
+                    journal.nodeRef(unique(), existing.id, existing.generation, parent.id, name, existing.fsIno);
+                }
                 return existing;
             }
             if (n.parent == null) {
@@ -191,6 +213,9 @@ public final class NodeTable {
             }
             n.nlookup++;
             epoch++;
+            if (journal != null) {
+                journal.nodeLink(unique(), n.id, parent.id, name, n.fsIno);
+            }
             return n;
         }
     }
@@ -220,6 +245,9 @@ public final class NodeTable {
                 return;
             }
             n.nlookup -= count;
+            if (journal != null) {
+                journal.forget(id, count);
+            }
             if (n.nlookup <= 0) {
                 release(n);
             }
@@ -328,6 +356,9 @@ public final class NodeTable {
             if (n != null) {
                 dropName(n, parent, name);
                 epoch++;
+                if (journal != null) {
+                    journal.unlink(unique(), parent.id, name);
+                }
             }
         }
     }
@@ -344,6 +375,9 @@ public final class NodeTable {
             }
             n.hidden = false;
             epoch++;
+            if (journal != null) {
+                journal.unlinkNode(n.id);
+            }
         }
     }
 
@@ -351,6 +385,9 @@ public final class NodeTable {
     public void ref(Node n) {
         synchronized (lock) {
             n.nlookup++;
+            if (journal != null) {
+                journal.ref(unique(), n.id);
+            }
         }
     }
 
@@ -393,6 +430,9 @@ public final class NodeTable {
                 moveName(n, fromParent, fromName, toParent, toName);
             }
             epoch++;
+            if (journal != null) {
+                journal.rename(unique(), fromParent.id, fromName, toParent.id, toName, false);
+            }
         }
     }
 
@@ -413,6 +453,9 @@ public final class NodeTable {
                 moveName(b, toParent, toName, fromParent, fromName);
             }
             epoch++;
+            if (journal != null) {
+                journal.rename(unique(), fromParent.id, fromName, toParent.id, toName, true);
+            }
         }
     }
 
@@ -423,6 +466,9 @@ public final class NodeTable {
     public void opened(Node n) {
         synchronized (lock) {
             n.openCount++;
+            if (journal != null) {
+                journal.opened(n.id);
+            }
         }
     }
 
@@ -433,6 +479,9 @@ public final class NodeTable {
     public void released(Node n) {
         synchronized (lock) {
             n.openCount--;
+            if (journal != null) {
+                journal.released(n.id);
+            }
         }
     }
 
@@ -446,6 +495,9 @@ public final class NodeTable {
         synchronized (lock) {
             if (n.hidden && n.openCount <= 0 && n.pendingWork() <= ownWork) {
                 n.hidden = false;
+                if (journal != null) {
+                    journal.hiddenClaimed(n.id);
+                }
                 return true;
             }
             return false;
@@ -505,11 +557,12 @@ public final class NodeTable {
                 putChild(parent, hiddenName, n);
             }
             epoch++;
-            if (n.openCount > 0 || n.pendingWork() > 0) {
-                n.hidden = true;
-                return true;
+            boolean stillOpen = n.openCount > 0 || n.pendingWork() > 0;
+            n.hidden = stillOpen;
+            if (journal != null) {
+                journal.hide(n.id, hiddenName, stillOpen);
             }
-            return false;
+            return stillOpen;
         }
     }
 
@@ -542,10 +595,251 @@ public final class NodeTable {
         return out;
     }
 
+    // ---- a supervised mount's next worker ----------------------------------------------------------------------
+
+    /**
+     * Writes the whole table into {@code j} as records (a snapshot for compaction): every node, then every name,
+     * then the slots' reuse counters. The caller holds the journal's and the handle table's locks.
+     */
+    public void snapshot(StateJournal j) {
+        synchronized (lock) {
+            Node[] s = slots;
+            for (int slot = FIRST_FREE; slot < nextSlot && slot < s.length; slot++) {
+                Node n = s[slot];
+                if (n != null) {
+                    j.append(StateJournal.NODE_STATE).l(n.id).i(n.generation).l(n.nlookup).l(n.fsIno)
+                            .i(n.openCount).i(n.hidden ? 1 : 0).commit();
+                } else if (reuse[slot] > 0) {
+                    j.append(StateJournal.SLOT_REUSE).l(slot).i(reuse[slot]).commit();
+                }
+            }
+            // names, parents first (a name needs its directory): breadth first from the root
+            ArrayDeque<Node> queue = new ArrayDeque<>();
+            queue.add(root);
+            java.util.Set<Node> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            seen.add(root);
+            while (!queue.isEmpty()) {
+                Node dir = queue.poll();
+                if (dir.children == null) {
+                    continue;
+                }
+                for (java.util.Map.Entry<String, Node> e : dir.children.entrySet()) {
+                    Node c = e.getValue();
+                    boolean primary = c.parent == dir && e.getKey().equals(c.name);
+                    j.append(StateJournal.NAME_STATE).l(c.id).l(dir.id).i(primary ? 1 : 0).s(e.getKey()).commit();
+                    if (seen.add(c)) {
+                        queue.add(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Applies one record of a journal to this (fresh) table; {@link #restored()} ends the replay. */
+    public void restore(StateJournal.Entry e) {
+        synchronized (lock) {
+            switch (e.type()) {
+                case StateJournal.NODE_STATE -> {
+                    long id = e.l();
+                    Node n = place(id, e.i());
+                    n.nlookup = e.l();
+                    n.fsIno = e.l();
+                    n.openCount = e.i();
+                    n.hidden = e.i() == 1;
+                    if (n.fsIno != 0) {
+                        byIno.putIfAbsent(n.fsIno, n);
+                    }
+                }
+                case StateJournal.NAME_STATE -> {
+                    Node n = get(e.l());
+                    Node dir = get(e.l());
+                    boolean primary = e.i() == 1;
+                    String name = e.s();
+                    if (primary) {
+                        n.parent = dir;
+                        n.name = name;
+                    } else {
+                        n.aliases = new Node.Alias(dir, name, n.aliases);
+                    }
+                    putChild(dir, name, n);
+                }
+                case StateJournal.SLOT_REUSE -> {
+                    int slot = (int) e.l();
+                    grow(slot);
+                    reuse[slot] = e.i();
+                    nextSlot = Math.max(nextSlot, slot + 1);
+                }
+                case StateJournal.NODE_REF -> {
+                    e.l(); // unique
+                    long id = e.l();
+                    int gen = e.i();
+                    Node dir = get(e.l());
+                    long fsIno = e.l();
+                    String name = e.s();
+                    Node n = dir.children == null ? null : dir.children.get(name);
+                    if (n == null) {
+                        n = place(id, gen);
+                        n.parent = dir;
+                        n.name = name;
+                        putChild(dir, name, n);
+                    }
+                    if (fsIno != 0 && n.fsIno == 0) {
+                        n.fsIno = fsIno;
+                        byIno.putIfAbsent(fsIno, n);
+                    }
+                    n.nlookup++;
+                }
+                case StateJournal.NODE_LINK -> {
+                    e.l();
+                    Node n = get(e.l());
+                    Node dir = get(e.l());
+                    long fsIno = e.l();
+                    String name = e.s();
+                    if (n.parent == null) {
+                        n.parent = dir;
+                        n.name = name;
+                    } else {
+                        n.aliases = new Node.Alias(dir, name, n.aliases);
+                    }
+                    putChild(dir, name, n);
+                    if (fsIno != 0 && n.fsIno == 0) {
+                        n.fsIno = fsIno;
+                        byIno.putIfAbsent(fsIno, n);
+                    }
+                    n.nlookup++;
+                }
+                case StateJournal.REF -> {
+                    e.l();
+                    get(e.l()).nlookup++;
+                }
+                case StateJournal.FORGET -> {
+                    Node n = get(e.l());
+                    if (n != null) {
+                        n.nlookup -= e.l();
+                        if (n.nlookup <= 0) {
+                            release(n);
+                        }
+                    }
+                }
+                case StateJournal.UNLINK -> {
+                    e.l();
+                    Node dir = get(e.l());
+                    String name = e.s();
+                    Node n = dir.children == null ? null : dir.children.remove(name);
+                    if (n != null) {
+                        dropName(n, dir, name);
+                    }
+                }
+                case StateJournal.UNLINK_NODE -> {
+                    Node n = get(e.l());
+                    if (n != null && n.parent != null) {
+                        if (n.parent.children != null && n.parent.children.get(n.name) == n) {
+                            n.parent.children.remove(n.name);
+                        }
+                        dropName(n, n.parent, n.name);
+                        n.hidden = false;
+                    }
+                }
+                case StateJournal.RENAME, StateJournal.EXCHANGE -> {
+                    e.l();
+                    Node from = get(e.l());
+                    Node to = get(e.l());
+                    String fromName = e.s();
+                    String toName = e.s();
+                    StateJournal saved = journal;
+                    journal = null;
+                    if (e.type() == StateJournal.RENAME) {
+                        renamed(from, fromName, to, toName);
+                    } else {
+                        exchanged(from, fromName, to, toName);
+                    }
+                    journal = saved;
+                }
+                case StateJournal.HIDE -> {
+                    Node n = get(e.l());
+                    boolean hidden = e.i() == 1;
+                    String hiddenName = e.s();
+                    Node parent = n.parent;
+                    if (parent != null) {
+                        if (parent.children != null && parent.children.get(n.name) == n) {
+                            parent.children.remove(n.name);
+                        }
+                        n.name = hiddenName;
+                        putChild(parent, hiddenName, n);
+                    }
+                    n.hidden = hidden;
+                }
+                case StateJournal.OPENED -> get(e.l()).openCount++;
+                case StateJournal.RELEASED -> get(e.l()).openCount--;
+                case StateJournal.HIDDEN_CLAIMED -> get(e.l()).hidden = false;
+                default -> {
+                    // a handle record, or a result: not the node table's
+                }
+            }
+            epoch++;
+        }
+    }
+
+    /** A node restored in slot {@code id} with generation {@code gen} (no name yet). */
+    private Node place(long id, int gen) {
+        int slot = (int) id;
+        grow(slot);
+        Node n = new Node(slot, gen, null, "");
+        slots[slot] = n;
+        reuse[slot] = gen;
+        nextSlot = Math.max(nextSlot, slot + 1);
+        live++;
+        return n;
+    }
+
+    private void grow(int slot) {
+        while (slot >= slots.length) {
+            Node[] bigger = java.util.Arrays.copyOf(slots, slots.length * 2);
+            reuse = java.util.Arrays.copyOf(reuse, bigger.length);
+            slots = bigger;
+        }
+    }
+
+    /** Ends a replay: the free slots are known from the restored ones. */
+    public void restored() {
+        synchronized (lock) {
+            freeCount = 0;
+            for (int slot = nextSlot - 1; slot >= FIRST_FREE; slot--) {
+                if (slots[slot] == null) {
+                    if (freeCount == free.length) {
+                        free = java.util.Arrays.copyOf(free, free.length * 2);
+                    }
+                    free[freeCount++] = slot;
+                }
+            }
+            epoch++;
+        }
+    }
+
+    /** Every node the kernel holds (the root excluded), for a new worker's checks. */
+    public List<Node> nodes() {
+        List<Node> out = new ArrayList<>();
+        synchronized (lock) {
+            for (Node n : slots) {
+                if (n != null && n != root) {
+                    out.add(n);
+                }
+            }
+        }
+        return out;
+    }
+
     /** Nodes the kernel currently holds (the root included). */
     public int size() {
         synchronized (lock) {
             return live + 1;
+        }
+    }
+
+    /** Runs {@code r} with the table held still (no change can happen meanwhile). */
+    public void frozen(Runnable r) {
+        synchronized (lock) {
+            r.run();
         }
     }
 }
