@@ -40,7 +40,7 @@ class SelfRequestKillTest {
         System.out.printf("daemon killed inside its own request, kernel request timeout 2 s: gone after %d ms%n",
                 ms);
         // The kernel checks expired requests every 15 s.
-        assertThat(ms).isNotNegative().isLessThan(25_000);
+        assertThat(ms).isNotNegative().isLessThan(40_000);
     }
 
     @Test
@@ -65,7 +65,8 @@ class SelfRequestKillTest {
             assertThat(line).startsWith("READY");
             entry = MountTable.load().findByMountPoint(mp);
             Child.kill9(daemon);
-            long limit = kernelTimeout > 0 ? 25_000 : 3_000;
+            // the kernel checks every 15 s; a loaded machine (the full suite beside other builds) took over 25 s once
+            long limit = kernelTimeout > 0 ? 40_000 : 3_000;
             long ms = Child.awaitExit(daemon, Duration.ofMillis(limit));
             if (ms >= 0) {
                 long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
