@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -39,6 +40,9 @@ import java.util.stream.Stream;
  * never see half a file; each chunk is written through at once, so the temp file is the visible sign of an
  * upload in flight (a stalled one included). Temp files left by a killed process are removed when a backend is
  * created.
+ *
+ * <p>A file with holes ({@link #putSparse}) is stored with the same holes: only its data extents are read and
+ * written.
  *
  * <p>The stored tree is reached through a descriptor of {@code root} with {@code *at} calls (the
  * {@code io.fuseguard.examples.host} layer), never by a host path built from a stored path: a path that fits
@@ -143,23 +147,77 @@ public final class DirectoryBackend implements Backend {
                 }
                 ch.force(true);
             }
-            synchronized (structure) { // a concurrent delete must not prune the parent in between
-                try (Entry e = HostFiles.resolveMakingParents(resolver, path, DIR_MODE)) {
-                    if (isDirectory(e)) {
-                        throw new IOException("is a directory in the backend: " + path);
-                    }
-                    // the temp file is a short path of our own; the target is reached through its parent
-                    Host.check(Host.LIBC.renameat(Host.AT_FDCWD, tmp.toString(), e.dirfd(), e.name()),
-                            "store " + path);
-                } catch (ErrnoException x) {
-                    throw ioFailure(x);
-                }
-            }
+            store(path, tmp);
             done = true;
             puts.incrementAndGet();
         } finally {
             if (!done) {
                 Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    /**
+     * Stores the data extents of {@code content} only: the temp file is given the content's size first (one
+     * hole), then each extent is written at its offset, so holes stay holes and are never read or written.
+     */
+    @Override
+    public void putSparse(String path, SparseContent content) throws IOException {
+        fileOf(path);
+        Path tmp = incoming.resolve(UUID.randomUUID() + ".part");
+        boolean done = false;
+        int fd = Host.LIBC.openat(Host.AT_FDCWD, tmp.toString(),
+                Host.O_WRONLY | Host.O_CREAT | Host.O_EXCL | Host.O_CLOEXEC, 0666);
+        if (fd < 0) {
+            throw new IOException("cannot create " + tmp + ": errno " + Host.errno());
+        }
+        try {
+            try {
+                Host.check(Host.LIBC.ftruncate(fd, content.size()), "truncate " + tmp);
+                ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
+                for (SparseContent.Extent e : content.extents()) {
+                    long pos = e.offset();
+                    long end = e.offset() + e.length();
+                    while (pos < end) {
+                        buf.clear().limit((int) Math.min(CHUNK, end - pos));
+                        if (content.read(buf, pos) <= 0) {
+                            throw new IOException("short upload of " + path + " at offset " + pos);
+                        }
+                        buf.flip();
+                        pos += HostFiles.write(fd, buf, pos);
+                        if (Thread.currentThread().isInterrupted()) {
+                            throw new InterruptedIOException("upload of " + path + " interrupted");
+                        }
+                    }
+                }
+                Host.check(Host.LIBC.fsync(fd), "fsync " + tmp);
+            } catch (ErrnoException x) {
+                throw new IOException(x.getMessage(), x);
+            } finally {
+                Host.LIBC.close(fd);
+            }
+            store(path, tmp);
+            done = true;
+            puts.incrementAndGet();
+        } finally {
+            if (!done) {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    /** Moves a complete temp file into place at {@code path}, making its parent directories. */
+    private void store(String path, Path tmp) throws IOException {
+        synchronized (structure) { // a concurrent delete must not prune the parent in between
+            try (Entry e = HostFiles.resolveMakingParents(resolver, path, DIR_MODE)) {
+                if (isDirectory(e)) {
+                    throw new IOException("is a directory in the backend: " + path);
+                }
+                // the temp file is a short path of our own; the target is reached through its parent
+                Host.check(Host.LIBC.renameat(Host.AT_FDCWD, tmp.toString(), e.dirfd(), e.name()),
+                        "store " + path);
+            } catch (ErrnoException x) {
+                throw ioFailure(x);
             }
         }
     }

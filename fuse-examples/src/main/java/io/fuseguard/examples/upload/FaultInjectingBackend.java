@@ -55,6 +55,14 @@ public final class FaultInjectingBackend implements Backend {
         delegate.put(path, new StallingStream(data, size), size);
     }
 
+    /** Sparse puts get the same faults; a stalled one stalls before the wrapped backend starts. */
+    @Override
+    public void putSparse(String path, SparseContent content) throws IOException {
+        faults.beforePut();
+        faults.stallPoint();
+        delegate.putSparse(path, content);
+    }
+
     @Override
     public InputStream get(String path) throws IOException {
         faults.before(false);

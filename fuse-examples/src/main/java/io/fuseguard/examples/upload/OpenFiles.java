@@ -38,6 +38,8 @@ final class OpenFiles {
     }
 
     private final Map<Long, Handle> handles = new ConcurrentHashMap<>();
+    /** Handles open for writing, by path; guarded by the filesystem's lock. */
+    private final Map<String, Integer> writers = new java.util.HashMap<>();
     private final AtomicLong nextFh = new AtomicLong(1);
 
     /** Registers an open cache file and returns its new handle number. Caller holds the lock. */
@@ -52,6 +54,9 @@ final class OpenFiles {
             download.openers.incrementAndGet();
         }
         handles.put(fh, new Handle(path, fd, writable, download));
+        if (writable) {
+            writers.merge(path, 1, Integer::sum);
+        }
         return fh;
     }
 
@@ -74,13 +79,21 @@ final class OpenFiles {
         if (h != null && h.origin != null) {
             h.origin.openers.decrementAndGet(); // the last one lets a cancelled download stop
         }
+        if (h != null && h.writable) {
+            writers.computeIfPresent(h.path, (p, n) -> n == 1 ? null : n - 1);
+        }
         return h;
     }
 
     /** Whether {@code path} is open for writing. Caller holds the lock. */
     boolean hasWriters(String path) {
+        return writers.containsKey(path);
+    }
+
+    /** Whether any handle is open on {@code path}. Caller holds the lock. */
+    boolean isOpen(String path) {
         for (Handle h : handles.values()) {
-            if (h.writable && h.path.equals(path)) {
+            if (h.path.equals(path)) {
                 return true;
             }
         }
@@ -91,7 +104,12 @@ final class OpenFiles {
     void renamed(String from, String to) {
         for (Handle h : handles.values()) {
             if (h.path.equals(from) || UploadPaths.under(h.path, from)) {
-                h.path = UploadPaths.moved(h.path, from, to);
+                String now = UploadPaths.moved(h.path, from, to);
+                if (h.writable) {
+                    writers.computeIfPresent(h.path, (p, n) -> n == 1 ? null : n - 1);
+                    writers.merge(now, 1, Integer::sum);
+                }
+                h.path = now;
             }
         }
     }
@@ -100,6 +118,7 @@ final class OpenFiles {
     List<Handle> removeAll() {
         List<Handle> all = new ArrayList<>(handles.values());
         handles.clear();
+        writers.clear();
         return all;
     }
 }

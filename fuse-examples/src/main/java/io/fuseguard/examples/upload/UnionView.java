@@ -178,6 +178,34 @@ final class UnionView {
     }
 
     /**
+     * Makes sure every one of {@code paths} (files) is in the cache, fetching those known only to the backend
+     * in parallel (at most {@link #FETCHERS} at once), and waits for them at most {@code budget}.
+     *
+     * @throws ErrnoException EIO when a download failed or they did not all arrive in time (the downloads go on,
+     *                        so a later attempt finds them done); ENOENT when one vanished
+     */
+    void fetchAll(List<String> paths, java.time.Duration budget) {
+        List<Download> waiting = new ArrayList<>();
+        for (String p : paths) {
+            Download d = startDownload(p);
+            if (d != null) {
+                waiting.add(d);
+            }
+        }
+        long until = System.nanoTime() + budget.toNanos();
+        int late = 0;
+        for (Download d : waiting) {
+            if (!d.awaitDoneUntil(until)) {
+                late++;
+            }
+        }
+        if (late > 0) {
+            throw new ErrnoException(Errno.EIO, late + " of the " + paths.size() + " files this rename moves are "
+                    + "still downloading from the backend; nothing was renamed (try again when they are cached)");
+        }
+    }
+
+    /**
      * Creates an empty cache file for {@code path} (a truncate to 0 needs none of its content) unless a download
      * of it is registered: decided under the lock, so no open can have got a handle on a download that this cache
      * file would then keep from being installed. Returns false when a download is under way (wait for it).
@@ -293,9 +321,10 @@ final class UnionView {
             CacheDir.setModified(d.file, d.modified);
             lock.run(() -> {
                 downloads.remove(d.path, d);
-                if (d.cancelled || uploader.deletePending(d.path)) {
+                if (d.cancelled || uploader.deletePending(d.path) || UploadPaths.localOnly(d.path)) {
                     d.finish(null); // unlinked: its handles keep the unlinked inode, as on any filesystem
                 } else if (cache.install(d.file, d.path)) {
+                    CrashPoints.reached(CrashPoints.Point.CACHE_INSTALL);
                     d.finish(null);
                 } else {
                     d.finishStale(); // the path got a cache file first: writes through its handles fail

@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -29,10 +28,9 @@ class CachedUploadFsJournalTest {
         fs.release(path, fh, OpenFlags.of(O_WRONLY));
     }
 
+    /** The pending uploads and deletes the journal on disk holds (what a start would resume). */
     private static long journalEntries(Path cache) throws Exception {
-        try (Stream<Path> s = Files.list(cache.resolve("journal"))) {
-            return s.filter(p -> p.toString().endsWith(".entry")).count();
-        }
+        return CachedUploadFs.journaledPaths(cache).size();
     }
 
     @Test
