@@ -12,6 +12,7 @@ import io.fuseguard.examples.upload.DirectoryBackend;
 import io.fuseguard.examples.upload.FaultInjectingBackend;
 import io.fuseguard.examples.upload.S3Backend;
 import io.fuseguard.examples.upload.S3Location;
+import io.fuseguard.examples.upload.UploadLayout;
 import io.fuseguard.internal.log.Log;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.mount.MountException;
@@ -110,6 +111,10 @@ public final class MountCommand implements Callable<Integer> {
     @Option(names = "--backend", paramLabel = "DIR|s3://BUCKET[/PREFIX]", description = "upload: backend "
             + "directory, or an S3 bucket and optional key prefix")
     String backend;
+
+    @Option(names = "--create-backend", description = "upload: create the --backend directory if it does not "
+            + "exist (without it a missing directory is refused: a mistyped store would start empty)")
+    boolean createBackend;
 
     @Option(names = "--endpoint", paramLabel = "URL", description = "upload, s3: S3-compatible endpoint such as "
             + "http://127.0.0.1:9000 (path-style access; default: AWS S3)")
@@ -253,6 +258,7 @@ public final class MountCommand implements Callable<Integer> {
         requireOnlyFor(Kind.passthrough, source, "--source");
         requireOnlyFor(Kind.upload, cache, "--cache");
         requireOnlyFor(Kind.upload, backend, "--backend");
+        requireOnlyFor(Kind.upload, createBackend ? Boolean.TRUE : null, "--create-backend");
         requireOnlyFor(Kind.upload, endpoint, "--endpoint");
         requireOnlyFor(Kind.upload, region, "--region");
         requireOnlyFor(Kind.upload, s3CallTimeout, "--s3-call-timeout");
@@ -276,6 +282,12 @@ public final class MountCommand implements Callable<Integer> {
             default:
                 if (cache == null || backend == null) {
                     throw new FuseguardCommand.BadInputException("upload needs --cache DIR and --backend DIR");
+                }
+                try { // before anything is created: a cache in the mount point would make it non-empty for good
+                    UploadLayout.check(mountPoint, cache, S3Location.isS3(backend) ? null : Path.of(backend),
+                            createBackend);
+                } catch (UploadLayout.BadLayoutException e) {
+                    throw new FuseguardCommand.BadInputException(e.getMessage());
                 }
                 Backend be = withFaults(uploadBackend());
                 uploadBackend = be;
@@ -301,6 +313,9 @@ public final class MountCommand implements Callable<Integer> {
             Path dir = Path.of(backend);
             Files.createDirectories(dir);
             return new DirectoryBackend(dir);
+        }
+        if (createBackend) {
+            throw new FuseguardCommand.BadInputException("--create-backend only applies to a directory backend");
         }
         S3Location location;
         try {

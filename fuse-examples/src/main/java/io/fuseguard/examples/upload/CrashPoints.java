@@ -11,9 +11,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * change and backend call ({@link Point}). A daemon started with the system property
  * {@value #PROPERTY} (or the environment variable {@value #ENV}) set to {@code NAME} or {@code NAME:N} halts
  * the JVM ({@link Runtime#halt}: no shutdown hook, no finally block, as {@code kill -9}) at the {@code N}th
- * time (1 by default) it passes point {@code NAME}, after printing {@code CRASH NAME} on stderr.
- * {@value #TRACE_PROPERTY}{@code =true} (or {@value #TRACE_ENV}) prints {@code POINT NAME} on stderr at every
- * point instead, so a test can learn which points an operation passes.
+ * time (1 by default) it passes point {@code NAME}, after printing {@code CRASH NAME} on standard output.
+ * {@value #TRACE_PROPERTY}{@code =true} (or {@value #TRACE_ENV}) prints {@code POINT NAME} there at every
+ * point, so a test can learn which points an operation passes (standard output keeps these lines in order with
+ * what the daemon prints itself, such as a readiness line).
  *
  * <p>Unarmed, a point costs one read of a static final field.
  */
@@ -109,15 +110,17 @@ public final class CrashPoints {
         if (!ACTIVE) {
             return;
         }
-        PrintStream err = System.err;
-        if (TRACE) {
-            err.println("POINT " + p.label());
-            err.flush();
-        }
-        if (p == ARMED && HITS.computeIfAbsent(p, k -> new AtomicInteger()).incrementAndGet() == ARMED_AT) {
-            err.println("CRASH " + p.label());
-            err.flush();
-            Runtime.getRuntime().halt(EXIT_STATUS);
+        PrintStream out = System.out;
+        synchronized (out) {
+            if (TRACE) {
+                out.println("POINT " + p.label());
+                out.flush();
+            }
+            if (p == ARMED && HITS.computeIfAbsent(p, k -> new AtomicInteger()).incrementAndGet() == ARMED_AT) {
+                out.println("CRASH " + p.label());
+                out.flush();
+                Runtime.getRuntime().halt(EXIT_STATUS);
+            }
         }
     }
 
