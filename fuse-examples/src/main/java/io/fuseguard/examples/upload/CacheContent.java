@@ -20,18 +20,12 @@ import java.util.List;
  * with {@code lseek(SEEK_DATA/SEEK_HOLE)}. Reads are positional ({@code pread}); closing closes the descriptor.
  */
 final class CacheContent implements SparseContent, AutoCloseable {
-    /** {@code lseek(2)}, which the host layer does not bind. */
-    interface Seek {
-        /** lseek(2). */
-        long lseek(int fd, long offset, int whence);
-    }
-
     private static final int SEEK_DATA = 3;
     private static final int SEEK_HOLE = 4;
     private static final int ENXIO = 6;
 
     private static final class Holder {
-        static final Seek SEEK = LibraryLoader.create(Seek.class).load("c");
+        static final SeekLibC SEEK = LibraryLoader.create(SeekLibC.class).load("c");
     }
 
     private final int fd;

@@ -126,9 +126,14 @@ final class Journal implements AutoCloseable {
 
     /** Opens the journal in {@code dir} (created if missing) without writing to it; call {@link #load} next. */
     static Journal open(Path dir) throws IOException {
+        return open(dir, currentBootId());
+    }
+
+    /** Opens the journal as a machine with boot id {@code bootId} would (tests of a crash of the machine). */
+    static Journal open(Path dir, String bootId) throws IOException {
         Files.createDirectories(dir);
         Files.deleteIfExists(dir.resolve(TMP_NAME)); // a rewrite interrupted by a crash: the old log stands
-        return new Journal(dir, currentBootId());
+        return new Journal(dir, bootId);
     }
 
     /** The directory holding the log. */

@@ -98,6 +98,41 @@ class CachedUploadFsJournalTest {
     }
 
     @Test
+    void aFailedFsyncAndUploadsPendingAtShutdownAreLoggedAtWarnWithTheirPaths() throws Exception {
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
+                .getLogger("io.fuseguard.examples.upload");
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen =
+                new ch.qos.logback.core.read.ListAppender<>();
+        seen.start();
+        logger.addAppender(seen);
+        try {
+            FaultInjectingBackend backend = new FaultInjectingBackend(new DirectoryBackend(tmp.resolve("backend")));
+            backend.faults().failUploads(true);
+            CachedUploadFs fs = new CachedUploadFs(tmp.resolve("cache"), backend);
+            long fh = fs.create("/synced.txt", 0644, OpenFlags.of(O_WRONLY));
+            fs.write("/synced.txt", fh, ByteBuffer.wrap(new byte[] {1}), 0);
+            try {
+                fs.fsync("/synced.txt", fh, false);
+                throw new AssertionError("fsync succeeded with the backend refusing uploads");
+            } catch (ErrnoException e) {
+                assertThat(e.errno()).isEqualTo(Errno.EIO);
+            }
+            fs.release("/synced.txt", fh, OpenFlags.of(O_WRONLY));
+            writeFile(fs, "/other.txt", "x");
+            fs.close();
+            java.util.List<String> warnings = seen.list.stream()
+                    .filter(e -> e.getLevel() == ch.qos.logback.classic.Level.WARN)
+                    .map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage).toList();
+            assertThat(warnings).anySatisfy(w -> assertThat(w).startsWith("fsync of /synced.txt failed"));
+            assertThat(warnings).anySatisfy(w -> assertThat(w)
+                    .contains("2 backend operation(s) still pending at shutdown")
+                    .contains("/synced.txt").contains("/other.txt"));
+        } finally {
+            logger.detachAppender(seen);
+        }
+    }
+
+    @Test
     void journalEntryIsCommittedBeforeTheFirstWrite() throws Exception {
         Path cache = tmp.resolve("cache");
         DirectoryBackend store = new DirectoryBackend(tmp.resolve("backend"));
