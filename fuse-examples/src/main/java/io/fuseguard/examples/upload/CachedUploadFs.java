@@ -476,7 +476,10 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
     }
 
-    /** The after-close hook: hands the file to the uploader and returns at once. */
+    /**
+     * The after-close hook: hands the file to the uploader and returns at once. The last handle of a file unlinked
+     * while open (a hidden name) removes it: nothing can reach it any more.
+     */
     @Override
     public void release(String path, long fh, OpenFlags flags) {
         OpenFiles.Handle h;
@@ -489,6 +492,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             upload = h.writable && uploader.putPending(h.path) && !files.hasWriters(h.path);
             if (upload) {
                 uploader.resetAttempts(h.path);
+            }
+            if (UploadPaths.localOnly(h.path) && !files.isOpen(h.path)) {
+                removeOrphan(h.path);
             }
         }
         if (Host.LIBC.close(h.fd) < 0) {
@@ -617,10 +623,35 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void unlink(String path) throws IOException {
-        if (view.isDirectory(path)) {
+        boolean dir;
+        try {
+            dir = view.isDirectory(path);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT && UploadPaths.localOnly(path)) {
+                return; // a hidden file already removed at its last release (the engine's own unlink of it)
+            }
+            throw e;
+        }
+        if (dir) {
             throw new ErrnoException(Errno.EISDIR);
         }
         removeEntry(path);
+    }
+
+    /**
+     * Removes a hidden file no handle is open on (cache file, then its "local only" entry). Its name was given by
+     * the engine for a file unlinked while open; once the last handle is gone nothing can reach it, and the
+     * engine, whose RELEASE may have raced with the unlink, may not remove it itself. Caller holds the lock.
+     */
+    private void removeOrphan(String path) {
+        try {
+            cache.delete(path);
+            CrashPoints.reached(CrashPoints.Point.CACHE_UNLINK);
+            uploader.dropEntry(path);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("cannot remove {}, a file unlinked while open, at its last close: {}; the next start does",
+                    path, e.toString());
+        }
     }
 
     /** Journals the delete of {@code path}, then removes its cache entry; schedules the backend's delete. */
@@ -692,6 +723,13 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         try (StateLock.Held h = lock.hold()) {
             if (!cache.exists(from)) {
                 throw new ErrnoException(Errno.ENOENT); // removed meanwhile
+            }
+            if (!dir && UploadPaths.localOnly(to) && !UploadPaths.localOnly(from) && !files.isOpen(from)) {
+                // The engine hides a file it believes open; if its last handle was released meanwhile (RELEASE
+                // and UNLINK race in the kernel's queue), the hidden file would have no handle to remove it at
+                // its release: it is an unlink.
+                removeEntry(from);
+                return;
             }
             List<String> relFiles = new ArrayList<>();
             List<String> relDirs = new ArrayList<>();
