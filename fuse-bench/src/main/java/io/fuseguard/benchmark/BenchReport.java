@@ -335,8 +335,8 @@ public final class BenchReport {
                     + "`io.fuseguard.examples.memory.MemoryFs` through `fuseguard mount memory` (capacity "
                     + env.get("memoryfs_capacity") + "). **CachedUploadFs**: "
                     + "`io.fuseguard.examples.upload.CachedUploadFs` through `fuseguard mount upload`, a fresh cache "
-                    + "and `DirectoryBackend` directory for every daemon, both on the disk of the run's work "
-                    + "directory; default settings (4 uploaders, uploads 100 ms after the close).");
+                    + "and `DirectoryBackend` directory for every daemon, both in " + env.getOrDefault("upload_dir",
+                    "the work directory") + "; default settings (4 uploaders, uploads 100 ms after the close).");
             line("- **process start → mount answering**: `bench/c/startwait.c` forks and execs the daemon and "
                     + "polls `stat(MNT)` every 100 µs until it succeeds with the filesystem's device (the "
                     + "daemon answered GETATTR on its root); from fork to that moment.");

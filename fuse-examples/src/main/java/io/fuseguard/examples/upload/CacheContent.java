@@ -5,7 +5,6 @@ import io.fuseguard.api.FileAttributes;
 import io.fuseguard.examples.host.Host;
 import io.fuseguard.examples.host.HostFiles;
 import io.fuseguard.examples.host.HostStat;
-import jnr.ffi.LibraryLoader;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,9 +23,9 @@ final class CacheContent implements SparseContent, AutoCloseable {
     private static final int SEEK_HOLE = 4;
     private static final int ENXIO = 6;
 
-    private static final class Holder {
-        static final SeekLibC SEEK = LibraryLoader.create(SeekLibC.class).load("c");
-    }
+    /** One buffer per uploading thread (a direct buffer per upload is slow to allocate and to free). */
+    private static final ThreadLocal<ByteBuffer> STREAM_BUFFER = ThreadLocal.withInitial(
+            () -> ByteBuffer.allocateDirect(1 << 16));
 
     private final int fd;
     private final long size;
@@ -63,10 +62,13 @@ final class CacheContent implements SparseContent, AutoCloseable {
 
     @Override
     public List<Extent> extents() throws IOException {
+        if (!holes) {
+            return size == 0 ? List.of() : List.of(new Extent(0, size)); // no lseek for a dense file
+        }
         List<Extent> out = new ArrayList<>();
         long pos = 0;
         while (pos < size) {
-            long data = Holder.SEEK.lseek(fd, pos, SEEK_DATA);
+            long data = UploadLibC.get().lseek(fd, pos, SEEK_DATA);
             if (data < 0) {
                 if (Host.errno() == ENXIO) {
                     break; // only a hole to the end
@@ -76,7 +78,7 @@ final class CacheContent implements SparseContent, AutoCloseable {
             if (data >= size) {
                 break;
             }
-            long hole = Holder.SEEK.lseek(fd, data, SEEK_HOLE);
+            long hole = UploadLibC.get().lseek(fd, data, SEEK_HOLE);
             if (hole < 0) {
                 throw new IOException("lseek SEEK_HOLE: errno " + Host.errno());
             }
@@ -106,7 +108,7 @@ final class CacheContent implements SparseContent, AutoCloseable {
     @Override
     public InputStream stream() {
         return new InputStream() {
-            private final ByteBuffer buf = ByteBuffer.allocateDirect(1 << 16);
+            private final ByteBuffer buf = STREAM_BUFFER.get();
             private long position;
 
             @Override

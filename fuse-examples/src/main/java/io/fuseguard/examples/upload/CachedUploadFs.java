@@ -603,6 +603,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             if (uploader.deletePending(path)) {
                 journaled(path, () -> uploader.dropEntry(path)); // re-created before the backend removed it
             }
+            view.madeDirectory(path);
         }
     }
 
@@ -619,6 +620,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             throw new ErrnoException(Errno.ENOTEMPTY);
         }
         removeEntry(path);
+        view.removedDirectory(path);
     }
 
     @Override
@@ -679,7 +681,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      */
     private void keepParent(String path) {
         String parent = UploadPaths.parentOf(path);
-        if (!parent.equals("/") && !cache.isDirectory(parent)) {
+        if (!parent.equals("/") && !view.isLocalDir(parent) && !cache.isDirectory(parent)) {
             cache.ensureDirectory(parent);
         }
     }
@@ -716,7 +718,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
                 cache.ensureDirectory(d);
             }
             view.fetchAll(movedFiles, fetchBudget());
-        } else {
+        } else if (!view.isLocalDir(UploadPaths.parentOf(from))) { // below a directory made here: cached
             view.ensureCached(from);
         }
         List<String> touched;
@@ -756,6 +758,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
                 view.cancelDownload(to); // the replaced file's download, if any, is not installed over it
             }
             files.renamed(from, to);
+            if (dir) {
+                view.renamedDirectory(from, to);
+            }
             touched = uploader.renameDone(intent, relFiles, relDirs);
         }
         touched.forEach(uploader::schedule);
@@ -793,20 +798,34 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void chmod(String path, int mode) throws IOException {
-        view.materialize(path);
-        cache.setMode(path, mode);
+        inCache(path, () -> cache.setMode(path, mode));
     }
 
     @Override
     public void chown(String path, OptionalLong uid, OptionalLong gid) throws IOException {
-        view.materialize(path);
-        cache.setOwner(path, uid.orElse(-1), gid.orElse(-1));
+        inCache(path, () -> cache.setOwner(path, uid.orElse(-1), gid.orElse(-1)));
     }
 
     @Override
     public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
+        inCache(path, () -> cache.setTimes(path, atime, mtime));
+    }
+
+    /**
+     * Changes {@code path}'s cache entry; when it has none (known only to the backend, or still downloading),
+     * fetches it into the cache first and changes it then.
+     */
+    private void inCache(String path, Runnable change) throws IOException {
+        try {
+            change.run();
+            return;
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw e;
+            }
+        }
         view.materialize(path);
-        cache.setTimes(path, atime, mtime);
+        change.run();
     }
 
     /**

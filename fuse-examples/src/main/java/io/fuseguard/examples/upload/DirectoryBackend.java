@@ -41,8 +41,8 @@ import java.util.stream.Stream;
  * upload in flight (a stalled one included). Temp files left by a killed process are removed when a backend is
  * created.
  *
- * <p>A file with holes ({@link #putSparse}) is stored with the same holes: only its data extents are read and
- * written.
+ * <p>{@link #putSparse} copies by position (no stream): a cache file comes this way, and one with holes is stored
+ * with the same holes, only its data extents read and written.
  *
  * <p>The stored tree is reached through a descriptor of {@code root} with {@code *at} calls (the
  * {@code io.fuseguard.examples.host} layer), never by a host path built from a stored path: a path that fits
@@ -62,6 +62,12 @@ public final class DirectoryBackend implements Backend {
     private final int rootFd;
     private final BeneathResolver resolver;
     private final AtomicLong puts = new AtomicLong();
+    /** Temp names: a random prefix per instance and a counter (a UUID per put costs a SecureRandom call). */
+    private final String tempPrefix = UUID.randomUUID().toString().substring(0, 8) + "-";
+    private final AtomicLong temps = new AtomicLong();
+    /** One chunk buffer per uploading thread, for the positional copy of {@link #putSparse}. */
+    private static final ThreadLocal<ByteBuffer> CHUNK_BUFFER = ThreadLocal.withInitial(
+            () -> ByteBuffer.allocateDirect(CHUNK));
     /** Serialises directory creation (puts) with the pruning of empty directories (deletes). */
     private final Object structure = new Object();
 
@@ -127,7 +133,7 @@ public final class DirectoryBackend implements Backend {
     @Override
     public void put(String path, InputStream data, long size) throws IOException {
         Path target = fileOf(path);
-        Path tmp = incoming.resolve(UUID.randomUUID() + ".part");
+        Path tmp = newTemp();
         boolean done = false;
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
@@ -164,7 +170,7 @@ public final class DirectoryBackend implements Backend {
     @Override
     public void putSparse(String path, SparseContent content) throws IOException {
         fileOf(path);
-        Path tmp = incoming.resolve(UUID.randomUUID() + ".part");
+        Path tmp = newTemp();
         boolean done = false;
         int fd = Host.LIBC.openat(Host.AT_FDCWD, tmp.toString(),
                 Host.O_WRONLY | Host.O_CREAT | Host.O_EXCL | Host.O_CLOEXEC, 0666);
@@ -173,9 +179,13 @@ public final class DirectoryBackend implements Backend {
         }
         try {
             try {
-                Host.check(Host.LIBC.ftruncate(fd, content.size()), "truncate " + tmp);
-                ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
-                for (SparseContent.Extent e : content.extents()) {
+                List<SparseContent.Extent> extents = content.extents();
+                SparseContent.Extent last = extents.isEmpty() ? null : extents.get(extents.size() - 1);
+                if (last == null || last.offset() + last.length() < content.size()) {
+                    Host.check(Host.LIBC.ftruncate(fd, content.size()), "truncate " + tmp); // a hole at the end
+                }
+                ByteBuffer buf = CHUNK_BUFFER.get();
+                for (SparseContent.Extent e : extents) {
                     long pos = e.offset();
                     long end = e.offset() + e.length();
                     while (pos < end) {
@@ -204,6 +214,10 @@ public final class DirectoryBackend implements Backend {
                 Files.deleteIfExists(tmp);
             }
         }
+    }
+
+    private Path newTemp() {
+        return incoming.resolve(tempPrefix + temps.incrementAndGet() + ".part");
     }
 
     /** Moves a complete temp file into place at {@code path}, making its parent directories. */

@@ -65,7 +65,10 @@ final class Uploader implements AutoCloseable {
     private final CachedUploadFs.Settings settings;
     private final StateLock lock;
     private final Predicate<String> hasWriters;
-    private final ScheduledThreadPoolExecutor threads;
+    /** Ticks of the due queue, retries after a backoff, journal flushes: one thread, short tasks only. */
+    private final ScheduledThreadPoolExecutor timer;
+    /** The uploads and deletes themselves. */
+    private final java.util.concurrent.ThreadPoolExecutor workers;
     private final AtomicLong completed = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
 
@@ -77,8 +80,34 @@ final class Uploader implements AutoCloseable {
     private final Set<String> running = new HashSet<>();
     private final Set<String> rerun = new HashSet<>();
     private final Set<String> parked = new HashSet<>();
-    /** Paths with an upload task queued (not yet started): a further close of the path joins it. */
-    private final Set<String> queued = new HashSet<>();
+    /** A path waiting in the due queue until {@code due} (System.nanoTime); superseded ones are skipped. */
+    private static final class Due {
+        final String path;
+        final long due;
+        final long seq;
+        boolean superseded;
+
+        Due(String path, long due, long seq) {
+            this.path = path;
+            this.due = due;
+            this.seq = seq;
+        }
+    }
+
+    /**
+     * Paths waiting for their upload to start, by due time: a further close of a path joins its wait. One timer
+     * tick moves every path that is due to {@link #ready} and starts at most one worker task per uploader
+     * thread, so a burst of closes (tar, cp) costs a few thread hand-offs per tick instead of some per file.
+     */
+    private final java.util.PriorityQueue<Due> dueQueue = new java.util.PriorityQueue<>(
+            java.util.Comparator.<Due>comparingLong(d -> d.due).thenComparingLong(d -> d.seq));
+    private final Map<String, Due> queued = new HashMap<>();
+    /** Paths due, for the worker tasks to take. */
+    private final java.util.ArrayDeque<String> ready = new java.util.ArrayDeque<>();
+    private long dueSeq;
+    /** When the next tick is armed for (System.nanoTime), or Long.MAX_VALUE when none is. */
+    private long tickAt = Long.MAX_VALUE;
+    private int activeWorkers;
     private long versions = 1;
     private long intents;
     private long lastMark;
@@ -98,12 +127,41 @@ final class Uploader implements AutoCloseable {
         this.lock = lock;
         this.hasWriters = hasWriters;
         AtomicInteger n = new AtomicInteger();
-        this.threads = new ScheduledThreadPoolExecutor(settings.uploaderThreads() + 1, r -> {
-            Thread t = new Thread(r, "fuseguard-uploader-" + n.incrementAndGet());
+        this.workers = new java.util.concurrent.ThreadPoolExecutor(settings.uploaderThreads(),
+                settings.uploaderThreads(), 30, TimeUnit.SECONDS, new java.util.concurrent.LinkedBlockingQueue<>(),
+                r -> {
+                    Thread t = new Thread(() -> {
+                        lowerPriority();
+                        r.run();
+                    }, "fuseguard-uploader-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        this.workers.allowCoreThreadTimeOut(true);
+        this.timer = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "fuseguard-upload-timer");
             t.setDaemon(true);
             return t;
         });
-        this.threads.setRemoveOnCancelPolicy(true);
+        this.timer.setRemoveOnCancelPolicy(true);
+    }
+
+    /** Nice value of the uploader threads: requests (and their fsync uploads) go first when CPUs are short. */
+    static final int UPLOADER_NICE = 10;
+
+    /**
+     * Lowers the calling thread's CPU priority to {@link #UPLOADER_NICE}: on a busy machine a burst of writes
+     * (tar, cp, git) is served first and the uploads catch up when it ends; on an idle one nothing changes.
+     */
+    private static void lowerPriority() {
+        try {
+            UploadLibC c = UploadLibC.get();
+            if (c.setpriority(0, c.gettid(), UPLOADER_NICE) < 0) {
+                LOG.debug("uploader thread keeps its priority: setpriority failed");
+            }
+        } catch (RuntimeException | LinkageError e) {
+            LOG.debug("uploader thread keeps its priority: {}", e.toString());
+        }
     }
 
     // ---------------------------------------------------------------- start
@@ -146,7 +204,7 @@ final class Uploader implements AutoCloseable {
         for (String p : toSchedule) {
             scheduleIn(p, Duration.ZERO);
         }
-        threads.scheduleWithFixedDelay(this::syncJournal, SYNC_MILLIS, SYNC_MILLIS, TimeUnit.MILLISECONDS);
+        timer.scheduleWithFixedDelay(this::syncJournal, SYNC_MILLIS, SYNC_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     /** Completes (the source is gone from the cache) or rolls back (it is there) an interrupted rename. */
@@ -442,34 +500,95 @@ final class Uploader implements AutoCloseable {
         scheduleIn(path, settings.uploadDelay());
     }
 
+    /**
+     * Queues {@code path} to start after {@code delay}; joins its wait when it is queued already (moving it
+     * earlier if this delay ends sooner).
+     */
     private void scheduleIn(String path, Duration delay) {
+        long due = System.nanoTime() + delay.toNanos();
         try (StateLock.Held h = lock.hold()) {
-            if (closed || !queued.add(path)) {
+            if (closed) {
                 return;
             }
-        }
-        try {
-            threads.schedule(() -> {
-                try (StateLock.Held h = lock.hold()) {
-                    queued.remove(path);
+            Due old = queued.get(path);
+            if (old != null) {
+                if (old.due <= due) {
+                    return;
                 }
-                reconcile(path, false);
-            }, delay.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (RejectedExecutionException e) {
-            try (StateLock.Held h = lock.hold()) {
-                queued.remove(path);
+                old.superseded = true;
             }
-            LOG.debug("uploader stopped; {} stays pending", path);
+            Due d = new Due(path, due, dueSeq++);
+            queued.put(path, d);
+            dueQueue.add(d);
+            if (due < tickAt) {
+                armTick(due);
+            }
         }
     }
 
-    /** A retry after a failure: its own task, so a new close of the path is not held back by the backoff. */
-    private void retryLater(String path, Duration delay) {
+    /** Arms a tick of the due queue at {@code at}. Caller holds the lock. */
+    private void armTick(long at) {
+        tickAt = at;
         try {
-            threads.schedule(() -> reconcile(path, false), delay.toMillis(), TimeUnit.MILLISECONDS);
+            timer.schedule(this::tick, Math.max(0, at - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (RejectedExecutionException e) {
-            LOG.debug("uploader stopped; {} stays pending", path);
+            LOG.debug("uploader stopped; queued paths stay pending");
         }
+    }
+
+    /** Moves the paths that are due to {@link #ready} and starts the worker tasks that take them. */
+    private void tick() {
+        try (StateLock.Held h = lock.hold()) {
+            if (closed) {
+                return;
+            }
+            long now = System.nanoTime();
+            tickAt = Long.MAX_VALUE;
+            Due d;
+            while ((d = dueQueue.peek()) != null && d.due <= now) {
+                dueQueue.poll();
+                if (!d.superseded) {
+                    queued.remove(d.path);
+                    ready.add(d.path);
+                }
+            }
+            if (d != null) {
+                armTick(d.due);
+            }
+            while (activeWorkers < settings.uploaderThreads() && activeWorkers < ready.size()) {
+                activeWorkers++;
+                try {
+                    workers.execute(this::work);
+                } catch (RejectedExecutionException e) {
+                    activeWorkers--;
+                    break;
+                }
+            }
+        }
+    }
+
+    /** A worker task: carries out ready paths until none is left. */
+    private void work() {
+        for (;;) {
+            String path;
+            try (StateLock.Held h = lock.hold()) {
+                path = closed ? null : ready.poll();
+                if (path == null) {
+                    activeWorkers--;
+                    return;
+                }
+            }
+            try {
+                reconcile(path, false);
+            } catch (RuntimeException e) {
+                LOG.error("uploading {} failed unexpectedly: {}", path, e.toString());
+            }
+        }
+    }
+
+    /** A retry after a failure: due after the backoff, unless a new close of the path asks for it sooner. */
+    private void retryLater(String path, Duration delay) {
+        scheduleIn(path, delay);
     }
 
     private Duration backoff(int failuresSoFar) {
@@ -625,11 +744,8 @@ final class Uploader implements AutoCloseable {
             return Outcome.VANISHED;
         }
         try (CacheContent content = CacheContent.of(fd)) { // closes fd
-            if (content.holes()) {
-                backend.putSparse(path, content);
-            } else {
-                backend.put(path, content.stream(), content.size());
-            }
+            // by position where the backend can (a DirectoryBackend: holes stay holes), else as a stream
+            backend.putSparse(path, content);
         }
         return Outcome.DONE;
     }
@@ -819,9 +935,10 @@ final class Uploader implements AutoCloseable {
             closed = true;
             lock.signalAll();
         }
-        threads.shutdownNow();
+        timer.shutdownNow();
+        workers.shutdownNow();
         try {
-            if (!threads.awaitTermination(5, TimeUnit.SECONDS)) {
+            if (!workers.awaitTermination(5, TimeUnit.SECONDS) || !timer.awaitTermination(1, TimeUnit.SECONDS)) {
                 LOG.warn("uploader threads still busy 5 s after close (backend ignores interrupts)");
             }
         } catch (InterruptedException e) {
