@@ -782,7 +782,9 @@ final class Uploader implements AutoCloseable {
                 lock.signalAll();
             }
             if (again && !closed) {
-                next.add(path);
+                // changed while it ran: once more after the upload delay, so a file written on and on is
+                // uploaded once per delay, not once per write
+                scheduleIn(path, settings.uploadDelay());
             }
         }
         for (String p : next) {
