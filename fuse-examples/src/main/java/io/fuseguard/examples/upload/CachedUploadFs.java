@@ -477,8 +477,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     /**
-     * The after-close hook: hands the file to the uploader and returns at once. The last handle of a file unlinked
-     * while open (a hidden name) removes it: nothing can reach it any more.
+     * The after-close hook: hands the file to the uploader and returns at once. The last handle of a file hidden
+     * while it was open (unlinked while open) removes it: nothing can reach it any more.
      */
     @Override
     public void release(String path, long fh, OpenFlags flags) {
@@ -493,7 +493,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             if (upload) {
                 uploader.resetAttempts(h.path);
             }
-            if (UploadPaths.localOnly(h.path) && !files.isOpen(h.path)) {
+            if (h.hidden && UploadPaths.localOnly(h.path) && !files.isOpen(h.path)) {
                 removeOrphan(h.path);
             }
         }

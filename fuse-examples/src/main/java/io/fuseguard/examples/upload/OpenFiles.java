@@ -27,6 +27,8 @@ final class OpenFiles {
         volatile Download download;
         /** The download the handle was opened on (kept after it ended), counted in its openers; or null. */
         final Download origin;
+        /** The file was renamed to a hidden name while this handle was open (the engine's hide of an unlink). */
+        volatile boolean hidden;
 
         Handle(String path, int fd, boolean writable, Download download) {
             this.path = path;
@@ -105,6 +107,9 @@ final class OpenFiles {
         for (Handle h : handles.values()) {
             if (h.path.equals(from) || UploadPaths.under(h.path, from)) {
                 String now = UploadPaths.moved(h.path, from, to);
+                if (UploadPaths.localOnly(now) && !UploadPaths.localOnly(h.path)) {
+                    h.hidden = true;
+                }
                 if (h.writable) {
                     writers.computeIfPresent(h.path, (p, n) -> n == 1 ? null : n - 1);
                     writers.merge(now, 1, Integer::sum);
