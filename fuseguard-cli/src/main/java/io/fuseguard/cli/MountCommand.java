@@ -283,12 +283,6 @@ public final class MountCommand implements Callable<Integer> {
                 if (cache == null || backend == null) {
                     throw new FuseguardCommand.BadInputException("upload needs --cache DIR and --backend DIR");
                 }
-                try { // before anything is created: a cache in the mount point would make it non-empty for good
-                    UploadLayout.check(mountPoint, cache, S3Location.isS3(backend) ? null : Path.of(backend),
-                            createBackend);
-                } catch (UploadLayout.BadLayoutException e) {
-                    throw new FuseguardCommand.BadInputException(e.getMessage());
-                }
                 Backend be = withFaults(uploadBackend());
                 uploadBackend = be;
                 try {
@@ -311,6 +305,7 @@ public final class MountCommand implements Callable<Integer> {
                         + " needs an S3 backend (--backend s3://BUCKET[/PREFIX])");
             }
             Path dir = Path.of(backend);
+            checkLayout(dir);
             Files.createDirectories(dir);
             return new DirectoryBackend(dir);
         }
@@ -323,6 +318,7 @@ public final class MountCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new FuseguardCommand.BadInputException("--backend " + backend + ": " + e.getMessage());
         }
+        checkLayout(null);
         S3Backend.Builder b = S3Backend.builder(location);
         if (endpoint != null) {
             b.endpoint(endpointUri());
@@ -352,6 +348,18 @@ public final class MountCommand implements Callable<Integer> {
         }
         LOG.info("Backend {} at {}", location, endpoint != null ? endpoint : "AWS S3");
         return s3;
+    }
+
+    /**
+     * Refuses a layout that cannot work before anything is created (a cache made in the mount point would make it
+     * non-empty for good); {@code dir} is the directory backend, null for S3.
+     */
+    private void checkLayout(Path dir) {
+        try {
+            UploadLayout.check(mountPoint, cache, dir, createBackend);
+        } catch (UploadLayout.BadLayoutException e) {
+            throw new FuseguardCommand.BadInputException(e.getMessage());
+        }
     }
 
     private URI endpointUri() {
