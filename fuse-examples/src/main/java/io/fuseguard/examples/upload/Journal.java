@@ -163,7 +163,72 @@ final class Journal implements AutoCloseable {
 
     /** Reads the journal in {@code journalDir} without changing it (for tests and tools). */
     static Replay readDir(Path journalDir) throws IOException {
-        return read(journalDir.resolve(LOG_NAME));
+        Replay r = read(journalDir.resolve(LOG_NAME));
+        List<Entry> legacy = readLegacy(journalDir);
+        if (legacy.isEmpty()) {
+            return r;
+        }
+        // entries of the journal before the log (one file per path): older than anything in a log, so a log's
+        // entry for the same path wins
+        Map<String, Entry> merged = new LinkedHashMap<>();
+        long maxVersion = r.maxVersion();
+        for (Entry e : legacy) {
+            merged.put(e.path(), e);
+            maxVersion = Math.max(maxVersion, e.version());
+        }
+        for (Entry e : r.entries().values()) {
+            merged.remove(e.path());
+            merged.put(e.path(), e);
+        }
+        LOG.info("Journal {}: {} entr{} of the previous journal format taken over", journalDir, legacy.size(),
+                legacy.size() == 1 ? "y" : "ies");
+        return new Replay(merged, r.openIntent(), maxVersion, r.maxIntent(), false, r.bootId(), r.syncedMillis(),
+                r.damaged());
+    }
+
+    /** The previous format's magic line: one file {@code <hash>.entry} per path, "op", "version", "path". */
+    private static final String LEGACY_MAGIC = "fuseguard-upload-journal 1";
+    private static final String LEGACY_SUFFIX = ".entry";
+
+    /** The entries a journal of the previous format left in {@code dir} (one file per path). */
+    private static List<Entry> readLegacy(Path dir) throws IOException {
+        List<Entry> out = new ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (!f.getFileName().toString().endsWith(LEGACY_SUFFIX)) {
+                    continue;
+                }
+                try {
+                    String[] lines = Files.readString(f, StandardCharsets.UTF_8).split("\n");
+                    if (lines.length < 4 || !lines[0].equals(LEGACY_MAGIC) || !lines[1].startsWith("op ")
+                            || !lines[2].startsWith("version ") || !lines[3].startsWith("path ")) {
+                        throw new IllegalArgumentException("not an entry");
+                    }
+                    String path = new String(java.util.Base64.getUrlDecoder().decode(lines[3].substring(5)),
+                            StandardCharsets.UTF_8);
+                    out.add(new Entry(Op.valueOf(lines[1].substring(3)), path, Long.parseLong(lines[2]
+                            .substring(8))));
+                } catch (RuntimeException e) {
+                    LOG.error("Unreadable entry {} of the previous journal format left in place: {}", f, e.toString());
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Removes the previous format's entry files once a log holds them. */
+    private void removeLegacy() throws IOException {
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String n = f.getFileName().toString();
+                if (n.endsWith(LEGACY_SUFFIX) || (n.endsWith(".tmp") && !n.equals(TMP_NAME))) {
+                    Files.deleteIfExists(f);
+                }
+            }
+        }
     }
 
     private static Replay read(Path log) throws IOException {
@@ -319,6 +384,7 @@ final class Journal implements AutoCloseable {
         Files.move(tmp, dir.resolve(LOG_NAME), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         syncDir();
+        removeLegacy(); // the log holds them now
         fdLock.lock();
         try {
             int old = fd;

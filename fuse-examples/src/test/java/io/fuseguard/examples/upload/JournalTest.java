@@ -58,6 +58,27 @@ class JournalTest {
     }
 
     @Test
+    void pendingEntriesOfThePreviousJournalFormatAreTakenOver() throws Exception {
+        Path cache = tmp.resolve("cache");
+        Path journal = Files.createDirectories(cache.resolve("journal"));
+        Files.createDirectories(cache.resolve("data"));
+        Files.writeString(cache.resolve("data").resolve("left.txt"), "pending before the upgrade");
+        // what the journal before issue 17 wrote for "/left.txt pending upload" (one file per path)
+        Files.writeString(journal.resolve("0123456789abcdef0123456789abcdef.entry"),
+                "fuseguard-upload-journal 1\nop PUT\nversion 1733000000000\npath "
+                        + java.util.Base64.getUrlEncoder().encodeToString("/left.txt".getBytes()) + "\n");
+        assertThat(CachedUploadFs.journaledPaths(cache)).containsExactly("/left.txt");
+        Path backendDir = tmp.resolve("backend");
+        try (CachedUploadFs fs = new CachedUploadFs(cache, new DirectoryBackend(backendDir))) {
+            assertThat(fs.awaitIdle(Duration.ofSeconds(10))).isTrue();
+        }
+        assertThat(Files.readString(backendDir.resolve("left.txt"))).isEqualTo("pending before the upgrade");
+        try (var s = Files.list(journal)) {
+            assertThat(s.map(p -> p.getFileName().toString())).containsExactly("log");
+        }
+    }
+
+    @Test
     void afterACrashOfTheMachineFilesChangedSinceTheLastFlushAreUploadedAgain() throws Exception {
         Path cache = tmp.resolve("cache");
         Path backendDir = tmp.resolve("backend");
