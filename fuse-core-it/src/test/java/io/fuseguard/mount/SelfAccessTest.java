@@ -34,6 +34,7 @@ class SelfAccessTest {
     Path mp;
 
     private static ListAppender<ILoggingEvent> listen() {
+        io.fuseguard.internal.log.Log.flush(2000); // lines of earlier tests are written asynchronously: not ours
         Logger log = (Logger) LoggerFactory.getLogger("io.fuseguard.internal.session.SelfAccess");
         ListAppender<ILoggingEvent> appender = new ListAppender<>();
         appender.start();

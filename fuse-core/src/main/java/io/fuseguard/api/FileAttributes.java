@@ -8,7 +8,7 @@ import java.util.Objects;
  * {@link #builder(FileType)}.
  *
  * @param type        what kind of file this is
- * @param permissions permission bits including set-uid/set-gid/sticky (mode & 07777)
+ * @param permissions permission bits including set-uid/set-gid/sticky ({@code mode & 07777})
  * @param nlink       number of hard links
  * @param uid         owner
  * @param gid         group
@@ -82,7 +82,7 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
             this.permissions = type == FileType.DIRECTORY ? 0755 : 0644;
         }
 
-        /** Permission bits (mode & 07777); type bits, if present, are ignored. */
+        /** Permission bits ({@code mode & 07777}); type bits, if present, are ignored. */
         public Builder permissions(int permissions) {
             this.permissions = permissions & 07777;
             return this;

@@ -28,9 +28,18 @@ import java.util.OptionalLong;
  * Handlers run concurrently, each on the thread that read its request from the kernel. Each request has a
  * deadline (per {@link OperationKind}); when it passes, the kernel gets an error answer (EIO by default), the
  * handler's thread is interrupted and given up (a new thread serves the next requests), and the handler's late
- * result is discarded. When the caller gets a signal, the kernel interrupts the request: a request that changes
- * nothing is answered EINTR at once; a handler of a change is interrupted and its own outcome is answered, so a
- * caller never hears "interrupted" about a change that happened anyway. Wait interruptibly. (An interrupt
+ * result is discarded. A caller's signal does not disturb a request (as in libfuse: the kernel cannot restart a
+ * call answered EINTR, so programs with signal handlers, JVMs and Go programs would see spurious EINTR); only
+ * when the caller is being killed is a request that changes nothing answered EINTR at once, and a handler of a
+ * change interrupted, its own outcome answered, so nobody hears "interrupted" about a change that happened
+ * anyway ({@code -o intr} honours every signal that way). Wait interruptibly.
+ *
+ * <h2>Paths while a handler runs</h2>
+ * A handler's path does not change under it: a rename or removal that concerns it (the file, a directory above
+ * it, or the name a creation or lookup is about) waits until the handler returned, as libfuse's high-level layer
+ * makes it wait; a handler that overruns its deadline delays such a change at most until the change's own
+ * deadline. Two names of one file (hard links; a non-zero {@link FileAttributes#inode()} tells) are one kernel
+ * inode. (An interrupt
  * during NIO {@code FileChannel} I/O closes the channel: filesystems that keep channels across requests set
  * {@code interruptStalledHandlers(false)}.) {@link RequestContext#current()} tells a handler who called and how
  * much time is left.
@@ -77,6 +86,18 @@ public interface FuseFileSystem {
     }
 
     /**
+     * Opens again, in a new worker process of a supervised mount, a file that a process still has open through
+     * the kernel: the kernel keeps its handle across the restart, this gives the filesystem's side back. The
+     * flags are the original open's without {@code O_CREAT}, {@code O_EXCL} and {@code O_TRUNC} (the file exists;
+     * it must not be truncated again), and the path is the file's current one (a hidden {@code .fuse_hidden*}
+     * name if it was unlinked while open). The default calls {@link #open}; a filesystem whose open has side
+     * effects beyond opening (a download, a lock) overrides it.
+     */
+    default long reopen(String path, OpenFlags flags) throws IOException {
+        return open(path, flags);
+    }
+
+    /**
      * Creates and opens a regular file.
      *
      * @param mode  permission bits requested (umask already applied by the kernel)
@@ -87,8 +108,11 @@ public interface FuseFileSystem {
     }
 
     /**
-     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}. Returns the number of bytes
-     * read; fewer than requested means end of file (so does -1).
+     * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}, with relative puts (or
+     * {@code FileChannel.read(dst, offset)}), so that {@code dst.position()} advances past them. The caller gets
+     * exactly the bytes before {@code dst.position()}: never buffer content the handler did not write. Returns the
+     * number of bytes read (a count that disagrees with the position is logged once); fewer than requested means
+     * end of file (so does -1).
      */
     default int read(String path, long fh, ByteBuffer dst, long offset) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
@@ -189,7 +213,7 @@ public interface FuseFileSystem {
         throw new ErrnoException(Errno.ENOSYS);
     }
 
-    /** Changes permission bits (mode & 07777). */
+    /** Changes permission bits ({@code mode & 07777}). */
     default void chmod(String path, int mode) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);
     }

@@ -99,6 +99,12 @@ public record FuseguardConfig(GuardSettings guard, MountSettings mount) {
             return this;
         }
 
+        /** See {@link GuardSettings.Builder#exitOnFatalError}. */
+        public Builder exitOnFatalError(boolean exit) {
+            guard.exitOnFatalError(exit);
+            return this;
+        }
+
         /** See {@link GuardSettings.Builder#flushPolicy}. */
         public Builder flushPolicy(FlushPolicy policy) {
             guard.flushPolicy(policy);
@@ -174,6 +180,12 @@ public record FuseguardConfig(GuardSettings guard, MountSettings mount) {
         /** See {@link MountSettings.Builder#option}. */
         public Builder mountOption(String option) {
             mount.option(option);
+            return this;
+        }
+
+        /** See {@link MountSettings.Builder#autoUnmount}. */
+        public Builder autoUnmount(boolean autoUnmount) {
+            mount.autoUnmount(autoUnmount);
             return this;
         }
 

@@ -30,12 +30,16 @@ import java.util.Objects;
  * @param kernelRequestTimeout     the kernel's backstop asked at INIT (zero: not asked; null: the longest
  *                                 deadline plus 15 s)
  * @param listeners                told about every guard event, on the reporter thread
+ * @param exitOnFatalError         whether an {@link Error} in one of fuseguard's own threads (the watchdog, a request
+ *                                 thread outside a handler, close-time work; an {@link OutOfMemoryError} there)
+ *                                 also ends the process with status 70 after the connection was ended (it always
+ *                                 ends the connection: a mount whose guards died must not look alive)
  */
 public record GuardSettings(Map<OperationKind, Duration> deadlines, Errno timeoutErrno, Errno overloadErrno,
                             int workerThreads, int queueCapacity, int maxStuckThreads,
                             boolean interruptStalledHandlers, FlushPolicy flushPolicy,
                             SelfAccessPolicy selfAccessPolicy, Duration drainTimeout, Duration kernelRequestTimeout,
-                            List<GuardListener> listeners) {
+                            List<GuardListener> listeners, boolean exitOnFatalError) {
 
     /** Validates and copies. */
     public GuardSettings {
@@ -109,6 +113,7 @@ public record GuardSettings(Map<OperationKind, Duration> deadlines, Errno timeou
         private Duration drainTimeout = Duration.ofSeconds(10);
         private Duration kernelRequestTimeout;
         private final List<GuardListener> listeners = new ArrayList<>();
+        private boolean exitOnFatalError = true;
 
         private Builder() {
             deadlines.put(OperationKind.METADATA, Duration.ofSeconds(5));
@@ -130,6 +135,7 @@ public record GuardSettings(Map<OperationKind, Duration> deadlines, Errno timeou
             drainTimeout = s.drainTimeout;
             kernelRequestTimeout = s.kernelRequestTimeout;
             listeners.addAll(s.listeners);
+            exitOnFatalError = s.exitOnFatalError;
         }
 
         /** Deadline of one kind of request. Defaults: METADATA 5 s, DATA 30 s, SYNC 60 s, FLUSH 5 s. */
@@ -242,11 +248,23 @@ public record GuardSettings(Map<OperationKind, Duration> deadlines, Errno timeou
             return this;
         }
 
+        /**
+         * Whether an {@link Error} in one of fuseguard's own threads (an {@link OutOfMemoryError} in the watchdog,
+         * say) ends the process with status 70 once the connection was ended, within seconds, so a supervisor
+         * (systemd, Kubernetes) restarts it. Default true. With false only the connection is ended (the mount
+         * finishes as if unmounted); the application decides. Errors thrown by handlers are not fatal: they
+         * answer EIO.
+         */
+        public Builder exitOnFatalError(boolean exit) {
+            this.exitOnFatalError = exit;
+            return this;
+        }
+
         /** The settings. */
         public GuardSettings build() {
             return new GuardSettings(deadlines, timeoutErrno, overloadErrno, workerThreads, queueCapacity,
                     maxStuckThreads, interruptStalledHandlers, flushPolicy, selfAccessPolicy, drainTimeout,
-                    kernelRequestTimeout, listeners);
+                    kernelRequestTimeout, listeners, exitOnFatalError);
         }
     }
 }

@@ -225,6 +225,21 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
             return this;
         }
 
+        /**
+         * Unmount when the daemon dies, however it dies ({@code kill -9}, OOM kill, a crash): the mount point is a
+         * plain directory again instead of a dead mount answering ENOTCONN, so the daemon can simply be started
+         * again. The {@code auto_unmount} mount option: the setuid helper {@code fusermount3} (package fuse3) mounts
+         * and stays behind to unmount, also for root; without it, mount() fails with FUSERMOUNT_MISSING. Default
+         * false.
+         */
+        public Builder autoUnmount(boolean autoUnmount) {
+            rawOptions.removeIf(o -> o.equals("auto_unmount"));
+            if (autoUnmount) {
+                rawOptions.add("auto_unmount");
+            }
+            return this;
+        }
+
         /** How long mount() may take before it fails. Default 10 s. */
         public Builder mountTimeout(Duration timeout) {
             this.mountTimeout = timeout;
@@ -248,6 +263,11 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
             return new MountSettings(fsName, allowOther, readOnly, maxWrite, attrTimeout, entryTimeout,
                     negativeTimeout, useIno, debug, rawOptions, mountTimeout, unmountTimeout, shutdownHook);
         }
+    }
+
+    /** Whether a helper unmounts when the daemon dies ({@link Builder#autoUnmount}). */
+    public boolean autoUnmount() {
+        return rawOptions.contains("auto_unmount");
     }
 
     /** Whether {@code option} (a key or key=value) is among the options. */

@@ -39,9 +39,10 @@ import java.util.function.Supplier;
  * }
  * }</pre>
  *
- * <p>Without a usable /dev/fuse and libfuse2 the tests are skipped with the reason, except under
- * {@code CI=true}, where they fail. Cleanup never hangs: {@link FuseMount#close()} answers what is in flight
- * and aborts a busy connection; if the mount is still in the mount table afterwards, the extension aborts its
+ * <p>Without a usable /dev/fuse (and, for a user who may not mount, fusermount3) the tests are skipped with the
+ * reason, except under {@code FUSEGUARD_REQUIRE_FUSE=true} ({@link FuseAvailability#required()}), where they fail;
+ * the generic {@code CI} variable plays no part. Cleanup never hangs: {@link FuseMount#close()} answers what is in
+ * flight and aborts a busy connection; if the mount is still in the mount table afterwards, the extension aborts its
  * connection through fusectl and detaches it.
  */
 public final class FuseMountExtension implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback,

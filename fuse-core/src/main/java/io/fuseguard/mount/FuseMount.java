@@ -2,12 +2,18 @@ package io.fuseguard.mount;
 
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.internal.bridge.AdapterMounts;
 import io.fuseguard.internal.bridge.JavaFsOps;
-import io.fuseguard.internal.bridge.LegacyFsOps;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.log.Log;
+import io.fuseguard.internal.mount.Fusermount;
+import io.fuseguard.internal.mount.KernelMount;
+import io.fuseguard.internal.mount.MountedDevice;
 import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.session.FatalErrors;
+import io.fuseguard.internal.state.StateJournal;
+import io.fuseguard.internal.supervise.SupervisorLink;
 import io.fuseguard.internal.session.MountOptions;
 import io.fuseguard.internal.session.Session;
 import io.fuseguard.internal.sys.Syscalls;
@@ -15,7 +21,6 @@ import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
 import io.fuseguard.metrics.MountMetrics;
-import ru.serce.jnrfuse.FuseFS;
 
 import java.io.FileInputStream;
 import java.io.IOException;
@@ -45,12 +50,21 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * }
  * }</pre>
  *
+ * <p>An existing jnr-fuse filesystem is mounted unchanged, under the same guards, with
+ * {@code io.fuseguard.jnr.JnrFuseMount.mount(fs, mountPoint, config)} from the {@code fuse-jnr} artifact (kept
+ * apart so that fuse-core needs no jnr-fuse; see docs/migrating.md).
+ *
  * <p>fuseguard's warnings (stalled handlers, refused or allowed self-access, behaviours of a migrated jnr-fuse
  * filesystem that it serves differently, close-time work that failed) are logged through SLF4J; without an SLF4J
  * backend on the classpath, warnings and errors are printed on standard error instead.
  */
 public final class FuseMount implements AutoCloseable {
     private static final Log LOG = Log.of(FuseMount.class);
+
+    static {
+        // The jnr-fuse adapter (fuse-jnr) mounts through this routine with its own bridge; see AdapterMounts.
+        AdapterMounts.register(FuseMount::mount);
+    }
 
     private final Path mountPoint;
     private final FuseguardConfig config;
@@ -63,10 +77,16 @@ public final class FuseMount implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicBoolean finishing = new AtomicBoolean();
     private Session session;
+    private MountedDevice device;
     private long connectionId = -1;
     private Duration mountTime = Duration.ZERO;
     private Thread shutdownHook;
     private volatile boolean mounted;
+    private FatalErrors.Target fatalTarget;
+    /** This process's supervisor, when it serves a supervised mount as a worker; null otherwise. */
+    private SupervisorLink link;
+    /** A fatal error ends the process (status 70): the mount's end must not look like a normal one. */
+    private volatile boolean fatalExit;
 
     private FuseMount(Path mountPoint, FuseguardConfig config, MountOptions options, FsOps ops,
                       EventReporter events, MountMetrics metrics) {
@@ -88,22 +108,17 @@ public final class FuseMount implements AutoCloseable {
         return mount(mountPoint, config, events -> new JavaFsOps(fs, events));
     }
 
-    /**
-     * Mounts an existing jnr-fuse filesystem unchanged, under the same guards. Its {@code init} and
-     * {@code destroy} are called, {@code getContext()} in a handler tells the real caller, and its {@code flush}
-     * runs when each file is released (see {@link io.fuseguard.config.FlushPolicy#DEFERRED}). Behaviours that
-     * fuseguard serves differently are logged at WARN when it mounts.
-     */
-    public static FuseMount mount(FuseFS legacy, Path mountPoint, FuseguardConfig config) {
-        return mount(mountPoint, config, events -> new LegacyFsOps(legacy, events));
-    }
-
     private static FuseMount mount(Path mountPoint, FuseguardConfig config,
                                    java.util.function.Function<EventReporter, FsOps> bridge) {
         long t0 = System.nanoTime();
         MountOptions options = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
-        Path real = MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
-        NativeMount.checkLibrary();
+        // A worker started by a supervisor serves the supervisor's mount: never stat it (nobody serves it yet).
+        SupervisorLink link = SupervisorLink.take(mountPoint.toAbsolutePath().normalize());
+        Path real = link != null ? link.mountPoint()
+                : MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
+        if (link == null) {
+            MountPreflight.checkHelper(options.kernel());
+        }
         MountMetrics metrics = new MountMetrics();
         EventReporter events = new EventReporter(config.mount().fsName(), config.guard().listeners(), metrics);
         FsOps ops;
@@ -114,6 +129,7 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         FuseMount m = new FuseMount(real, config, options, ops, events, metrics);
+        m.link = link;
         try {
             m.start();
         } catch (RuntimeException | Error e) {
@@ -121,10 +137,14 @@ public final class FuseMount implements AutoCloseable {
             throw e;
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info("Mounted {} at {} in {} ms (connection {}, flush policy {}, self-access {}, kernel request "
-                        + "timeout {})", config.mount().fsName(), real, m.mountTime.toMillis(), m.connectionId,
+        LOG.info("{} {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
+                        + "timeout {}; protocol {})", link != null ? "Serving the supervisor's mount of" : "Mounted",
+                config.mount().fsName(), real, m.mountTime.toMillis(),
+                m.connectionId, m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
-                        ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s" : "not available (Linux < 6.14) or off");
+                        ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s"
+                        : "not available (Linux < 6.15) or off",
+                m.session.protocol() == null ? "?" : m.session.protocol().describe());
         List<String> notes = new ArrayList<>(m.ops.behaviourNotes(config.guard().flushPolicy()));
         if (!config.mount().rawOptions().contains("default_permissions")
                 && config.mount().options().contains("default_permissions")) {
@@ -148,19 +168,49 @@ public final class FuseMount implements AutoCloseable {
         }
         int fd;
         try {
-            fd = NativeMount.mount(mountPoint, options.kernel());
+            device = link != null ? MountedDevice.fromSupervisor(link.device())
+                    : KernelMount.mount(mountPoint, options.kernel(), config.mount().mountTimeout());
+            fd = device.fd();
         } catch (RuntimeException e) {
             removeShutdownHook();
             throw e;
         }
         mounted = true;
         session = new Session(config.mount().fsName(), fd, config, options, ops, events, metrics);
+        fatalTarget = new FatalErrors.Target(config.mount().fsName() + " at " + mountPoint, this::endAfterFatalError,
+                config.guard().exitOnFatalError());
+        session.fatalTarget(fatalTarget);
+        events.onFatal(session::fatal);
+        FatalErrors.register(fatalTarget);
+        boolean resumed = link != null && session.supervise(StateJournal.open(link.state()));
+        if (resumed) {
+            // The previous worker's unanswered requests come back (new ones wait in the kernel meanwhile). Asked
+            // before this worker reads anything: the kernel sends again every request read and not answered on
+            // the connection, so a request this worker had already read would come twice.
+            int rc = session.requestResend();
+            if (rc < 0) {
+                LOG.warn("{}: the kernel refused FUSE_NOTIFY_RESEND (errno {}; Linux 6.9 or later has it): "
+                        + "requests the previous worker had read wait until their callers give up", mountPoint,
+                        -rc);
+            }
+        }
         session.start();
         try {
-            awaitReady();
+            if (resumed) {
+                connectionId = link.connectionId();
+            } else {
+                awaitReady();
+            }
         } catch (RuntimeException | Error e) {
             close();
             throw e;
+        }
+        if (link != null) {
+            link.listen(this::handOver, this::supervisorGone, () -> "nodes=" + session.knownNodes() + " handles="
+                    + session.openHandles() + " unmatched=" + session.unmatchedAnswers() + " closework="
+                    + session.pendingCloseWork());
+            link.tell("READY " + ProcessHandle.current().pid() + " " + (resumed ? "resumed" : "first") + " "
+                    + session.protocol().kernelMajor() + "." + session.protocol().kernelMinor());
         }
         Thread reaper = new Thread(this::reap, "fuseguard-reaper-" + config.mount().fsName());
         reaper.setDaemon(true);
@@ -221,6 +271,66 @@ public final class FuseMount implements AutoCloseable {
         }
     }
 
+    /**
+     * After an {@link Error} in fuseguard's own threads: the guards are gone, so the connection ends now (clients
+     * get ENOTCONN instead of waiting for deadlines nobody watches) and the mount point is detached here, as the
+     * shutdown hook may not manage with little memory left.
+     */
+    private void endAfterFatalError() {
+        fatalExit = fatalTarget.exits(); // before the mount ends: awaitUnmount must not return into a normal exit
+        if (link != null) {
+            session.detachDevice(); // a supervised worker just goes: the supervisor keeps the connection, restarts
+            return;
+        }
+        abortConnection("a fatal error in fuseguard's own threads");
+        session.detachDevice();
+        detachIfOurs();
+    }
+
+    /** The supervisor asks for a planned handover: finish what runs, take nothing new, and say so. */
+    private void handOver() {
+        try {
+            boolean quiet = session.quiesce(config.guard().drainTimeout());
+            LOG.info("{}: stopping as the supervisor asks, for a new worker or the end of the mount ({})",
+                    mountPoint, quiet ? "nothing left running"
+                    : "work still running after " + config.guard().drainTimeout().toMillis() + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        link.tell("QUIESCED");
+    }
+
+    /**
+     * The supervisor is gone. When systemd's descriptor store keeps the connection, the next supervisor takes it
+     * up: this worker stops as a replaced one does and leaves the mount. Otherwise nobody can take over, and the
+     * connection ends as an unsupervised one's would.
+     */
+    private void supervisorGone() {
+        if (closed.get()) {
+            return;
+        }
+        SupervisorLink l = link;
+        if (l != null && l.keptBySystemd()) {
+            LOG.warn("{}: the supervisor is gone; systemd keeps the connection for the next one, so this worker "
+                    + "stops and leaves the mount", mountPoint);
+            close();
+            return;
+        }
+        LOG.warn("{}: the supervisor is gone; ending this worker (the connection ends with it)", mountPoint);
+        link = null; // from here on, an ordinary end: release the connection
+        close();
+    }
+
+    /** How the kernel mount was made (new mount API, mount(2) or the helper), for tests. */
+    MountedDevice device() {
+        return device;
+    }
+
+    /** What this mount negotiated with the kernel: the protocol minor and the capabilities in use. */
+    public KernelProtocol protocol() {
+        return session.protocol();
+    }
+
     /** The (real) mount point. */
     public Path mountPoint() {
         return mountPoint;
@@ -262,7 +372,8 @@ public final class FuseMount implements AutoCloseable {
     /** A snapshot of what the mount is doing. */
     public MountStatus status() {
         return new MountStatus(session.requests(), session.inFlight(), session.threads(), session.stuckThreads(),
-                session.openHandles(), session.pendingCloseWork(), session.flushRequests());
+                session.openHandles(), session.pendingCloseWork(), session.flushRequests(),
+                session.ignoredInterrupts());
     }
 
     /**
@@ -279,9 +390,21 @@ public final class FuseMount implements AutoCloseable {
         return finished.getCount() > 0;
     }
 
-    /** Blocks until the filesystem is unmounted (by {@link #close}, a shutdown hook or {@code umount}). */
+    /**
+     * Blocks until the filesystem is unmounted (by {@link #close}, a shutdown hook or {@code umount}). After a fatal
+     * error in fuseguard's own threads (see {@link io.fuseguard.config.GuardSettings#exitOnFatalError()}) it does
+     * not return: the process is exiting with status 70, and a return would let it end as if all went well.
+     */
     public void awaitUnmount() throws InterruptedException {
         finished.await();
+        while (fatalExit) {
+            Thread.sleep(1000);
+        }
+    }
+
+    /** The error that ended the mount from inside fuseguard ({@code OutOfMemoryError}, say), if one did. */
+    public Optional<Throwable> fatalError() {
+        return fatalTarget == null ? Optional.empty() : Optional.ofNullable(fatalTarget.error());
     }
 
     /** The end of the connection, whoever caused it: drain close-time work, destroy, release the device. */
@@ -305,11 +428,15 @@ public final class FuseMount implements AutoCloseable {
         }
         try {
             session.abandonRunning();
-            session.releaseLeftHandles();
+            boolean handingOver = link != null; // the kernel keeps these open for the next worker
+            if (!handingOver) {
+                session.releaseLeftHandles();
+            }
             session.drainCloseWork(config.guard().drainTimeout());
-            List<String> hidden = session.hiddenPaths();
+            List<String> hidden = handingOver ? List.of() : session.removeLeftHidden();
             if (!hidden.isEmpty()) {
-                LOG.warn("{}: files unlinked while open are still hidden in the filesystem: {}", mountPoint, hidden);
+                LOG.warn("{}: removed {} file(s) that were unlinked while open and still hidden when the mount ended "
+                        + "(their last close-time work had not run): {}", mountPoint, hidden.size(), hidden);
             }
             OpContext ctx = OpContext.forCurrentThread();
             ctx.begin(io.fuseguard.api.Operation.RELEASE, "/", 0, 0, 0, 0, System.nanoTime());
@@ -320,8 +447,12 @@ public final class FuseMount implements AutoCloseable {
             }
             session.stopWatchdog();
             session.closeDevice();
+            device.release(); // after the unmount: a waiting auto_unmount helper finds the mount gone
             events.close();
         } finally {
+            if (fatalTarget != null) {
+                FatalErrors.unregister(fatalTarget);
+            }
             mounted = false;
             finished.countDown();
             Log.flush(5000);
@@ -341,6 +472,20 @@ public final class FuseMount implements AutoCloseable {
             return;
         }
         long t0 = System.nanoTime();
+        if (session != null && link != null) {
+            // A supervised worker leaves the connection to its supervisor (and to the next worker): no unmount.
+            link.tell("LEAVING");
+            session.beginClose();
+            session.abandonRunning();
+            session.detachDevice();
+            finish();
+            awaitFinished(config.guard().drainTimeout().plusSeconds(5));
+            removeShutdownHook();
+            LOG.info("{}: this worker stopped (the supervisor keeps the mount) in {} ms", mountPoint,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            Log.flush(5000);
+            return;
+        }
         if (session != null) {
             session.beginClose();
             unmount();
@@ -364,6 +509,7 @@ public final class FuseMount implements AutoCloseable {
             awaitFinished(config.guard().drainTimeout().plusSeconds(5));
         } else if (mounted) {
             detachIfOurs();
+            device.release();
         }
         removeShutdownHook();
         LOG.info("Unmounted {} in {} ms", mountPoint, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
@@ -435,6 +581,9 @@ public final class FuseMount implements AutoCloseable {
             abortConnection("the mount was busy");
             return;
         }
+        if (Syscalls.umount2(where.toString(), 0) == 0) {
+            return; // a user with CAP_SYS_ADMIN
+        }
         fusermount(where, false);
     }
 
@@ -450,25 +599,13 @@ public final class FuseMount implements AutoCloseable {
     }
 
     private void fusermount(Path where, boolean lazy) {
-        try {
-            Process p = new ProcessBuilder(lazy ? List.of("fusermount", "-u", "-z", where.toString())
-                    : List.of("fusermount", "-u", where.toString())).redirectErrorStream(true).start();
-            if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                LOG.warn("fusermount -u {} did not finish in 5 s", where);
-            }
-            String out = new String(p.getInputStream().readAllBytes()).trim();
-            if (p.isAlive() || p.exitValue() != 0) {
-                if (!lazy) {
-                    LOG.warn("fusermount -u {} failed ({}); detaching lazily: the connection ends when the last "
-                            + "file on it is closed", where, out);
-                    fusermount(where, true);
-                }
-            }
-        } catch (IOException e) {
-            LOG.warn("Cannot run fusermount to unmount {} (install the 'fuse' package): {}", where, e.getMessage());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        Optional<String> failed = Fusermount.unmount(where, lazy);
+        if (failed.isPresent() && !lazy) {
+            LOG.warn("fusermount -u {} failed ({}); detaching lazily: the connection ends when the last file on it "
+                    + "is closed", where, failed.get());
+            fusermount(where, true);
+        } else if (failed.isPresent()) {
+            LOG.warn("Cannot unmount {}: {}", where, failed.get());
         }
     }
 

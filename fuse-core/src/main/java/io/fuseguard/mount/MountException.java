@@ -6,8 +6,11 @@ public final class MountException extends RuntimeException {
 
     /** Why a mount failed. */
     public enum Reason {
-        /** libfuse.so.2 is not installed. */
-        LIBFUSE_MISSING,
+        /**
+         * The mount needs the setuid helper {@code fusermount3} (or libfuse 2's {@code fusermount}) and neither is
+         * installed: for a user who may not mount, and for {@code auto_unmount}.
+         */
+        FUSERMOUNT_MISSING,
         /** The mount point does not exist. */
         MOUNT_POINT_MISSING,
         /** The mount point is not a directory. */
@@ -20,7 +23,7 @@ public final class MountException extends RuntimeException {
         DEVICE_UNUSABLE,
         /** A mount option was rejected. */
         OPTION_REJECTED,
-        /** The kernel or libfuse refused the mount for another reason. */
+        /** The kernel or the fusermount helper refused the mount for another reason. */
         MOUNT_FAILED,
         /** The filesystem was mounted but did not answer within the mount timeout. */
         NOT_ANSWERING

@@ -10,7 +10,9 @@ package io.fuseguard.mount;
  * @param openHandles      open files and directories
  * @param pendingCloseWork close-time work (deferred flushes, releases) queued or running
  * @param flushRequests    FLUSH requests the kernel sent
+ * @param interruptsLetPass kernel INTERRUPTs of callers that were not being killed (an ordinary signal): their
+ *                         requests finished normally, as in libfuse without {@code -o intr}
  */
 public record MountStatus(long requests, int inFlight, int threads, int stuckThreads, int openHandles,
-                          int pendingCloseWork, long flushRequests) {
+                          int pendingCloseWork, long flushRequests, long interruptsLetPass) {
 }

@@ -55,4 +55,18 @@ class MountSettingsTest {
                 .unmountTimeout(Duration.ofSeconds(2)).build();
         assertThat(s.toBuilder().build()).isEqualTo(s);
     }
+
+    @Test
+    void autoUnmountIsTheMountOptionOnceWhicheverWayItIsAsked() {
+        assertThat(MountSettings.defaults().autoUnmount()).isFalse();
+        assertThat(MountSettings.defaults().options()).doesNotContain("auto_unmount");
+        MountSettings typed = MountSettings.builder().autoUnmount(true).autoUnmount(true).build();
+        assertThat(typed.autoUnmount()).isTrue();
+        assertThat(typed.options()).containsOnlyOnce("auto_unmount");
+        MountSettings raw = MountSettings.builder().option("auto_unmount").build();
+        assertThat(raw.autoUnmount()).isTrue();
+        assertThat(raw.toBuilder().autoUnmount(false).build().options()).doesNotContain("auto_unmount");
+        assertThat(io.fuseguard.config.FuseguardConfig.builder().autoUnmount(true).build().mount().autoUnmount())
+                .isTrue();
+    }
 }

@@ -27,9 +27,13 @@ import io.micrometer.core.instrument.Timer;
  *       [{@code fuseguard_guard_abort_failures_total}];</li>
  *   <li>{@code fuseguard.guard.tasks.released} [{@code fuseguard_guard_tasks_released_total}]: blocked tasks
  *       that left FUSE after an abort;</li>
- *   <li>{@code fuseguard.guard.last.scan} [{@code fuseguard_guard_last_scan_timestamp_seconds}]: when the last
- *       scan ended (epoch seconds).</li>
+ *   <li>{@code fuseguard.guard.last.scan.timestamp} [{@code fuseguard_guard_last_scan_timestamp_seconds}]: when
+ *       the last scan ended (epoch seconds);</li>
+ *   <li>{@code fuseguard.guard.ready} [{@code fuseguard_guard_ready}]: 1 while the last scan could read
+ *       {@code fusectl} (the waiting counts every rule needs), 0 when it could not: then the guard decides nothing
+ *       and says why (log, {@code /readyz}, "undecidable" decisions).</li>
  * </ul>
+ * The Prometheus names are what {@code GuardMetricsNamesTest} finds served and {@code docs/node-guard.md} lists.
  */
 public final class GuardMetrics {
 
@@ -45,6 +49,7 @@ public final class GuardMetrics {
     private final Counter failures;
     private final Counter released;
     private final AtomicLong lastScanMillis = new AtomicLong();
+    private final AtomicLong ready = new AtomicLong();
 
     /**
      * Registers the meters.
@@ -69,8 +74,10 @@ public final class GuardMetrics {
                 .register(registry);
         released = Counter.builder("fuseguard.guard.tasks.released")
                 .description("blocked tasks released by aborts").register(registry);
-        Gauge.builder("fuseguard.guard.last.scan", lastScanMillis, v -> v.get() / 1000.0)
-                .description("end of the last scan, epoch seconds").register(registry);
+        Gauge.builder("fuseguard.guard.last.scan.timestamp", lastScanMillis, v -> v.get() / 1000.0)
+                .baseUnit("seconds").description("end of the last scan, seconds since the epoch").register(registry);
+        Gauge.builder("fuseguard.guard.ready", ready, AtomicLong::get)
+                .description("1 when the last scan could read fusectl, 0 when it could not").register(registry);
         wedgedCounter("no-live-reader");
         wedgedCounter("stuck");
     }
@@ -99,6 +106,10 @@ public final class GuardMetrics {
             }
         }
         lastScanMillis.set(System.currentTimeMillis());
+    }
+
+    void ready(boolean r) {
+        ready.set(r ? 1 : 0);
     }
 
     void wedged(String rule) {

@@ -56,7 +56,14 @@ public record GuardSettings(Path proc, Path fusectl, Path mountinfo, List<Path> 
         Objects.requireNonNull(proc, "proc");
         Objects.requireNonNull(fusectl, "fusectl");
         Objects.requireNonNull(mountinfo, "mountinfo");
-        under = under.stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        for (Path p : under) {
+            // a relative prefix would be resolved against wherever the guard happens to run and then match
+            // nothing: refused instead of guarding nothing in silence
+            if (!p.isAbsolute()) {
+                throw new IllegalArgumentException("under must be an absolute path, not " + p);
+            }
+        }
+        under = under.stream().map(Path::normalize).toList();
         Objects.requireNonNull(pidNamespace, "pidNamespace");
         Objects.requireNonNull(grace, "grace");
         Objects.requireNonNull(stuckLimit, "stuckLimit");

@@ -2,6 +2,7 @@ package io.fuseguard.nodeguard;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -80,6 +81,8 @@ public final class NodeGuard {
     private final Map<Long, String> lastEmitted = new HashMap<>();
     private final Map<Long, Verdict> lastVerdict = new HashMap<>();
     private final Set<Long> known = new HashSet<>();
+    /** Why the last scan could not trust fusectl; empty when it could. */
+    private volatile Optional<String> notReady = Optional.of("no scan yet");
 
     /**
      * A guard with the given settings and metrics.
@@ -161,11 +164,23 @@ public final class NodeGuard {
         Instant now = Instant.now();
         MountTable table = readMountTable();
         TreeSet<Long> ids = new TreeSet<>();
+        Optional<String> listError = Optional.empty();
         try {
             ids.addAll(control.connectionIds());
         } catch (IOException | RuntimeException e) {
-            LOG.warn("cannot list {}: {}", settings.fusectl(), e.getMessage());
+            listError = Optional.of("cannot list " + settings.fusectl() + ": " + e.getMessage());
         }
+        Optional<String> problem = listError.or(() -> fusectlProblem(table, ids));
+        if (!problem.equals(notReady)) {
+            if (problem.isPresent()) {
+                LOG.warn("not ready: {}; connections without a readable waiting count are undecidable",
+                        problem.get());
+            } else if (notReady.isPresent() && !notReady.get().equals("no scan yet")) {
+                LOG.info("ready again: {} is readable", settings.fusectl());
+            }
+        }
+        notReady = problem;
+        metrics.ready(problem.isEmpty());
         table.fuseMounts().forEach(m -> ids.add(m.connectionId()));
 
         Map<Long, Conn> all = new TreeMap<>();
@@ -235,7 +250,9 @@ public final class NodeGuard {
         List<Decision> decisions = new ArrayList<>();
         for (Conn c : inScope) {
             Conn withMount = c.mount().isPresent() ? c : new Conn(c.id(), scanner.mountSeen(c.id()), c.waiting());
-            decisions.add(decide(withMount, now, liveCached.get(c.id()), snap, tasks));
+            decisions.add(c.waiting().isEmpty() && (problem.isPresent() || c.mount().isPresent())
+                    ? unreadable(withMount, now, problem)
+                    : decide(withMount, now, liveCached.get(c.id()), snap, tasks));
         }
         // forget state of connections that are gone
         knownFds.keySet().retainAll(all.keySet());
@@ -256,6 +273,63 @@ public final class NodeGuard {
         Duration elapsed = Duration.ofNanos(System.nanoTime() - t0);
         metrics.scanned(elapsed, inScope.size(), inScope.stream().map(Conn::id).toList());
         return new ScanResult(decisions, changed, elapsed);
+    }
+
+    /**
+     * Why {@code fusectl} cannot be trusted, judged from what a scan saw: without it no waiting count can be read,
+     * every connection would look idle, and the guard would guard nothing while looking healthy.
+     *
+     * @return the reason, or empty when {@code fusectl} is readable
+     */
+    public Optional<String> fusectlProblem() {
+        TreeSet<Long> ids = new TreeSet<>();
+        try {
+            ids.addAll(control.connectionIds());
+        } catch (IOException | RuntimeException e) {
+            return Optional.of("cannot list " + settings.fusectl() + ": " + e.getMessage());
+        }
+        return fusectlProblem(readMountTable(), ids);
+    }
+
+    /**
+     * Why the last scan could not read {@code fusectl} (what {@code /readyz} and {@code fuseguard_guard_ready}
+     * report), or empty when it could.
+     *
+     * @return the reason, or empty
+     */
+    public Optional<String> notReadyReason() {
+        return notReady;
+    }
+
+    private Optional<String> fusectlProblem(MountTable table, Set<Long> listed) {
+        Path dir = settings.fusectl();
+        if (!Files.isDirectory(dir)) {
+            return Optional.of(dir + " does not exist (no fuse kernel module, or the FUSE control filesystem is not"
+                    + " mounted or not given to this container)");
+        }
+        String type = "";
+        try {
+            type = Files.getFileStore(dir).type();
+        } catch (IOException | RuntimeException e) {
+            // unknown: judged by its content below
+        }
+        if (type.equals("sysfs")) {
+            return Optional.of(dir + " is sysfs's own directory: the FUSE control filesystem is not mounted on it"
+                    + " (mount -t fusectl none /sys/fs/fuse/connections; in a pod, on the host before the pod starts)");
+        }
+        long mounted = table.fuseMounts().stream().map(MountEntry::connectionId).distinct().count();
+        if (mounted > 0 && table.fuseMounts().stream().noneMatch(m -> listed.contains(m.connectionId()))) {
+            return Optional.of(dir + " lists none of the " + mounted + " FUSE connection(s) of " + settings.mountinfo()
+                    + ": it is not the FUSE control filesystem of this machine");
+        }
+        return Optional.empty();
+    }
+
+    private Decision unreadable(Conn c, Instant now, Optional<String> problem) {
+        metrics.skipped();
+        return plain(c, now, Verdict.UNDECIDABLE, List.of(), List.of(), List.of(), Action.SKIPPED,
+                "no readable waiting count in " + settings.fusectl().resolve(Long.toString(c.id())) + ": "
+                        + problem.orElse("its directory is missing or unreadable"));
     }
 
     /**

@@ -185,4 +185,46 @@ class NodeGuardDecisionTest {
             assertThat(j.has(f)).as(f).isTrue();
         }
     }
+
+    @Test
+    void aFusectlThatShowsNoneOfTheMountsMakesEveryConnectionUndecidableAndTheGuardNotReady() throws Exception {
+        FakeNode n = new FakeNode(tmp, "6.18.4").mount(77, "/mnt/x").process(100, "daemon", 'S', 0)
+                .devFuse(100, 5, 77);
+        Path empty = Files.createDirectories(tmp.resolve("empty-fusectl"));
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        NodeGuard g = new NodeGuard(n.settings().fusectl(empty).build(), new GuardMetrics(registry));
+        Decision d = only(g);
+        assertThat(d.verdict()).as("not 'idle': nothing could be read").isEqualTo(Verdict.UNDECIDABLE);
+        assertThat(d.action()).isEqualTo(Action.SKIPPED);
+        assertThat(d.reason()).contains("lists none of the 1 FUSE connection(s)");
+        assertThat(g.notReadyReason()).hasValueSatisfying(r -> r.contains(empty.toString()));
+        assertThat(g.fusectlProblem()).isPresent();
+        assertThat(registry.get("fuseguard.guard.ready").gauge().value()).isZero();
+
+        NodeGuard healthy = new NodeGuard(n.settings().build(), new GuardMetrics(registry = 
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
+        assertThat(only(healthy).verdict()).isEqualTo(Verdict.IDLE);
+        assertThat(healthy.notReadyReason()).isEmpty();
+        assertThat(registry.get("fuseguard.guard.ready").gauge().value()).isEqualTo(1.0);
+    }
+
+    @Test
+    void sysfsItselfIsNotFusectl() throws Exception {
+        // /sys/fs/fuse is the sysfs directory fusectl is mounted below: what a host without fusectl mounted shows
+        // at /sys/fs/fuse/connections (and what a pod's hostPath of it then gets)
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of("/sys/fs/fuse")), "no /sys/fs/fuse");
+        FakeNode n = new FakeNode(tmp, "6.18.4");
+        NodeGuard g = new NodeGuard(n.settings().fusectl(Path.of("/sys/fs/fuse")).build());
+        assertThat(g.fusectlProblem()).hasValueSatisfying(r -> assertThat(r).contains("sysfs's own directory")
+                .contains("not mounted"));
+        assertThat(new NodeGuard(n.settings().fusectl(tmp.resolve("missing")).build()).fusectlProblem())
+                .hasValueSatisfying(r -> assertThat(r).contains("does not exist"));
+    }
+
+    @Test
+    void relativeUnderIsRefused() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> GuardSettings.builder().under(Path.of("mnt/x"))
+                .build()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("absolute");
+    }
 }

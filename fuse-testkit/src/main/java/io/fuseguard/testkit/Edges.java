@@ -21,17 +21,16 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * What the edge tests share: the preconditions (FUSE, root, python3, gcc: skipped with the reason, a failure
- * under {@code CI=true}), the helper programs, child JVMs, and the checks and clean-ups around real mounts that
+ * under {@code FUSEGUARD_REQUIRE_FUSE=true}), the helper programs, child JVMs, and the checks and clean-ups around real mounts that
  * must never leave a dead mount or a process in D state behind.
  */
 public final class Edges {
     private static Path scratch;
-    private static Path sigcall;
 
     private Edges() {
     }
 
-    /** FUSE usable and running as root (umount, fusectl, namespaces); skips with the reason, fails under CI. */
+    /** FUSE usable and running as root (umount, fusectl, namespaces); skips with the reason, fails when FUSE is required (FUSEGUARD_REQUIRE_FUSE=true). */
     public static void assumeFuseAndRoot() {
         FuseAvailability.assumeUsable();
         if (!"0".equals(uid())) {
@@ -53,8 +52,8 @@ public final class Edges {
     }
 
     public static void unusable(String why) {
-        if (FuseAvailability.isCi()) {
-            throw new AssertionError("CI=true but " + why);
+        if (FuseAvailability.required()) {
+            throw new AssertionError(FuseAvailability.REQUIRE_ENV + "=true but " + why);
         }
         Assumptions.abort("skipped: " + why);
     }
@@ -109,19 +108,26 @@ public final class Edges {
     }
 
     /** The compiled {@code sigcall} program (one system call interrupted by SIGALRM, no SA_RESTART). */
-    public static synchronized Path sigcall() throws IOException, InterruptedException {
-        if (sigcall == null) {
+    public static Path sigcall() throws IOException, InterruptedException {
+        return compiled("sigcall");
+    }
+
+    /**
+     * A small C program of this package's resources ({@code NAME.c}), compiled once per JVM into the scratch
+     * directory.
+     */
+    public static synchronized Path compiled(String name) throws IOException, InterruptedException {
+        Path out = scratch().resolve(name);
+        if (!Files.isExecutable(out)) {
             if (!Files.isExecutable(Path.of("/usr/bin/gcc")) && !Files.isExecutable(Path.of("/usr/bin/cc"))) {
-                unusable("gcc is not installed (the interrupted caller is a small C program)");
+                unusable("gcc is not installed (the test's caller is a small C program)");
             }
-            Path out = scratch().resolve("sigcall");
             Child.Result r = Child.run(Duration.ofSeconds(60),
                     Files.isExecutable(Path.of("/usr/bin/gcc")) ? "/usr/bin/gcc" : "/usr/bin/cc", "-O1", "-o",
-                    out.toString(), resource("sigcall.c").toString());
+                    out.toString(), resource(name + ".c").toString());
             r.assertOk();
-            sigcall = out;
         }
-        return sigcall;
+        return out;
     }
 
     /** The command line of a child JVM running {@code main} with this JVM's (test) class path. */
@@ -182,7 +188,7 @@ public final class Edges {
     /**
      * Processes (pid and command) whose mount table holds a mount of connection {@code id}: a copy in another mount
      * namespace (any {@code unshare --mount} started while the mount existed, by this test or anybody else on the
-     * machine, keeps the connection alive after the unmount). Reads /proc/<pid>/mountinfo only.
+     * machine, keeps the connection alive after the unmount). Reads /proc/PID/mountinfo only.
      */
     public static List<String> mountNamespaceCopies(long id) {
         List<String> out = new ArrayList<>();

@@ -37,16 +37,16 @@ public final class FuseTestSupport {
     }
 
     /**
-     * Skips the test when real FUSE or fusectl is unusable here; on CI ({@code CI=true}) fails instead, so a
-     * broken CI machine cannot silently skip the real tests.
+     * Skips the test when real FUSE or fusectl is unusable here; with {@code FUSEGUARD_REQUIRE_FUSE=true} (set by
+     * {@code .ci/run}) fails instead, so a broken CI machine cannot silently skip the real tests.
      */
     public static void assumeFuseUsable() {
         FuseAvailability.assumeUsable();
         try {
             FuseControl.ensureMounted();
         } catch (IOException e) {
-            if (FuseAvailability.isCi()) {
-                fail("fusectl is required on CI (CI=true) but is not available: " + e.getMessage());
+            if (FuseAvailability.required()) {
+                fail(FuseAvailability.REQUIRE_ENV + "=true but fusectl is not available: " + e.getMessage());
             }
             Assumptions.abort("skipping: fusectl is not available: " + e.getMessage());
         }

@@ -33,7 +33,7 @@ import picocli.CommandLine.Spec;
  * {@code --unmount}); 1 the abort or unmount failed; 2 unknown mount point or connection id, or bad
  * usage.
  */
-@Command(name = "abort", mixinStandardHelpOptions = true,
+@Command(name = "abort", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {
             "Abort a FUSE connection: every pending request fails with ECONNABORTED, tasks stuck on"
                     + " the daemon (even in uninterruptible sleep) are released, and later requests"

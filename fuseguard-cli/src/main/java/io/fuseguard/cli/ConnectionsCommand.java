@@ -26,7 +26,7 @@ import picocli.CommandLine.Spec;
  * the command answers at once even when some mounts are wedged. Exit code 0 (1 if
  * {@code /proc/self/mountinfo} cannot be read).
  */
-@Command(name = "connections", mixinStandardHelpOptions = true,
+@Command(name = "connections", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {
             "List every FUSE connection (id, mount point, type, daemon pid, pending requests)"
                     + " and every task waiting in FUSE.",

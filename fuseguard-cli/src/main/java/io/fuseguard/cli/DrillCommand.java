@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
  * fuseguard, with real processes in pid namespaces; prints a table; always releases the plain side with a
  * fusectl abort. Exit code 0 only when fuseguard's side is clean in every scenario.
  */
-@Command(name = "drill", mixinStandardHelpOptions = true,
+@Command(name = "drill", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Reproduces the seed deadlock: plain jnr-fuse vs fuseguard, side by side (root).")
 public final class DrillCommand implements Callable<Integer> {
     @Spec
@@ -57,26 +57,9 @@ public final class DrillCommand implements Callable<Integer> {
                 outcomes.add(runner.run(s, impl));
             }
         }
-        out.printf("%-62s %-10s %-44s %-9s %s%n", "SCENARIO", "SIDE", "OUTCOME", "TEARDOWN", "TASKS LEFT STUCK");
-        boolean ok = true;
-        for (Outcome o : outcomes) {
-            String outcome;
-            if (o.scenario() == Scenario.SELF_ACCESS) {
-                outcome = o.detail().replaceAll("^refused: .*\\((.*)\\)(.*)$", "refused ($1)$2");
-            } else if (o.teardownMillis() >= 0) {
-                outcome = o.clean() ? "clean" : "slow (limit " + o.scenario().limit().toMillis() + " ms)";
-            } else {
-                outcome = "WEDGED: " + o.wedgeEvidence() + (o.recoveryMillis() >= 0
-                        ? "; released by abort in " + o.recoveryMillis() + " ms" : "; abort did not release it");
-            }
-            String teardown = o.teardownMillis() >= 0 ? o.teardownMillis() + " ms" : "never";
-            out.printf("%-62s %-10s %-44s %-9s %d%n", o.scenario().description(), o.impl(), outcome, teardown,
-                    o.stuckTasks().size());
-            if (o.impl().equals("fuseguard") && !o.clean()) {
-                ok = false;
-            }
-        }
-        out.println(ok ? "fuseguard: clean in every scenario" : "fuseguard: NOT clean, see above");
+        out.print(io.fuseguard.drill.DrillTable.render(outcomes));
+        out.flush();
+        boolean ok = outcomes.stream().filter(o -> o.impl().equals("fuseguard")).allMatch(Outcome::clean);
         return ok ? 0 : 1;
     }
 }

@@ -36,7 +36,8 @@ import picocli.CommandLine.Spec;
  * {@code fuseguard guard}: the node guard. Watches the machine's FUSE connections and aborts those that are
  * provably wedged; every decision is a JSON line on stdout, logs go to stderr.
  */
-@Command(name = "guard", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "guard", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        sortOptions = false,
         description = {
             "Watch every FUSE connection of this machine and abort (fusectl) those that are provably wedged:"
                     + " requests wait (or a task is blocked on a file of it) and no live process holds a /dev/fuse"
@@ -45,8 +46,10 @@ import picocli.CommandLine.Spec;
                     + " mount table only.",
             "Each decision is one JSON line on stdout (evidence: daemon pids and state, waiting count, blocked"
                     + " tasks with their kernel stack or wchan, action, tasks released); logs go to stderr.",
-            "Needs root (fusectl abort, other users' /proc/PID/fd) unless --dry-run. Exit codes: 0 ok,"
-                    + " 1 runtime failure, 2 bad input or not root.", ""},
+            "Needs root (fusectl abort, other users' /proc/PID/fd) unless --dry-run, and a readable fusectl (without"
+                    + " it no waiting count can be read: the guard refuses to start). Exit codes: 0 ok (also when"
+                    + " stopped by SIGTERM), 1 runtime failure (fusectl unreadable, an abort failed with --once),"
+                    + " 2 bad input or not root.", ""},
         footer = {"",
             "The opt-in stuck rule (--stuck-limit) also aborts connections whose daemon is ALIVE: when, for the"
                     + " whole limit, requests kept waiting, a task stayed blocked on the connection and no daemon"
@@ -81,8 +84,8 @@ public final class GuardCommand implements Callable<Integer> {
     String pidns;
 
     @Option(names = "--under", paramLabel = "PATH",
-            description = "only connections mounted at or below PATH (repeatable; compared as text, never"
-                    + " resolved); connections without a mount point in --mountinfo are then ignored")
+            description = "only connections mounted at or below PATH, an absolute path (repeatable; compared as"
+                    + " text, never resolved); connections without a mount point in --mountinfo are then ignored")
     List<String> under = new ArrayList<>();
 
     @Option(names = "--grace", paramLabel = "TIME", converter = DurationConverter.class,
@@ -99,12 +102,13 @@ public final class GuardCommand implements Callable<Integer> {
     Duration releaseWait = Duration.ofSeconds(2);
 
     @Option(names = "--metrics-port", paramLabel = "PORT",
-            description = "serve Prometheus metrics on http://BIND:PORT/metrics and a liveness check on /healthz"
-                    + " (0: any free port, printed on stderr)")
+            description = "serve Prometheus metrics on http://ADDR:PORT/metrics, liveness on /healthz and readiness"
+                    + " on /readyz (0: any free port, printed on stderr)")
     Integer metricsPort;
 
-    @Option(names = "--metrics-bind", paramLabel = "ADDR", description = "address for --metrics-port (default 0.0.0.0)")
-    String metricsBind = "0.0.0.0";
+    @Option(names = "--metrics-bind", paramLabel = "ADDR", description = "address for --metrics-port (default "
+            + "127.0.0.1, this machine only; 0.0.0.0 for every interface, e.g. in a pod for Prometheus and probes)")
+    String metricsBind = MetricsServer.LOOPBACK;
 
     @Option(names = "--proc", paramLabel = "DIR", description = "procfs root (default /proc; /host/proc in a pod)")
     Path proc = Paths.get("/proc");
@@ -156,6 +160,13 @@ public final class GuardCommand implements Callable<Integer> {
         PrometheusMeterRegistry registry = MetricsServer.newRegistry();
         GuardMetrics metrics = new GuardMetrics(registry);
         NodeGuard guard = new NodeGuard(settings, metrics);
+        Optional<String> fusectlProblem = guard.fusectlProblem();
+        if (fusectlProblem.isPresent()) {
+            // without fusectl every connection looks idle: refuse rather than look healthy while guarding nothing
+            err.println("fuseguard: the guard cannot read the FUSE control filesystem: " + fusectlProblem.get());
+            err.flush();
+            return 1;
+        }
         if (once) {
             long t0 = System.nanoTime();
             List<Decision> decisions = guard.once();
@@ -185,14 +196,15 @@ public final class GuardCommand implements Callable<Integer> {
                     long last = metrics.lastScanEpochMillis();
                     long now = System.currentTimeMillis();
                     return last == 0 ? now - started < 60_000 : now - last < staleAfter;
-                });
+                }, guard::notReadyReason);
             } catch (IOException e) {
                 err.println("fuseguard: cannot serve metrics on " + metricsBind + ":" + metricsPort + ": "
                         + e.getMessage());
                 err.flush();
                 return 1;
             }
-            log().info("metrics on http://{}:{}/metrics, liveness on /healthz", metricsBind, server.port());
+            log().info("metrics on http://{}:{}/metrics, liveness on /healthz, readiness on /readyz", metricsBind,
+                    server.port());
         }
         log().info("guarding FUSE connections every {} ms{}{}{}{}", interval.toMillis(),
                 settings.under().isEmpty() ? "" : ", under " + settings.under(),
@@ -210,11 +222,20 @@ public final class GuardCommand implements Callable<Integer> {
             }
         }, "fuseguard-guard-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
+        Termination.exitZeroOnSigterm();
+        AtomicBoolean announced = new AtomicBoolean();
         try {
             guard.run(interval, d -> {
                 out.println(d.toJson());
                 out.flush();
-            }, stop::get);
+            }, () -> {
+                // after the first scan (the loop asks before each one): tell systemd (Type=notify) it is up
+                if (metrics.lastScanEpochMillis() != 0 && !announced.getAndSet(true)) {
+                    SystemdNotify.notify("READY=1\nSTATUS=guarding FUSE connections").ifPresent(
+                            why -> log().warn("could not tell systemd the guard is ready: {}", why));
+                }
+                return stop.get();
+            });
         } finally {
             if (server != null) {
                 server.close();
@@ -244,11 +265,17 @@ public final class GuardCommand implements Callable<Integer> {
             if (u.isBlank()) {
                 throw new FuseguardCommand.BadInputException("--under needs a path");
             }
+            Path p;
             try {
-                b.under(Paths.get(u));
+                p = Paths.get(u);
             } catch (InvalidPathException e) {
                 throw new FuseguardCommand.BadInputException("--under: not a path: " + u);
             }
+            if (!p.isAbsolute()) {
+                // compared with the absolute mount points of the mount table, a relative path matches nothing
+                throw new FuseguardCommand.BadInputException("--under must be an absolute path, not '" + u + "'");
+            }
+            b.under(p);
         }
         if (pidns != null) {
             b.pidNamespace(pidNamespace(pidns));
@@ -262,7 +289,11 @@ public final class GuardCommand implements Callable<Integer> {
         if (!Files.isReadable(mountinfo)) {
             throw new FuseguardCommand.BadInputException("--mountinfo: cannot read " + mountinfo);
         }
-        return b.build();
+        try {
+            return b.build();
+        } catch (IllegalArgumentException e) {
+            throw new FuseguardCommand.BadInputException(e.getMessage());
+        }
     }
 
     private String pidNamespace(String value) {

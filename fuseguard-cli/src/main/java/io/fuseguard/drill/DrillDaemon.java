@@ -4,7 +4,9 @@ import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.api.OperationKind;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.mount.FuseMount;
+import io.fuseguard.mount.Supervisor;
 
 import java.io.FileInputStream;
 import java.io.IOException;
@@ -21,7 +23,10 @@ import java.util.List;
  *
  * <p>Arguments: {@code plain|fuseguard MOUNTPOINT [hold] [clients=N] [stall-flush] [flush-deadline-ms=N]
  * [self-open] [fs=drill|ndrive|sink] [store=DIR] [indexer] [indexer-interval-ms=N] [indexer-report-ms=N]
- * [stall-upload] [policy=default|bounded|no-flush] [self=auto|allow|refuse]}. With {@code fs=ndrive} the daemon
+ * [stall-upload] [policy=default|bounded|no-flush] [self=auto|allow|refuse] [source=DIR] [supervise]
+ * [pid-file=FILE]}. {@code fs=directory} serves {@link DirectoryJnrFs} of {@code source}; {@code supervise}
+ * (fuseguard only) makes this process a supervisor whose workers run this same command and serve the mount
+ * ({@code pid-file} then holds the active worker's pid). With {@code fs=ndrive} the daemon
  * serves {@link NdriveFs} uploading to {@code store}; {@code indexer} starts its indexer (which keeps
  * {@code /index.db} open on the mount; every second unless {@code indexer-interval-ms} says otherwise);
  * {@code indexer-report-ms} lets it run that long more and prints {@code INDEXER indexed=N errors=N last=...}
@@ -52,9 +57,18 @@ public final class DrillDaemon {
         long indexerReport = -1;
         FlushPolicy policy = null;
         SelfAccessPolicy self = null;
+        Path source = null;
+        boolean supervise = false;
+        Path pidFile = null;
         for (int i = 2; i < args.length; i++) {
             String a = args[i];
-            if (a.equals("hold")) {
+            if (a.startsWith("source=")) {
+                source = Path.of(a.substring(7));
+            } else if (a.equals("supervise")) {
+                supervise = true;
+            } else if (a.startsWith("pid-file=")) {
+                pidFile = Path.of(a.substring(9));
+            } else if (a.equals("hold")) {
                 hold = true;
             } else if (a.equals("stall-flush")) {
                 stallFlush = true;
@@ -94,8 +108,18 @@ public final class DrillDaemon {
                 throw new IllegalArgumentException("unknown argument " + a);
             }
         }
+        if (supervise && impl.equals("fuseguard") && !Supervisor.isWorker()) {
+            // This process supervises; its workers run this same command and serve the mount.
+            Supervisor s = Supervisor.start(mp, FuseguardConfig.builder().fsName("drill").build(),
+                    new Supervisor.Options(sameCommand(args), true, pidFile, null));
+            System.out.println("READY " + ProcessHandle.current().pid() + " supervising, worker " + s.workerPid());
+            System.out.flush();
+            s.awaitEnd();
+            return;
+        }
         // Started before anything of the mount is open: see ClientLauncher.
         ClientLauncher launcher = new ClientLauncher();
+        Supervisor.awaitTurn(); // a standby worker builds nothing until it takes over
         NdriveFs.RemoteStore remote = null;
         NdriveFs ndrive = null;
         ru.serce.jnrfuse.FuseStubFS fs;
@@ -109,6 +133,8 @@ public final class DrillDaemon {
                 fs = ndrive;
             }
             case "sink" -> fs = new SinkFs();
+            case "directory" -> fs = new DirectoryJnrFs(java.util.Objects.requireNonNull(source, "fs=directory "
+                    + "needs source=DIR"));
             default -> fs = new DrillFs(stallFlush);
         }
         if (impl.equals("plain")) {
@@ -131,7 +157,12 @@ public final class DrillDaemon {
             if (self != null) {
                 c.selfAccessPolicy(self);
             }
-            FuseMount.mount(fs, mp, c.build());
+            FuseMount m = JnrFuseMount.mount(fs, mp, c.build());
+            if (Supervisor.isWorker()) {
+                m.awaitUnmount(); // until the supervisor hands over, or is gone
+                launcher.close();
+                return;
+            }
         }
         List<InputStream> held = new ArrayList<>();
         if (selfOpen) {
@@ -183,6 +214,17 @@ public final class DrillDaemon {
         held.clear();
     }
 
+    /** This process's command line: the same JVM, JVM options, class path, class and arguments. */
+    private static List<String> sameCommand(String[] args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin",
+                "java").toString()));
+        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), DrillDaemon.class.getName()));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
     /**
      * Starts the clients through a shell started before the daemon opened anything on its mount. A process the
      * JVM starts itself inherits the JVM's descriptors and closes them before it runs its program; when one of
@@ -200,6 +242,11 @@ public final class DrillDaemon {
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             commands = new java.io.OutputStreamWriter(shell.getOutputStream(),
                     java.nio.charset.StandardCharsets.UTF_8);
+        }
+
+        /** Ends the launcher shell (its clients run on). */
+        void close() {
+            shell.destroy();
         }
 
         /** Starts {@code command} in the background (its output discarded). */

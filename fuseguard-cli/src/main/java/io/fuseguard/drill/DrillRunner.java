@@ -149,7 +149,74 @@ public final class DrillRunner {
                         "indexer-interval-ms=60000", "clients=3", "stall-upload");
                 case STALLED_FLUSH_KILL -> stalledFlush();
                 case SELF_ACCESS -> selfAccess();
+                case DAEMON_DEATH -> daemonDeath();
             };
+        }
+
+        /**
+         * Three clients read a file, write through a descriptor opened before the kill and append to files by
+         * name, for 8 s; after 4 s the filesystem's process (plain: the daemon; fuseguard: the supervised worker) is
+         * killed with SIGKILL. Measured: the clients' errors, and the time from the kill to the next answer.
+         */
+        Outcome daemonDeath() throws IOException, InterruptedException {
+            Path source = Files.createDirectories(dir.resolve("src"));
+            Files.write(source.resolve("data"), new byte[64 * 1024]);
+            Path pidFile = dir.resolve("worker.pid");
+            boolean supervised = impl.equals("fuseguard");
+            List<String> args = new ArrayList<>(List.of("fs=directory", "source=" + source));
+            if (supervised) {
+                args.addAll(List.of("supervise", "pid-file=" + pidFile));
+            }
+            Process daemon = start(daemonCommand(args.toArray(String[]::new)));
+            awaitLine(daemon, "READY", Duration.ofSeconds(60));
+            mountNamespacePid = (int) daemon.pid();
+            findConnection();
+            List<Path> outputs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                String m = quote(mp.toString());
+                String script = "end=$(( $(date +%s) + 8 )); ok=0; err=0; exec 3>>" + m + "/held-" + i + " || exit 3; "
+                        + "while [ $(date +%s) -lt $end ]; do if cat " + m + "/data >/dev/null 2>&1 && echo x >&3 "
+                        + "2>/dev/null && echo y 2>/dev/null >>" + m + "/log-" + i + "; then ok=$((ok+1)); "
+                        + "else err=$((err+1)); fi; done; echo \"ok=$ok err=$err\"";
+                Path out = dir.resolve("client-" + i + ".out");
+                outputs.add(out);
+                Process c = new ProcessBuilder("sh", "-c", script).redirectOutput(out.toFile())
+                        .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                started.add(c);
+            }
+            Thread.sleep(4000); // the clients are busy; a supervised mount's standby is warm
+            int victim = supervised ? Integer.parseInt(Files.readString(pidFile).trim()) : (int) daemon.pid();
+            long t0 = System.nanoTime();
+            signal(victim, "KILL");
+            Process probe = new ProcessBuilder("timeout", "10", "cat", mp.resolve("data").toString())
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(false).start();
+            String probeError = new String(probe.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            boolean served = probe.waitFor(15, TimeUnit.SECONDS) && probe.exitValue() == 0;
+            long pause = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            long ok = 0;
+            long errors = 0;
+            for (int i = 0; i < 3; i++) {
+                Process c = started.get(started.size() - 3 + i);
+                if (!c.waitFor(30, TimeUnit.SECONDS)) {
+                    errors++;
+                    continue;
+                }
+                String line = Files.readString(outputs.get(i)).trim();
+                java.util.regex.Matcher mm = java.util.regex.Pattern.compile("ok=(\\d+) err=(\\d+)").matcher(line);
+                if (mm.find()) {
+                    ok += Long.parseLong(mm.group(1));
+                    errors += Long.parseLong(mm.group(2));
+                } else {
+                    errors++; // it could not even open its file
+                }
+            }
+            snapshotTree(daemon);
+            String detail = errors + " client errors in " + (ok + errors) + " operations; "
+                    + (served ? "next answer " + pause + " ms after the kill, the mount lives on"
+                    : "the mount is lost (" + (probeError.isEmpty() ? "no answer" : probeError.replaceAll(
+                    "^cat: [^:]*: ", "")) + ")");
+            return new Outcome(scenario, impl, served && errors == 0 && pause <= scenario.limit().toMillis(),
+                    served ? pause : -1, List.of(), "", -1, detail);
         }
 
         Outcome ownFileKill() throws IOException, InterruptedException {

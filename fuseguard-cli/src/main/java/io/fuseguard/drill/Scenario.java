@@ -2,7 +2,10 @@ package io.fuseguard.drill;
 
 import java.time.Duration;
 
-/** The exit-time deadlock scenarios, each with the time fuseguard's side must be gone in. */
+/**
+ * The exit-time deadlock scenarios, each with the time fuseguard's side must be gone in, and the daemon's death
+ * under supervision, with the pause its clients may see.
+ */
 public enum Scenario {
     /** The daemon holds a file on its own mount and is killed with SIGKILL. */
     OWN_FILE_KILL("daemon holds own file, kill -9 daemon", Duration.ofSeconds(2)),
@@ -27,7 +30,14 @@ public enum Scenario {
      * Under the bounded flush policy (where FLUSH is still sent), the daemon's own thread opens a file on its
      * mount: the deadlock's precondition, refused.
      */
-    SELF_ACCESS("bounded flush policy: daemon's own thread opens its file", Duration.ofSeconds(30));
+    SELF_ACCESS("bounded flush policy: daemon's own thread opens its file", Duration.ofSeconds(30)),
+    /**
+     * Beyond the deadlock: the filesystem's process dies (kill -9) while 3 clients read and write, one through a
+     * descriptor opened before. Plain jnr-fuse loses its mount; fuseguard supervised ({@code --supervise}) serves
+     * on with a new worker. The limit is the pause from the kill to the next answer.
+     */
+    DAEMON_DEATH("jnr-fuse fs with data on disk, 3 clients mid-I/O, kill -9 the filesystem's process",
+            Duration.ofSeconds(2));
 
     private final String description;
     private final Duration limit;

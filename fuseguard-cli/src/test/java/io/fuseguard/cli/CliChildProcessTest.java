@@ -70,11 +70,35 @@ class CliChildProcessTest {
                 .map(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).orElse(-1.0);
     }
 
+    /** The base names of the fuseguard_ metrics a scrape serves ({@code _count} and the like folded in). */
+    private static java.util.Set<String> servedNames(String scrape) {
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        scrape.lines().filter(l -> l.startsWith("fuseguard_"))
+                .forEach(l -> names.add(l.split("[{ ]", 2)[0].replaceAll("_(count|sum|max|bucket)$", "")));
+        return names;
+    }
+
+    /** The metric names of the table in docs/operations.md, section "Metrics". */
+    private static java.util.Set<String> documentedNames() throws IOException {
+        String doc = Files.readString(Path.of("..", "docs", "operations.md"));
+        int start = doc.indexOf("### Metrics");
+        String section = doc.substring(start, doc.indexOf("\n## ", start));
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        for (String line : section.lines().filter(l -> l.startsWith("| `fuseguard_")).toList()) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("`(fuseguard_[a-z_]+)`")
+                    .matcher(line.split("\\|")[1]);
+            while (m.find()) {
+                names.add(m.group(1));
+            }
+        }
+        return names;
+    }
+
     @Test
     void mountServesUntilSigtermThenUnmountsCleanly() throws Exception {
         Path mp = Files.createDirectory(tmp.resolve("mnt"));
         int port = freePort();
-        Process p = new ProcessBuilder(fuseguard("mount", "memory", mp.toString(), "--capacity", "64m",
+        Process p = new ProcessBuilder(fuseguard("mount", "memory", mp.toString(), "--capacity", "64M",
                 "--metrics-port", Integer.toString(port)))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         try {
@@ -100,18 +124,25 @@ class CliChildProcessTest {
 
             // Prometheus metrics of the mount, and they move.
             String metrics = get("http://127.0.0.1:" + port + "/metrics");
-            String writes = "fuseguard_requests_total{mount=\"memory\",op=\"write\"}";
+            String writes = "fuseguard_requests_total{fs=\"memory\",mount=\"" + mp + "\",op=\"write\"}";
             double before = sample(metrics, writes);
-            assertThat(before).as("writes counted").isGreaterThanOrEqualTo(1);
-            assertThat(metrics).contains("fuseguard_request_latency_seconds_bucket").contains("fuseguard_threads{")
-                    .contains("fuseguard_events_total{");
+            assertThat(before).as("writes counted: %s", metrics).isGreaterThanOrEqualTo(1);
+            assertThat(metrics).contains("fuseguard_request_duration_seconds_bucket{").contains("fuseguard_threads{")
+                    .contains("fuseguard_events_total{").contains("fuseguard_request_expected_errors_total{")
+                    .contains("fuseguard_request_errors_total{");
+            // what is served is what docs/operations.md documents, and it stays small
+            assertThat(servedNames(metrics)).isEqualTo(documentedNames());
+            assertThat(metrics.lines().filter(l -> !l.startsWith("#")).count()).as("series served")
+                    .isLessThan(400);
             Child.runOk("sh", "-c", "echo more >> " + mp.resolve("f"));
             assertThat(sample(get("http://127.0.0.1:" + port + "/metrics"), writes)).isGreaterThan(before);
             assertThat(get("http://127.0.0.1:" + port + "/healthz")).startsWith("ok");
+            assertThat(get("http://127.0.0.1:" + port + "/readyz")).startsWith("ready");
 
             long t0 = System.nanoTime();
             new ProcessBuilder("kill", "-TERM", Long.toString(p.pid())).start().waitFor();
             assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("SIGTERM stops the daemon").isTrue();
+            assertThat(p.exitValue()).as("a daemon stopped by SIGTERM succeeded (not 143)").isZero();
             System.out.printf("fuseguard mount stopped %d ms after SIGTERM%n",
                     TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
             assertThat(MountTable.load().findByMountPoint(mp)).as("unmounted").isEmpty();
@@ -134,23 +165,37 @@ class CliChildProcessTest {
                 {"does not exist", "mount", "memory", tmp.resolve("missing").toString()},
                 {"is not empty", "mount", "memory", full.toString()},
                 {"is not a directory", "mount", "memory", file.toString()},
-                {"Invalid value for positional parameter", "mount", "floppy", empty.toString()},
+                {"Unmatched arguments", "mount", "floppy", empty.toString()},
                 {"is not a duration", "mount", "memory", empty.toString(), "--data-deadline", "soon"},
+                {"'5' needs a unit: ms, s, m or h", "mount", "memory", empty.toString(), "--data-deadline", "5"},
                 {"is not a size", "mount", "memory", empty.toString(), "--capacity", "lots"},
+                {"'10' needs a unit", "mount", "memory", empty.toString(), "--capacity", "10"},
+                {"--capacity must be at least 4096 bytes", "mount", "memory", empty.toString(), "--capacity", "1k"},
                 {"--flush-policy must be", "mount", "memory", empty.toString(), "--flush-policy", "sometimes"},
-                {"upload needs --cache DIR and --backend DIR", "mount", "upload", empty.toString()},
-                {"passthrough needs --source DIR", "mount", "passthrough", empty.toString()},
-                {"not a libfuse 2 option", "mount", "memory", empty.toString(), "-o", "bogus"},
-                {"signals to JVM threads", "mount", "memory", empty.toString(), "-o", "intr"},
-                {"workerThreads must be at least 2", "mount", "memory", empty.toString(), "--workers", "1"},
+                {"Missing required options: '--cache=DIR', '--backend=DIR|s3://BUCKET[/PREFIX]'", "mount", "upload",
+                        empty.toString()},
+                {"Missing required option: '--source=DIR'", "mount", "passthrough", empty.toString()},
+                {"--source is an option of 'mount passthrough', not of 'mount memory'", "mount", "memory",
+                        empty.toString(), "--source", "/"},
+                {"mount option 'bogus' is not a libfuse 2 option", "mount", "memory", empty.toString(), "-o",
+                        "bogus"},
+                {"sends that signal to its threads", "mount", "memory", empty.toString(), "-o", "intr_signal=10"},
+                {"--workers must be at least 2, not 1", "mount", "memory", empty.toString(), "--workers", "1"},
                 {"bad mount option", "mount", "memory", empty.toString(), "-o", "a b"},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
-            Run r = run(args);
+            Run r;
+            try {
+                r = run(args);
+            } finally {
+                io.fuseguard.testkit.Edges.forceUnmount(empty); // a case that mounted after all must not stay
+            }
             assertThat(r.exit()).as("exit code of %s", String.join(" ", args)).isEqualTo(2);
             assertThat(r.err()).as("stderr of %s", String.join(" ", args)).contains("fuseguard: ").contains(c[0]);
             assertThat(r.err().lines().filter(l -> l.startsWith("fuseguard: ")).count()).isEqualTo(1);
+            assertThat(r.err()).as("no library setting names in %s", String.join(" ", args))
+                    .doesNotContainPattern("\\b(workerThreads|fsName|maxWrite|queueCapacity|maxStuckThreads)\\b");
         }
         assertThat(MountTable.load().findByMountPoint(empty)).isEmpty();
     }
@@ -181,7 +226,7 @@ class CliChildProcessTest {
         Run r = run("drill", "--scenario", "OWN_FILE_KILL", "--work-dir", tmp.resolve("drill").toString());
         System.out.print(r.out());
         assertThat(r.exit()).isZero();
-        assertThat(r.out()).contains("SCENARIO").contains("plain").contains("WEDGED")
+        assertThat(r.out()).contains("ENDED BY ITSELF").contains("plain").contains("never (wedged)").contains("released in ")
                 .contains("fuseguard: clean in every scenario");
     }
 

@@ -145,7 +145,7 @@ class MountUploadS3Test {
     @Test
     void mountUploadOnS3UploadsAfterCloseAndStopsOnSigterm() throws Exception {
         Path mp = Files.createDirectory(tmp.resolve("mnt"));
-        Process p = serve(mp, "--s3-call-timeout", "20s", "--s3-min-rate", "1m"); // accepted with a real store
+        Process p = serve(mp, "--s3-call-timeout", "20s", "--s3-min-rate", "1M"); // accepted with a real store
         try {
             Child.runOk("sh", "-c", "mkdir -p " + mp.resolve("a") + " && printf via-cli > " + mp.resolve("a/f.txt"));
             await().atMost(Duration.ofSeconds(15)).until(() -> stored("cli/a/f.txt") != null);
@@ -189,7 +189,7 @@ class MountUploadS3Test {
                 {"is not a URL", "--backend", "s3://drive", "--endpoint", "http://bad host:1"},
                 {"--s3-call-timeout needs an S3 backend", "--backend", tmp.resolve("dir").toString(),
                         "--s3-call-timeout", "5s"},
-                {"must be positive", "--backend", "s3://drive", "--endpoint", endpoint, "--s3-min-rate", "0"},
+                {"must be positive", "--backend", "s3://drive", "--endpoint", endpoint, "--s3-min-rate", "0k"},
         };
         for (String[] c : cases) {
             List<String> args = new ArrayList<>(List.of("mount", "upload", mp.toString(), "--cache", cache));
@@ -201,8 +201,35 @@ class MountUploadS3Test {
         }
         Child.Result r = run("mount", "memory", mp.toString(), "--endpoint", endpoint);
         assertThat(r.exit()).isEqualTo(2);
-        assertThat(r.err()).contains("--endpoint only applies to 'upload'");
+        assertThat(r.err()).contains("--endpoint is an option of 'mount upload', not of 'mount memory'");
         assertThat(MountTable.load().findByMountPoint(mp)).isEmpty();
+    }
+
+    @Test
+    void missingCredentialsAreOneShortLine() throws Exception {
+        Path mp = Files.createDirectory(tmp.resolve("mnt"));
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Daws.disableEc2Metadata=true", "-cp", System.getProperty("java.class.path"),
+                FuseguardCommand.class.getName(), "mount", "upload", mp.toString(), "--cache",
+                tmp.resolve("cache").toString(), "--backend", "s3://drive/x", "--endpoint", endpoint);
+        pb.environment().keySet().removeIf(k -> k.startsWith("AWS_"));
+        pb.environment().put("AWS_EC2_METADATA_DISABLED", "true");
+        pb.environment().put("AWS_SHARED_CREDENTIALS_FILE", tmp.resolve("no-credentials").toString());
+        pb.environment().put("AWS_CONFIG_FILE", tmp.resolve("no-config").toString());
+        pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        Process p = pb.start();
+        String err;
+        try {
+            err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            cleanUp(p, mp);
+        }
+        System.out.printf("missing credentials: exit %d: %s%n", p.exitValue(), err.trim());
+        assertThat(p.exitValue()).isEqualTo(1);
+        List<String> lines = err.lines().filter(l -> l.startsWith("fuseguard: ")).toList();
+        assertThat(lines).hasSize(1);
+        assertThat(lines.get(0)).contains("no AWS credentials found").hasSizeLessThan(UserFacing.LIMIT + 20);
     }
 
     @Test
@@ -232,10 +259,13 @@ class MountUploadS3Test {
 
     @Test
     void helpNamesTheS3Options() throws Exception {
-        Child.Result h = run("mount", "--help");
+        Child.Result h = run("mount", "upload", "--help");
         assertThat(h.exit()).isZero();
         assertThat(h.out()).contains("--backend=DIR|s3://BUCKET[/PREFIX]").contains("--endpoint=URL")
-                .contains("--region=REGION").contains("S3 bucket").contains("--s3-call-timeout=TIME")
+                .contains("--region=REGION").contains("S3").contains("--s3-call-timeout=TIME")
                 .contains("--s3-min-rate=SIZE");
+        Child.Result memory = run("mount", "memory", "--help");
+        assertThat(memory.out()).as("each kind lists its own options").contains("--capacity=SIZE")
+                .doesNotContain("--endpoint").doesNotContain("--backend");
     }
 }

@@ -36,8 +36,8 @@ class GuardRealKernelTest {
         FuseTestSupport.assumeFuseUsable();
         boolean root = (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid") == 0;
         if (!root) {
-            if (io.fuseguard.junit.FuseAvailability.isCi()) {
-                throw new AssertionError("CI=true but not root: the guard tests abort connections (fusectl)");
+            if (io.fuseguard.junit.FuseAvailability.required()) {
+                throw new AssertionError("FUSEGUARD_REQUIRE_FUSE=true but not root: the guard tests abort connections (fusectl)");
             }
             org.junit.jupiter.api.Assumptions.abort("skipped: the guard tests need root (fusectl abort)");
         }
@@ -101,7 +101,7 @@ class GuardRealKernelTest {
             assertThat(metric(metrics, "fuseguard_guard_connections_seen_total")).isEqualTo(1.0);
             assertThat(metrics).contains("fuseguard_guard_scan_duration_seconds_count");
             assertThat(g.healthz()).isEqualTo(200);
-            assertThat(g.stop()).as("SIGTERM ends the guard cleanly").isIn(0, 143);
+            assertThat(g.stop()).as("SIGTERM ends the guard cleanly, exit 0").isZero();
             assertThat(g.stderr()).doesNotContain("NOT JSON");
         }
     }
@@ -154,7 +154,7 @@ class GuardRealKernelTest {
             }
             System.out.printf("guard: stuck rule (limit 2 s) aborted the leaked connection %d ms after the guard"
                     + " started%n", TimeUnit.NANOSECONDS.toMillis(aborted.nanos() - t0));
-            assertThat(g.stop()).as("SIGTERM ends the guard cleanly").isIn(0, 143);
+            assertThat(g.stop()).as("SIGTERM ends the guard cleanly, exit 0").isZero();
         }
     }
 
@@ -163,7 +163,7 @@ class GuardRealKernelTest {
         try (GuardFixture fx = new GuardFixture("guard-load")) {
             Path mp = fx.mountPoint("mnt");
             Process mount = fx.start(GuardFixture.java(FuseguardCommand.class.getName(), "mount", "memory",
-                    mp.toString(), "--capacity", "256m"), "mount");
+                    mp.toString(), "--capacity", "64M"), "mount");
             long conn = fx.awaitConnection(mp, (int) mount.pid());
             GuardFixture.Guard g = fx.startGuard("--interval", "100ms", "--under", fx.dir.toString(),
                     "--metrics-port", "0", "--metrics-bind", "127.0.0.1");
@@ -204,7 +204,7 @@ class GuardRealKernelTest {
             assertThat(g.lines).allMatch(l -> List.of("idle", "served").contains(l.json().path("verdict").asText()));
             assertThat(mount.isAlive()).isTrue();
             assertThat(new FuseControl().exists(conn)).isTrue();
-            assertThat(g.stop()).as("SIGTERM ends the guard cleanly").isIn(0, 143);
+            assertThat(g.stop()).as("SIGTERM ends the guard cleanly, exit 0").isZero();
             new ProcessBuilder("kill", "-TERM", Long.toString(mount.pid())).start().waitFor();
             assertThat(mount.waitFor(20, TimeUnit.SECONDS)).isTrue();
         }

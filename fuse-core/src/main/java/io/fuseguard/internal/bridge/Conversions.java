@@ -10,7 +10,20 @@ final class Conversions {
     private Conversions() {
     }
 
+    private static final long U32 = 0xffffffffL;
+
+    /**
+     * Fills the wire attributes; refuses (IllegalArgumentException, answered EIO and logged once per operation)
+     * values the kernel's 32-bit fields cannot carry: an owner of {@code 1L << 40} must not become root.
+     */
     static void fill(Attr out, FileAttributes a) {
+        if (a.uid() < 0 || a.uid() > U32 || a.gid() < 0 || a.gid() > U32) {
+            throw new IllegalArgumentException("owner " + a.uid() + ":" + a.gid() + " is outside the 32-bit range "
+                    + "of uid_t/gid_t");
+        }
+        if (a.rdev() < 0 || a.rdev() > U32) {
+            throw new IllegalArgumentException("device number " + a.rdev() + " is outside the kernel's 32 bits");
+        }
         out.ino = a.inode();
         out.size = a.size();
         out.blocks = a.blocks();

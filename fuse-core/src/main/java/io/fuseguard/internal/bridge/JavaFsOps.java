@@ -38,6 +38,7 @@ import static io.fuseguard.internal.sys.Syscalls.ERANGE;
  * the handler returned); everything else as Java values. Exceptions convert to errnos here.
  */
 public final class JavaFsOps implements FsOps {
+    private static final io.fuseguard.internal.log.Log LOG = io.fuseguard.internal.log.Log.of(JavaFsOps.class);
     private final FuseFileSystem fs;
     private final Failures failures;
     private final boolean hasFlush;
@@ -89,6 +90,11 @@ public final class JavaFsOps implements FsOps {
         } catch (NoSuchMethodException e) {
             return false;
         }
+    }
+
+    @Override
+    public boolean reportsInodes() {
+        return true;
     }
 
     @Override
@@ -305,6 +311,16 @@ public final class JavaFsOps implements FsOps {
     }
 
     @Override
+    public int reopen(OpContext c, String path, int flags, OpenResult out) {
+        try {
+            out.fh = fs.reopen(path, OpenFlags.of(flags));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
     public int create(OpContext c, String path, int mode, int flags, OpenResult out) {
         try {
             out.fh = fs.create(path, mode & 07777, OpenFlags.of(flags));
@@ -318,15 +334,29 @@ public final class JavaFsOps implements FsOps {
     public int read(OpContext c, String path, long fh, ByteBuffer dst, long offset) {
         try {
             int n = fs.read(path, fh, dst, offset);
-            if (n == -1) {
-                return 0; // end of file, as FileChannel.read says it
-            }
-            if (n < 0) {
+            if (n < -1) {
                 throw new IllegalStateException("read returned " + n);
             }
-            return Math.min(n, dst.limit());
+            // The bytes the handler put are the truth: a larger count would hand the caller whatever the buffer
+            // held before (another request's bytes, another file's content).
+            int put = dst.position();
+            if (n != put && !(n == -1 && put == 0)) {
+                countMismatch(path, n, put);
+            }
+            return put;
         } catch (Throwable t) {
             return failures.map(c, t);
+        }
+    }
+
+    private volatile boolean countMismatchLogged;
+
+    private void countMismatch(String path, int returned, int put) {
+        if (!countMismatchLogged) {
+            countMismatchLogged = true; // once per mount: a benign race may log it twice
+            LOG.warn("read of {} returned {} but put {} bytes into its buffer; answered the {} bytes it put "
+                    + "(dst.position() counts, so no byte the handler did not write reaches a caller). Logged once.",
+                    path, returned, put, put);
         }
     }
 

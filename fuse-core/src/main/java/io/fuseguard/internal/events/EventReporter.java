@@ -38,6 +38,25 @@ public final class EventReporter implements AutoCloseable {
         thread.allowCoreThreadTimeOut(true);
     }
 
+    private volatile java.util.function.BiConsumer<Throwable, String> fatal;
+
+    /** Where an {@link OutOfMemoryError} seen in a handler goes: the mount's fatal-error path. */
+    public void onFatal(java.util.function.BiConsumer<Throwable, String> handler) {
+        this.fatal = handler;
+    }
+
+    /** Reports an error that ends the mount (see {@code FatalErrors}). Never throws. */
+    public void fatal(Throwable t, String where) {
+        java.util.function.BiConsumer<Throwable, String> f = fatal;
+        if (f != null) {
+            try {
+                f.accept(t, where);
+            } catch (Throwable ignored) {
+                // nothing more to do from a handler's thread
+            }
+        }
+    }
+
     /** Reports an event. Never blocks. */
     public void report(GuardEvent.Type type, Operation op, String path, int pid, long startNanos, int errno,
                        StackTraceElement[] stack, String detail) {
@@ -52,7 +71,54 @@ public final class EventReporter implements AutoCloseable {
         }
     }
 
+    /** Lines of one kind (event type, operation, errno) per window before they are only counted. */
+    static final int BURST = 5;
+    static final long WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private final io.fuseguard.internal.log.LogLimiter limiter =
+            new io.fuseguard.internal.log.LogLimiter(WINDOW_NANOS, BURST);
+    /** Whether the limiter has open windows (read by {@link #tick} on another thread). */
+    private volatile boolean windowsOpen;
+
+    /**
+     * Lets the reporter thread write the summaries of windows that ended (called about once a second by the
+     * watchdog; does nothing while no window is open).
+     */
+    public void tick() {
+        if (!windowsOpen) {
+            return;
+        }
+        try {
+            thread.execute(this::summarize);
+        } catch (java.util.concurrent.RejectedExecutionException ex) {
+            // closed, or flooded: the next tick summarizes
+        }
+    }
+
+    private void summarize() {
+        for (io.fuseguard.internal.log.LogLimiter.Summary s : limiter.ended(System.nanoTime())) {
+            LOG.warn("{} more events like this in the last {} s ({}), counted but not logged; the first: {}",
+                    s.suppressed(), s.windowSeconds(), s.key(), s.first());
+        }
+        windowsOpen = limiter.active();
+    }
+
     private void publish(GuardEvent e) {
+        try {
+            log(e);
+        } finally {
+            deliver(e);
+        }
+    }
+
+    private void log(GuardEvent e) {
+        long now = System.nanoTime();
+        summarize();
+        String key = e.type() + " " + e.operation() + (e.errno() != 0 ? " errno " + e.errno() : "");
+        boolean allowed = limiter.allow(key, e.operation() + " " + e.path() + ": " + e.detail(), now);
+        windowsOpen = true;
+        if (!allowed) {
+            return;
+        }
         switch (e.type()) {
             case TIMEOUT -> {
                 StringBuilder sb = new StringBuilder();
@@ -78,6 +144,9 @@ public final class EventReporter implements AutoCloseable {
             default -> {
             }
         }
+    }
+
+    private void deliver(GuardEvent e) {
         for (GuardListener l : listeners) {
             try {
                 l.onEvent(e);
@@ -92,9 +161,19 @@ public final class EventReporter implements AutoCloseable {
         return dropped.get();
     }
 
-    /** Delivers what is queued (bounded wait) and stops. */
+    /** Delivers what is queued (bounded wait), writes the pending summaries, and stops. */
     @Override
     public void close() {
+        try {
+            thread.execute(() -> {
+                for (io.fuseguard.internal.log.LogLimiter.Summary s : limiter.endAll()) {
+                    LOG.warn("{} more events like this before the mount ended ({}), counted but not logged; the "
+                            + "first: {}", s.suppressed(), s.key(), s.first());
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException ex) {
+            // closed already
+        }
         thread.shutdown();
         try {
             thread.awaitTermination(2, TimeUnit.SECONDS);

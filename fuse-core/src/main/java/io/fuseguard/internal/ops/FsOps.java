@@ -20,6 +20,15 @@ public interface FsOps {
     /** Whether the filesystem has its own flush (close-time work the framework must run). */
     boolean implementsFlush();
 
+    /**
+     * Whether the filesystem's own inode numbers are what callers see (a non-zero {@code ino} in its attributes),
+     * whatever the {@code use_ino} option says: true for fuseguard's API, whose attributes document it; a jnr-fuse
+     * filesystem gets libfuse 2's behaviour (only with {@code use_ino}).
+     */
+    default boolean reportsInodes() {
+        return false;
+    }
+
     /** Behaviours of this filesystem that fuseguard serves differently, to be logged at mount. */
     List<String> behaviourNotes(io.fuseguard.config.FlushPolicy policy);
 
@@ -65,6 +74,14 @@ public interface FsOps {
     int open(OpContext c, String path, int flags, OpenResult out);
 
     int create(OpContext c, String path, int mode, int flags, OpenResult out);
+
+    /**
+     * Opens a still-open file again in a new worker of a supervised mount (flags without O_CREAT/O_EXCL/O_TRUNC).
+     * The default is {@link #open}.
+     */
+    default int reopen(OpContext c, String path, int flags, OpenResult out) {
+        return open(c, path, flags, out);
+    }
 
     /** Reads into {@code dst} (position 0, limit = size); returns the byte count. */
     int read(OpContext c, String path, long fh, ByteBuffer dst, long offset);

@@ -2,6 +2,7 @@ package io.fuseguard.internal.ops;
 
 import io.fuseguard.api.Operation;
 import io.fuseguard.api.RequestContext;
+import io.fuseguard.internal.tree.PathLocks;
 import io.fuseguard.internal.wire.Attr;
 
 /**
@@ -24,6 +25,8 @@ public final class OpContext {
     public int uid;
     public int gid;
     public int pid;
+    /** The kernel's unique of the request being handled (0 for work that is not a request). */
+    public long unique;
     /** The caller's umask, known for CREATE, MKNOD and MKDIR (0 otherwise, as in libfuse). */
     public int umask;
     /** The operation and path being handled, for {@link RequestContext} and logs. */
@@ -37,6 +40,10 @@ public final class OpContext {
     public boolean active;
 
     public final Attr attr = new Attr();
+    /** A second attribute scratch (checking that two names are one file). */
+    public final Attr attr2 = new Attr();
+    /** What this thread holds of the mount's paths while it runs a handler ({@link PathLocks}). */
+    public final PathLocks.Pin pin = new PathLocks.Pin();
     public final OpenResult open = new OpenResult();
     public final StatfsResult statfs = new StatfsResult();
     /** Scratch the legacy (jnr-fuse) bridge keeps per thread: native structs. */
@@ -72,6 +79,7 @@ public final class OpContext {
         this.deadlineNanos = deadlineNanos;
         this.interrupted = false;
         this.active = true;
+        this.unique = 0;
     }
 
     /** Ends the request. */

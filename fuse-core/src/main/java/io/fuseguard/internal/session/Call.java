@@ -50,6 +50,10 @@ final class Call {
     long deadlineNanos;
     Lane lane;
     Handle handle;
+    /** The request whose INTERRUPT was let pass (its caller was not dying), to look at again; 0 when none. */
+    volatile long interruptedUnique;
+    /** When to look at that caller again. */
+    long nextInterruptCheck;
     /** Set by the watchdog when it took the request's thread off the books (a stuck handler). */
     boolean counted;
 

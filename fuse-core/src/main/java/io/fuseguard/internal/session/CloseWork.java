@@ -12,6 +12,7 @@ import io.fuseguard.internal.tree.Handle;
 import io.fuseguard.internal.tree.HandleTable;
 import io.fuseguard.internal.tree.Node;
 import io.fuseguard.internal.tree.NodeTable;
+import io.fuseguard.internal.tree.PathLocks;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -39,6 +40,8 @@ final class CloseWork {
     private final FsOps ops;
     private final NodeTable nodes;
     private final HandleTable handles;
+    private final PathLocks paths;
+    private final java.util.function.BiConsumer<Throwable, String> fatal;
     private final boolean deferredFlush;
     private final long deadlineNanos;
     private final EventReporter events;
@@ -48,8 +51,11 @@ final class CloseWork {
     private final AtomicInteger done = new AtomicInteger();
     private final int maxStuck;
 
-    CloseWork(String name, FsOps ops, NodeTable nodes, HandleTable handles, FlushPolicy policy, Duration deadline,
-              EventReporter events, int maxStuck) {
+    CloseWork(String name, FsOps ops, NodeTable nodes, HandleTable handles, PathLocks paths, FlushPolicy policy,
+              Duration deadline, EventReporter events, int maxStuck,
+              java.util.function.BiConsumer<Throwable, String> fatal) {
+        this.fatal = fatal;
+        this.paths = paths;
         this.maxStuck = maxStuck;
         this.name = name;
         this.ops = ops;
@@ -60,17 +66,29 @@ final class CloseWork {
         this.events = events;
         AtomicInteger n = new AtomicInteger();
         this.pool = new ThreadPoolExecutor(THREADS, THREADS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
-                r -> new CloseThread(r, "fuseguard-close-" + name + "-" + n.incrementAndGet()));
+                r -> new CloseThread(r, "fuseguard-close-" + name + "-" + n.incrementAndGet(), paths));
         pool.allowCoreThreadTimeOut(true);
     }
 
     /** A close-time thread with its own handler context. */
     private static final class CloseThread extends Thread implements OpContext.Owner {
         private final OpContext context = new OpContext();
+        private final PathLocks paths;
 
-        CloseThread(Runnable r, String name) {
+        CloseThread(Runnable r, String name, PathLocks paths) {
             super(r, name);
+            this.paths = paths;
             setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            paths.register(context.pin);
+            try {
+                super.run();
+            } finally {
+                paths.unregister(context.pin);
+            }
         }
 
         @Override
@@ -81,11 +99,27 @@ final class CloseWork {
 
     /**
      * Queues the close-time work of a handle the kernel released (or that is left open at unmount), on behalf of
-     * the caller of the RELEASE; {@code unlinkHidden} when it was the last handle of a file unlinked while open.
+     * the caller of the RELEASE. If it is the last handle of a file unlinked while open, the work removes the
+     * hidden file too (decided when it runs, with the file's path pinned).
      */
-    void release(Handle h, int uid, int gid, int pid, boolean unlinkHidden) {
-        h.markReleased();
-        submit(new Job(h, null, 0, 0, h.isDirectory(), uid, gid, pid, unlinkHidden));
+    void release(Handle h, int uid, int gid, int pid) {
+        noteReleased(h);
+        submit(new Job(h, null, 0, 0, h.isDirectory(), uid, gid, pid));
+    }
+
+    /**
+     * Runs the close-time work of a handle whose RELEASE a previous worker of a supervised mount answered (and
+     * counted) but did not finish: the file was opened again in this process for it.
+     */
+    void rerelease(Handle h) {
+        submit(new Job(h, null, 0, 0, h.isDirectory(), h.openerUid(), h.openerGid(), h.openerPid()));
+    }
+
+    /** Counts a handle's release (once): from now on the file is not open through it. */
+    void noteReleased(Handle h) {
+        if (handles.released(h) && !h.isDirectory()) {
+            nodes.released(h.node());
+        }
     }
 
     /**
@@ -93,7 +127,7 @@ final class CloseWork {
      * failed, so no RELEASE will ever come for it).
      */
     void releaseLateOpen(Node node, long userFh, int flags, boolean directory) {
-        submit(new Job(null, node, userFh, flags, directory, 0, 0, 0, false));
+        submit(new Job(null, node, userFh, flags, directory, 0, 0, 0));
     }
 
     private void submit(Job j) {
@@ -187,15 +221,13 @@ final class CloseWork {
         private final int uid;
         private final int gid;
         private final int pid;
-        private final boolean unlinkHidden;
         volatile Operation operation = Operation.RELEASE;
         volatile String path;
         volatile long started;
         volatile long deadline;
         volatile boolean reportedLate;
 
-        Job(Handle handle, Node lateNode, long lateFh, int lateFlags, boolean directory, int uid, int gid, int pid,
-            boolean unlinkHidden) {
+        Job(Handle handle, Node lateNode, long lateFh, int lateFlags, boolean directory, int uid, int gid, int pid) {
             this.handle = handle;
             this.lateNode = lateNode;
             this.lateFh = lateFh;
@@ -204,7 +236,6 @@ final class CloseWork {
             this.uid = uid;
             this.gid = gid;
             this.pid = pid;
-            this.unlinkHidden = unlinkHidden;
         }
 
         Node node() {
@@ -228,11 +259,19 @@ final class CloseWork {
             OpContext ctx = OpContext.forCurrentThread();
             try {
                 synchronized (node().closeWorkLock) {
+                    // The file's path stays put while its flush and release run (a rename waits for them).
+                    while (!paths.pin(ctx.pin, node(), null, System.nanoTime() + TimeUnit.HOURS.toNanos(1))) {
+                        Thread.interrupted(); // only a stray interrupt ends the wait: it must not drop the work
+                    }
                     work(ctx);
                 }
             } catch (RuntimeException | Error e) {
                 LOG.error("Close-time work of {} failed unexpectedly", describe(), e);
+                if (e instanceof Error) {
+                    fatal.accept(e, "close-time work"); // not a handler's: bridges catch those
+                }
             } finally {
+                paths.unpin(ctx.pin);
                 ctx.end();
                 running.remove(this);
                 node().workDone();
@@ -255,6 +294,10 @@ final class CloseWork {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
+            }
+            if (handle != null && handle.isLost()) {
+                handles.remove(handle); // its file could not be opened again after a worker change
+                return;
             }
             if (directory) {
                 step(ctx, Operation.RELEASEDIR, () -> ops.releasedir(ctx, path, fh));
@@ -283,7 +326,7 @@ final class CloseWork {
             if (handle != null) {
                 handles.remove(handle);
             }
-            if (unlinkHidden) {
+            if (handle != null && nodes.lastCloseOfHidden(node, 1)) {
                 String hidden = nodes.path(node);
                 if (hidden != null) {
                     int u = step(ctx, Operation.UNLINK, () -> ops.unlink(ctx, hidden));

@@ -7,8 +7,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The {@code -o} options of a mount, split the way libfuse 2 splits them: options of the kernel mount (passed to
- * {@code fuse_mount}) and options of the filesystem library, which fuseguard implements itself (cache timeouts,
+ * The {@code -o} options of a mount, split the way libfuse 2 splits them: options of the kernel mount (what
+ * libfuse's {@code fuse_mount} took; {@code io.fuseguard.internal.mount} mounts with them) and options of the
+ * filesystem library, which fuseguard implements itself (cache timeouts,
  * inode numbers, hiding of unlinked open files, ...). Unknown options and unparsable values are refused with a
  * message that names them.
  *
@@ -32,12 +33,14 @@ import java.util.Set;
  * @param congestionThreshold the kernel's congestion threshold, or -1 ({@code congestion_threshold})
  * @param readOnly        whether the mount is read-only ({@code ro})
  * @param defaultPermissions whether the kernel checks permissions ({@code default_permissions})
+ * @param intr            honour every kernel interrupt ({@code intr}); by default, as libfuse, only a caller that is
+ *                        being killed is let go
  */
 public record MountOptions(List<String> kernel, double entryTimeout, double attrTimeout, double negativeTimeout,
                     boolean useIno, boolean readdirIno, boolean hardRemove, int umask, int uid, int gid,
                     boolean directIo, boolean kernelCache, int maxWrite, int maxReadahead, boolean asyncRead,
                     boolean atomicOTrunc, int maxBackground, int congestionThreshold, boolean readOnly,
-                    boolean defaultPermissions) {
+                    boolean defaultPermissions, boolean intr) {
 
     /** Options of the kernel mount that libfuse's fuse_mount passes on. */
     private static final Set<String> KERNEL = Set.of("allow_other", "allow_root", "default_permissions", "fsname",
@@ -73,14 +76,16 @@ public record MountOptions(List<String> kernel, double entryTimeout, double attr
         int congestion = -1;
         boolean ro = false;
         boolean defaultPermissions = false;
+        boolean intr = false;
         for (String o : options) {
             int eq = o.indexOf('=');
             String key = eq < 0 ? o : o.substring(0, eq);
             String value = eq < 0 ? null : o.substring(eq + 1);
             switch (key) {
-                case "intr", "intr_signal" -> throw new MountException(MountException.Reason.OPTION_REJECTED,
-                        "mount option '" + o + "' is not supported: it makes libfuse send signals to JVM threads; "
-                                + "fuseguard answers kernel interrupts itself (see interruptStalledHandlers)");
+                case "intr" -> intr = flag(o, value);
+                case "intr_signal" -> throw new MountException(MountException.Reason.OPTION_REJECTED,
+                        "mount option '" + o + "' is not supported: libfuse sends that signal to its threads; "
+                                + "fuseguard interrupts a handler's Java thread itself (see interruptStalledHandlers)");
                 case "modules" -> throw new MountException(MountException.Reason.OPTION_REJECTED,
                         "mount option '" + o + "' is not supported: libfuse stacking modules are not available");
                 case "entry_timeout" -> entry = seconds(o, value);
@@ -123,7 +128,7 @@ public record MountOptions(List<String> kernel, double entryTimeout, double attr
         }
         return new MountOptions(List.copyOf(kernel), entry, attr, negative, useIno, readdirIno, hardRemove, umask,
                 uid, gid, directIo, kernelCache, maxWrite, maxReadahead, asyncRead, atomicOTrunc, maxBackground,
-                congestion, ro, defaultPermissions);
+                congestion, ro, defaultPermissions, intr);
     }
 
     private static boolean flag(String o, String value) {

@@ -6,6 +6,7 @@ import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.log.Log;
 import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.sys.Callers;
 import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.internal.tree.Handle;
 import io.fuseguard.internal.tree.HandleTable;
@@ -40,8 +41,10 @@ public final class Session {
     private final FuseguardConfig config;
     private final MountOptions options;
     private final EventReporter events;
+    private final FsOps ops;
     final NodeTable nodes = new NodeTable();
     final HandleTable handles = new HandleTable();
+    final io.fuseguard.internal.tree.PathLocks paths = new io.fuseguard.internal.tree.PathLocks(nodes);
     final Probe probe = new Probe();
     final SelfAccess selfAccess;
     final CloseWork closeWork;
@@ -81,6 +84,16 @@ public final class Session {
     private final long tickNanos;
     private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
     private final long kernelRequestTimeoutSeconds;
+    static final long INTERRUPT_RECHECK_MS = 50;
+    private static final long INTERRUPT_RECHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(INTERRUPT_RECHECK_MS);
+    /** libfuse's {@code -o intr}: every INTERRUPT is honoured, also for callers that are not being killed. */
+    private final boolean honourAllInterrupts;
+    private final java.util.concurrent.atomic.LongAdder ignoredInterrupts = new java.util.concurrent.atomic.LongAdder();
+    private Worker sentinel;
+    private final AtomicBoolean sentinelReported = new AtomicBoolean();
+    private final AtomicInteger drainers = new AtomicInteger();
+    /** Watchdog ticks in a row that found a request waiting in a lane with a free slot. */
+    private int stranded;
     private volatile boolean kernelTimeout;
 
     /** A session for a connection whose /dev/fuse descriptor is {@code fd}. */
@@ -91,12 +104,14 @@ public final class Session {
         this.config = config;
         this.options = options;
         this.events = events;
+        this.ops = ops;
         for (OperationKind k : OperationKind.values()) {
             deadlines[k.ordinal()] = config.guard().deadline(k).toNanos();
         }
         this.timeoutErrno = config.guard().timeoutErrno().code();
         this.overloadErrno = config.guard().overloadErrno().code();
         this.interruptHandlers = config.guard().interruptStalledHandlers();
+        this.honourAllInterrupts = options.intr();
         this.maxLive = config.guard().workerThreads();
         // Threads are kept rather than churned: a new thread costs a start and page faults on fresh buffers.
         this.maxIdle = Math.max(8, 2 * Runtime.getRuntime().availableProcessors());
@@ -108,8 +123,8 @@ public final class Session {
         this.inCapacity = Math.max(Fuse.MIN_READ_BUFFER, maxWrite + 4096);
         this.outCapacity = Fuse.OUT_HEADER + Math.max(maxWrite, 65536) + 4096;
         this.selfAccess = new SelfAccess(config.guard().selfAccessPolicy(), config.guard().flushPolicy());
-        this.closeWork = new CloseWork(name, ops, nodes, handles, config.guard().flushPolicy(),
-                config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads());
+        this.closeWork = new CloseWork(name, ops, nodes, handles, paths, config.guard().flushPolicy(),
+                config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal);
         this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
         long smallest = Long.MAX_VALUE;
         for (long d : deadlines) {
@@ -120,11 +135,158 @@ public final class Session {
                 Math.min(TimeUnit.MILLISECONDS.toNanos(10), smallest / 50));
     }
 
-    /** Starts the first request threads and the watchdog. */
+    private volatile FatalErrors.Target fatalTarget;
+    private volatile io.fuseguard.internal.state.StateJournal journal;
+    private volatile boolean quiescing;
+    /** Request threads between reading a request and the end of its dispatch (a handover waits for none). */
+    private final java.util.concurrent.atomic.AtomicInteger dispatching = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile boolean resumed;
+
+    /** The state journal of a supervised mount, or null. */
+    io.fuseguard.internal.state.StateJournal journal() {
+        return journal;
+    }
+
+    /**
+     * Makes this a worker of a supervised mount, before {@link #start}: every change of the node and handle tables
+     * is recorded in {@code j} before its request is answered. When {@code j} holds an INIT already, this worker
+     * takes over from one that died or handed over: the tables are rebuilt from the journal, INIT's outcome is
+     * taken from it (the kernel never sends INIT twice), still-open files are opened again in this process, and
+     * close-time work the previous worker left is run. Returns whether it took over; then call
+     * {@link #requestResend} once started.
+     */
+    public boolean supervise(io.fuseguard.internal.state.StateJournal j) {
+        long t0 = System.nanoTime();
+        journal = j;
+        io.fuseguard.internal.state.StateJournal.Init init = j.init();
+        if (init == null) {
+            nodes.record(j);
+            handles.record(j);
+            return false;
+        }
+        ResentRequests resent = dispatcher.resent();
+        j.replay(e -> {
+            nodes.restore(e.rewind());
+            handles.restore(e.rewind(), nodes);
+            resent.collect(e.rewind());
+        });
+        nodes.restored();
+        handles.restored();
+        io.fuseguard.internal.ops.OpContext ctx = io.fuseguard.internal.ops.OpContext.forCurrentThread();
+        dispatcher.connection().resumed(init, ctx);
+        List<Handle> leftOver = new java.util.ArrayList<>();
+        int reopened = 0;
+        int lost = 0;
+        for (Handle h : handles.all()) {
+            String path = nodes.path(h.node());
+            int flags = h.flags() & ~(0100 | 0200 | 01000); // O_CREAT, O_EXCL, O_TRUNC: never again
+            ctx.begin(h.isDirectory() ? io.fuseguard.api.Operation.OPENDIR : io.fuseguard.api.Operation.OPEN, path,
+                    h.openerUid(), h.openerGid(), h.openerPid(), 0,
+                    System.nanoTime() + deadlines[OperationKind.METADATA.ordinal()]);
+            int rc;
+            try {
+                ctx.open.clear();
+                rc = path == null && !h.isDirectory() ? -Syscalls.ENOENT : h.isDirectory()
+                        ? ops.opendir(ctx, path, flags, ctx.open) : ops.reopen(ctx, path, flags, ctx.open);
+            } finally {
+                ctx.end();
+            }
+            if (rc >= 0) {
+                h.reopened(ctx.open.fh);
+                reopened++;
+            } else {
+                lost++;
+                h.lost();
+                LOG.warn("{}: could not open {} again after the worker changed (errno {}); its handle answers "
+                        + "EIO", name, path, -rc);
+            }
+            if (h.isReleased()) {
+                leftOver.add(h);
+            }
+        }
+        compact();
+        nodes.record(j);
+        handles.record(j);
+        for (Handle h : leftOver) {
+            closeWork.rerelease(h); // the previous worker answered the RELEASE but died before its work
+        }
+        resumed = true;
+        LOG.info("{}: took over the connection in {} ms: {} nodes, {} open handles ({} opened again, {} lost), {} "
+                + "releases to finish", name, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), nodes.size() - 1,
+                handles.size(), reopened, lost, leftOver.size());
+        return true;
+    }
+
+    /** Whether this worker took over a supervised connection from another. */
+    public boolean resumed() {
+        return resumed;
+    }
+
+    /**
+     * Asks the kernel to send again every request the previous worker had read and not answered
+     * (FUSE_NOTIFY_RESEND, Linux 6.9 and later): they come back with the top bit of their unique set.
+     * Returns 0 or -errno.
+     */
+    public int requestResend() {
+        synchronized (watchdogOut) {
+            watchdogOut.putInt(0, Fuse.OUT_HEADER);
+            watchdogOut.putInt(4, 7); // FUSE_NOTIFY_RESEND, in the error field of a unique-0 message
+            watchdogOut.putLong(8, 0);
+            long r = Syscalls.write(fd, watchdogOutAddress, Fuse.OUT_HEADER);
+            return r < 0 ? (int) r : 0;
+        }
+    }
+
+    /** Writes a fresh snapshot of the tables into the journal (the tables held still meanwhile). */
+    void compact() {
+        io.fuseguard.internal.state.StateJournal j = journal;
+        if (j == null) {
+            return;
+        }
+        nodes.frozen(() -> handles.frozen(() -> j.compact(x -> {
+            nodes.snapshot(x);
+            handles.snapshot(x);
+        })));
+    }
+
+    /**
+     * Stops taking requests (a planned handover): every thread finishes the request it has and then reads no
+     * more; returns once nothing runs and close-time work is drained, or after {@code timeout}: whether it got
+     * there. A thread already waiting in read may still take one request, and answers it.
+     */
+    public boolean quiesce(Duration timeout) throws InterruptedException {
+        quiescing = true; // volatile, and dispatching is counted before quiescing is read: no request slips by
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            if (dispatching.get() == 0 && inFlight() == 0 && metadataLane.waiting() == 0 && dataLane.waiting() == 0
+                    && closeWork.pending() == 0) {
+                return true;
+            }
+            Thread.sleep(5);
+        }
+        return false;
+    }
+
+    /** How a fatal error in this session's own threads ends the mount (set before {@link #start}). */
+    public void fatalTarget(FatalErrors.Target target) {
+        this.fatalTarget = target;
+    }
+
+    /** An {@link Error} killed (or would kill) one of this session's own threads: the mount must end. */
+    public void fatal(Throwable e, String where) {
+        FatalErrors.Target t = fatalTarget;
+        if (t != null) {
+            FatalErrors.report(t, e, where);
+        }
+    }
+
+    /** Starts the first request threads, the reader of last resort and the watchdog. */
     public void start() {
         for (int i = 0; i < MIN_THREADS; i++) {
             spawn();
         }
+        sentinel = new Worker(this, new WorkerBuffers(inCapacity, outCapacity), 0, Worker.Role.SENTINEL);
+        sentinel.start();
         watchdog = new Thread(this::watch, "fuseguard-watchdog-" + name);
         watchdog.setDaemon(true);
         watchdog.start();
@@ -153,6 +315,17 @@ public final class Session {
 
     long kernelRequestTimeoutSeconds() {
         return kernelRequestTimeoutSeconds;
+    }
+
+    private volatile io.fuseguard.mount.KernelProtocol protocol;
+
+    void negotiated(io.fuseguard.mount.KernelProtocol p) {
+        protocol = p;
+    }
+
+    /** What INIT negotiated (null before INIT). */
+    public io.fuseguard.mount.KernelProtocol protocol() {
+        return protocol;
     }
 
     void kernelTimeoutAccepted(boolean accepted) {
@@ -196,11 +369,28 @@ public final class Session {
         initialized.countDown();
     }
 
+    /** FORGET, BATCH_FORGET and INTERRUPT: the kernel expects no answer and never sends them again. */
+    private static boolean withoutAnswer(int opcode) {
+        return opcode == Fuse.FORGET || opcode == Fuse.BATCH_FORGET || opcode == Fuse.INTERRUPT;
+    }
+
     /** The request loop of a worker. */
     void serve(Worker w) {
+        if (w.role == Worker.Role.SENTINEL) {
+            standBy(w);
+            return;
+        }
+        if (w.role == Worker.Role.DRAINER) {
+            dispatcher.drainLanes(w);
+            return;
+        }
         while (!connectionEnded) {
             if (metadataLane.waiting() > 0 || dataLane.waiting() > 0) {
                 dispatcher.drainLanes(w); // requests waiting for a slot that a stuck handler gave back
+            }
+            if (quiescing) {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
+                continue; // handing over: no new request is taken
             }
             idle.incrementAndGet();
             long n = w.read();
@@ -213,12 +403,24 @@ public final class Session {
                         ? "the filesystem was unmounted or its connection aborted" : "read failed with errno " + -n);
                 return;
             }
-            if (idleNow == 0 && !closing) {
+            if (idleNow == 0 && !closing && !quiescing) {
                 spawn(); // keep a thread waiting for the next request while this one runs a handler
             }
             requests.increment();
             w.request.load(w.in, (int) n);
-            dispatcher.dispatch(w, w.request);
+            dispatching.incrementAndGet();
+            try {
+                if (quiescing && !withoutAnswer(w.request.opcode)) {
+                    // Handing over: read by a thread that was already waiting in read(). It stays unanswered, in
+                    // the kernel's list of requests being processed, and the next worker gets it again
+                    // (FUSE_NOTIFY_RESEND): served once, by the worker that serves from now on.
+                    continue;
+                }
+                w.justRead = w.request.unique;
+                dispatcher.dispatch(w, w.request);
+            } finally {
+                dispatching.decrementAndGet();
+            }
             if (w.stuck) {
                 // Its handler came back after the watchdog gave its place to a replacement.
                 w.stuck = false;
@@ -236,6 +438,102 @@ public final class Session {
         }
     }
 
+    /**
+     * Whether nobody reads /dev/fuse and nobody can be started to: every request thread is in a handler (slow or
+     * stuck past its deadline beyond {@code maxStuckThreads}) and the thread budget is spent.
+     */
+    private boolean noReader() {
+        return idle.get() == 0 && live.get() >= maxLive;
+    }
+
+    /**
+     * The reader of last resort: it reads only while {@link #noReader()}, and runs no handler itself, so it is
+     * never stuck. What it reads waits in its lane (answered at its deadline, or the overload errno at once when
+     * the lane's queue is full); kernel bookkeeping (FORGET, INTERRUPT, RELEASE) is done as usual. So the kernel
+     * always gets its answers in time and its request timeout never ends a live mount for want of a reader.
+     */
+    private void standBy(Worker w) {
+        while (!connectionEnded) {
+            if (!noReader() || quiescing) {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
+                continue;
+            }
+            long n = w.read();
+            if (n <= 0) {
+                if (n == -Syscalls.EINTR || n == -Syscalls.EAGAIN || n == -Syscalls.ENOENT) {
+                    continue;
+                }
+                endOfConnection(n == 0 ? "the device was detached" : n == -Syscalls.ENODEV
+                        ? "the filesystem was unmounted or its connection aborted" : "read failed with errno " + -n);
+                return;
+            }
+            requests.increment();
+            w.request.load(w.in, (int) n);
+            w.justRead = w.request.unique;
+            if (!sentinelReported.getAndSet(true)) {
+                events.report(GuardEvent.Type.OVERLOADED, Dispatcher.operationOf(w.request.opcode), "",
+                        w.request.pid, System.nanoTime(), overloadErrno, null, name + ": every request thread is "
+                                + "in a handler and no more may start (workerThreads " + maxLive + ", stuck "
+                                + stuck.get() + "); requests wait in their lanes until their deadline, or get the "
+                                + "overload errno when the lanes are full");
+            }
+            dispatcher.dispatchWithoutHandlers(w, w.request);
+        }
+    }
+
+    /**
+     * A request waits in a lane with a free slot while no thread may come back to run it (the reader of last
+     * resort queued it just as a thread became idle in its read): one more thread runs what waits, then ends.
+     */
+    private void drainStranded() {
+        if ((metadataLane.waiting() == 0 || metadataLane.running() >= metadataLane.budget)
+                && (dataLane.waiting() == 0 || dataLane.running() >= dataLane.budget)) {
+            stranded = 0;
+            return;
+        }
+        if (++stranded < 3 || closing || drainers.get() > 0) {
+            return; // a running thread may take it within a tick or two
+        }
+        stranded = 0;
+        drainers.incrementAndGet();
+        live.incrementAndGet(); // briefly over the budget by this one thread
+        Worker d = new Worker(this, buffers(), threadNumbers.incrementAndGet(), Worker.Role.DRAINER);
+        paths.register(d.context.pin);
+        workers.add(d);
+        d.start();
+    }
+
+    /** Buffers for a new request thread: one a finished thread gave back, or new ones (full size: pooled again). */
+    private WorkerBuffers buffers() {
+        WorkerBuffers b = bufferPool.poll();
+        return b != null ? b : new WorkerBuffers(inCapacity, outCapacity);
+    }
+
+    /**
+     * Waits (at most a millisecond) until every request read before {@code unique} by another thread has begun its
+     * dispatch. The kernel sends a file's RELEASE just before an unlink that follows its close; read by another
+     * thread a moment earlier, it is counted before the unlink decides whether the file is still open, so no
+     * needless {@code .fuse_hidden} file appears (one would make a following rmdir fail with ENOTEMPTY).
+     */
+    void awaitEarlierReads(long unique, Worker self) {
+        long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1);
+        for (Worker w : workers) {
+            if (w == self) {
+                continue;
+            }
+            long r;
+            while ((r = w.justRead) != 0 && Long.compareUnsigned(r, unique) < 0 && System.nanoTime() < end) {
+                Thread.yield();
+            }
+        }
+        Worker s = sentinel;
+        long r;
+        while (s != null && s != self && (r = s.justRead) != 0 && Long.compareUnsigned(r, unique) < 0
+                && System.nanoTime() < end) {
+            Thread.yield();
+        }
+    }
+
     /** At most one thread ends per second, so a burst and its lull do not start and end threads in a loop. */
     private boolean retireAllowed() {
         long now = System.nanoTime();
@@ -248,17 +546,21 @@ public final class Session {
             live.decrementAndGet();
             return;
         }
-        WorkerBuffers b = bufferPool.poll();
-        if (b == null) {
-            b = new WorkerBuffers(inCapacity, outCapacity);
-        }
-        Worker w = new Worker(this, b, threadNumbers.incrementAndGet());
+        Worker w = new Worker(this, buffers(), threadNumbers.incrementAndGet(), Worker.Role.WORKER);
+        paths.register(w.context.pin);
         workers.add(w);
         w.start();
     }
 
     void workerExited(Worker w) {
+        if (w.role == Worker.Role.SENTINEL) {
+            return;
+        }
+        if (w.role == Worker.Role.DRAINER) {
+            drainers.decrementAndGet();
+        }
         workers.remove(w);
+        paths.unregister(w.context.pin);
         if (w.stuck) {
             stuck.decrementAndGet();
         } else {
@@ -280,8 +582,20 @@ public final class Session {
 
     // ---- answers -------------------------------------------------------------------------------------------
 
-    /** Writes an answer from a worker's buffer: true when the kernel took it. */
+    /** The largest errno the kernel accepts in an answer (it refuses {@code -error <= -512}). */
+    static final int MAX_ERRNO = 511;
+
+    /**
+     * Writes an answer from a worker's buffer: true when the kernel took it. An error outside what the kernel
+     * accepts (a handler's -1000, say) becomes EIO, logged once per operation; an answer the kernel refuses is
+     * followed by a plain EIO answer, so the caller never waits for one that will not come.
+     */
     boolean send(Worker w, long unique, int error, int payload) {
+        if (error < 0 || error > MAX_ERRNO) {
+            badError(w.call.operation, error);
+            error = Syscalls.EIO;
+            payload = 0;
+        }
         ByteBuffer o = w.out;
         o.putInt(0, Fuse.OUT_HEADER + payload);
         o.putInt(4, -error);
@@ -290,34 +604,70 @@ public final class Session {
         if (r >= 0) {
             return true;
         }
-        sendFailed(r, unique);
+        if (sendFailed(r, unique, w.call.operation)) {
+            sendError(unique, Syscalls.EIO);
+        }
         return false;
     }
 
     /** Writes an error answer from a thread that is not a worker (watchdog, interrupts, shutdown). */
     void sendError(long unique, int errno) {
+        if (errno <= 0 || errno > MAX_ERRNO) {
+            badError(null, errno);
+            errno = Syscalls.EIO;
+        }
         synchronized (watchdogOut) {
             watchdogOut.putInt(0, Fuse.OUT_HEADER);
             watchdogOut.putInt(4, -errno);
             watchdogOut.putLong(8, unique);
             long r = Syscalls.write(fd, watchdogOutAddress, Fuse.OUT_HEADER);
             if (r < 0) {
-                sendFailed(r, unique);
+                sendFailed(r, unique, null);
             }
         }
     }
 
-    private void sendFailed(long r, long unique) {
-        if (r == -Syscalls.ENOENT || r == -Syscalls.ENODEV || r == -Syscalls.ENOTCONN || r == -Syscalls.EBADF) {
-            return; // the caller went away (interrupted), or the connection did
+    private final Set<String> badErrorLogged = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong unmatchedAnswers = new java.util.concurrent.atomic.AtomicLong();
+
+    private void badError(io.fuseguard.api.Operation op, int error) {
+        String what = op == null ? "a request" : op.name();
+        if (badErrorLogged.size() < 64 && badErrorLogged.add(what)) {
+            LOG.warn("{}: the filesystem answered {} with error value {}, which the kernel does not accept (an "
+                    + "errno is 1..{}); answered EIO instead. Logged once per operation.", name, what, -error,
+                    MAX_ERRNO);
         }
-        LOG.warn("{}: the kernel refused the answer to request {}: errno {}", name, unique, -r);
+    }
+
+    /** Whether the answer must be replaced by an EIO answer (the kernel refused it, the request still waits). */
+    private boolean sendFailed(long r, long unique, io.fuseguard.api.Operation op) {
+        if (r == -Syscalls.ENOENT) {
+            unmatchedAnswers.incrementAndGet();
+            return false; // the caller went away (interrupted)
+        }
+        if (r == -Syscalls.ENODEV || r == -Syscalls.ENOTCONN || r == -Syscalls.EBADF) {
+            return false; // the connection went away
+        }
+        if (badErrorLogged.size() < 64 && badErrorLogged.add("refused " + (op == null ? "" : op.name()))) {
+            LOG.warn("{}: the kernel refused the answer to request {} ({}): errno {}; answered EIO instead. Logged "
+                    + "once per operation.", name, unique, op == null ? "an error answer" : op, -r);
+        }
+        return true;
     }
 
     // ---- deadlines, interrupts, stuck handlers --------------------------------------------------------------
 
     private void watch() {
+        try {
+            watchLoop();
+        } catch (Throwable e) {
+            fatal(e, "the watchdog"); // no deadline is kept any more: the mount must end
+        }
+    }
+
+    private void watchLoop() {
         long lastCleanup = System.nanoTime();
+        long lastEarlyCleanup = lastCleanup;
         while (!connectionEnded || live.get() > 0) {
             try {
                 TimeUnit.NANOSECONDS.sleep(tickNanos);
@@ -334,9 +684,21 @@ public final class Session {
             }
             expireQueued(metadataLane, now);
             expireQueued(dataLane, now);
+            drainStranded();
+            recheckInterrupted(now);
+            if (sentinel != null && noReader()) {
+                java.util.concurrent.locks.LockSupport.unpark(sentinel);
+            }
             closeWork.checkLate(now);
-            if (hasEarlyInterrupts && now - lastCleanup > TimeUnit.SECONDS.toNanos(1)) {
+            if (now - lastCleanup > TimeUnit.SECONDS.toNanos(1)) {
                 lastCleanup = now;
+                events.tick(); // summaries of log lines counted instead of written
+                if (journal != null && journal.wantsCompaction()) {
+                    compact();
+                }
+            }
+            if (hasEarlyInterrupts && now - lastEarlyCleanup > TimeUnit.SECONDS.toNanos(1)) {
+                lastEarlyCleanup = now;
                 earlyInterrupts.values().removeIf(t -> now - t > TimeUnit.SECONDS.toNanos(10));
                 hasEarlyInterrupts = !earlyInterrupts.isEmpty();
             }
@@ -415,40 +777,30 @@ public final class Session {
     }
 
     /**
-     * The kernel interrupted request {@code unique}: its caller got a signal. A request that changes nothing
-     * (lookups, reads, fsync, FLUSH whose outcome is kept for the next fsync) is answered EINTR at once and its
-     * handler interrupted. A request that changes something gets only the thread interrupt: the caller then
-     * learns what really happened, EINTR if the handler stopped, its result if it completed, the timeout errno at
-     * the deadline, never "interrupted" for a change that happens anyway.
+     * The kernel interrupted request {@code unique}: its caller got a signal. Like libfuse (without
+     * {@code -o intr}), an ordinary signal changes nothing: the request finishes and its caller gets the real
+     * result, because the kernel cannot restart a call the daemon answered EINTR (a program with an SA_RESTART
+     * handler, a JVM, a Go program or a profiler would see EINTR from calls that never return it elsewhere, and
+     * a change could be reported "interrupted" while it happened). Only a caller that is being killed
+     * ({@link Callers#dying}) is let go: at once with EINTR for a request that changes nothing; for a change, its
+     * handler's thread is interrupted and the handler's own outcome is answered. A caller killed after its
+     * signal is noticed by the watchdog ({@link #recheckInterrupted}). With {@code -o intr} every interrupt is
+     * honoured that way.
      */
     void interrupt(long unique) {
         for (Worker w : workers) {
             Call c = w.call;
-            long s = c.state();
-            if (Call.status(s) != Call.RUNNING || c.unique != unique) {
+            long st = c.state();
+            if (Call.status(st) != Call.RUNNING || c.unique != unique) {
                 continue;
             }
-            if (answersInterruptAtOnce(c.opcode)) {
-                abandonInterrupted(w, s, unique);
+            if (!honourAllInterrupts && !Callers.dying(c.pid)) {
+                c.interruptedUnique = unique; // the watchdog looks again: the caller may be killed later
+                c.nextInterruptCheck = System.nanoTime() + INTERRUPT_RECHECK_NANOS;
+                ignoredInterrupts.increment();
                 return;
             }
-            if (!c.cas(s, (s & ~Call.STATUS) | Call.BUSY)) {
-                continue;
-            }
-            if (c.unique != unique) {
-                c.set(s);
-                continue;
-            }
-            long flags = Call.KERNEL_INTERRUPTED;
-            w.context.interrupted = true;
-            if (interruptHandlers) {
-                w.interrupt();
-                flags |= Call.THREAD_INTERRUPTED;
-            }
-            c.set(s | flags);
-            events.report(GuardEvent.Type.INTERRUPTED, c.operation, c.path, c.pid, c.startNanos, 0, null,
-                    interruptHandlers ? "interrupted the handler of a change; the caller gets EINTR if it stops, "
-                            + "else its result" : "a change: the caller gets the handler's result");
+            callerGone(w, st, unique);
             return;
         }
         if (interruptQueued(metadataLane, unique) || interruptQueued(dataLane, unique)) {
@@ -456,6 +808,59 @@ public final class Session {
         }
         earlyInterrupts.put(unique, System.nanoTime());
         hasEarlyInterrupts = true;
+    }
+
+    /** Interrupts that were let finish because their callers were not being killed (signals of live programs). */
+    public long ignoredInterrupts() {
+        return ignoredInterrupts.sum();
+    }
+
+    /** The caller of the running request {@code unique} is being killed: let it go (see {@link #interrupt}). */
+    private void callerGone(Worker w, long st, long unique) {
+        Call c = w.call;
+        if (answersInterruptAtOnce(c.opcode)) {
+            abandonInterrupted(w, st, unique);
+            return;
+        }
+        if (!c.cas(st, (st & ~Call.STATUS) | Call.BUSY)) {
+            return;
+        }
+        if (c.unique != unique) {
+            c.set(st);
+            return;
+        }
+        long flags = Call.KERNEL_INTERRUPTED;
+        w.context.interrupted = true;
+        if (interruptHandlers) {
+            w.interrupt();
+            flags |= Call.THREAD_INTERRUPTED;
+        }
+        c.interruptedUnique = 0;
+        c.set(st | flags);
+        events.report(GuardEvent.Type.INTERRUPTED, c.operation, c.path, c.pid, c.startNanos, 0, null,
+                interruptHandlers ? "its caller is being killed; interrupted the handler of a change (the answer is "
+                        + "its own outcome)" : "its caller is being killed; a change: the handler goes on");
+    }
+
+    /**
+     * Looks again (every {@value #INTERRUPT_RECHECK_MS} ms) at callers whose requests were interrupted by an
+     * ordinary signal: one killed since then waits for the answer in the kernel, uninterruptibly, and gets no
+     * second INTERRUPT. Called by the watchdog; reads /proc only for such requests.
+     */
+    private void recheckInterrupted(long now) {
+        for (Worker w : workers) {
+            Call c = w.call;
+            long st = c.state();
+            long unique = c.interruptedUnique;
+            if (unique == 0 || Call.status(st) != Call.RUNNING || c.unique != unique
+                    || now - c.nextInterruptCheck < 0) {
+                continue;
+            }
+            c.nextInterruptCheck = now + INTERRUPT_RECHECK_NANOS;
+            if (Callers.dying(c.pid)) {
+                callerGone(w, st, unique);
+            }
+        }
     }
 
     private void abandonInterrupted(Worker w, long s, long unique) {
@@ -498,7 +903,13 @@ public final class Session {
             return false;
         }
         for (QueuedRequest q : lane.queue) {
-            if (q.request.unique == unique && lane.remove(q)) {
+            if (q.request.unique == unique) {
+                if (!honourAllInterrupts && !Callers.dying(q.request.pid)) {
+                    return false; // remembered as early: looked at again when it starts
+                }
+                if (!lane.remove(q)) {
+                    return false;
+                }
                 sendError(unique, Syscalls.EINTR);
                 events.report(GuardEvent.Type.INTERRUPTED, Dispatcher.operationOf(q.request.opcode), "",
                         q.request.pid, q.arrivedNanos, Syscalls.EINTR, null, "answered EINTR: it had not started");
@@ -508,12 +919,22 @@ public final class Session {
         return false;
     }
 
-    /** Whether an INTERRUPT for {@code unique} arrived before its request started (consumes it). */
-    boolean takeEarlyInterrupt(long unique) {
-        if (!hasEarlyInterrupts) {
+    /**
+     * Whether the request starting on {@code c} was interrupted before it started and its caller is being killed
+     * (then it is answered EINTR without running). An interrupt of a caller that is not dying is left for the
+     * watchdog to look at again.
+     */
+    boolean takeEarlyInterrupt(Call c) {
+        if (!hasEarlyInterrupts || earlyInterrupts.remove(c.unique) == null) {
             return false;
         }
-        return earlyInterrupts.remove(unique) != null;
+        if (honourAllInterrupts || Callers.dying(c.pid)) {
+            return true;
+        }
+        c.interruptedUnique = c.unique;
+        c.nextInterruptCheck = System.nanoTime() + INTERRUPT_RECHECK_NANOS;
+        ignoredInterrupts.increment();
+        return false;
     }
 
     // ---- the end --------------------------------------------------------------------------------------------
@@ -596,8 +1017,7 @@ public final class Session {
     public void releaseLeftHandles() {
         for (Handle h : handles.all()) {
             if (!h.isReleased()) {
-                boolean unlinkHidden = !h.isDirectory() && nodes.closed(h.node());
-                closeWork.release(h, h.openerUid(), h.openerGid(), h.openerPid(), unlinkHidden);
+                closeWork.release(h, h.openerUid(), h.openerGid(), h.openerPid());
             }
         }
     }
@@ -610,6 +1030,37 @@ public final class Session {
     /** Paths of files that were unlinked while open and are still hidden. */
     public List<String> hiddenPaths() {
         return nodes.hiddenPaths();
+    }
+
+    /**
+     * Removes the hidden files (unlinked while open) that are left once close-time work was drained at the end of
+     * the mount: nobody can open them any more. Returns what it found, each path with the errno when its
+     * removal failed.
+     */
+    public List<String> removeLeftHidden() {
+        List<String> found = new java.util.ArrayList<>();
+        io.fuseguard.internal.ops.OpContext ctx = io.fuseguard.internal.ops.OpContext.forCurrentThread();
+        for (io.fuseguard.internal.tree.Node n : nodes.hiddenNodes()) {
+            String p = nodes.path(n);
+            if (p == null) {
+                continue;
+            }
+            ctx.begin(io.fuseguard.api.Operation.UNLINK, p, 0, 0, 0, 0,
+                    System.nanoTime() + deadlines[OperationKind.METADATA.ordinal()]);
+            int rc;
+            try {
+                rc = ops.unlink(ctx, p);
+            } finally {
+                ctx.end();
+            }
+            if (rc >= 0) {
+                nodes.unlinked(n);
+                found.add(p);
+            } else {
+                found.add(p + " (not removed: errno " + -rc + ")");
+            }
+        }
+        return found;
     }
 
     /** Stops the watchdog. */
@@ -660,5 +1111,18 @@ public final class Session {
     /** Open handles. */
     public int openHandles() {
         return handles.size();
+    }
+
+    /** Node ids the kernel may refer to (the root included). */
+    public int knownNodes() {
+        return nodes.size();
+    }
+
+    /**
+     * Answers the kernel did not match to a waiting request (ENOENT): the caller was interrupted meanwhile, or the
+     * request was answered already. A supervised take-over must never add any.
+     */
+    public long unmatchedAnswers() {
+        return unmatchedAnswers.get();
     }
 }

@@ -25,11 +25,28 @@ final class Worker extends Thread implements OpContext.Owner {
     final Call call = new Call();
     final OpContext context = new OpContext();
     final Request request = new Request();
+    /**
+     * The unique of the request this thread has read and not yet begun to dispatch (0 when none): a removal that
+     * finds its file open waits for an earlier-read RELEASE to be counted (see {@code Session.awaitEarlierReads}).
+     */
+    volatile long justRead;
     /** Whether this worker's lane slot and place among the live threads were given up when it got stuck. */
     volatile boolean stuck;
+    final Role role;
 
-    Worker(Session session, WorkerBuffers buffers, int number) {
-        super("fuseguard-" + session.name() + "-" + number);
+    /** What a request thread does. */
+    enum Role {
+        /** Reads requests and runs their handlers. */
+        WORKER,
+        /** Reads only while no other thread can, and runs no handler (see {@code Session.standBy}). */
+        SENTINEL,
+        /** Runs what waits in the lanes, then ends. */
+        DRAINER
+    }
+
+    Worker(Session session, WorkerBuffers buffers, int number, Role role) {
+        super("fuseguard-" + session.name() + (role == Role.SENTINEL ? "-sentinel" : "-" + number));
+        this.role = role;
         setDaemon(true); // a stuck handler must never keep the JVM alive
         this.session = session;
         this.buffers = buffers;
@@ -50,6 +67,8 @@ final class Worker extends Thread implements OpContext.Owner {
     public void run() {
         try {
             session.serve(this);
+        } catch (Throwable e) {
+            session.fatal(e, getName()); // handlers' errors are answered EIO; this one is fuseguard's own
         } finally {
             session.workerExited(this);
         }

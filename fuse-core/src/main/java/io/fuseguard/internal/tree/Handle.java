@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class Handle {
     private final long id;
     private final Node node;
-    private final long userFh;
+    private volatile long userFh;
     private final int flags;
     private final boolean directory;
     private final AtomicInteger running = new AtomicInteger();
@@ -47,6 +47,23 @@ public final class Handle {
     /** The filesystem's own file handle. */
     public long userFh() {
         return userFh;
+    }
+
+    /** The filesystem's handle after a new worker of a supervised mount opened the file again. */
+    public void reopened(long fh) {
+        userFh = fh;
+    }
+
+    private volatile boolean lost;
+
+    /** A new worker of a supervised mount could not open the file again: requests on the handle answer EIO. */
+    public void lost() {
+        lost = true;
+    }
+
+    /** Whether the handle's file could not be opened again after a worker change. */
+    public boolean isLost() {
+        return lost;
     }
 
     /** The open flags. */
@@ -115,9 +132,15 @@ public final class Handle {
         return true;
     }
 
-    /** Marks that the kernel released the handle (the close-time work is queued). */
-    public void markReleased() {
+    private final java.util.concurrent.atomic.AtomicBoolean releasedOnce = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Marks that the kernel released the handle (or will never: the mount ended, the open's answer was lost).
+     * True the first time only, so the release is counted once.
+     */
+    public boolean markReleased() {
         released = true;
+        return releasedOnce.compareAndSet(false, true);
     }
 
     /** Whether the kernel released the handle. */

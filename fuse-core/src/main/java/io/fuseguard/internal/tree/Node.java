@@ -3,17 +3,25 @@ package io.fuseguard.internal.tree;
 import java.util.HashMap;
 
 /**
- * One name the kernel knows (it got a node id for it through LOOKUP, CREATE, MKDIR, ...). fuseguard serves
- * path-based filesystems, so a node is a (parent, name) pair; the kernel's reference count ({@code nlookup})
- * keeps it alive until FORGET. Fields other than the caches are guarded by the {@link NodeTable}'s lock.
+ * One file the kernel knows (it got a node id for it through LOOKUP, CREATE, MKDIR, LINK, ...). fuseguard serves
+ * path-based filesystems, so a node is reached by a name: its primary (parent, name) pair, plus further names when
+ * the filesystem reports it as one file under several hard links (then the kernel sees one inode and one page
+ * cache for all of them). The kernel's reference count ({@code nlookup}) keeps it alive until FORGET. Fields other
+ * than the caches are guarded by the {@link NodeTable}'s lock.
  *
  * <p>Internal to fuseguard: not part of the public API.
  */
 public final class Node {
     final long id;
+    /** How often the id's slot was used before: the FUSE generation, so a reused id is never mistaken. */
+    final int generation;
     Node parent;
     String name;
+    /** Further names of the same file (hard links), or null. */
+    Alias aliases;
     long nlookup;
+    /** The filesystem's inode number, when it reports one and the file has several links (else 0). */
+    long fsIno;
     /** Open handles (files and directories) whose release has not finished yet. */
     int openCount;
     /** Renamed to a .fuse_hidden name because it was unlinked while open; removed at its last release. */
@@ -27,8 +35,22 @@ public final class Node {
     record PathCache(String path, long epoch) {
     }
 
-    Node(long id, Node parent, String name) {
+    /** A further name of a hard-linked file. */
+    static final class Alias {
+        Node parent;
+        String name;
+        Alias next;
+
+        Alias(Node parent, String name, Alias next) {
+            this.parent = parent;
+            this.name = name;
+            this.next = next;
+        }
+    }
+
+    Node(long id, int generation, Node parent, String name) {
         this.id = id;
+        this.generation = generation;
         this.parent = parent;
         this.name = name;
     }
@@ -49,6 +71,11 @@ public final class Node {
             pendingWork = 0;
             notifyAll();
         }
+    }
+
+    /** Close-time work of this file queued or running. */
+    public synchronized int pendingWork() {
+        return pendingWork;
     }
 
     /** Whether close-time work of this file is queued or running. */
@@ -85,8 +112,13 @@ public final class Node {
         return f;
     }
 
-    /** The node id the kernel uses for this name. */
+    /** The node id the kernel uses for this file. */
     public long id() {
         return id;
+    }
+
+    /** The FUSE generation of the id (how often its slot was used before). */
+    public int generation() {
+        return generation;
     }
 }

@@ -1,13 +1,23 @@
 package io.fuseguard.internal.tree;
 
+import io.fuseguard.internal.state.StateJournal;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Predicate;
 
 /**
  * The node ids the kernel holds, and the path each one stands for: what libfuse's high-level layer keeps, for
- * filesystems that think in paths. Node ids are {@code slot | reuse << 32}, so a table lookup is an array index
- * and a stale id never reaches a newer node in the same slot.
+ * filesystems that think in paths. A node id is its slot in the table, so ids stay small (below 2^32 while fewer
+ * than 2^32 nodes are live, as 32-bit {@code stat()} callers need) and a lookup is an array index; a reused slot
+ * gets the next FUSE generation, which is how the kernel tells a new file from an old one with the same id.
+ *
+ * <p>Names of one file: when the filesystem reports inode numbers, two names with the same inode number (hard
+ * links) are one node, so the kernel keeps one inode and one page cache for them, as it does on a local
+ * filesystem. A LINK answers with the node of the file it links.
  *
  * <p>Structural changes (lookup, forget, rename, unlink) take the table lock for microseconds; building a
  * path usually does not (each node caches its path until the next rename anywhere in the tree).
@@ -20,6 +30,7 @@ public final class NodeTable {
     /** Reserved for the framework's readiness probe file. */
     public static final long PROBE_ID = 2;
     private static final int FIRST_FREE = 3;
+    private static final int MAX_DEPTH = 4096;
 
     private final Object lock = new Object();
     private volatile Node[] slots = new Node[1024];
@@ -31,13 +42,28 @@ public final class NodeTable {
     private int live;
     private final Node root;
     private int hiddenCounter;
+    /** Hard-linked files by the filesystem's inode number (only files with more than one link). */
+    private final HashMap<Long, Node> byIno = new HashMap<>();
+    /** Where every change is recorded for the next worker of a supervised mount; null when unsupervised. */
+    private StateJournal journal;
 
     /** An empty table with the root directory. */
     public NodeTable() {
-        root = new Node(ROOT_ID, null, "");
+        root = new Node(ROOT_ID, 0, null, "");
         root.nlookup = 1;
         root.path = new Node.PathCache("/", Long.MIN_VALUE);
         slots[1] = root;
+    }
+
+    /** From now on, records every change in {@code j} (a supervised mount). */
+    public void record(StateJournal j) {
+        synchronized (lock) {
+            journal = j;
+        }
+    }
+
+    private static long unique() {
+        return StateJournal.currentUnique();
     }
 
     /** The root directory. */
@@ -50,17 +76,16 @@ public final class NodeTable {
         if (id == ROOT_ID) {
             return root;
         }
-        int slot = (int) id;
         Node[] s = slots;
-        if (slot <= 0 || slot >= s.length) {
+        if (id <= 0 || id >= s.length) {
             return null;
         }
-        Node n = s[slot];
-        return n != null && n.id == id ? n : null;
+        return s[(int) id];
     }
 
     /**
      * The path of a node ({@code "/"} for the root), or null when it was unlinked (it has no name any more).
+     * A hard-linked file has the path of its first name still in place.
      */
     public String path(Node n) {
         if (n == root) {
@@ -98,7 +123,7 @@ public final class NodeTable {
             }
             depth++;
             len += x.name.length() + 1;
-            if (depth > 4096) {
+            if (depth > MAX_DEPTH) {
                 throw new IllegalStateException("node tree loop at " + n.name);
             }
         }
@@ -118,18 +143,88 @@ public final class NodeTable {
      * only for an answer that is about to be sent; undo it with {@link #forget} if sending fails.
      */
     public Node lookup(Node parent, String name) {
+        return lookup(parent, name, 0, 0);
+    }
+
+    /**
+     * As {@link #lookup(Node, String)}, for a file the filesystem reports with inode number {@code fsIno} (0 when
+     * it reports none) and {@code nlink} links: a file with several links is remembered by its inode number, so
+     * that its other names can become the same node ({@link #linkCandidate}).
+     */
+    public Node lookup(Node parent, String name, long fsIno, long nlink) {
         synchronized (lock) {
             Node n = parent.children == null ? null : parent.children.get(name);
             if (n == null) {
                 n = allocate(parent, name);
-                if (parent.children == null) {
-                    parent.children = new HashMap<>();
-                }
-                parent.children.put(name, n);
+                putChild(parent, name, n);
+            }
+            if (fsIno != 0 && nlink > 1 && n.fsIno == 0) {
+                n.fsIno = fsIno;
+                byIno.putIfAbsent(fsIno, n);
             }
             n.nlookup++;
+            if (journal != null) {
+                journal.nodeRef(unique(), n.id, n.generation, parent.id, name, n.fsIno);
+            }
             return n;
         }
+    }
+
+    /**
+     * A node with a name that the filesystem reported with inode number {@code fsIno} and several links: the
+     * file that a new name with the same inode number may be another link of. Null when there is none.
+     */
+    public Node linkCandidate(long fsIno) {
+        if (fsIno == 0) {
+            return null;
+        }
+        synchronized (lock) {
+            Node n = byIno.get(fsIno);
+            return n != null && n.parent != null ? n : null;
+        }
+    }
+
+    /**
+     * Makes {@code name} in {@code parent} one more name of file {@code n} (a hard link), counting one more kernel
+     * reference to {@code n}. If the name meanwhile leads to another node, that node is counted and returned
+     * instead.
+     */
+    public Node addLink(Node n, Node parent, String name, long fsIno) {
+        synchronized (lock) {
+            Node existing = parent.children == null ? null : parent.children.get(name);
+            if (existing != null) {
+                existing.nlookup++;
+                if (journal != null) {
+                    journal.nodeRef(unique(), existing.id, existing.generation, parent.id, name, existing.fsIno);
+                }
+                return existing;
+            }
+            if (n.parent == null) {
+                // the file lost its last name meanwhile: this name becomes its only one
+                n.parent = parent;
+                n.name = name;
+            } else {
+                n.aliases = new Node.Alias(parent, name, n.aliases);
+            }
+            putChild(parent, name, n);
+            if (fsIno != 0 && n.fsIno == 0) {
+                n.fsIno = fsIno;
+                byIno.putIfAbsent(fsIno, n);
+            }
+            n.nlookup++;
+            epoch++;
+            if (journal != null) {
+                journal.nodeLink(unique(), n.id, parent.id, name, n.fsIno);
+            }
+            return n;
+        }
+    }
+
+    private static void putChild(Node parent, String name, Node n) {
+        if (parent.children == null) {
+            parent.children = new HashMap<>();
+        }
+        parent.children.put(name, n);
     }
 
     /** The child node of that name, if the kernel holds one. */
@@ -150,6 +245,9 @@ public final class NodeTable {
                 return;
             }
             n.nlookup -= count;
+            if (journal != null) {
+                journal.forget(id, count);
+            }
             if (n.nlookup <= 0) {
                 release(n);
             }
@@ -160,6 +258,13 @@ public final class NodeTable {
         if (n.parent != null && n.parent.children != null && n.parent.children.get(n.name) == n) {
             n.parent.children.remove(n.name);
         }
+        for (Node.Alias a = n.aliases; a != null; a = a.next) {
+            if (a.parent.children != null && a.parent.children.get(a.name) == n) {
+                a.parent.children.remove(a.name);
+            }
+        }
+        n.aliases = null;
+        dropIno(n);
         int slot = (int) n.id;
         slots[slot] = null;
         reuse[slot]++;
@@ -168,6 +273,12 @@ public final class NodeTable {
         }
         free[freeCount++] = slot;
         live--;
+    }
+
+    private void dropIno(Node n) {
+        if (n.fsIno != 0 && byIno.get(n.fsIno) == n) {
+            byIno.remove(n.fsIno);
+        }
     }
 
     private Node allocate(Node parent, String name) {
@@ -182,14 +293,60 @@ public final class NodeTable {
                 slots = bigger;
             }
         }
-        long id = ((long) reuse[slot] << 32) | slot;
-        Node n = new Node(id, parent, name);
+        Node n = new Node(slot, reuse[slot], parent, name);
         slots[slot] = n;
         live++;
         return n;
     }
 
-    /** The name was removed: the node keeps its id (the kernel may still hold it) but has no path any more. */
+    /**
+     * Removes one name of a node (under the lock): its next name becomes the first; with no name left the node
+     * keeps its id (the kernel may still hold it) but has no path any more.
+     */
+    private void dropName(Node n, Node parent, String name) {
+        if (n.parent == parent && name.equals(n.name)) {
+            Node.Alias a = n.aliases;
+            if (a != null) {
+                n.parent = a.parent;
+                n.name = a.name;
+                n.aliases = a.next;
+            } else {
+                n.parent = null;
+                dropIno(n);
+            }
+            return;
+        }
+        Node.Alias prev = null;
+        for (Node.Alias a = n.aliases; a != null; prev = a, a = a.next) {
+            if (a.parent == parent && a.name.equals(name)) {
+                if (prev == null) {
+                    n.aliases = a.next;
+                } else {
+                    prev.next = a.next;
+                }
+                return;
+            }
+        }
+    }
+
+    /** Gives the name {@code (fromParent, fromName)} of {@code n} the new place {@code (toParent, toName)}. */
+    private static void moveName(Node n, Node fromParent, String fromName, Node toParent, String toName) {
+        if (n.parent == fromParent && fromName.equals(n.name)) {
+            n.parent = toParent;
+            n.name = toName;
+        } else {
+            for (Node.Alias a = n.aliases; a != null; a = a.next) {
+                if (a.parent == fromParent && a.name.equals(fromName)) {
+                    a.parent = toParent;
+                    a.name = toName;
+                    break;
+                }
+            }
+        }
+        putChild(toParent, toName, n);
+    }
+
+    /** The name was removed: its node loses that name (and its path, if it was the last one). */
     public void unlinked(Node parent, String name) {
         synchronized (lock) {
             if (parent.children == null) {
@@ -197,21 +354,30 @@ public final class NodeTable {
             }
             Node n = parent.children.remove(name);
             if (n != null) {
-                n.parent = null;
+                dropName(n, parent, name);
                 epoch++;
+                if (journal != null) {
+                    journal.unlink(unique(), parent.id, name);
+                }
             }
         }
     }
 
-    /** A node's own name was removed (a hidden file at its last release). */
+    /** A node's own (hidden) name was removed: the file at its last release. */
     public void unlinked(Node n) {
         synchronized (lock) {
             Node parent = n.parent;
-            if (parent != null && parent.children != null && parent.children.get(n.name) == n) {
-                parent.children.remove(n.name);
+            if (parent != null) {
+                if (parent.children != null && parent.children.get(n.name) == n) {
+                    parent.children.remove(n.name);
+                }
+                dropName(n, parent, n.name);
             }
-            n.parent = null;
+            n.hidden = false;
             epoch++;
+            if (journal != null) {
+                journal.unlinkNode(n.id);
+            }
         }
     }
 
@@ -219,6 +385,22 @@ public final class NodeTable {
     public void ref(Node n) {
         synchronized (lock) {
             n.nlookup++;
+            if (journal != null) {
+                journal.ref(unique(), n.id);
+            }
+        }
+    }
+
+    /** Whether {@code ancestor} is {@code n} or a directory above it. */
+    public boolean isAncestorOrSelf(Node ancestor, Node n) {
+        synchronized (lock) {
+            int depth = 0;
+            for (Node x = n; x != null && depth <= MAX_DEPTH; x = x.parent, depth++) {
+                if (x == ancestor) {
+                    return true;
+                }
+            }
+            return false;
         }
     }
 
@@ -229,23 +411,28 @@ public final class NodeTable {
         }
     }
 
-    /** A successful rename: moves the node (if the kernel holds one) and drops a replaced target's name. */
+    /** A successful rename: moves the name (if the kernel holds its node) and drops a replaced target's name. */
     public void renamed(Node fromParent, String fromName, Node toParent, String toName) {
         synchronized (lock) {
-            Node n = fromParent.children == null ? null : fromParent.children.remove(fromName);
-            Node replaced = toParent.children == null ? null : toParent.children.remove(toName);
-            if (replaced != null && replaced != n) {
-                replaced.parent = null;
+            Node n = fromParent.children == null ? null : fromParent.children.get(fromName);
+            Node replaced = toParent.children == null ? null : toParent.children.get(toName);
+            if (n != null && n == replaced) {
+                return; // two links of one file: rename(2) does nothing
             }
             if (n != null) {
-                n.parent = toParent;
-                n.name = toName;
-                if (toParent.children == null) {
-                    toParent.children = new HashMap<>();
-                }
-                toParent.children.put(toName, n);
+                fromParent.children.remove(fromName);
+            }
+            if (replaced != null) {
+                toParent.children.remove(toName);
+                dropName(replaced, toParent, toName);
+            }
+            if (n != null) {
+                moveName(n, fromParent, fromName, toParent, toName);
             }
             epoch++;
+            if (journal != null) {
+                journal.rename(unique(), fromParent.id, fromName, toParent.id, toName, false);
+            }
         }
     }
 
@@ -254,52 +441,77 @@ public final class NodeTable {
         synchronized (lock) {
             Node a = fromParent.children == null ? null : fromParent.children.remove(fromName);
             Node b = toParent.children == null ? null : toParent.children.remove(toName);
+            if (a != null && a == b) {
+                putChild(fromParent, fromName, a);
+                putChild(toParent, toName, a);
+                return;
+            }
             if (a != null) {
-                attach(a, toParent, toName);
+                moveName(a, fromParent, fromName, toParent, toName);
             }
             if (b != null) {
-                attach(b, fromParent, fromName);
+                moveName(b, toParent, toName, fromParent, fromName);
             }
             epoch++;
-        }
-    }
-
-    private static void attach(Node n, Node parent, String name) {
-        n.parent = parent;
-        n.name = name;
-        if (parent.children == null) {
-            parent.children = new HashMap<>();
-        }
-        parent.children.put(name, n);
-    }
-
-    /** Marks a node open (a handle was handed out); while open, an unlink hides it instead. */
-    public void opened(Node n) {
-        synchronized (lock) {
-            n.openCount++;
+            if (journal != null) {
+                journal.rename(unique(), fromParent.id, fromName, toParent.id, toName, true);
+            }
         }
     }
 
     /**
-     * Marks one handle of the node released. Returns true when that was the last one and the node was hidden:
-     * the caller must then remove the hidden file (its path is still valid until it does).
+     * Marks a node open (a handle was handed out); while open, removing its last name hides it instead. Undone by
+     * {@link #released}.
      */
-    public boolean closed(Node n) {
+    public void opened(Node n) {
+        synchronized (lock) {
+            n.openCount++;
+            if (journal != null) {
+                journal.opened(n.id);
+            }
+        }
+    }
+
+    /**
+     * One handle of the file was released by the kernel: counted at once, when the RELEASE is read, so that an
+     * unlink that follows a close sees the file closed (the kernel sends RELEASE asynchronously, just before).
+     */
+    public void released(Node n) {
         synchronized (lock) {
             n.openCount--;
-            if (n.openCount <= 0 && n.hidden) {
+            if (journal != null) {
+                journal.released(n.id);
+            }
+        }
+    }
+
+    /**
+     * At the end of close-time work of a file (its release ran): whether the caller must now remove its hidden
+     * name, because it was unlinked while open, no handle is open any more and no other close-time work of it is
+     * left ({@code ownWork}: the pieces of work the caller itself counts as pending, 1 for a queued job, 0
+     * inline). Claimed once.
+     */
+    public boolean lastCloseOfHidden(Node n, int ownWork) {
+        synchronized (lock) {
+            if (n.hidden && n.openCount <= 0 && n.pendingWork() <= ownWork) {
                 n.hidden = false;
+                if (journal != null) {
+                    journal.hiddenClaimed(n.id);
+                }
                 return true;
             }
             return false;
         }
     }
 
-    /** Whether the kernel-visible name {@code name} in {@code parent} is open. */
-    public boolean isOpen(Node parent, String name) {
+    /**
+     * The node that removing {@code name} from {@code parent} must hide instead (libfuse's hide_node): the
+     * name's node while it is open and this is its last name; else null (a plain removal).
+     */
+    public Node toHide(Node parent, String name) {
         synchronized (lock) {
             Node n = parent.children == null ? null : parent.children.get(name);
-            return n != null && n.openCount > 0;
+            return n != null && n.openCount > 0 && n.aliases == null && n.parent == parent ? n : null;
         }
     }
 
@@ -328,26 +540,35 @@ public final class NodeTable {
         return String.format(".fuse_hidden%08x%08x", (int) n.id, ThreadLocalRandom.current().nextInt());
     }
 
-    /** Records that a node was renamed to a hidden name in the same directory. */
-    public void hid(Node n, String hiddenName) {
+    /**
+     * Records that a node was renamed to a hidden name in the same directory. Decided in one step with
+     * {@link #lastCloseOfHidden}: returns true when the file is still open or has close-time work left (the last
+     * of it removes the hidden file), false when all of that ended while it was being hidden (the caller removes
+     * the hidden file now).
+     */
+    public boolean hid(Node n, String hiddenName) {
         synchronized (lock) {
             Node parent = n.parent;
-            if (parent == null) {
-                return;
+            if (parent != null) {
+                if (parent.children != null && parent.children.get(n.name) == n) {
+                    parent.children.remove(n.name);
+                }
+                n.name = hiddenName;
+                putChild(parent, hiddenName, n);
             }
-            if (parent.children != null) {
-                parent.children.remove(n.name);
-                parent.children.put(hiddenName, n);
-            }
-            n.name = hiddenName;
-            n.hidden = true;
             epoch++;
+            boolean stillOpen = n.openCount > 0 || n.pendingWork() > 0;
+            n.hidden = stillOpen;
+            if (journal != null) {
+                journal.hide(n.id, hiddenName, stillOpen);
+            }
+            return stillOpen;
         }
     }
 
     /** Paths of the nodes that are hidden right now (left behind if the filesystem stopped with them open). */
-    public java.util.List<String> hiddenPaths() {
-        java.util.List<String> out = new java.util.ArrayList<>();
+    public List<String> hiddenPaths() {
+        List<String> out = new ArrayList<>();
         synchronized (lock) {
             for (Node n : slots) {
                 if (n != null && n.hidden) {
@@ -361,10 +582,264 @@ public final class NodeTable {
         return out;
     }
 
+    /** The hidden nodes right now, with their paths (to remove what is left at unmount). */
+    public List<Node> hiddenNodes() {
+        List<Node> out = new ArrayList<>();
+        synchronized (lock) {
+            for (Node n : slots) {
+                if (n != null && n.hidden) {
+                    out.add(n);
+                }
+            }
+        }
+        return out;
+    }
+
+    // ---- a supervised mount's next worker ----------------------------------------------------------------------
+
+    /**
+     * Writes the whole table into {@code j} as records (a snapshot for compaction): every node, then every name,
+     * then the slots' reuse counters. The caller holds the journal's and the handle table's locks.
+     */
+    public void snapshot(StateJournal j) {
+        synchronized (lock) {
+            Node[] s = slots;
+            for (int slot = FIRST_FREE; slot < nextSlot && slot < s.length; slot++) {
+                Node n = s[slot];
+                if (n != null) {
+                    j.append(StateJournal.NODE_STATE).l(n.id).i(n.generation).l(n.nlookup).l(n.fsIno)
+                            .i(n.openCount).i(n.hidden ? 1 : 0).commit();
+                } else if (reuse[slot] > 0) {
+                    j.append(StateJournal.SLOT_REUSE).l(slot).i(reuse[slot]).commit();
+                }
+            }
+            // names, parents first (a name needs its directory): breadth first from the root
+            ArrayDeque<Node> queue = new ArrayDeque<>();
+            queue.add(root);
+            java.util.Set<Node> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            seen.add(root);
+            while (!queue.isEmpty()) {
+                Node dir = queue.poll();
+                if (dir.children == null) {
+                    continue;
+                }
+                for (java.util.Map.Entry<String, Node> e : dir.children.entrySet()) {
+                    Node c = e.getValue();
+                    boolean primary = c.parent == dir && e.getKey().equals(c.name);
+                    j.append(StateJournal.NAME_STATE).l(c.id).l(dir.id).i(primary ? 1 : 0).s(e.getKey()).commit();
+                    if (seen.add(c)) {
+                        queue.add(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Applies one record of a journal to this (fresh) table; {@link #restored()} ends the replay. */
+    public void restore(StateJournal.Entry e) {
+        synchronized (lock) {
+            switch (e.type()) {
+                case StateJournal.NODE_STATE -> {
+                    long id = e.l();
+                    Node n = place(id, e.i());
+                    n.nlookup = e.l();
+                    n.fsIno = e.l();
+                    n.openCount = e.i();
+                    n.hidden = e.i() == 1;
+                    if (n.fsIno != 0) {
+                        byIno.putIfAbsent(n.fsIno, n);
+                    }
+                }
+                case StateJournal.NAME_STATE -> {
+                    Node n = get(e.l());
+                    Node dir = get(e.l());
+                    boolean primary = e.i() == 1;
+                    String name = e.s();
+                    if (primary) {
+                        n.parent = dir;
+                        n.name = name;
+                    } else {
+                        n.aliases = new Node.Alias(dir, name, n.aliases);
+                    }
+                    putChild(dir, name, n);
+                }
+                case StateJournal.SLOT_REUSE -> {
+                    int slot = (int) e.l();
+                    grow(slot);
+                    reuse[slot] = e.i();
+                    nextSlot = Math.max(nextSlot, slot + 1);
+                }
+                case StateJournal.NODE_REF -> {
+                    e.l(); // unique
+                    long id = e.l();
+                    int gen = e.i();
+                    Node dir = get(e.l());
+                    long fsIno = e.l();
+                    String name = e.s();
+                    Node n = dir.children == null ? null : dir.children.get(name);
+                    if (n == null) {
+                        n = place(id, gen);
+                        n.parent = dir;
+                        n.name = name;
+                        putChild(dir, name, n);
+                    }
+                    if (fsIno != 0 && n.fsIno == 0) {
+                        n.fsIno = fsIno;
+                        byIno.putIfAbsent(fsIno, n);
+                    }
+                    n.nlookup++;
+                }
+                case StateJournal.NODE_LINK -> {
+                    e.l();
+                    Node n = get(e.l());
+                    Node dir = get(e.l());
+                    long fsIno = e.l();
+                    String name = e.s();
+                    if (n.parent == null) {
+                        n.parent = dir;
+                        n.name = name;
+                    } else {
+                        n.aliases = new Node.Alias(dir, name, n.aliases);
+                    }
+                    putChild(dir, name, n);
+                    if (fsIno != 0 && n.fsIno == 0) {
+                        n.fsIno = fsIno;
+                        byIno.putIfAbsent(fsIno, n);
+                    }
+                    n.nlookup++;
+                }
+                case StateJournal.REF -> {
+                    e.l();
+                    get(e.l()).nlookup++;
+                }
+                case StateJournal.FORGET -> {
+                    Node n = get(e.l());
+                    if (n != null) {
+                        n.nlookup -= e.l();
+                        if (n.nlookup <= 0) {
+                            release(n);
+                        }
+                    }
+                }
+                case StateJournal.UNLINK -> {
+                    e.l();
+                    Node dir = get(e.l());
+                    String name = e.s();
+                    Node n = dir.children == null ? null : dir.children.remove(name);
+                    if (n != null) {
+                        dropName(n, dir, name);
+                    }
+                }
+                case StateJournal.UNLINK_NODE -> {
+                    Node n = get(e.l());
+                    if (n != null && n.parent != null) {
+                        if (n.parent.children != null && n.parent.children.get(n.name) == n) {
+                            n.parent.children.remove(n.name);
+                        }
+                        dropName(n, n.parent, n.name);
+                        n.hidden = false;
+                    }
+                }
+                case StateJournal.RENAME, StateJournal.EXCHANGE -> {
+                    e.l();
+                    Node from = get(e.l());
+                    Node to = get(e.l());
+                    String fromName = e.s();
+                    String toName = e.s();
+                    StateJournal saved = journal;
+                    journal = null;
+                    if (e.type() == StateJournal.RENAME) {
+                        renamed(from, fromName, to, toName);
+                    } else {
+                        exchanged(from, fromName, to, toName);
+                    }
+                    journal = saved;
+                }
+                case StateJournal.HIDE -> {
+                    Node n = get(e.l());
+                    boolean hidden = e.i() == 1;
+                    String hiddenName = e.s();
+                    Node parent = n.parent;
+                    if (parent != null) {
+                        if (parent.children != null && parent.children.get(n.name) == n) {
+                            parent.children.remove(n.name);
+                        }
+                        n.name = hiddenName;
+                        putChild(parent, hiddenName, n);
+                    }
+                    n.hidden = hidden;
+                }
+                case StateJournal.OPENED -> get(e.l()).openCount++;
+                case StateJournal.RELEASED -> get(e.l()).openCount--;
+                case StateJournal.HIDDEN_CLAIMED -> get(e.l()).hidden = false;
+                default -> {
+                    // a handle record, or a result: not the node table's
+                }
+            }
+            epoch++;
+        }
+    }
+
+    /** A node restored in slot {@code id} with generation {@code gen} (no name yet). */
+    private Node place(long id, int gen) {
+        int slot = (int) id;
+        grow(slot);
+        Node n = new Node(slot, gen, null, "");
+        slots[slot] = n;
+        reuse[slot] = gen;
+        nextSlot = Math.max(nextSlot, slot + 1);
+        live++;
+        return n;
+    }
+
+    private void grow(int slot) {
+        while (slot >= slots.length) {
+            Node[] bigger = java.util.Arrays.copyOf(slots, slots.length * 2);
+            reuse = java.util.Arrays.copyOf(reuse, bigger.length);
+            slots = bigger;
+        }
+    }
+
+    /** Ends a replay: the free slots are known from the restored ones. */
+    public void restored() {
+        synchronized (lock) {
+            freeCount = 0;
+            for (int slot = nextSlot - 1; slot >= FIRST_FREE; slot--) {
+                if (slots[slot] == null) {
+                    if (freeCount == free.length) {
+                        free = java.util.Arrays.copyOf(free, free.length * 2);
+                    }
+                    free[freeCount++] = slot;
+                }
+            }
+            epoch++;
+        }
+    }
+
+    /** Every node the kernel holds (the root excluded), for a new worker's checks. */
+    public List<Node> nodes() {
+        List<Node> out = new ArrayList<>();
+        synchronized (lock) {
+            for (Node n : slots) {
+                if (n != null && n != root) {
+                    out.add(n);
+                }
+            }
+        }
+        return out;
+    }
+
     /** Nodes the kernel currently holds (the root included). */
     public int size() {
         synchronized (lock) {
             return live + 1;
+        }
+    }
+
+    /** Runs {@code r} with the table held still (no change can happen meanwhile). */
+    public void frozen(Runnable r) {
+        synchronized (lock) {
+            r.run();
         }
     }
 }

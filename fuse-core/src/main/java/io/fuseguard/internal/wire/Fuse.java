@@ -11,9 +11,12 @@ public final class Fuse {
     private Fuse() {
     }
 
-    /** Protocol version fuseguard implements: 7.31 (max_pages; the kernel speaks older minors to us). */
+    /**
+     * Protocol version fuseguard speaks: 7.45 (Linux 6.18). Every capability newer than what fuseguard needs is
+     * gated by an INIT flag that it grants only when it handles it, and the kernel speaks older minors to us.
+     */
     public static final int KERNEL_VERSION = 7;
-    public static final int KERNEL_MINOR_VERSION = 31;
+    public static final int KERNEL_MINOR_VERSION = 45;
 
     // Opcodes.
     public static final int LOOKUP = 1;

@@ -1,6 +1,7 @@
-package io.fuseguard.internal.bridge;
+package io.fuseguard.jnr;
 
 import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.bridge.Failures;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.ops.DirListing;
 import io.fuseguard.internal.ops.FsOps;
@@ -34,7 +35,7 @@ import static io.fuseguard.internal.sys.Syscalls.ERANGE;
  * request being handled. Structs and buffers are native memory owned by the request thread (never freed, not
  * reused before the handler returned), so a handler answered at its deadline cannot corrupt anything.
  */
-public final class LegacyFsOps implements FsOps {
+final class LegacyFsOps implements FsOps {
     private final FuseFS fs;
     private final Set<String> implemented;
     private final Failures failures;
@@ -42,7 +43,7 @@ public final class LegacyFsOps implements FsOps {
     private volatile long privateData;
 
     /** A bridge for the jnr-fuse filesystem {@code fs}. */
-    public LegacyFsOps(FuseFS fs, EventReporter events) {
+    LegacyFsOps(FuseFS fs, EventReporter events) {
         this.fs = fs;
         this.implemented = implementedMethods(fs.getClass());
         this.failures = new Failures(events);
@@ -396,7 +397,11 @@ public final class LegacyFsOps implements FsOps {
         }
         LegacyScratch s = scratch(c);
         int size = dst.remaining();
-        Pointer buf = s.pointer(Syscalls.address(dst) + dst.position(), size);
+        long address = Syscalls.address(dst) + dst.position();
+        // The handler's count cannot be checked against what it wrote: what it did not write reads as zeros,
+        // never as an earlier request's bytes.
+        Syscalls.zero(address, size);
+        Pointer buf = s.pointer(address, size);
         try {
             int rc = fs.read(path, buf, size, offset, s.fileInfo(fh, 0));
             return rc > size ? size : rc;
@@ -594,6 +599,9 @@ public final class LegacyFsOps implements FsOps {
         try {
             int size = out == null ? 0 : out.remaining();
             Pointer buf = out == null ? null : s.pointer(Syscalls.address(out) + out.position(), size);
+            if (out != null) {
+                Syscalls.zero(Syscalls.address(out) + out.position(), size);
+            }
             int rc = fs.getxattr(path, name, buf, size);
             return out != null && rc > size ? -ERANGE : rc;
         } catch (Throwable t) {
@@ -610,6 +618,9 @@ public final class LegacyFsOps implements FsOps {
         try {
             int size = out == null ? 0 : out.remaining();
             Pointer buf = out == null ? null : s.pointer(Syscalls.address(out) + out.position(), size);
+            if (out != null) {
+                Syscalls.zero(Syscalls.address(out) + out.position(), size);
+            }
             int rc = fs.listxattr(path, buf, size);
             return out != null && rc > size ? -ERANGE : rc;
         } catch (Throwable t) {

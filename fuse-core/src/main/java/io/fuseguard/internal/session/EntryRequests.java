@@ -1,0 +1,440 @@
+package io.fuseguard.internal.session;
+
+import io.fuseguard.api.Operation;
+import io.fuseguard.api.OperationKind;
+import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.tree.Node;
+import io.fuseguard.internal.tree.NodeTable;
+import io.fuseguard.internal.wire.Attr;
+import io.fuseguard.internal.wire.Fuse;
+
+import static io.fuseguard.internal.sys.Syscalls.EINTR;
+import static io.fuseguard.internal.sys.Syscalls.ENOENT;
+import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
+
+/**
+ * Requests about names: LOOKUP, the requests that create a name (MKNOD, MKDIR, SYMLINK, LINK) and those that
+ * remove or move one (UNLINK, RMDIR, RENAME, RENAME2), with libfuse's hiding of files unlinked while open.
+ *
+ * <p>A request about a name pins the directory and the name while the filesystem works on it; a removal or
+ * rename locks the names it changes ({@link io.fuseguard.internal.tree.PathLocks}), so a lookup never pairs one
+ * file's attributes with another file's node, and nothing running on a file below a renamed directory has its
+ * path changed under it.
+ */
+final class EntryRequests extends Requests {
+
+    EntryRequests(Requests.Shared shared) {
+        super(shared);
+    }
+
+    void lookup(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        if (parent == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        String name = r.string(0);
+        if (parent == nodes.root() && name.equals(s.probe.name)) {
+            probeLookup(w, r);
+            return;
+        }
+        Node target = null;
+        if (name.equals(".")) {
+            target = parent;
+        } else if (name.equals("..")) {
+            target = parent == nodes.root() ? parent : nodes.parentOf(parent);
+            if (target == null) {
+                reply(w, r, ENOENT);
+                return;
+            }
+        }
+        String path = target != null ? nodes.path(target) : nodes.childPath(parent, name);
+        if (path == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        if (!begin(w, r, Operation.LOOKUP, OperationKind.METADATA, path, null, deadline, 0)) {
+            return;
+        }
+        if (!(target != null ? pin(w, r, target, null) : pin(w, r, parent, name))) {
+            return;
+        }
+        path = target != null ? pinnedPath(w, target) : pinnedPath(w, parent, name);
+        if (path == null) {
+            if (end(w, r, -ENOENT)) {
+                reply(w, r, ENOENT);
+            }
+            return;
+        }
+        Attr a = w.context.attr;
+        a.clear();
+        int rc = ops.getattr(w.context, path, 0, false, a);
+        Node link = rc >= 0 && target == null ? otherLinkOf(w, parent, name, a) : null;
+        if (!end(w, r, rc)) {
+            return;
+        }
+        if (rc < 0) {
+            if (rc == -ENOENT && negativeCaching) {
+                a.clear();
+                encodeEntry(w.out, 0, 0, a, negativeSec, negativeNsec);
+                replyOk(w, r, Fuse.ENTRY_OUT);
+            } else {
+                reply(w, r, -rc);
+            }
+            return;
+        }
+        Node n;
+        if (target != null) {
+            nodes.ref(target);
+            n = target;
+        } else {
+            n = entryNode(parent, name, a, link);
+        }
+        sendEntry(w, r, n, a, 0);
+    }
+
+    /**
+     * For a name the kernel does not hold yet whose file the filesystem reports with several links: a node the
+     * kernel holds for another name of the same file (same inode number, and the other name still leads to it),
+     * so both names become one kernel inode with one page cache. Null otherwise. Runs inside the guarded part:
+     * it may ask the filesystem.
+     */
+    private Node otherLinkOf(Worker w, Node parent, String name, Attr a) {
+        if (!reportsIno || a.ino == 0 || Integer.toUnsignedLong(a.nlink) < 2 || (a.mode & S_IFMT) == S_IFDIR
+                || nodes.child(parent, name) != null) {
+            return null;
+        }
+        Node m = nodes.linkCandidate(a.ino);
+        return m != null && isFile(w, m, a.ino) ? m : null;
+    }
+
+    /** Whether the path of node {@code m} still leads to the file with inode number {@code ino}. */
+    private boolean isFile(Worker w, Node m, long ino) {
+        String p = nodes.path(m);
+        if (p == null) {
+            return false;
+        }
+        Attr b = w.context.attr2;
+        b.clear();
+        Operation op = w.context.operation;
+        w.context.operation = Operation.GETATTR;
+        int rc = ops.getattr(w.context, p, 0, false, b);
+        w.context.operation = op;
+        return rc >= 0 && b.ino == ino;
+    }
+
+    /** The node to answer for {@code name} in {@code parent} with attributes {@code a}; counted once more. */
+    private Node entryNode(Node parent, String name, Attr a, Node link) {
+        if (link != null) {
+            return nodes.addLink(link, parent, name, a.ino);
+        }
+        return nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
+    }
+
+    void probeLookup(Worker w, Request r) {
+        if (!s.probe.visibleTo(r.pid)) {
+            reply(w, r, ENOENT); // the name is reserved and invisible to everybody but the probing thread
+            return;
+        }
+        Attr a = probeAttr(w);
+        encodeEntry(w.out, NodeTable.PROBE_ID, 0, a, 0, 0);
+        replyOk(w, r, Fuse.ENTRY_OUT);
+    }
+
+    /**
+     * The guarded start of a request that creates {@code name} in {@code parent}: registered with the watchdog,
+     * the directory and name pinned. Returns the new path, or null (answered) when the request ends here.
+     */
+    private String beginCreate(Worker w, Request r, Operation op, Node parent, String name, long deadline,
+                               int umask) {
+        String path = newPath(w, r, parent, name);
+        if (path == null || !begin(w, r, op, OperationKind.METADATA, path, null, deadline, umask)
+                || !pin(w, r, parent, name)) {
+            return null;
+        }
+        path = pinnedPath(w, parent, name);
+        if (path == null) {
+            if (end(w, r, -ENOENT)) {
+                reply(w, r, ENOENT);
+            }
+        }
+        return path;
+    }
+
+    /** After a successful creation: the new name's attributes (libfuse's lookup_path), answered as an entry. */
+    void created(Worker w, Request r, Node parent, String name, String path, int rc) {
+        Attr a = w.context.attr;
+        if (rc >= 0) {
+            Operation op = w.context.operation;
+            w.context.operation = Operation.GETATTR;
+            a.clear();
+            rc = ops.getattr(w.context, path, 0, false, a);
+            w.context.operation = op;
+        }
+        if (!end(w, r, rc)) {
+            return;
+        }
+        if (rc < 0) {
+            reply(w, r, -rc);
+            return;
+        }
+        sendEntry(w, r, entryNode(parent, name, a, null), a, 0);
+    }
+
+    void mknod(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        int mode = r.i32(0);
+        int rdev = r.i32(4);
+        int umask = r.i32(8);
+        String name = r.string(16);
+        String path = beginCreate(w, r, Operation.MKNOD, parent, name, deadline, umask);
+        if (path == null) {
+            return;
+        }
+        OpContext c = w.context;
+        int rc = -ENOSYS;
+        if ((mode & S_IFMT) == S_IFREG) {
+            // as libfuse: a regular file is made with create (and released at once) when the filesystem has it
+            c.operation = Operation.CREATE;
+            c.open.clear();
+            rc = ops.create(c, path, mode, O_CREAT_EXCL_WRONLY, c.open);
+            if (rc >= 0) {
+                c.operation = Operation.RELEASE;
+                ops.release(c, path, c.open.fh, O_CREAT_EXCL_WRONLY);
+            }
+        }
+        if (rc == -ENOSYS) {
+            c.operation = Operation.MKNOD;
+            rc = ops.mknod(c, path, mode, rdev);
+        }
+        created(w, r, parent, name, path, rc);
+    }
+
+    void mkdir(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        int mode = r.i32(0);
+        int umask = r.i32(4);
+        String name = r.string(8);
+        String path = beginCreate(w, r, Operation.MKDIR, parent, name, deadline, umask);
+        if (path == null) {
+            return;
+        }
+        int rc = ops.mkdir(w.context, path, mode);
+        created(w, r, parent, name, path, rc);
+    }
+
+    void symlink(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        String name = r.string(0);
+        String target = r.string(r.after(0));
+        String path = beginCreate(w, r, Operation.SYMLINK, parent, name, deadline, 0);
+        if (path == null) {
+            return;
+        }
+        int rc = ops.symlink(w.context, target, path);
+        created(w, r, parent, name, path, rc);
+    }
+
+    /**
+     * LINK: when the filesystem reports inode numbers and the new name is the same file, it is answered with the
+     * node of the linked file (one kernel inode for both names, as on a local filesystem); otherwise, as libfuse
+     * does, with a node of its own.
+     */
+    void link(Worker w, Request r, long deadline) {
+        Node from = nodes.get(r.i64(0));
+        Node parent = node(r);
+        String name = r.string(8);
+        if (from == null || nodes.path(from) == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        String path = newPath(w, r, parent, name);
+        if (path == null || !begin(w, r, Operation.LINK, OperationKind.METADATA, path, null, deadline, 0)
+                || !pin(w, r, parent, name, from)) {
+            return;
+        }
+        path = pinnedPath(w, parent, name);
+        String fromPath = nodes.path(from);
+        if (path == null || fromPath == null) {
+            if (end(w, r, -ENOENT)) {
+                reply(w, r, ENOENT);
+            }
+            return;
+        }
+        OpContext c = w.context;
+        int rc = ops.link(c, fromPath, path);
+        Attr a = c.attr;
+        boolean oneFile = false;
+        if (rc >= 0) {
+            c.operation = Operation.GETATTR;
+            a.clear();
+            rc = ops.getattr(c, path, 0, false, a);
+            oneFile = rc >= 0 && reportsIno && a.ino != 0 && isFile(w, from, a.ino);
+        }
+        if (!end(w, r, rc)) {
+            return;
+        }
+        if (rc < 0) {
+            reply(w, r, -rc);
+            return;
+        }
+        sendEntry(w, r, entryNode(parent, name, a, oneFile ? from : null), a, 0);
+    }
+
+    /**
+     * The guarded start of a removal or rename: registered with the watchdog, close-time work of the files it
+     * touches done, the names locked. False (answered) when the request ends here.
+     */
+    private boolean beginChange(Worker w, Request r, Operation op, String path, long deadline, Node dir1,
+                                String name1, Node dir2, String name2) {
+        if (!begin(w, r, op, OperationKind.METADATA, path, null, deadline, 0)) {
+            return false;
+        }
+        afterCloseWork(w, nodes.child(dir1, name1));
+        if (dir2 != null) {
+            afterCloseWork(w, nodes.child(dir2, name2));
+        }
+        if (Thread.currentThread().isInterrupted()) {
+            if (end(w, r, -EINTR)) {
+                reply(w, r, EINTR); // interrupted before it started: nothing was changed
+            }
+            return false;
+        }
+        return lockNames(w, r, dir1, name1, dir2, name2);
+    }
+
+    void unlink(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        String name = r.string(0);
+        String path = newPath(w, r, parent, name);
+        if (path == null || !beginChange(w, r, Operation.UNLINK, path, deadline, parent, name, null, null)) {
+            return;
+        }
+        path = pinnedPath(w, parent, name);
+        if (path == null) {
+            if (end(w, r, -ENOENT)) {
+                reply(w, r, ENOENT);
+            }
+            return;
+        }
+        OpContext c = w.context;
+        Node victim = opt.hardRemove() ? null : toHide(w, r, parent, name);
+        int rc = victim != null ? hide(c, parent, victim, path) : ops.unlink(c, path);
+        if (rc >= 0 && victim == null) {
+            nodes.unlinked(parent, name); // it happened, answered or not: keep the table true to the filesystem
+        }
+        if (end(w, r, rc)) {
+            replyResult(w, r, rc);
+        }
+    }
+
+    /** The open file whose last name this removal takes, to hide instead, after a racing RELEASE was counted. */
+    private Node toHide(Worker w, Request r, Node parent, String name) {
+        if (nodes.toHide(parent, name) == null) {
+            return null;
+        }
+        s.awaitEarlierReads(r.unique, w);
+        return nodes.toHide(parent, name);
+    }
+
+    /**
+     * libfuse's hide_node: renames an open file whose last name is being removed to a hidden name in its
+     * directory, removed at its last release. If that release came while it was being hidden, the hidden file is
+     * removed right here, so none is ever left behind.
+     */
+    private int hide(OpContext c, Node parent, Node victim, String path) {
+        String dir = nodes.path(parent);
+        Attr scratch = c.attr2;
+        String hidden = nodes.hiddenName(victim, candidate -> {
+            scratch.clear();
+            return ops.getattr(c, childPath(dir, candidate), 0, false, scratch) >= 0;
+        });
+        String hiddenPath = childPath(dir, hidden);
+        Operation op = c.operation;
+        c.operation = Operation.RENAME;
+        int rc = ops.rename(c, path, hiddenPath, 0);
+        if (rc >= 0 && !nodes.hid(victim, hidden)) {
+            c.operation = Operation.UNLINK;
+            int u = ops.unlink(c, hiddenPath);
+            if (u < 0) {
+                LOG.warn("Could not remove {} (a file unlinked while it was being closed): errno {}", hiddenPath,
+                        -u);
+            }
+            nodes.unlinked(victim);
+        }
+        c.operation = op;
+        return rc;
+    }
+
+    private static String childPath(String dir, String name) {
+        return dir.length() == 1 ? "/" + name : dir + "/" + name;
+    }
+
+    void rmdir(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        String name = r.string(0);
+        String path = newPath(w, r, parent, name);
+        if (path == null || !beginChange(w, r, Operation.RMDIR, path, deadline, parent, name, null, null)) {
+            return;
+        }
+        path = pinnedPath(w, parent, name);
+        int rc = path == null ? -ENOENT : ops.rmdir(w.context, path);
+        if (rc >= 0) {
+            nodes.unlinked(parent, name);
+        }
+        if (end(w, r, rc)) {
+            replyResult(w, r, rc);
+        }
+    }
+
+    /** RENAME, or RENAME2 with its flags (RENAME_NOREPLACE, RENAME_EXCHANGE; the filesystem decides). */
+    void rename(Worker w, Request r, long deadline, long newDir, int namesAt, int flags) {
+        Node from = node(r);
+        Node to = nodes.get(newDir);
+        String oldName = r.string(namesAt);
+        String newName = r.string(r.after(namesAt));
+        if (from == null || to == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        String oldPath = newPath(w, r, from, oldName);
+        if (oldPath == null) {
+            return;
+        }
+        String newPath = newPath(w, r, to, newName);
+        if (newPath == null
+                || !beginChange(w, r, Operation.RENAME, oldPath, deadline, from, oldName, to, newName)) {
+            return;
+        }
+        oldPath = pinnedPath(w, from, oldName);
+        newPath = nodes.childPath(to, newName);
+        if (oldPath == null || newPath == null) {
+            if (end(w, r, -ENOENT)) {
+                reply(w, r, ENOENT);
+            }
+            return;
+        }
+        OpContext c = w.context;
+        int rc = 0;
+        // Only a plain rename removes its target: NOREPLACE fails if there is one, EXCHANGE keeps it.
+        if (flags == 0 && !opt.hardRemove()) {
+            Node victim = toHide(w, r, to, newName);
+            if (victim != null && victim != nodes.child(from, oldName)) {
+                rc = hide(c, to, victim, newPath);
+            }
+        }
+        if (rc >= 0) {
+            rc = ops.rename(c, oldPath, newPath, flags);
+        }
+        if (rc >= 0) {
+            if (flags == Fuse.RENAME_EXCHANGE) {
+                nodes.exchanged(from, oldName, to, newName);
+            } else {
+                nodes.renamed(from, oldName, to, newName);
+            }
+        }
+        if (end(w, r, rc)) {
+            replyResult(w, r, rc);
+        }
+    }
+}

@@ -1,0 +1,415 @@
+package io.fuseguard.internal.session;
+
+import io.fuseguard.api.Operation;
+import io.fuseguard.api.OperationKind;
+import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.tree.Handle;
+import io.fuseguard.internal.tree.Node;
+import io.fuseguard.internal.wire.Attr;
+import io.fuseguard.internal.wire.Fuse;
+
+import java.nio.ByteBuffer;
+
+import static io.fuseguard.internal.sys.Syscalls.EINVAL;
+import static io.fuseguard.internal.sys.Syscalls.ENOENT;
+import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
+
+/**
+ * Requests on open files: OPEN, CREATE, READ, WRITE, FALLOCATE, FLUSH, FSYNC and RELEASE (inline, or queued
+ * as close-time work).
+ */
+final class FileRequests extends Requests {
+
+    FileRequests(Requests.Shared shared) {
+        super(shared);
+    }
+
+    int openFlags(int requested) {
+        int f = requested & (Fuse.FOPEN_DIRECT_IO | Fuse.FOPEN_KEEP_CACHE | Fuse.FOPEN_NONSEEKABLE);
+        if (opt.directIo()) {
+            f |= Fuse.FOPEN_DIRECT_IO;
+        }
+        if (opt.kernelCache()) {
+            f |= Fuse.FOPEN_KEEP_CACHE;
+        }
+        if (policy != FlushPolicy.BOUNDED) {
+            f |= Fuse.FOPEN_NOFLUSH; // no close() of this file ever waits on the daemon (kernel 5.16+)
+        }
+        return f;
+    }
+
+    void open(Worker w, Request r, long deadline) {
+        int flags = r.i32(0);
+        if (isProbe(r)) {
+            // The probe is opened without FOPEN_NOFLUSH: its close must send the FLUSH that sets no_flush.
+            encodeOpen(w.out, Fuse.OUT_HEADER, Probe.FH, Fuse.FOPEN_DIRECT_IO);
+            replyOk(w, r, Fuse.OPEN_OUT);
+            return;
+        }
+        Node n = node(r);
+        if (n == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        if (!beginOn(w, r, Operation.OPEN, OperationKind.METADATA, n, null, deadline, false)) {
+            return;
+        }
+        String path = w.call.path;
+        OpContext c = w.context;
+        c.open.clear();
+        int rc = ops.open(c, path, flags, c.open);
+        long fh = c.open.fh;
+        int fopen = c.open.openFlags;
+        if (!end(w, r, rc)) {
+            if (rc >= 0) {
+                s.closeWork.releaseLateOpen(n, fh, flags, false); // the caller was told it failed
+            }
+            return;
+        }
+        if (rc < 0) {
+            reply(w, r, -rc);
+            return;
+        }
+        nodes.opened(n);
+        Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
+        encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), openFlags(fopen));
+        if (!replyOk(w, r, Fuse.OPEN_OUT)) {
+            // the caller went away: no RELEASE will come
+            s.closeWork.release(h, r.uid, r.gid, r.pid);
+        }
+    }
+
+    void create(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        int flags = r.i32(0);
+        int mode = r.i32(4);
+        int umask = r.i32(8);
+        String name = r.string(16);
+        String path = newPath(w, r, parent, name);
+        if (path == null || !begin(w, r, Operation.CREATE, OperationKind.METADATA, path, null, deadline, umask)
+                || !pin(w, r, parent, name)) {
+            return;
+        }
+        path = pinnedPath(w, parent, name);
+        if (path == null) {
+            if (end(w, r, -ENOENT)) {
+                reply(w, r, ENOENT);
+            }
+            return;
+        }
+        OpContext c = w.context;
+        c.open.clear();
+        int rc = ops.create(c, path, mode, flags, c.open);
+        long fh = c.open.fh;
+        int fopen = c.open.openFlags;
+        Attr a = c.attr;
+        if (rc >= 0) {
+            c.operation = Operation.GETATTR;
+            a.clear();
+            rc = ops.getattr(c, path, fh, true, a);
+            if (rc < 0) {
+                c.operation = Operation.RELEASE;
+                ops.release(c, path, fh, flags);
+            }
+        }
+        if (!end(w, r, rc)) {
+            if (rc >= 0) {
+                Node n = nodes.lookup(parent, name);
+                s.closeWork.releaseLateOpen(n, fh, flags, false);
+                nodes.forget(n.id(), 1);
+            }
+            return;
+        }
+        if (rc < 0) {
+            reply(w, r, -rc);
+            return;
+        }
+        Node n = nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
+        nodes.opened(n);
+        Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
+        encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));
+        if (!sendEntry(w, r, n, a, Fuse.OPEN_OUT)) {
+            s.closeWork.release(h, r.uid, r.gid, r.pid);
+        }
+    }
+
+    void read(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        long offset = r.i64(8);
+        int size = Math.min(r.i32(16), w.replyData.capacity());
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.READ, OperationKind.DATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            String path = w.call.path;
+            ByteBuffer dst = w.replyData.clear().limit(size);
+            int rc = ops.read(w.context, path, h.userFh(), dst, offset);
+            if (!end(w, r, rc)) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            replyOk(w, r, Math.min(rc, size));
+        } finally {
+            h.exit();
+        }
+    }
+
+    void write(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        long offset = r.i64(8);
+        int size = r.i32(16);
+        if (size < 0 || Fuse.WRITE_DATA + size > r.length) {
+            reply(w, r, EINVAL);
+            return;
+        }
+        ByteBuffer src = r.buf == w.in ? w.writeData.clear().limit(size)
+                : r.buf.duplicate().position(Fuse.WRITE_DATA).limit(Fuse.WRITE_DATA + size).slice()
+                .asReadOnlyBuffer();
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.WRITE, OperationKind.DATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            String path = w.call.path;
+            h.markDirty();
+            int rc = ops.write(w.context, path, h.userFh(), src, offset);
+            if (!end(w, r, rc)) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            w.out.putInt(Fuse.OUT_HEADER, Math.min(rc, size));
+            w.out.putInt(Fuse.OUT_HEADER + 4, 0);
+            replyOk(w, r, 8);
+        } finally {
+            h.exit();
+        }
+    }
+
+    void fallocate(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        long offset = r.i64(8);
+        long length = r.i64(16);
+        int mode = r.i32(24);
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.FALLOCATE, OperationKind.DATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            String path = w.call.path;
+            int rc = ops.fallocate(w.context, path, h.userFh(), mode, offset, length);
+            if (rc >= 0) {
+                h.markDirty(); // a changed file: its close-time work (an upload) must run, as after a write
+            }
+            if (end(w, r, rc)) {
+                replyResult(w, r, rc);
+            }
+        } finally {
+            h.exit();
+        }
+    }
+
+    void flush(Worker w, Request r, long deadline) {
+        shared.flushRequests.incrementAndGet();
+        long fh = r.i64(0);
+        if (fh == Probe.FH) {
+            // The probe's close: ENOSYS makes the kernel set no_flush for the whole connection.
+            reply(w, r, policy == FlushPolicy.BOUNDED ? 0 : ENOSYS);
+            return;
+        }
+        if (policy != FlushPolicy.BOUNDED) {
+            // Sent only before no_flush was set (an open from before the probe, or a kernel without
+            // FOPEN_NOFLUSH). ENOSYS stops it for good; the close-time work still runs at release.
+            reply(w, r, ENOSYS);
+            return;
+        }
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        h.enter();
+        try {
+            // One flush of a file at a time: a late one must not finish after a newer one (stale content).
+            // Waited for before the file is pinned: close-time work may itself wait for a rename of it.
+            if (!beginAfterCloseWork(w, r, Operation.FLUSH, OperationKind.FLUSH, h, deadline)) {
+                return;
+            }
+            String path = w.call.path;
+            h.node().workStarted();
+            int rc;
+            try {
+                rc = ops.flush(w.context, path, h.userFh());
+            } finally {
+                h.node().workDone();
+            }
+            h.flushed(rc >= 0);
+            if (!end(w, r, rc)) {
+                if (rc < 0 && rc != -ENOSYS) {
+                    h.recordFailure(-rc); // reported at the next fsync of this handle
+                }
+                return;
+            }
+            replyResult(w, r, rc);
+        } finally {
+            h.exit();
+        }
+    }
+
+    void fsync(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        boolean dataOnly = (r.i32(8) & Fuse.FSYNC_FDATASYNC) != 0;
+        h.enter();
+        try {
+            // An earlier handle's deferred flush of this file must be done for fsync to mean durable.
+            if (!beginAfterCloseWork(w, r, Operation.FSYNC, OperationKind.SYNC, h, deadline)) {
+                return;
+            }
+            String path = w.call.path;
+            OpContext c = w.context;
+            int rc = 0;
+            if (deferredFlush && h.isDirty()) {
+                // The close-time work of what was written so far: fsync is the durability point.
+                c.operation = Operation.FLUSH;
+                rc = ops.flush(c, path, h.userFh());
+                h.flushed(rc >= 0 || rc == -ENOSYS);
+                if (rc == -ENOSYS) {
+                    rc = 0;
+                }
+                if (rc >= 0) {
+                    h.takeFailure(); // the file as it is now was flushed: an older failure is moot
+                }
+                c.operation = Operation.FSYNC;
+            }
+            int sync = ops.fsync(c, path, h.userFh(), dataOnly);
+            if (rc >= 0) {
+                rc = sync;
+            }
+            int earlier = h.takeFailure();
+            if (rc >= 0 && earlier != 0) {
+                rc = -earlier; // a background flush of this handle failed since the last fsync
+            }
+            if (!end(w, r, rc)) {
+                if (rc < 0) {
+                    h.recordFailure(-rc);
+                }
+                return;
+            }
+            replyResult(w, r, rc);
+        } finally {
+            h.exit();
+        }
+    }
+
+    /**
+     * Whether a RELEASE/RELEASEDIR can run on this thread, as libfuse does it: when there is no deferred flush to
+     * run (which may be a slow upload), no request still runs on the handle, and the mount is not closing.
+     * Otherwise it goes to a close-time thread.
+     */
+    boolean releasesInline(Request r) {
+        if (s.closing()) {
+            return false;
+        }
+        Handle h = s.handles.get(r.i64(0));
+        return h != null && (!deferredFlush || h.isDirectory()) && h.running() == 0;
+    }
+
+    /** Counts the release of the handle a RELEASE names (see {@link CloseWork#noteReleased}). */
+    void noteReleased(Request r) {
+        Handle h = s.handles.get(r.i64(0));
+        if (h != null) {
+            s.closeWork.noteReleased(h);
+        }
+    }
+
+    void releaseInline(Worker w, Request r, long deadline) {
+        Handle h = s.handles.get(r.i64(0));
+        if (h == null) {
+            reply(w, r, 0);
+            return;
+        }
+        s.closeWork.noteReleased(h);
+        Node n = h.node();
+        boolean dir = h.isDirectory();
+        if (!beginOn(w, r, dir ? Operation.RELEASEDIR : Operation.RELEASE, OperationKind.METADATA, n, h, deadline,
+                true)) {
+            // answered already (the kernel ignores how): the release itself must still reach the filesystem
+            s.closeWork.release(h, h.openerUid(), h.openerGid(), h.openerPid());
+            return;
+        }
+        String path = w.call.path;
+        OpContext c = w.context;
+        c.uid = h.openerUid(); // RELEASE carries no caller: the opener stands in for it
+        c.gid = h.openerGid();
+        c.pid = h.openerPid();
+        int rc = dir ? ops.releasedir(c, path, h.userFh()) : ops.release(c, path, h.userFh(), h.flags());
+        s.handles.remove(h);
+        if (!dir && nodes.lastCloseOfHidden(n, 0)) {
+            String hidden = nodes.path(n);
+            if (hidden != null) {
+                c.operation = Operation.UNLINK;
+                int u = ops.unlink(c, hidden);
+                if (u < 0) {
+                    LOG.warn("Could not remove {} (a file unlinked while open) at its release: errno {}", hidden, -u);
+                }
+                nodes.unlinked(n);
+            }
+        }
+        if (end(w, r, rc)) {
+            reply(w, r, 0); // the kernel ignores release errors, as libfuse does
+        }
+    }
+
+    void releaseLater(Worker w, Request r) {
+        long fh = r.i64(0);
+        reply(w, r, 0); // the kernel does not wait for this; the work happens on a close-time thread
+        if (fh == Probe.FH) {
+            s.probe.released();
+            return;
+        }
+        Handle h = s.handles.get(fh);
+        if (h != null) {
+            // RELEASE carries no caller (the kernel may send it from a worker): the opener stands in for the
+            // process that closed the file, which is who plain libfuse's flush saw. An unlink of the file waits
+            // for this work, so it sees the file closed.
+            s.closeWork.release(h, h.openerUid(), h.openerGid(), h.openerPid());
+        }
+    }
+
+
+    /**
+     * As {@link #beginOn}, with the close-time work of the handle's file waited for between the start and the
+     * pin (that work pins the file too, and may wait for a rename that would wait for this request's pin).
+     */
+    private boolean beginAfterCloseWork(Worker w, Request r, Operation op, OperationKind kind, Handle h,
+                                        long deadline) {
+        Node n = h.node();
+        if (!begin(w, r, op, kind, nodes.path(n), h, deadline, 0)) {
+            return false;
+        }
+        afterCloseWork(w, n);
+        if (!pin(w, r, n, null)) {
+            return false;
+        }
+        pinnedPath(w, n);
+        return true;
+    }
+}
