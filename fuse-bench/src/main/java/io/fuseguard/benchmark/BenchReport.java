@@ -19,9 +19,11 @@ import java.util.TreeMap;
  * <pre>BenchReport RESULTS_DIR OUTPUT.md</pre>
  */
 public final class BenchReport {
-    private static final String[] VARIANTS = {"tmpfs", "libfuse", "plain", "adapter", "memoryfs"};
+    private static final String[] VARIANTS = {"tmpfs", "libfuse", "plain", "adapter", "memoryfs", "upload"};
     private static final Map<String, String> LABELS = Map.of("tmpfs", "tmpfs", "libfuse", "C libfuse",
-            "plain", "plain jnr-fuse", "adapter", "adapter", "memoryfs", "MemoryFs");
+            "plain", "plain jnr-fuse", "adapter", "adapter", "memoryfs", "MemoryFs", "upload", "CachedUploadFs");
+    /** Issue 17's workloads: the upload example within 3 x MemoryFs's time on each. */
+    private static final List<String> ISSUE17 = List.of("tar_s", "git_add_s", "cp_s", "rename_loop_s");
 
     /** One row: a metric, whether more is better, how it is printed, and whether ratio columns apply. */
     private record Metric(String key, String label, boolean higherBetter, Format format, boolean ratios) {
@@ -93,6 +95,13 @@ public final class BenchReport {
                     new Metric("tar_s", "tar -x of " + String.format(Locale.ROOT, "%,d",
                             Long.parseLong(env.getOrDefault("tar_files", "0"))) + " files, s", false, Format.TWO,
                             true),
+                    new Metric("git_add_s", "git add of the tar -x tree, s", false, Format.TWO, true),
+                    new Metric("cp_s", "cp -a of the same tree, s", false, Format.TWO, true),
+                    new Metric("rename_loop_s", "write + rename over a target, " + String.format(Locale.ROOT,
+                            "%,d", Long.parseLong(env.getOrDefault("rename_loop_n", "0"))) + " times, s", false,
+                            Format.TWO, true),
+                    new Metric("tar_drain_s", "tar -x tree uploaded: tar returned → all of it in the backend, s",
+                            false, Format.TWO, false),
                     new Metric("seqread_mibs", "sequential read " + seq + " (direct), MiB/s", true, Format.INT, true),
                     new Metric("seqwrite_mibs", "sequential write " + seq + ", MiB/s", true, Format.INT, true),
                     new Metric("start_ms", "process start → mount answering, ms", false, Format.ONE, true),
@@ -115,6 +124,7 @@ public final class BenchReport {
             machine();
             results();
             goals();
+            issue17Goals();
             parameters();
             rounds();
             return sb.toString();
@@ -162,6 +172,11 @@ public final class BenchReport {
             }
             h.append(" adapter/plain | MemoryFs/C |");
             sep.append("---|---|");
+            boolean upload = variants.contains("upload");
+            if (upload) {
+                h.append(" CachedUploadFs/MemoryFs |");
+                sep.append("---|");
+            }
             line(h.toString());
             line(sep.toString());
             for (Metric m : metrics) {
@@ -186,6 +201,9 @@ public final class BenchReport {
                 }
                 r.append(' ').append(m.ratios() ? ratio(m, "adapter", "plain") : "–").append(" |");
                 r.append(' ').append(m.ratios() ? ratio(m, "memoryfs", "libfuse") : "–").append(" |");
+                if (upload) {
+                    r.append(' ').append(m.ratios() ? ratio(m, "upload", "memoryfs") : "–").append(" |");
+                }
                 line(r.toString());
             }
             line("");
@@ -193,8 +211,9 @@ public final class BenchReport {
                     + "the throughput); where less is better (CPU, seconds, milliseconds, MiB) they are cost "
                     + "multiples, written with × (2.0× = twice the time or memory). \"adapter/plain\" is the cost "
                     + "of fuseguard's request path on identical filesystem code; \"MemoryFs/C\" compares "
-                    + "fuseguard's example with the C reference. – : not applicable (tmpfs has no daemon) or "
-                    + "not measured.");
+                    + "fuseguard's example with the C reference, \"CachedUploadFs/MemoryFs\" the upload example "
+                    + "(a local cache, uploads to a directory backend after close) with the in-memory one. – : not "
+                    + "applicable (tmpfs has no daemon) or not measured.");
             line("");
         }
 
@@ -269,6 +288,23 @@ public final class BenchReport {
             line("");
         }
 
+        private void issue17Goals() {
+            if (!variants.contains("upload")) {
+                return;
+            }
+            line("## Issue 17's goals, against these medians");
+            line("");
+            line("| goal | measured | met |");
+            line("|---|---|---|");
+            for (String k : ISSUE17) {
+                Double r = ratioValue(metric(k), "upload", "memoryfs");
+                if (r != null) {
+                    goal("CachedUploadFs ≤ 3 × MemoryFs: " + metric(k).label(), fmt2(r) + "×", r <= 3);
+                }
+            }
+            line("");
+        }
+
         private void goal(String what, String measured, boolean met) {
             line("| " + what + " | " + measured + " | " + (met ? "yes" : "**no**") + " |");
         }
@@ -297,7 +333,10 @@ public final class BenchReport {
                     + "read-write lock), mounted by jnr-fuse's `mount()` or by "
                     + "`JnrFuseMount.mount(FuseFS, Path, FuseguardConfig)`. **MemoryFs**: "
                     + "`io.fuseguard.examples.memory.MemoryFs` through `fuseguard mount memory` (capacity "
-                    + env.get("memoryfs_capacity") + ").");
+                    + env.get("memoryfs_capacity") + "). **CachedUploadFs**: "
+                    + "`io.fuseguard.examples.upload.CachedUploadFs` through `fuseguard mount upload`, a fresh cache "
+                    + "and `DirectoryBackend` directory for every daemon, both in " + env.getOrDefault("upload_dir",
+                    "the work directory") + "; default settings (4 uploaders, uploads 100 ms after the close).");
             line("- **process start → mount answering**: `bench/c/startwait.c` forks and execs the daemon and "
                     + "polls `stat(MNT)` every 100 µs until it succeeds with the filesystem's device (the "
                     + "daemon answered GETATTR on its root); from fork to that moment.");
@@ -318,6 +357,14 @@ public final class BenchReport {
                     Long.parseLong(env.getOrDefault("tar_bytes", "0"))) + " bytes; fixed owner, mtime and "
                     + "order), extracted as root into an empty directory of the mount; the file count is "
                     + "checked.");
+            line("- **git add**: `git init` and `git add -A` in the tree `tar -x` made; **cp -a**: the same tree "
+                    + "unpacked on the local disk, copied into an empty directory of the mount (the file count is "
+                    + "checked); **write + rename over**: one Python process writes a 3.5 KiB file and renames it "
+                    + "over a target, " + env.get("rename_loop_n") + " times. On CachedUploadFs each of these "
+                    + "starts once the backend has caught up with the workloads before it (its journal holds "
+                    + "nothing; `UploadIdle`), and its own uploads run while it runs. **tar -x tree uploaded**: "
+                    + "from the end of `tar -x` until the journal holds nothing, i.e. every extracted file is in "
+                    + "the backend.");
             line("- **memory**: on a fresh daemon: VmRSS when idle, after `rss.fio` wrote " + env.get("rss_size")
                     + " (1 MiB writes, 1 s pause), after deleting that file and writing it again, and VmHWM.");
             line("");

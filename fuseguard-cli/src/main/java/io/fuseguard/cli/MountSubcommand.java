@@ -51,6 +51,13 @@ abstract class MountSubcommand implements Callable<Integer> {
         return Optional.empty();
     }
 
+    /**
+     * Refuses bad input that can be told before anything is made (a supervisor checks it before it mounts, so a
+     * mistake is one line and exit 2, not a worker that cannot start); nothing by default.
+     */
+    void check() {
+    }
+
     /** Loads (without side effects) what building this kind's filesystem needs; nothing by default. */
     void warmUp() {
     }
@@ -69,6 +76,7 @@ abstract class MountSubcommand implements Callable<Integer> {
         Path mp = mountPoint();
         FuseguardConfig config = common.config(kind(), kindMountOptions());
         if (common.supervise && !Supervisor.isWorker()) {
+            check();
             return supervise(mp, config);
         }
         // A standby worker builds nothing until it takes over (the filesystem may open journals, start uploads);

@@ -7,6 +7,7 @@ import io.fuseguard.examples.upload.DirectoryBackend;
 import io.fuseguard.examples.upload.FaultInjectingBackend;
 import io.fuseguard.examples.upload.S3Backend;
 import io.fuseguard.examples.upload.S3Location;
+import io.fuseguard.examples.upload.UploadLayout;
 import io.fuseguard.internal.log.Log;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -39,6 +40,10 @@ final class MountUploadCommand extends MountSubcommand {
     @Option(names = "--backend", paramLabel = "DIR|s3://BUCKET[/PREFIX]", required = true,
             description = "backend directory, or an S3 bucket and optional key prefix")
     String backend;
+
+    @Option(names = "--create-backend", description = "create the --backend directory if it does not exist "
+            + "(without it a missing directory is refused: a mistyped store would start empty)")
+    boolean createBackend;
 
     @Option(names = "--endpoint", paramLabel = "URL", description = "s3: S3-compatible endpoint such as "
             + "http://127.0.0.1:9000 (path-style access; default: AWS S3)")
@@ -88,6 +93,37 @@ final class MountUploadCommand extends MountSubcommand {
         }
     }
 
+    /** Bad input found before anything is made: options of the other backend kind, a layout that cannot work. */
+    @Override
+    void check() {
+        if (!S3Location.isS3(backend)) {
+            String s3Only = endpoint != null ? "--endpoint" : region != null ? "--region"
+                    : s3CallTimeout != null ? "--s3-call-timeout" : s3MinRate != null ? "--s3-min-rate" : null;
+            if (s3Only != null) {
+                throw new FuseguardCommand.BadInputException(s3Only
+                        + " needs an S3 backend (--backend s3://BUCKET[/PREFIX])");
+            }
+            checkLayout(Path.of(backend));
+        } else {
+            if (createBackend) {
+                throw new FuseguardCommand.BadInputException("--create-backend only applies to a directory backend");
+            }
+            checkLayout(null);
+        }
+    }
+
+    /**
+     * Refuses a layout that cannot work before anything is created (a cache made in the mount point would make it
+     * non-empty for good); {@code dir} is the directory backend, null for S3.
+     */
+    private void checkLayout(Path dir) {
+        try {
+            UploadLayout.check(mountPoint(), cache, dir, createBackend);
+        } catch (UploadLayout.BadLayoutException e) {
+            throw new FuseguardCommand.BadInputException(e.getMessage());
+        }
+    }
+
     @Override
     FuseFileSystem fileSystem() throws IOException {
         Backend be = withFaults(uploadBackend());
@@ -109,13 +145,8 @@ final class MountUploadCommand extends MountSubcommand {
 
     /** The backend named by --backend: a directory, or an S3 bucket checked before anything is mounted. */
     private Backend uploadBackend() throws IOException {
+        check();
         if (!S3Location.isS3(backend)) {
-            String s3Only = endpoint != null ? "--endpoint" : region != null ? "--region"
-                    : s3CallTimeout != null ? "--s3-call-timeout" : s3MinRate != null ? "--s3-min-rate" : null;
-            if (s3Only != null) {
-                throw new FuseguardCommand.BadInputException(s3Only
-                        + " needs an S3 backend (--backend s3://BUCKET[/PREFIX])");
-            }
             Path dir = Path.of(backend);
             Files.createDirectories(dir);
             return new DirectoryBackend(dir);

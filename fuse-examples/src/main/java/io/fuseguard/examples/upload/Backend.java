@@ -46,6 +46,10 @@ import java.util.Optional;
  * </ul>
  * Map throttling and 5xx answers to {@link IOException}s (the uploader retries them) and let the SDK's own
  * retries be few, so {@code fsync} stays within its deadline.
+ *
+ * <p>Sparse files: a cache file with holes is handed to {@link #putSparse}. A store that can keep holes
+ * overrides it and writes the data extents only ({@link DirectoryBackend}); an object store cannot (an S3 object
+ * is a sequence of bytes, a hole in it is zeros that have to be sent), so the default sends every byte.
  */
 public interface Backend extends Closeable {
 
@@ -54,6 +58,17 @@ public interface Backend extends Closeable {
      * readers only once complete.
      */
     void put(String path, InputStream data, long size) throws IOException;
+
+    /**
+     * Stores {@code content}, whose bytes outside its {@link SparseContent#extents() extents} are zeros, at
+     * {@code path}, replacing what was there; visible to readers only once complete. The default sends every
+     * byte ({@link #put(String, InputStream, long)}, zeros included): override it when the store can keep holes.
+     */
+    default void putSparse(String path, SparseContent content) throws IOException {
+        try (InputStream in = content.stream()) {
+            put(path, in, content.size());
+        }
+    }
 
     /** Stores a local file at {@code path}. */
     default void put(String path, Path file) throws IOException {

@@ -20,6 +20,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -311,6 +312,74 @@ final class CacheDir implements AutoCloseable {
         } catch (ErrnoException x) {
             if (x.errno() != Errno.ENOENT && x.errno() != Errno.ENOTDIR) {
                 throw x;
+            }
+        }
+    }
+
+    /**
+     * Removes {@code path}'s cache file, or its directory when empty. Returns false for a directory that holds
+     * entries (left as it is); true when removed or not there.
+     */
+    boolean deleteIfEmpty(String path) {
+        try {
+            delete(path);
+            return true;
+        } catch (ErrnoException x) {
+            if (x.errno() == Errno.ENOTEMPTY || x.errno() == Errno.EEXIST) {
+                return false;
+            }
+            throw x;
+        }
+    }
+
+    /** Removes {@code path} and, for a directory, everything below it; nothing when it is not cached. */
+    void deleteTree(String path) {
+        if (isDirectory(path)) {
+            Map<String, FileAttributes> children = new java.util.LinkedHashMap<>();
+            listInto(path, children);
+            for (String name : children.keySet()) {
+                deleteTree(UploadPaths.child(path, name));
+            }
+        }
+        delete(path);
+    }
+
+    /**
+     * Adds the files and directories below directory {@code dir} to {@code files} and {@code dirs}, as paths
+     * relative to it ({@code "/a"}, {@code "/sub/b"}), a directory before its content.
+     */
+    void walk(String dir, List<String> files, List<String> dirs) {
+        walk(dir, "", files, dirs);
+    }
+
+    private void walk(String base, String rel, List<String> files, List<String> dirs) {
+        Map<String, FileAttributes> children = new java.util.LinkedHashMap<>();
+        listInto(rel.isEmpty() ? base : base.equals("/") ? rel : base + rel, children);
+        for (Map.Entry<String, FileAttributes> c : children.entrySet()) {
+            String r = rel + "/" + c.getKey();
+            if (c.getValue().type() == FileType.DIRECTORY) {
+                dirs.add(r);
+                walk(base, r, files, dirs);
+            } else {
+                files.add(r);
+            }
+        }
+    }
+
+    /** Calls {@code each} with the path and ctime (ms) of every regular file in the cache. */
+    void forEachFile(java.util.function.ObjLongConsumer<String> each) {
+        forEachFile("/", each);
+    }
+
+    private void forEachFile(String dir, java.util.function.ObjLongConsumer<String> each) {
+        Map<String, FileAttributes> children = new java.util.LinkedHashMap<>();
+        listInto(dir, children);
+        for (Map.Entry<String, FileAttributes> c : children.entrySet()) {
+            String p = UploadPaths.child(dir, c.getKey());
+            if (c.getValue().type() == FileType.DIRECTORY) {
+                forEachFile(p, each);
+            } else if (c.getValue().type() == FileType.REGULAR) {
+                each.accept(p, c.getValue().ctime().toEpochMilli());
             }
         }
     }

@@ -8,6 +8,7 @@ import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
+import io.fuseguard.api.RequestContext;
 import io.fuseguard.examples.host.Host;
 import io.fuseguard.examples.host.HostFiles;
 import org.slf4j.Logger;
@@ -32,43 +33,56 @@ import java.util.Set;
  * are closed, the design of Netflix's "ndrive" without its exit-time deadlock.
  *
  * <h2>Write path</h2>
- * Writes go to the cache file. The first change of a file commits a durable {@link Journal} entry "path X
- * version V pending upload" <em>before</em> the data is written, so whatever the kernel handed to the daemon is
- * either uploaded or still pending after a crash. When the last writer closes the file, {@link #release} (the
- * kernel does not wait for it: RELEASE is asynchronous) hands the path to the {@link Uploader} and returns at
- * once. Upload work is never done in FLUSH (under fuseguard's default policy the kernel never even sends it)
- * and never on a FUSE handler thread, except in {@link #fsync}.
+ * Writes go to the cache file. A change of a file appends a {@link Journal} record "path X pending upload"
+ * <em>before</em> the data is written (one {@code write(2)} to an append-only log, no disk flush), so whatever
+ * the kernel handed to the daemon is either uploaded or still pending after the daemon ends in any way. When
+ * the last writer closes the file, {@link #release} (the kernel does not wait for it: RELEASE is asynchronous)
+ * hands the path to the {@link Uploader} and returns at once; the upload starts after
+ * {@link Settings#uploadDelay()}, and closes, truncates and renames of the path meanwhile join it, so a file
+ * rewritten or renamed over and over is uploaded once with its last content. Upload work is never done in FLUSH
+ * (under fuseguard's default policy the kernel never even sends it) and never on a FUSE handler thread, except
+ * in {@link #fsync}.
  *
  * <h2>Uploads</h2>
- * An uploader thread streams the cache file to the backend; on failure it retries with exponential backoff
+ * An uploader thread streams the cache file to the backend (a file with holes: its data extents only, where the
+ * backend can keep holes, {@link Backend#putSparse}); on failure it retries with exponential backoff
  * ({@link Settings#initialBackoff()} doubling up to {@link Settings#maxBackoff()}) for
  * {@link Settings#maxAttempts()} attempts, then parks the path: the entry stays in the journal and is retried
  * on the next change or close of the file, by {@link #retryPending()} and on the next mount. The entry is
- * removed only after the backend confirmed and only if the file did not change meanwhile. A backend that stalls
- * holds uploader threads, never a FUSE request: {@code close()} stays instant.
+ * removed only after the backend confirmed and only if the file did not change since the upload started (a
+ * change is marked before it begins and after it ends). A backend that stalls holds uploader threads, never a
+ * FUSE request: {@code close()} stays instant.
  *
  * <h2>Durability point</h2>
- * {@link #fsync} flushes the cache file and uploads synchronously, within the SYNC deadline of the request;
- * a backend failure (or the deadline passing) is answered EIO, so {@code fsync(2)} tells the program its data
- * is not in the store yet. The data is not lost: it stays in the cache and in the journal.
+ * {@link #fsync} flushes the cache file and the journal and uploads synchronously, within the SYNC deadline of
+ * the request: it answers 0 only when the backend holds every byte written before it (a rename of the file
+ * during it is followed to the new name); a backend failure (or the deadline passing) is answered EIO and
+ * logged at WARN, so {@code fsync(2)} tells the program its data is not in the store yet. The data is not lost:
+ * it stays in the cache and in the journal.
  *
- * <h2>Crash recovery</h2>
- * On construction the journal is replayed: every pending upload (and delete) is scheduled again from the cache.
- * A daemon killed with SIGKILL mid-upload therefore finishes the upload after the next mount; the backend's
- * puts are atomic and idempotent, so a repeated upload is harmless.
+ * <h2>Crash consistency</h2>
+ * Every operation journals its backend side before it changes the cache: an upload before a write, a delete
+ * before an unlink, and for a rename an intent, then the cache rename, then the outcome with every moved path's
+ * entry (a directory rename is one record, however many files it moves). On construction the journal is
+ * replayed: an interrupted rename is completed or rolled back by what the cache shows, deletes the cache had not
+ * done yet are done, hidden names ({@code .fuse_hidden*}) are removed, and every pending upload and delete runs
+ * again; the backend's puts and deletes are idempotent, so a repeated one is harmless. {@code
+ * docs/upload-example.md} has the model operation by operation, and {@link CrashPoints} the named points a
+ * test can crash the daemon at.
  *
  * <h2>Namespace</h2>
  * A hierarchical namespace mirrored in the cache and in the backend: {@code getattr}/{@code readdir} show the
- * union of both (cache first); a file only in the backend is fetched into the cache from its first
- * {@code open} on, in the background: the open returns at once, a read waits (within its own deadline) only for
- * the bytes it asks for, a write, truncate or fsync for the whole file; concurrent opens share the download, a
- * failed one is EIO for its readers and started again by the next open. Operations that need the whole file by
- * path (truncate, chmod, chown, utimens, rename, which fetch every file a directory rename moves) wait for it
- * within their deadline; the download goes on past it, so a retry finds it done. Paths longer than the backend
- * can store ({@link Backend#maxPathLength()}) are refused with ENAMETOOLONG. {@code unlink}, {@code rmdir} and {@code rename} change the cache at once and journal the
- * backend side (a pending delete hides the backend entry until done; a rename uploads the new name and deletes
- * the old). Directories are implicit in the backend (object-store style): an empty directory lives in the
- * cache only. No eviction of clean cache files (the cache holds everything ever opened).
+ * union of both (cache first; a pending delete hides a backend entry, and {@code rmdir} decides on that same
+ * view); a file only in the backend is fetched into the cache from its first {@code open} on, in the
+ * background: the open returns at once, a read waits (within its own deadline) only for the bytes it asks for,
+ * a write, truncate or fsync for the whole file; concurrent opens share the download, a failed one is EIO for
+ * its readers and started again by the next open. Operations that need the whole file by path (truncate, chmod,
+ * chown, utimens, rename) wait for it within their deadline; the download goes on past it, so a retry finds it
+ * done. A directory rename whose backend-only files do not all arrive within half its deadline is refused with
+ * EIO before anything changed (the downloads go on for the next attempt). Paths longer than the backend can
+ * store ({@link Backend#maxPathLength()}) are refused with ENAMETOOLONG. Directories are implicit in the backend
+ * (object-store style): an empty directory lives in the cache only. No eviction of clean cache files (the cache
+ * holds everything ever opened).
  *
  * <h2>The cache on the host</h2>
  * The cache is reached through a descriptor of its {@code data} directory ({@link CacheDir}, on the
@@ -95,13 +109,19 @@ import java.util.Set;
  *       survive a daemon restart together with the cache; the backend keeps content and modification time
  *       only. A file known only to the backend shows mode 0644 (directories 0755), the cache root's owner and
  *       the backend's time until it is first opened or changed, then it gets its own cache file.</li>
+ *   <li><b>Reserved names</b>: a name starting with {@code .fuse_hidden} is where the engine moves a file
+ *       unlinked while open; such entries live in the cache only and are removed at the next start.</li>
  * </ul>
- * See {@code docs/upload-example.md} for the pjdfstest figures.
+ * See {@code docs/upload-example.md} for the crash-consistency model, the pjdfstest figures and the benchmarks.
  */
 public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(CachedUploadFs.class);
     private static final int O_ACCMODE = 03;
     private static final int O_TRUNC = 01000;
+    /** Share of a directory rename's deadline it may spend waiting for the backend-only files it moves. */
+    private static final double RENAME_FETCH_SHARE = 0.5;
+    /** How long an operation outside a request (a direct call) waits for the files a directory rename moves. */
+    private static final Duration RENAME_FETCH_OFF_REQUEST = Duration.ofSeconds(30);
 
     /**
      * Tuning of the uploader.
@@ -110,8 +130,14 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      * @param maxAttempts     attempts before a path is parked (kept pending until its next change or mount)
      * @param initialBackoff  wait after the first failure, doubled after each further one
      * @param maxBackoff      longest wait between attempts
+     * @param uploadDelay     wait between the close (or truncate, or rename) of a file and the start of its
+     *                        upload; further changes meanwhile join it. {@code fsync} never waits for it.
      */
-    public record Settings(int uploaderThreads, int maxAttempts, Duration initialBackoff, Duration maxBackoff) {
+    public record Settings(int uploaderThreads, int maxAttempts, Duration initialBackoff, Duration maxBackoff,
+                           Duration uploadDelay) {
+        /** The default {@link #uploadDelay()}. */
+        public static final Duration DEFAULT_UPLOAD_DELAY = Duration.ofMillis(100);
+
         /** Validates the record. */
         public Settings {
             if (uploaderThreads < 1 || maxAttempts < 1) {
@@ -119,21 +145,35 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             }
             Objects.requireNonNull(initialBackoff, "initialBackoff");
             Objects.requireNonNull(maxBackoff, "maxBackoff");
+            Objects.requireNonNull(uploadDelay, "uploadDelay");
+            if (uploadDelay.isNegative()) {
+                throw new IllegalArgumentException("uploadDelay must not be negative");
+            }
         }
 
-        /** 4 uploaders, 6 attempts, backoff from 200 ms up to 30 s. */
+        /** Settings with the {@link #DEFAULT_UPLOAD_DELAY}. */
+        public Settings(int uploaderThreads, int maxAttempts, Duration initialBackoff, Duration maxBackoff) {
+            this(uploaderThreads, maxAttempts, initialBackoff, maxBackoff, DEFAULT_UPLOAD_DELAY);
+        }
+
+        /** 4 uploaders, 6 attempts, backoff from 200 ms up to 30 s, uploads 100 ms after the close. */
         public static Settings defaults() {
-            return new Settings(4, 6, Duration.ofMillis(200), Duration.ofSeconds(30));
+            return new Settings(4, 6, Duration.ofMillis(200), Duration.ofSeconds(30), DEFAULT_UPLOAD_DELAY);
         }
 
         /** A copy with another backoff (handy in tests). */
         public Settings withBackoff(Duration initial, Duration max) {
-            return new Settings(uploaderThreads, maxAttempts, initial, max);
+            return new Settings(uploaderThreads, maxAttempts, initial, max, uploadDelay);
         }
 
         /** A copy with another attempt limit. */
         public Settings withMaxAttempts(int attempts) {
-            return new Settings(uploaderThreads, attempts, initialBackoff, maxBackoff);
+            return new Settings(uploaderThreads, attempts, initialBackoff, maxBackoff, uploadDelay);
+        }
+
+        /** A copy with another upload delay ({@link Duration#ZERO}: upload at once). */
+        public Settings withUploadDelay(Duration delay) {
+            return new Settings(uploaderThreads, maxAttempts, initialBackoff, maxBackoff, delay);
         }
     }
 
@@ -151,22 +191,43 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     /**
      * A filesystem caching in {@code cacheDir} (its subdirectories {@code data}, {@code journal} and
-     * {@code tmp}) and uploading to {@code backend}. Replays the journal: uploads left pending by a previous
-     * run start at once.
+     * {@code tmp}) and uploading to {@code backend}. Replays the journal: an operation the previous run was in
+     * the middle of is completed or rolled back, and uploads left pending start at once.
+     *
+     * @throws UploadLayout.BadLayoutException when {@code cacheDir} and a {@link DirectoryBackend}'s directory
+     *                                         overlap (nothing is created then)
      */
     public CachedUploadFs(Path cacheDir, Backend backend, Settings settings) throws IOException {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(settings, "settings");
+        Backend inner = backend instanceof FaultInjectingBackend f ? f.delegate() : backend;
+        if (inner instanceof DirectoryBackend d) {
+            checkApart(cacheDir, d.root());
+        }
         this.maxPathLength = backend.maxPathLength();
         this.cache = CacheDir.open(cacheDir);
+        Journal journal = null;
         try {
-            Journal journal = new Journal(cacheDir.resolve("journal"));
+            journal = Journal.open(cacheDir.resolve("journal"));
             this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
             this.view = new UnionView(cache, backend, uploader, lock);
             uploader.replay();
         } catch (IOException | RuntimeException e) {
+            if (journal != null) {
+                journal.close();
+            }
             cache.close(); // the descriptor of the cache root
             throw e;
+        }
+    }
+
+    /** A cache inside the backend's directory (or the reverse) would store the cache as files of the filesystem. */
+    private static void checkApart(Path cacheDir, Path backendRoot) {
+        Path c = UploadLayout.resolved(cacheDir);
+        Path b = UploadLayout.resolved(backendRoot);
+        if (c.startsWith(b) || b.startsWith(c)) {
+            throw new UploadLayout.BadLayoutException("the cache " + cacheDir + " and the backend directory "
+                    + backendRoot + " overlap: the cache's own files would be stored as files of the filesystem");
         }
     }
 
@@ -215,6 +276,20 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         return cache.exists(path);
     }
 
+    /**
+     * The paths the journal in {@code cacheDir} holds as pending upload or delete, read without starting a
+     * filesystem (for tests and tools: what a start on that cache would resume).
+     */
+    public static Set<String> journaledPaths(Path cacheDir) throws IOException {
+        Set<String> out = new java.util.TreeSet<>();
+        for (Journal.Entry e : Journal.readDir(cacheDir.resolve("journal")).entries().values()) {
+            if (e.op() == Journal.Op.PUT || e.op() == Journal.Op.DELETE) {
+                out.add(e.path());
+            }
+        }
+        return out;
+    }
+
     // ---------------------------------------------------------------- attributes and listing
 
     @Override
@@ -244,8 +319,16 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         requireStorablePath(path);
         view.requireParentDirectory(path);
         try (StateLock.Held h = lock.hold()) {
-            uploader.journalPut(path);
-            int fd = cache.createFile(path, mode);
+            Journal.Entry previous = uploader.entryOf(path);
+            journaled(path, () -> uploader.recordPut(path));
+            int fd;
+            try {
+                fd = cache.createFile(path, mode);
+            } catch (RuntimeException e) {
+                uploader.restore(path, previous);
+                throw e;
+            }
+            CrashPoints.reached(CrashPoints.Point.CACHE_CREATE);
             uploader.markChanged(path);
             return files.add(path, fd, true);
         }
@@ -276,17 +359,19 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
                 view.ensureCached(path);
             }
         }
-        if (trunc) {
-            uploader.beforeChange(path);
-        }
         if (cache.isDirectory(path)) {
             throw new ErrnoException(Errno.EISDIR);
         }
         int fd = cache.openFile(path, writable);
         try {
             if (trunc) {
-                Host.check(Host.LIBC.ftruncate(fd, 0), "truncate " + path);
-                uploader.afterChange(path);
+                uploader.beforeChange(path);
+                try {
+                    Host.check(Host.LIBC.ftruncate(fd, 0), "truncate " + path);
+                    CrashPoints.reached(CrashPoints.Point.CACHE_TRUNCATE);
+                } finally {
+                    uploader.afterChange(path);
+                }
             }
         } catch (RuntimeException e) {
             Host.close(fd);
@@ -332,7 +417,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         String p = h.path;
         uploader.beforeChange(p);
         try {
-            return HostFiles.write(h.fd, src, offset);
+            int n = HostFiles.write(h.fd, src, offset);
+            CrashPoints.reached(CrashPoints.Point.CACHE_WRITE);
+            return n;
         } finally {
             uploader.afterChange(p);
         }
@@ -353,6 +440,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         uploader.beforeChange(path);
         try {
             cache.resize(path, size);
+            CrashPoints.reached(CrashPoints.Point.CACHE_TRUNCATE);
         } finally {
             uploader.afterChange(path);
         }
@@ -370,18 +458,28 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     /**
-     * The durability point: flushes the cache file and uploads it now, on this handler thread, within the
-     * request's deadline. A backend failure is answered EIO; the upload stays pending.
+     * The durability point: flushes the cache file and the journal, then uploads the file now, on this handler
+     * thread, within the request's deadline; answers 0 only when the backend has every byte written before the
+     * call. A failure is logged at WARN and answered EIO; the upload stays pending.
      */
     @Override
     public void fsync(String path, long fh, boolean dataOnly) throws IOException {
         OpenFiles.Handle h = files.get(fh);
-        awaitWhole(h);
-        Host.check(dataOnly ? Host.LIBC.fdatasync(h.fd) : Host.LIBC.fsync(h.fd), "fsync " + h.path);
-        uploader.uploadNow(h.path);
+        try {
+            awaitWhole(h);
+            Host.check(dataOnly ? Host.LIBC.fdatasync(h.fd) : Host.LIBC.fsync(h.fd), "fsync " + h.path);
+            uploader.syncJournal(); // the records before this call on disk too (renames that led to this name)
+            uploader.uploadNow(h);
+        } catch (RuntimeException e) {
+            LOG.warn("fsync of {} failed: {}; its upload stays pending", h.path, e.getMessage());
+            throw e;
+        }
     }
 
-    /** The after-close hook: hands the file to the uploader and returns at once. */
+    /**
+     * The after-close hook: hands the file to the uploader and returns at once. The last handle of a file hidden
+     * while it was open (unlinked while open) removes it: nothing can reach it any more.
+     */
     @Override
     public void release(String path, long fh, OpenFlags flags) {
         OpenFiles.Handle h;
@@ -394,6 +492,9 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             upload = h.writable && uploader.putPending(h.path) && !files.hasWriters(h.path);
             if (upload) {
                 uploader.resetAttempts(h.path);
+            }
+            if (h.hidden && UploadPaths.localOnly(h.path) && !files.isOpen(h.path)) {
+                removeOrphan(h.path);
             }
         }
         if (Host.LIBC.close(h.fd) < 0) {
@@ -417,6 +518,17 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
     }
 
+    /** Runs a journal append; a failed one is the operation's errno (ENOSPC stays ENOSPC), nothing changed. */
+    private static void journaled(String what, StateLock.IoAction append) {
+        try {
+            append.run();
+        } catch (Journal.JournalException e) {
+            throw e.asErrno(what);
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "cannot journal " + what + ": " + e.getMessage());
+        }
+    }
+
     // ---------------------------------------------------------------- outside the subset
 
     /**
@@ -433,11 +545,18 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (view.lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
         }
-        lock.run(() -> {
-            uploader.journalPut(path);
-            Host.close(cache.createFile(path, permissions));
+        try (StateLock.Held h = lock.hold()) {
+            Journal.Entry previous = uploader.entryOf(path);
+            journaled(path, () -> uploader.recordPut(path));
+            try {
+                Host.close(cache.createFile(path, permissions));
+            } catch (RuntimeException e) {
+                uploader.restore(path, previous);
+                throw e;
+            }
+            CrashPoints.reached(CrashPoints.Point.CACHE_CREATE);
             uploader.markChanged(path);
-        });
+        }
         uploader.schedule(path);
     }
 
@@ -469,14 +588,26 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (view.lookup(path).isPresent()) {
             throw new ErrnoException(Errno.EEXIST);
         }
-        lock.run(() -> {
-            cache.createDirectory(path, mode);
-            if (uploader.deletePending(path)) {
-                uploader.dropEntry(path); // re-created before the backend removed it: keep it
+        try (StateLock.Held h = lock.hold()) {
+            Journal.Entry previous = uploader.entryOf(path);
+            if (UploadPaths.localOnly(path)) {
+                journaled(path, () -> uploader.recordLocal(path));
             }
-        });
+            try {
+                cache.createDirectory(path, mode);
+            } catch (RuntimeException e) {
+                uploader.restore(path, previous);
+                throw e;
+            }
+            CrashPoints.reached(CrashPoints.Point.CACHE_CREATE);
+            if (uploader.deletePending(path)) {
+                journaled(path, () -> uploader.dropEntry(path)); // re-created before the backend removed it
+            }
+            view.madeDirectory(path);
+        }
     }
 
+    /** Removes an empty directory: empty as the mount shows it (entries with a delete pending are gone). */
     @Override
     public void rmdir(String path) throws IOException {
         if (path.equals("/")) {
@@ -488,58 +619,157 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (!view.list(path).isEmpty()) {
             throw new ErrnoException(Errno.ENOTEMPTY);
         }
-        lock.run(() -> {
-            cache.delete(path);
-            uploader.journalDelete(path);
-        });
-        uploader.schedule(path);
+        removeEntry(path);
+        view.removedDirectory(path);
     }
 
     @Override
     public void unlink(String path) throws IOException {
-        if (view.isDirectory(path)) {
+        boolean dir;
+        try {
+            dir = view.isDirectory(path);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT && UploadPaths.localOnly(path)) {
+                return; // a hidden file already removed at its last release (the engine's own unlink of it)
+            }
+            throw e;
+        }
+        if (dir) {
             throw new ErrnoException(Errno.EISDIR);
         }
-        lock.run(() -> {
+        removeEntry(path);
+    }
+
+    /**
+     * Removes a hidden file no handle is open on (cache file, then its "local only" entry). Its name was given by
+     * the engine for a file unlinked while open; once the last handle is gone nothing can reach it, and the
+     * engine, whose RELEASE may have raced with the unlink, may not remove it itself. Caller holds the lock.
+     */
+    private void removeOrphan(String path) {
+        try {
             cache.delete(path);
+            CrashPoints.reached(CrashPoints.Point.CACHE_UNLINK);
+            uploader.dropEntry(path);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("cannot remove {}, a file unlinked while open, at its last close: {}; the next start does",
+                    path, e.toString());
+        }
+    }
+
+    /** Journals the delete of {@code path}, then removes its cache entry; schedules the backend's delete. */
+    private void removeEntry(String path) {
+        try (StateLock.Held h = lock.hold()) {
+            keepParent(path);
+            Journal.Entry previous = uploader.entryOf(path);
+            journaled(path, () -> uploader.recordDelete(path));
+            try {
+                cache.delete(path); // ENOTEMPTY for a directory that got an entry meanwhile
+            } catch (RuntimeException e) {
+                uploader.restore(path, previous);
+                throw e;
+            }
+            CrashPoints.reached(CrashPoints.Point.CACHE_UNLINK);
             view.cancelDownload(path);
             uploader.forgetChanges(path);
-            uploader.journalDelete(path);
-        });
+        }
         uploader.schedule(path);
     }
 
     /**
-     * Renames in the cache at once; the backend side becomes "upload every moved file under its new name,
-     * delete the old names", so everything that moves is fetched into the cache first.
+     * Makes the directory holding {@code path} exist in the cache, so a directory known only to the backend
+     * stays when its last entry leaves (the backend drops a directory with its last file). Caller holds the lock.
+     */
+    private void keepParent(String path) {
+        String parent = UploadPaths.parentOf(path);
+        if (!parent.equals("/") && !view.isLocalDir(parent) && !cache.isDirectory(parent)) {
+            cache.ensureDirectory(parent);
+        }
+    }
+
+    /**
+     * Renames in the cache at once and journals the backend side, "upload every moved file under its new name,
+     * delete the old names", crash-atomically: the intent is journaled before the cache changes and its outcome
+     * (every moved path's entry, one record for a whole directory) after, in one hold of the lock. Everything
+     * that moves must be in the cache first: backend-only files are fetched, within half the request's
+     * deadline for a directory, or the rename is refused with EIO before anything changed.
      */
     @Override
     public void rename(String from, String to) throws IOException {
         if (from.equals("/") || to.equals("/") || UploadPaths.under(to, from)) {
             throw new ErrnoException(Errno.EINVAL);
         }
+        if (from.equals(to)) {
+            view.getattr(from); // rename(2) of a name to itself does nothing (ENOENT if it does not exist)
+            return;
+        }
         requireStorablePath(to);
         boolean dir = view.isDirectory(from);
         view.requireParentDirectory(to);
         boolean replacesDir = checkRenameTarget(dir, to);
-        List<String> movedFiles = new ArrayList<>();
-        List<String> movedDirs = new ArrayList<>();
-        collectWhatMoves(from, dir, movedFiles, movedDirs);
-        for (String f : movedFiles) { // a directory moved deeper may push its files over the limit
-            requireStorablePath(UploadPaths.moved(f, from, to));
+        if (dir) {
+            List<String> movedFiles = new ArrayList<>();
+            List<String> movedDirs = new ArrayList<>();
+            view.collect(from, movedFiles, movedDirs);
+            for (String f : movedFiles) { // a directory moved deeper may push its files over the limit
+                requireStorablePath(UploadPaths.moved(f, from, to));
+            }
+            cache.ensureDirectory(from);
+            for (String d : movedDirs) {
+                cache.ensureDirectory(d);
+            }
+            view.fetchAll(movedFiles, fetchBudget());
+        } else if (!view.isLocalDir(UploadPaths.parentOf(from))) { // below a directory made here: cached
+            view.ensureCached(from);
         }
-        cacheWhatMoves(from, dir, movedFiles, movedDirs);
-        List<String> touched = new ArrayList<>();
-        lock.run(() -> {
-            cache.move(from, to, replacesDir);
+        List<String> touched;
+        try (StateLock.Held h = lock.hold()) {
+            if (!cache.exists(from)) {
+                throw new ErrnoException(Errno.ENOENT); // removed meanwhile
+            }
+            if (!dir && UploadPaths.localOnly(to) && !UploadPaths.localOnly(from) && !files.isOpen(from)) {
+                // The engine hides a file it believes open; if its last handle was released meanwhile (RELEASE
+                // and UNLINK race in the kernel's queue), the hidden file would have no handle to remove it at
+                // its release: it is an unlink.
+                removeEntry(from);
+                return;
+            }
+            List<String> relFiles = new ArrayList<>();
+            List<String> relDirs = new ArrayList<>();
+            if (dir) {
+                cache.walk(from, relFiles, relDirs); // what the cache rename moves, exactly
+            } else {
+                relFiles.add("");
+            }
+            keepParent(from);
+            Journal.Intent intent;
+            try {
+                intent = uploader.renameIntent(from, to, dir);
+            } catch (Journal.JournalException e) {
+                throw e.asErrno(from);
+            }
+            try {
+                cache.move(from, to, replacesDir);
+            } catch (RuntimeException e) {
+                uploader.renameFailed(intent);
+                throw e;
+            }
+            CrashPoints.reached(CrashPoints.Point.CACHE_RENAME);
             if (!replacesDir) {
                 view.cancelDownload(to); // the replaced file's download, if any, is not installed over it
             }
-            touched.addAll(journalMovedFiles(from, to, movedFiles));
-            touched.addAll(journalRemovedDirs(from, to, dir, movedDirs));
             files.renamed(from, to);
-        });
+            if (dir) {
+                view.renamedDirectory(from, to);
+            }
+            touched = uploader.renameDone(intent, relFiles, relDirs);
+        }
         touched.forEach(uploader::schedule);
+    }
+
+    /** How long a directory rename may wait for the backend-only files it moves. */
+    private static Duration fetchBudget() {
+        return RequestContext.current().map(c -> Duration.ofNanos((long) (c.remaining().toNanos()
+                * RENAME_FETCH_SHARE))).orElse(RENAME_FETCH_OFF_REQUEST);
     }
 
     /**
@@ -564,89 +794,43 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         return dstDir;
     }
 
-    /** Lists the files and directories that move with {@code from}. */
-    private void collectWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
-            throws IOException {
-        if (dir) {
-            view.collect(from, movedFiles, movedDirs);
-        } else {
-            movedFiles.add(from);
-        }
-    }
-
-    /** Fetches what moves with {@code from} into the cache. */
-    private void cacheWhatMoves(String from, boolean dir, List<String> movedFiles, List<String> movedDirs)
-            throws IOException {
-        if (dir) {
-            cache.ensureDirectory(from);
-            for (String d : movedDirs) {
-                cache.ensureDirectory(d);
-            }
-        }
-        for (String f : movedFiles) {
-            view.ensureCached(f);
-        }
-    }
-
-    /** Journals "upload under the new name, delete the old" for every moved file. Caller holds the lock. */
-    private List<String> journalMovedFiles(String from, String to, List<String> movedFiles) throws IOException {
-        List<String> touched = new ArrayList<>();
-        for (String f : movedFiles) {
-            String nf = UploadPaths.moved(f, from, to);
-            uploader.moveChanges(f, nf);
-            uploader.journalPut(nf);
-            if (uploader.putPending(nf)) {
-                uploader.markChanged(nf); // a rename onto a pending path must upload again even if one runs
-            }
-            uploader.journalDelete(f);
-            touched.add(nf);
-            touched.add(f);
-        }
-        return touched;
-    }
-
-    /** Journals the deletes of the old directory names. Caller holds the lock. */
-    private List<String> journalRemovedDirs(String from, String to, boolean dir, List<String> movedDirs)
-            throws IOException {
-        List<String> touched = new ArrayList<>();
-        if (!dir) {
-            return touched;
-        }
-        for (String d : movedDirs) {
-            uploader.journalDelete(d);
-            touched.add(d);
-        }
-        uploader.journalDelete(from);
-        touched.add(from);
-        if (uploader.deletePending(to)) {
-            uploader.dropEntry(to);
-        }
-        return touched;
-    }
-
     // ---------------------------------------------------------------- metadata (kept in the cache file)
 
     @Override
     public void chmod(String path, int mode) throws IOException {
-        view.materialize(path);
-        cache.setMode(path, mode);
+        inCache(path, () -> cache.setMode(path, mode));
     }
 
     @Override
     public void chown(String path, OptionalLong uid, OptionalLong gid) throws IOException {
-        view.materialize(path);
-        cache.setOwner(path, uid.orElse(-1), gid.orElse(-1));
+        inCache(path, () -> cache.setOwner(path, uid.orElse(-1), gid.orElse(-1)));
     }
 
     @Override
     public void utimens(String path, Optional<Instant> atime, Optional<Instant> mtime) throws IOException {
-        view.materialize(path);
-        cache.setTimes(path, atime, mtime);
+        inCache(path, () -> cache.setTimes(path, atime, mtime));
     }
 
     /**
-     * Stops the uploader (uploads in flight are interrupted and stay pending in the journal) and closes the
-     * cache files still open. Call after the unmount.
+     * Changes {@code path}'s cache entry; when it has none (known only to the backend, or still downloading),
+     * fetches it into the cache first and changes it then.
+     */
+    private void inCache(String path, Runnable change) throws IOException {
+        try {
+            change.run();
+            return;
+        } catch (ErrnoException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw e;
+            }
+        }
+        view.materialize(path);
+        change.run();
+    }
+
+    /**
+     * Stops the uploader (uploads in flight are interrupted and stay pending in the journal; the paths still
+     * pending are logged at WARN) and closes the cache files still open. Call after the unmount.
      */
     @Override
     public void close() {

@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -40,6 +41,9 @@ import java.util.stream.Stream;
  * upload in flight (a stalled one included). Temp files left by a killed process are removed when a backend is
  * created.
  *
+ * <p>{@link #putSparse} copies by position (no stream): a cache file comes this way, and one with holes is stored
+ * with the same holes, only its data extents read and written.
+ *
  * <p>The stored tree is reached through a descriptor of {@code root} with {@code *at} calls (the
  * {@code io.fuseguard.examples.host} layer), never by a host path built from a stored path: a path that fits
  * the filesystem in front of it (up to, and past, PATH_MAX) fits here too.
@@ -58,6 +62,12 @@ public final class DirectoryBackend implements Backend {
     private final int rootFd;
     private final BeneathResolver resolver;
     private final AtomicLong puts = new AtomicLong();
+    /** Temp names: a random prefix per instance and a counter (a UUID per put costs a SecureRandom call). */
+    private final String tempPrefix = UUID.randomUUID().toString().substring(0, 8) + "-";
+    private final AtomicLong temps = new AtomicLong();
+    /** One chunk buffer per uploading thread, for the positional copy of {@link #putSparse}. */
+    private static final ThreadLocal<ByteBuffer> CHUNK_BUFFER = ThreadLocal.withInitial(
+            () -> ByteBuffer.allocateDirect(CHUNK));
     /** Serialises directory creation (puts) with the pruning of empty directories (deletes). */
     private final Object structure = new Object();
 
@@ -123,7 +133,7 @@ public final class DirectoryBackend implements Backend {
     @Override
     public void put(String path, InputStream data, long size) throws IOException {
         Path target = fileOf(path);
-        Path tmp = incoming.resolve(UUID.randomUUID() + ".part");
+        Path tmp = newTemp();
         boolean done = false;
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
@@ -143,23 +153,85 @@ public final class DirectoryBackend implements Backend {
                 }
                 ch.force(true);
             }
-            synchronized (structure) { // a concurrent delete must not prune the parent in between
-                try (Entry e = HostFiles.resolveMakingParents(resolver, path, DIR_MODE)) {
-                    if (isDirectory(e)) {
-                        throw new IOException("is a directory in the backend: " + path);
-                    }
-                    // the temp file is a short path of our own; the target is reached through its parent
-                    Host.check(Host.LIBC.renameat(Host.AT_FDCWD, tmp.toString(), e.dirfd(), e.name()),
-                            "store " + path);
-                } catch (ErrnoException x) {
-                    throw ioFailure(x);
-                }
-            }
+            store(path, tmp);
             done = true;
             puts.incrementAndGet();
         } finally {
             if (!done) {
                 Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    /**
+     * Stores the data extents of {@code content} only: the temp file is given the content's size first (one
+     * hole), then each extent is written at its offset, so holes stay holes and are never read or written.
+     */
+    @Override
+    public void putSparse(String path, SparseContent content) throws IOException {
+        fileOf(path);
+        Path tmp = newTemp();
+        boolean done = false;
+        int fd = Host.LIBC.openat(Host.AT_FDCWD, tmp.toString(),
+                Host.O_WRONLY | Host.O_CREAT | Host.O_EXCL | Host.O_CLOEXEC, 0666);
+        if (fd < 0) {
+            throw new IOException("cannot create " + tmp + ": errno " + Host.errno());
+        }
+        try {
+            try {
+                List<SparseContent.Extent> extents = content.extents();
+                SparseContent.Extent last = extents.isEmpty() ? null : extents.get(extents.size() - 1);
+                if (last == null || last.offset() + last.length() < content.size()) {
+                    Host.check(Host.LIBC.ftruncate(fd, content.size()), "truncate " + tmp); // a hole at the end
+                }
+                ByteBuffer buf = CHUNK_BUFFER.get();
+                for (SparseContent.Extent e : extents) {
+                    long pos = e.offset();
+                    long end = e.offset() + e.length();
+                    while (pos < end) {
+                        buf.clear().limit((int) Math.min(CHUNK, end - pos));
+                        if (content.read(buf, pos) <= 0) {
+                            throw new IOException("short upload of " + path + " at offset " + pos);
+                        }
+                        buf.flip();
+                        pos += HostFiles.write(fd, buf, pos);
+                        if (Thread.currentThread().isInterrupted()) {
+                            throw new InterruptedIOException("upload of " + path + " interrupted");
+                        }
+                    }
+                }
+                Host.check(Host.LIBC.fsync(fd), "fsync " + tmp);
+            } catch (ErrnoException x) {
+                throw new IOException(x.getMessage(), x);
+            } finally {
+                Host.LIBC.close(fd);
+            }
+            store(path, tmp);
+            done = true;
+            puts.incrementAndGet();
+        } finally {
+            if (!done) {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    private Path newTemp() {
+        return incoming.resolve(tempPrefix + temps.incrementAndGet() + ".part");
+    }
+
+    /** Moves a complete temp file into place at {@code path}, making its parent directories. */
+    private void store(String path, Path tmp) throws IOException {
+        synchronized (structure) { // a concurrent delete must not prune the parent in between
+            try (Entry e = HostFiles.resolveMakingParents(resolver, path, DIR_MODE)) {
+                if (isDirectory(e)) {
+                    throw new IOException("is a directory in the backend: " + path);
+                }
+                // the temp file is a short path of our own; the target is reached through its parent
+                Host.check(Host.LIBC.renameat(Host.AT_FDCWD, tmp.toString(), e.dirfd(), e.name()),
+                        "store " + path);
+            } catch (ErrnoException x) {
+                throw ioFailure(x);
             }
         }
     }

@@ -158,6 +158,37 @@ final class Download {
 
     }
 
+    /**
+     * Waits until the download ended or {@link System#nanoTime()} reaches {@code until}, whichever is first,
+     * and within the request's deadline.
+     *
+     * @return whether it ended (well: a failure throws)
+     * @throws ErrnoException EIO when the download failed, EINTR when interrupted
+     */
+    synchronized boolean awaitDoneUntil(long until) {
+        while (!finished) {
+            long left = until - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            Optional<RequestContext> ctx = RequestContext.current();
+            long nanos = Math.min(left, ctx.map(c -> c.remaining().toNanos()).orElse(left));
+            if (nanos <= 0) {
+                return false;
+            }
+            try {
+                TimeUnit.NANOSECONDS.timedWait(this, nanos);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ErrnoException(Errno.EINTR);
+            }
+        }
+        if (failure != null) {
+            throw failed();
+        }
+        return true;
+    }
+
     private ErrnoException failed() {
         return new ErrnoException(Errno.EIO, "fetching " + path + " from the backend: " + failure.getMessage());
     }

@@ -55,6 +55,16 @@ public final class FaultInjectingBackend implements Backend {
         delegate.put(path, new StallingStream(data, size), size);
     }
 
+    /** Positional puts get the same faults, and stall at the same point: after the first chunk. */
+    @Override
+    public void putSparse(String path, SparseContent content) throws IOException {
+        faults.beforePut();
+        if (content.size() <= 0) {
+            faults.stallPoint(); // nothing will be read: an empty upload stalls before it starts
+        }
+        delegate.putSparse(path, new StallingContent(content));
+    }
+
     @Override
     public InputStream get(String path) throws IOException {
         faults.before(false);
@@ -148,6 +158,56 @@ public final class FaultInjectingBackend implements Backend {
         @Override
         public boolean markSupported() {
             return false;
+        }
+    }
+
+    /** The content of one positional put, stalling at its second read as {@link StallingStream} does. */
+    private final class StallingContent implements SparseContent {
+        private final SparseContent content;
+        private long delivered;
+        private boolean stallChecked;
+
+        StallingContent(SparseContent content) {
+            this.content = content;
+        }
+
+        @Override
+        public long size() {
+            return content.size();
+        }
+
+        @Override
+        public List<Extent> extents() throws IOException {
+            return content.extents();
+        }
+
+        @Override
+        public int read(java.nio.ByteBuffer dst, long position) throws IOException {
+            if (!stallChecked && delivered > 0) {
+                stallChecked = true;
+                faults.stallPoint();
+            }
+            if (Thread.currentThread().isInterrupted()) {
+                throw new InterruptedIOException("upload interrupted");
+            }
+            java.nio.ByteBuffer part = dst;
+            if (!stallChecked) { // hold back at least one byte: the consumer must come back for more
+                int want = (int) Math.min(Math.min(dst.remaining(), FIRST_CHUNK), Math.max(1, size() - 1));
+                part = dst.duplicate().limit(dst.position() + want);
+            }
+            int n = content.read(part, position);
+            if (part != dst) {
+                dst.position(part.position());
+            }
+            if (n > 0) {
+                delivered += n;
+            }
+            return n;
+        }
+
+        @Override
+        public InputStream stream() throws IOException {
+            return new StallingStream(content.stream(), content.size());
         }
     }
 

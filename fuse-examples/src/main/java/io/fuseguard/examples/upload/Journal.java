@@ -1,150 +1,628 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.api.Errno;
+import io.fuseguard.api.ErrnoException;
+import io.fuseguard.examples.host.Host;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Base64;
-import java.util.HexFormat;
+import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.stream.Stream;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.zip.CRC32C;
 
 /**
- * The durable to-do list of a {@link CachedUploadFs}: at most one entry per path, "path X version V pending
- * upload" ({@link Op#PUT}) or "path X pending delete" ({@link Op#DELETE}), each a small file
- * {@code <hash of path>.entry}.
+ * The durable to-do list of a {@link CachedUploadFs}: an append-only log ({@code journal/log}) of what the
+ * backend still has to be told, one record per decision, each written with one {@code write(2)} before the
+ * cache change it announces.
  *
- * <p>An entry is written to a temp file, fsynced, renamed over the previous entry of the same path (atomic) and
- * the directory fsynced: after {@link #write} returns, the entry survives a crash of the daemon or of the
- * machine, and a reader finds either the old or the new entry, never a torn one. {@link #remove} happens only
- * after the backend confirmed.
+ * <h2>Records</h2>
+ * <ul>
+ *   <li>{@code SET op path version}: the path's entry is now "upload pending" ({@link Op#PUT}), "delete pending"
+ *       ({@link Op#DELETE}) or "local only, remove at the next start" ({@link Op#LOCAL}, a hidden name of a file
+ *       unlinked while open);</li>
+ *   <li>{@code CLEAR path}: the backend confirmed, the path has nothing pending;</li>
+ *   <li>{@code INTENT id from to}: a rename is about to change the cache; followed by {@code DONE id effects}
+ *       (the cache was renamed; the effects are the entries every moved path gets, a whole directory rename in
+ *       one record) or {@code FAILED id} (it was not). Every record is appended under the filesystem's lock and
+ *       a rename appends its intent, renames the cache and appends its outcome in one hold of it, so an intent
+ *       without an outcome is the last record of a log: the daemon stopped between the two, and the cache
+ *       itself tells whether the rename happened ({@link Replay#openIntent()});</li>
+ *   <li>{@code START bootId}, {@code SYNCED}, {@code CLOSED}: a daemon started, the log was flushed to disk,
+ *       it stopped cleanly.</li>
+ * </ul>
+ * A record is framed as {@code length, CRC-32C, payload}: a record torn by a crash of the machine is recognised
+ * and the log is read up to it.
+ *
+ * <h2>Durability</h2>
+ * A record is in the host's page cache when {@link #append} returns: it survives any end of the daemon
+ * ({@code kill -9}, an OOM kill, a crash). Against a crash of the machine the log is flushed ({@code
+ * fdatasync}) by {@link #sync}: at every {@code fsync(2)} of a file through the mount, every second while
+ * records arrive, and at a clean stop. The next start replays the records and rewrites the log with just the
+ * pending entries ({@link #compact}); so does a log grown past {@link #COMPACT_BYTES}.
+ *
+ * <p>Appends use a plain descriptor ({@code pwrite}), which a thread interrupt leaves alone (an interrupted
+ * {@code FileChannel} would close for good). A failed append (ENOSPC) is cut off again, so the log never keeps
+ * half a record, and the operation it announced does not happen.
  */
-final class Journal {
+final class Journal implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Journal.class);
-    private static final String MAGIC = "fuseguard-upload-journal 1";
-    private static final String SUFFIX = ".entry";
+    /** Log size past which the log is rewritten with the pending entries only (also 4 x the last rewrite). */
+    static final long COMPACT_BYTES = 4L << 20;
+    private static final int MAGIC = 0x46475531; // "FGU1"
+    private static final String LOG_NAME = "log";
+    private static final String TMP_NAME = "log.tmp";
 
     /** What the backend still has to be told about a path. */
     enum Op {
         /** Upload the cache file of the path. */
         PUT,
         /** Delete the path from the backend. */
-        DELETE
+        DELETE,
+        /** A cache entry that never reaches the backend; removed from the cache at the next start. */
+        LOCAL,
+        /** Nothing pending any more (only in a rename's effects). */
+        CLEAR
     }
 
-    /** One journal entry. */
+    /** One journal entry: the path's pending operation and its version (a new one at every change of it). */
     record Entry(Op op, String path, long version) {
     }
 
-    private final Path dir;
-
-    Journal(Path dir) throws IOException {
-        this.dir = dir;
-        Files.createDirectories(dir);
-        try (Stream<Path> s = Files.list(dir)) {
-            for (Path p : (Iterable<Path>) s::iterator) {
-                if (p.getFileName().toString().endsWith(".tmp")) {
-                    Files.deleteIfExists(p); // a write interrupted by a crash: its entry was never committed
-                }
-            }
-        }
+    /** A rename whose cache side may or may not have happened: the daemon stopped between intent and outcome. */
+    record Intent(long id, String from, String to, boolean directory) {
     }
 
-    /** The directory holding the entries. */
+    /**
+     * What a log holds.
+     *
+     * @param entries      the pending entries, by path, in the order they were last set
+     * @param openIntent   a rename the daemon stopped inside of, or null
+     * @param maxVersion   the highest version in the log (the next run continues above it)
+     * @param maxIntent    the highest rename id in the log
+     * @param clean        whether the last run stopped cleanly ({@code CLOSED} last)
+     * @param bootId       the boot id of the machine that wrote the last {@code START}, or empty
+     * @param syncedMillis wall time of the last flush that is known to have reached the disk
+     * @param damaged      bytes at the end that could not be read (a torn record)
+     */
+    record Replay(Map<String, Entry> entries, Intent openIntent, long maxVersion, long maxIntent, boolean clean,
+                  String bootId, long syncedMillis, long damaged) {
+    }
+
+    private static final byte T_START = 1;
+    private static final byte T_SET = 2;
+    private static final byte T_CLEAR = 3;
+    private static final byte T_INTENT = 4;
+    private static final byte T_DONE = 5;
+    private static final byte T_FAILED = 6;
+    private static final byte T_SYNCED = 7;
+    private static final byte T_CLOSED = 8;
+
+    private final Path dir;
+    private final String bootId;
+    /** Serialises {@link #sync} with the swap of the descriptor by {@link #compact} and {@link #close}. */
+    private final ReentrantLock fdLock = new ReentrantLock();
+    private volatile int fd = -1;
+    private volatile boolean dirty;
+    /** End of the log; appends are serialised by the caller (the filesystem's lock). */
+    private long end;
+    private long compactedSize;
+    private ByteBuffer buf = ByteBuffer.allocateDirect(4096).order(ByteOrder.LITTLE_ENDIAN);
+
+    private Journal(Path dir, String bootId) {
+        this.dir = dir;
+        this.bootId = bootId;
+    }
+
+    /** Opens the journal in {@code dir} (created if missing) without writing to it; call {@link #load} next. */
+    static Journal open(Path dir) throws IOException {
+        return open(dir, currentBootId());
+    }
+
+    /** Opens the journal as a machine with boot id {@code bootId} would (tests of a crash of the machine). */
+    static Journal open(Path dir, String bootId) throws IOException {
+        Files.createDirectories(dir);
+        Files.deleteIfExists(dir.resolve(TMP_NAME)); // a rewrite interrupted by a crash: the old log stands
+        return new Journal(dir, bootId);
+    }
+
+    /** The directory holding the log. */
     Path dir() {
         return dir;
     }
 
-    /** Every committed entry. */
-    List<Entry> load() throws IOException {
+    /** This machine's boot id (changes at every boot: tells a crash of the machine from one of the daemon). */
+    String bootId() {
+        return bootId;
+    }
+
+    static String currentBootId() {
+        try {
+            return Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).trim();
+        } catch (IOException | RuntimeException e) {
+            return "";
+        }
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    /** Reads the log a previous run left (an empty replay when there is none). */
+    Replay load() throws IOException {
+        return readDir(dir);
+    }
+
+    /** Reads the journal in {@code journalDir} without changing it (for tests and tools). */
+    static Replay readDir(Path journalDir) throws IOException {
+        Replay r = read(journalDir.resolve(LOG_NAME));
+        List<Entry> legacy = readLegacy(journalDir);
+        if (legacy.isEmpty()) {
+            return r;
+        }
+        // entries of the journal before the log (one file per path): older than anything in a log, so a log's
+        // entry for the same path wins
+        Map<String, Entry> merged = new LinkedHashMap<>();
+        long maxVersion = r.maxVersion();
+        for (Entry e : legacy) {
+            merged.put(e.path(), e);
+            maxVersion = Math.max(maxVersion, e.version());
+        }
+        for (Entry e : r.entries().values()) {
+            merged.remove(e.path());
+            merged.put(e.path(), e);
+        }
+        LOG.info("Journal {}: {} entr{} of the previous journal format taken over", journalDir, legacy.size(),
+                legacy.size() == 1 ? "y" : "ies");
+        return new Replay(merged, r.openIntent(), maxVersion, r.maxIntent(), false, r.bootId(), r.syncedMillis(),
+                r.damaged());
+    }
+
+    /** The previous format's magic line: one file {@code <hash>.entry} per path, "op", "version", "path". */
+    private static final String LEGACY_MAGIC = "fuseguard-upload-journal 1";
+    private static final String LEGACY_SUFFIX = ".entry";
+
+    /** The entries a journal of the previous format left in {@code dir} (one file per path). */
+    private static List<Entry> readLegacy(Path dir) throws IOException {
         List<Entry> out = new ArrayList<>();
-        try (Stream<Path> s = Files.list(dir)) {
-            for (Path p : (Iterable<Path>) s::iterator) {
-                if (!p.getFileName().toString().endsWith(SUFFIX)) {
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (!f.getFileName().toString().endsWith(LEGACY_SUFFIX)) {
                     continue;
                 }
                 try {
-                    out.add(parse(Files.readString(p, StandardCharsets.UTF_8)));
+                    String[] lines = Files.readString(f, StandardCharsets.UTF_8).split("\n");
+                    if (lines.length < 4 || !lines[0].equals(LEGACY_MAGIC) || !lines[1].startsWith("op ")
+                            || !lines[2].startsWith("version ") || !lines[3].startsWith("path ")) {
+                        throw new IllegalArgumentException("not an entry");
+                    }
+                    String path = new String(java.util.Base64.getUrlDecoder().decode(lines[3].substring(5)),
+                            StandardCharsets.UTF_8);
+                    out.add(new Entry(Op.valueOf(lines[1].substring(3)), path, Long.parseLong(lines[2]
+                            .substring(8))));
                 } catch (RuntimeException e) {
-                    LOG.error("Unreadable journal entry {} kept for inspection: {}", p, e.toString());
+                    LOG.error("Unreadable entry {} of the previous journal format left in place: {}", f, e.toString());
                 }
             }
         }
         return out;
     }
 
-    /** Commits {@code e} durably, replacing the path's previous entry. */
-    void write(Entry e) throws IOException {
-        Path target = fileOf(e.path());
-        Path tmp = dir.resolve(target.getFileName() + "." + Thread.currentThread().getId() + ".tmp");
-        String text = MAGIC + "\nop " + e.op() + "\nversion " + e.version() + "\npath "
-                + Base64.getUrlEncoder().encodeToString(e.path().getBytes(StandardCharsets.UTF_8)) + "\n";
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer b = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
-            while (b.hasRemaining()) {
-                ch.write(b);
+    /** Removes the previous format's entry files once a log holds them. */
+    private void removeLegacy() throws IOException {
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String n = f.getFileName().toString();
+                if (n.endsWith(LEGACY_SUFFIX) || (n.endsWith(".tmp") && !n.equals(TMP_NAME))) {
+                    Files.deleteIfExists(f);
+                }
             }
-            ch.force(true);
         }
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        syncDir();
     }
 
-    /** Removes the path's entry (the backend confirmed). */
-    void remove(String path) throws IOException {
+    private static Replay read(Path log) throws IOException {
+        byte[] all;
         try {
-            Files.delete(fileOf(path));
+            all = Files.readAllBytes(log);
         } catch (NoSuchFileException e) {
+            return new Replay(new LinkedHashMap<>(), null, 0, 0, true, "", 0, 0);
+        }
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        Map<String, Entry> entries = new LinkedHashMap<>();
+        Intent open = null;
+        boolean afterOpen = false;
+        long maxVersion = 0;
+        long maxIntent = 0;
+        boolean clean = all.length == 0;
+        String boot = "";
+        long synced = 0;
+        if (b.remaining() >= 4 && b.getInt(0) == MAGIC) {
+            b.position(4);
+        } else if (all.length > 0) {
+            LOG.error("{} is not a journal of this version: ignored ({} bytes)", log, all.length);
+            return new Replay(entries, null, 0, 0, false, "", 0, all.length);
+        }
+        while (b.remaining() > 0) {
+            int start = b.position();
+            ByteBuffer payload = frame(b);
+            if (payload == null) {
+                long damaged = all.length - start;
+                LOG.warn("Journal {} ends with {} unreadable byte(s) at offset {} (a record torn by a crash of the "
+                        + "machine); the records before it are used", log, damaged, start);
+                return new Replay(entries, open, maxVersion, maxIntent, false, boot, synced, damaged);
+            }
+            byte type = payload.get();
+            clean = false;
+            switch (type) {
+                case T_START -> {
+                    boot = string(payload);
+                    synced = payload.getLong();
+                }
+                case T_SET -> {
+                    Entry e = new Entry(Op.values()[payload.get()], string(payload), payload.getLong());
+                    maxVersion = Math.max(maxVersion, e.version());
+                    entries.remove(e.path()); // keeps the order of the last change
+                    entries.put(e.path(), e);
+                }
+                case T_CLEAR -> entries.remove(string(payload));
+                case T_INTENT -> {
+                    open = new Intent(payload.getLong(), string(payload), string(payload), payload.get() == 1);
+                    maxIntent = Math.max(maxIntent, open.id());
+                    afterOpen = false;
+                }
+                case T_DONE, T_FAILED -> {
+                    long id = payload.getLong();
+                    if (open != null && open.id() == id) {
+                        open = null;
+                    }
+                    if (type == T_DONE) {
+                        int n = payload.getInt();
+                        for (int i = 0; i < n; i++) {
+                            Op op = Op.values()[payload.get()];
+                            String path = string(payload);
+                            long version = payload.getLong();
+                            entries.remove(path);
+                            if (op != Op.CLEAR) {
+                                entries.put(path, new Entry(op, path, version));
+                                maxVersion = Math.max(maxVersion, version);
+                            }
+                        }
+                    }
+                }
+                case T_SYNCED -> synced = payload.getLong();
+                case T_CLOSED -> clean = true;
+                default -> {
+                    LOG.error("Journal {}: unknown record type {} at offset {}; the rest is ignored", log, type,
+                            start);
+                    return new Replay(entries, open, maxVersion, maxIntent, false, boot, synced, all.length - start);
+                }
+            }
+            if (open != null && type != T_INTENT) {
+                afterOpen = true;
+            }
+        }
+        if (open != null && afterOpen) {
+            // cannot happen with appends under one lock; the cache's state decides it anyway
+            LOG.warn("Journal {}: the rename {} -> {} has no outcome but records follow it", log, open.from(),
+                    open.to());
+        }
+        return new Replay(entries, open, maxVersion, maxIntent, clean, boot, synced, 0);
+    }
+
+    /** The payload of the frame at {@code b}'s position (position moved past it), or null when torn. */
+    private static ByteBuffer frame(ByteBuffer b) {
+        if (b.remaining() < 8) {
+            return null;
+        }
+        int len = b.getInt();
+        int crc = b.getInt();
+        if (len <= 0 || len > b.remaining()) {
+            return null;
+        }
+        ByteBuffer payload = b.slice(b.position(), len).order(ByteOrder.LITTLE_ENDIAN);
+        CRC32C c = new CRC32C();
+        c.update(payload.duplicate());
+        if ((int) c.getValue() != crc) {
+            return null;
+        }
+        b.position(b.position() + len);
+        return payload;
+    }
+
+    private static String string(ByteBuffer b) {
+        int n = b.getInt();
+        byte[] s = new byte[n];
+        b.get(s);
+        return new String(s, StandardCharsets.UTF_8);
+    }
+
+    // ---------------------------------------------------------------- writing (caller holds the filesystem's lock)
+
+    /**
+     * Starts a fresh log holding {@code entries} only: written beside the old one, flushed, renamed over it and
+     * the directory flushed, so a crash leaves the old log or the new one. Then appends go to it.
+     */
+    void compact(Collection<Entry> entries) throws IOException {
+        Path tmp = dir.resolve(TMP_NAME);
+        int nfd = Host.LIBC.openat(Host.AT_FDCWD, tmp.toString(),
+                Host.O_WRONLY | Host.O_CREAT | Host.O_TRUNC | Host.O_CLOEXEC, 0600);
+        if (nfd < 0) {
+            throw new IOException("cannot create " + tmp + ": errno " + Host.errno());
+        }
+        long size;
+        try {
+            ByteBuffer magic = ByteBuffer.allocateDirect(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, MAGIC);
+            writeFully(nfd, magic, 0, 4);
+            size = 4;
+            begin(T_START);
+            putString(bootId);
+            buf.putLong(System.currentTimeMillis()); // flushed below: everything so far is on disk
+            size += writeRecord(nfd, size);
+            for (Entry e : entries) {
+                size += writeRecord(nfd, size, setRecord(e));
+            }
+            if (Host.LIBC.fdatasync(nfd) < 0) {
+                throw new IOException("cannot flush " + tmp + ": errno " + Host.errno());
+            }
+        } catch (IOException | RuntimeException e) {
+            Host.LIBC.close(nfd);
+            Files.deleteIfExists(tmp);
+            throw e;
+        }
+        CrashPoints.reached(CrashPoints.Point.JOURNAL_COMPACT_WRITTEN);
+        Files.move(tmp, dir.resolve(LOG_NAME), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        syncDir();
+        removeLegacy(); // the log holds them now
+        fdLock.lock();
+        try {
+            int old = fd;
+            fd = nfd;
+            if (old >= 0) {
+                Host.LIBC.close(old);
+            }
+        } finally {
+            fdLock.unlock();
+        }
+        end = size;
+        compactedSize = size;
+        dirty = false;
+    }
+
+    /** Whether the log has grown enough to be rewritten ({@link #compact}). */
+    boolean wantsCompaction() {
+        return end > Math.max(COMPACT_BYTES, 4 * compactedSize);
+    }
+
+    /** Appends "the entry of {@code e.path()} is now {@code e}". */
+    void set(Entry e) throws IOException {
+        append(setRecord(e));
+    }
+
+    /** Appends "nothing pending for {@code path}". */
+    void clear(String path) throws IOException {
+        begin(T_CLEAR);
+        putString(path);
+        append();
+    }
+
+    /** Appends a rename's intent; its outcome ({@link #done} or {@link #failed}) follows in the same lock hold. */
+    void intent(Intent i) throws IOException {
+        begin(T_INTENT);
+        buf.putLong(i.id());
+        putString(i.from());
+        putString(i.to());
+        buf.put((byte) (i.directory() ? 1 : 0));
+        append();
+    }
+
+    /** Appends "rename {@code id} happened" with the entries it gives the paths it moved (CLEAR: none). */
+    void done(long id, List<Entry> effects) throws IOException {
+        begin(T_DONE);
+        buf.putLong(id);
+        buf.putInt(effects.size());
+        for (Entry e : effects) {
+            byte[] p = e.path().getBytes(StandardCharsets.UTF_8);
+            ensure(1 + 4 + p.length + 8);
+            buf.put((byte) e.op().ordinal());
+            buf.putInt(p.length);
+            buf.put(p);
+            buf.putLong(e.version());
+        }
+        append();
+    }
+
+    /** Appends "rename {@code id} did not happen". */
+    void failed(long id) throws IOException {
+        begin(T_FAILED);
+        buf.putLong(id);
+        append();
+    }
+
+    /** Appends "the daemon stopped cleanly" and flushes. */
+    void closed() throws IOException {
+        begin(T_CLOSED);
+        append();
+        sync();
+    }
+
+    private ByteBuffer setRecord(Entry e) {
+        begin(T_SET);
+        buf.put((byte) e.op().ordinal());
+        putString(e.path());
+        buf.putLong(e.version());
+        return buf;
+    }
+
+    private void begin(byte type) {
+        buf.clear();
+        buf.position(8); // length and checksum go first
+        buf.put(type);
+    }
+
+    private void putString(String s) {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        ensure(4 + b.length + 9);
+        buf.putInt(b.length);
+        buf.put(b);
+    }
+
+    private void ensure(int more) {
+        if (buf.remaining() < more + 16) {
+            ByteBuffer bigger = ByteBuffer.allocateDirect(Math.max(buf.capacity() * 2, buf.position() + more + 64))
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            buf.flip();
+            bigger.put(buf);
+            buf = bigger;
+        }
+    }
+
+    private void append() throws IOException {
+        append(buf);
+    }
+
+    private void append(ByteBuffer record) throws IOException {
+        int f = fd;
+        if (f < 0) {
+            throw new IOException("journal closed");
+        }
+        end += writeRecord(f, end, record);
+        dirty = true;
+    }
+
+    private long writeRecord(int f, long offset) throws IOException {
+        return writeRecord(f, offset, buf);
+    }
+
+    /** Seals the record in {@code record} (length and checksum) and writes it at {@code offset}; its size. */
+    private long writeRecord(int f, long offset, ByteBuffer record) throws IOException {
+        int total = record.position();
+        int len = total - 8;
+        CRC32C c = new CRC32C();
+        c.update(record.duplicate().position(8).limit(total));
+        record.putInt(0, len);
+        record.putInt(4, (int) c.getValue());
+        try {
+            writeFully(f, record, offset, total);
+        } catch (IOException e) {
+            // never leave half a record: the next one would be unreadable behind it
+            if (Host.LIBC.ftruncate(f, offset) < 0) {
+                LOG.error("Journal: cannot cut a failed append off again (errno {}); the log is damaged from "
+                        + "offset {}", Host.errno(), offset);
+            }
+            throw e;
+        }
+        return total;
+    }
+
+    private static void writeFully(int f, ByteBuffer b, long offset, int length) throws IOException {
+        ByteBuffer src = b.duplicate().position(0).limit(length); // jnr passes the address at its position
+        long done = 0;
+        while (src.hasRemaining()) {
+            long n = Host.LIBC.pwrite(f, src, src.remaining(), offset + done);
+            if (n < 0) {
+                int errno = Host.errno();
+                if (errno == Errno.EINTR.code()) {
+                    continue;
+                }
+                Errno known = Errno.of(errno);
+                throw new JournalException(known == null ? Errno.EIO : known, "journal write: errno " + errno);
+            }
+            done += n;
+            src.position(src.position() + (int) n);
+        }
+    }
+
+    // ---------------------------------------------------------------- flushing
+
+    /**
+     * Flushes the log to disk if anything was appended since the last flush, and notes the time in it (the next
+     * start after a crash of the machine trusts the records up to it). Takes no filesystem lock.
+     */
+    void sync() throws IOException {
+        if (!dirty) {
             return;
         }
-        syncDir();
+        fdLock.lock();
+        try {
+            int f = fd;
+            if (f < 0) {
+                return;
+            }
+            dirty = false;
+            if (Host.LIBC.fdatasync(f) < 0) {
+                dirty = true;
+                throw new IOException("journal flush failed: errno " + Host.errno());
+            }
+        } finally {
+            fdLock.unlock();
+        }
+    }
+
+    /** The record noting a completed flush; caller holds the filesystem's lock. */
+    void noteSynced(long wallMillis) throws IOException {
+        begin(T_SYNCED);
+        buf.putLong(wallMillis);
+        append();
     }
 
     private void syncDir() throws IOException {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
+        int d = Host.LIBC.openat(Host.AT_FDCWD, dir.toString(), Host.O_RDONLY | Host.O_DIRECTORY | Host.O_CLOEXEC, 0);
+        if (d < 0) {
+            throw new IOException("cannot open " + dir + ": errno " + Host.errno());
         }
-    }
-
-    private Path fileOf(String path) {
         try {
-            byte[] h = MessageDigest.getInstance("SHA-256").digest(path.getBytes(StandardCharsets.UTF_8));
-            return dir.resolve(HexFormat.of().formatHex(h, 0, 16) + SUFFIX);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+            if (Host.LIBC.fsync(d) < 0) {
+                throw new IOException("cannot flush " + dir + ": errno " + Host.errno());
+            }
+        } finally {
+            Host.LIBC.close(d);
         }
     }
 
-    static Entry parse(String text) {
-        String[] lines = text.split("\n");
-        if (lines.length < 4 || !lines[0].equals(MAGIC)) {
-            throw new IllegalArgumentException("not a journal entry");
+    /** Closes the log's descriptor; appends fail after. */
+    @Override
+    public void close() {
+        fdLock.lock();
+        try {
+            int f = fd;
+            fd = -1;
+            if (f >= 0) {
+                Host.LIBC.close(f);
+            }
+        } finally {
+            fdLock.unlock();
         }
-        Op op = Op.valueOf(value(lines[1], "op"));
-        long version = Long.parseLong(value(lines[2], "version"));
-        String path = new String(Base64.getUrlDecoder().decode(value(lines[3], "path")), StandardCharsets.UTF_8);
-        if (!path.startsWith("/")) {
-            throw new IllegalArgumentException("bad path in journal entry");
-        }
-        return new Entry(op, path, version);
     }
 
-    private static String value(String line, String key) {
-        if (!line.startsWith(key + " ")) {
-            throw new IllegalArgumentException("expected '" + key + "' in journal entry");
+    /** A failed append, with the host's errno (ENOSPC reaches the writer as ENOSPC). */
+    static final class JournalException extends IOException {
+        private final Errno errno;
+
+        JournalException(Errno errno, String message) {
+            super(message);
+            this.errno = errno;
         }
-        return line.substring(key.length() + 1);
+
+        /** The errno to answer the operation that could not be journaled. */
+        ErrnoException asErrno(String what) {
+            return new ErrnoException(errno, "cannot journal " + what + ": " + getMessage());
+        }
+    }
+
+    /** Entries sorted for a fresh log (stable order of the map). */
+    static List<Entry> snapshot(Map<String, Entry> pending) {
+        return new ArrayList<>(pending.values());
     }
 }

@@ -27,6 +27,8 @@ final class OpenFiles {
         volatile Download download;
         /** The download the handle was opened on (kept after it ended), counted in its openers; or null. */
         final Download origin;
+        /** The file was renamed to a hidden name while this handle was open (the engine's hide of an unlink). */
+        volatile boolean hidden;
 
         Handle(String path, int fd, boolean writable, Download download) {
             this.path = path;
@@ -38,6 +40,8 @@ final class OpenFiles {
     }
 
     private final Map<Long, Handle> handles = new ConcurrentHashMap<>();
+    /** Handles open for writing, by path; guarded by the filesystem's lock. */
+    private final Map<String, Integer> writers = new java.util.HashMap<>();
     private final AtomicLong nextFh = new AtomicLong(1);
 
     /** Registers an open cache file and returns its new handle number. Caller holds the lock. */
@@ -52,6 +56,9 @@ final class OpenFiles {
             download.openers.incrementAndGet();
         }
         handles.put(fh, new Handle(path, fd, writable, download));
+        if (writable) {
+            writers.merge(path, 1, Integer::sum);
+        }
         return fh;
     }
 
@@ -74,13 +81,21 @@ final class OpenFiles {
         if (h != null && h.origin != null) {
             h.origin.openers.decrementAndGet(); // the last one lets a cancelled download stop
         }
+        if (h != null && h.writable) {
+            writers.computeIfPresent(h.path, (p, n) -> n == 1 ? null : n - 1);
+        }
         return h;
     }
 
     /** Whether {@code path} is open for writing. Caller holds the lock. */
     boolean hasWriters(String path) {
+        return writers.containsKey(path);
+    }
+
+    /** Whether any handle is open on {@code path}. Caller holds the lock. */
+    boolean isOpen(String path) {
         for (Handle h : handles.values()) {
-            if (h.writable && h.path.equals(path)) {
+            if (h.path.equals(path)) {
                 return true;
             }
         }
@@ -91,7 +106,15 @@ final class OpenFiles {
     void renamed(String from, String to) {
         for (Handle h : handles.values()) {
             if (h.path.equals(from) || UploadPaths.under(h.path, from)) {
-                h.path = UploadPaths.moved(h.path, from, to);
+                String now = UploadPaths.moved(h.path, from, to);
+                if (UploadPaths.localOnly(now) && !UploadPaths.localOnly(h.path)) {
+                    h.hidden = true;
+                }
+                if (h.writable) {
+                    writers.computeIfPresent(h.path, (p, n) -> n == 1 ? null : n - 1);
+                    writers.merge(now, 1, Integer::sum);
+                }
+                h.path = now;
             }
         }
     }
@@ -100,6 +123,7 @@ final class OpenFiles {
     List<Handle> removeAll() {
         List<Handle> all = new ArrayList<>(handles.values());
         handles.clear();
+        writers.clear();
         return all;
     }
 }

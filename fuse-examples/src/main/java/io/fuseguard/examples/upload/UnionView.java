@@ -48,6 +48,14 @@ final class UnionView {
     private final ThreadPoolExecutor fetchers;
     /** Set under the lock by {@link #close}. */
     private boolean closed;
+    /**
+     * Directories made through this filesystem since it started ({@code mkdir}, and where renames took them):
+     * the backend had nothing there, and everything below them is in the cache, so a look-up or listing below
+     * them never asks the backend (a create in a new tree costs no backend call: with S3, no HEAD and no LIST).
+     * In memory only: after a restart the backend is asked again. Assumes this filesystem is the backend's only
+     * writer, as the rest of the example does.
+     */
+    private final Set<String> localDirs = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     UnionView(CacheDir cache, Backend backend, Uploader uploader, StateLock lock) {
         this.cache = cache;
@@ -71,6 +79,9 @@ final class UnionView {
             return cache.attributes(path);
         } catch (NoSuchFileException e) {
             // not cached: ask the backend
+        }
+        if (localDirs.contains(UploadPaths.parentOf(path))) {
+            throw new ErrnoException(Errno.ENOENT); // below a directory made here: the cache has everything
         }
         requireVisibleInBackend(path);
         Optional<BackendEntry> b;
@@ -101,10 +112,40 @@ final class UnionView {
         return getattr(path).type() == FileType.DIRECTORY;
     }
 
-    /** ENOTDIR unless the directory that would hold {@code path} is one. */
+    /** ENOTDIR unless the directory that would hold {@code path} is one (ENOENT when it does not exist). */
     void requireParentDirectory(String path) throws IOException {
-        if (!isDirectory(UploadPaths.parentOf(path))) {
+        String parent = UploadPaths.parentOf(path);
+        if (!parent.equals("/") && !localDirs.contains(parent) && !isDirectory(parent)) {
             throw new ErrnoException(Errno.ENOTDIR);
+        }
+    }
+
+    /** Whether {@code dir} is a directory made through this filesystem since it started (it is in the cache). */
+    boolean isLocalDir(String dir) {
+        return localDirs.contains(dir);
+    }
+
+    /** Records that {@code dir} was just made here (mkdir): the backend has nothing below it. */
+    void madeDirectory(String dir) {
+        localDirs.add(dir);
+    }
+
+    /** Forgets {@code dir} (removed). */
+    void removedDirectory(String dir) {
+        localDirs.remove(dir);
+    }
+
+    /** Carries the marks of directories made here along a rename of {@code from} to {@code to}. */
+    void renamedDirectory(String from, String to) {
+        if (localDirs.isEmpty()) {
+            return;
+        }
+        localDirs.remove(to); // replaced
+        for (String d : List.copyOf(localDirs)) {
+            if (d.equals(from) || UploadPaths.under(d, from)) {
+                localDirs.remove(d);
+                localDirs.add(UploadPaths.moved(d, from, to));
+            }
         }
     }
 
@@ -112,6 +153,9 @@ final class UnionView {
     Map<String, FileAttributes> list(String path) throws IOException {
         Map<String, FileAttributes> out = new LinkedHashMap<>();
         cache.listInto(path, out);
+        if (localDirs.contains(path)) {
+            return out;
+        }
         List<BackendEntry> remote;
         try {
             remote = backend.list(path);
@@ -174,6 +218,34 @@ final class UnionView {
         Download d = startDownload(path);
         if (d != null) {
             d.awaitDone();
+        }
+    }
+
+    /**
+     * Makes sure every one of {@code paths} (files) is in the cache, fetching those known only to the backend
+     * in parallel (at most {@link #FETCHERS} at once), and waits for them at most {@code budget}.
+     *
+     * @throws ErrnoException EIO when a download failed or they did not all arrive in time (the downloads go on,
+     *                        so a later attempt finds them done); ENOENT when one vanished
+     */
+    void fetchAll(List<String> paths, java.time.Duration budget) {
+        List<Download> waiting = new ArrayList<>();
+        for (String p : paths) {
+            Download d = startDownload(p);
+            if (d != null) {
+                waiting.add(d);
+            }
+        }
+        long until = System.nanoTime() + budget.toNanos();
+        int late = 0;
+        for (Download d : waiting) {
+            if (!d.awaitDoneUntil(until)) {
+                late++;
+            }
+        }
+        if (late > 0) {
+            throw new ErrnoException(Errno.EIO, late + " of the " + paths.size() + " files this rename moves are "
+                    + "still downloading from the backend; nothing was renamed (try again when they are cached)");
         }
     }
 
@@ -293,9 +365,10 @@ final class UnionView {
             CacheDir.setModified(d.file, d.modified);
             lock.run(() -> {
                 downloads.remove(d.path, d);
-                if (d.cancelled || uploader.deletePending(d.path)) {
+                if (d.cancelled || uploader.deletePending(d.path) || UploadPaths.localOnly(d.path)) {
                     d.finish(null); // unlinked: its handles keep the unlinked inode, as on any filesystem
                 } else if (cache.install(d.file, d.path)) {
+                    CrashPoints.reached(CrashPoints.Point.CACHE_INSTALL);
                     d.finish(null);
                 } else {
                     d.finishStale(); // the path got a cache file first: writes through its handles fail

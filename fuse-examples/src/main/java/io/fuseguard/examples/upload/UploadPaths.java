@@ -2,8 +2,11 @@ package io.fuseguard.examples.upload;
 
 /** String arithmetic on the filesystem's absolute, slash-separated paths. */
 final class UploadPaths {
-    /** Where libfuse 2 moves a file unlinked while open; such files never reach the backend. */
-    private static final String FUSE_HIDDEN = ".fuse_hidden";
+    /**
+     * Where libfuse 2 (and fuseguard's engine) moves a file unlinked while open: such names, and anything below a
+     * directory so named, never reach the backend and are removed from the cache at the next start.
+     */
+    private static final String FUSE_HIDDEN = "/.fuse_hidden";
 
     private UploadPaths() {
     }
@@ -29,8 +32,8 @@ final class UploadPaths {
         return to + path.substring(from.length());
     }
 
-    /** Whether {@code path} lives in the cache only and never reaches the backend. */
+    /** Whether {@code path} lives in the cache only and never reaches the backend (a hidden name in it). */
     static boolean localOnly(String path) {
-        return path.startsWith(FUSE_HIDDEN, path.lastIndexOf('/') + 1);
+        return path.contains(FUSE_HIDDEN);
     }
 }

@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -29,10 +28,9 @@ class CachedUploadFsJournalTest {
         fs.release(path, fh, OpenFlags.of(O_WRONLY));
     }
 
+    /** The pending uploads and deletes the journal on disk holds (what a start would resume). */
     private static long journalEntries(Path cache) throws Exception {
-        try (Stream<Path> s = Files.list(cache.resolve("journal"))) {
-            return s.filter(p -> p.toString().endsWith(".entry")).count();
-        }
+        return CachedUploadFs.journaledPaths(cache).size();
     }
 
     @Test
@@ -96,6 +94,41 @@ class CachedUploadFsJournalTest {
             fs.retryPending();
             assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
             assertThat(store.root().resolve("gone.txt")).doesNotExist();
+        }
+    }
+
+    @Test
+    void aFailedFsyncAndUploadsPendingAtShutdownAreLoggedAtWarnWithTheirPaths() throws Exception {
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
+                .getLogger("io.fuseguard.examples.upload");
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> seen =
+                new ch.qos.logback.core.read.ListAppender<>();
+        seen.start();
+        logger.addAppender(seen);
+        try {
+            FaultInjectingBackend backend = new FaultInjectingBackend(new DirectoryBackend(tmp.resolve("backend")));
+            backend.faults().failUploads(true);
+            CachedUploadFs fs = new CachedUploadFs(tmp.resolve("cache"), backend);
+            long fh = fs.create("/synced.txt", 0644, OpenFlags.of(O_WRONLY));
+            fs.write("/synced.txt", fh, ByteBuffer.wrap(new byte[] {1}), 0);
+            try {
+                fs.fsync("/synced.txt", fh, false);
+                throw new AssertionError("fsync succeeded with the backend refusing uploads");
+            } catch (ErrnoException e) {
+                assertThat(e.errno()).isEqualTo(Errno.EIO);
+            }
+            fs.release("/synced.txt", fh, OpenFlags.of(O_WRONLY));
+            writeFile(fs, "/other.txt", "x");
+            fs.close();
+            java.util.List<String> warnings = seen.list.stream()
+                    .filter(e -> e.getLevel() == ch.qos.logback.classic.Level.WARN)
+                    .map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage).toList();
+            assertThat(warnings).anySatisfy(w -> assertThat(w).startsWith("fsync of /synced.txt failed"));
+            assertThat(warnings).anySatisfy(w -> assertThat(w)
+                    .contains("2 backend operation(s) still pending at shutdown")
+                    .contains("/synced.txt").contains("/other.txt"));
+        } finally {
+            logger.detachAppender(seen);
         }
     }
 

@@ -30,7 +30,8 @@ import static org.awaitility.Awaitility.await;
 
 /**
  * The crash drill: the daemon (a separate JVM) is SIGKILLed while an upload is in flight; a new daemon on the
- * same cache and backend finishes it from the journal. Nothing acknowledged is lost.
+ * same cache and backend finishes it from the journal. Nothing acknowledged is lost, mode, owner and mtime
+ * included.
  */
 class UploadCrashRecoveryTest {
 
@@ -54,11 +55,15 @@ class UploadCrashRecoveryTest {
             System.out.printf("daemon 1 (stalling backend) ready in %d ms, pid %d%n", first.readyMs, first.pid());
             Child.runOk("cp", src.toString(), mnt.resolve("big.bin").toString());
             Child.runOk("sh", "-c", "printf small > " + mnt.resolve("small.txt"));
+            // metadata lives in the cache file: it must survive the kill too
+            Child.runOk("chmod", "0640", mnt.resolve("small.txt").toString());
+            Child.runOk("chown", "1234:5678", mnt.resolve("small.txt").toString());
+            Child.runOk("touch", "-m", "-d", "2001-02-03 04:05:06 UTC", mnt.resolve("small.txt").toString());
 
             // the upload is in flight: its first chunk sits in the backend's incoming directory
             await().atMost(Duration.ofSeconds(10)).until(() -> count(backendDir.resolve(DirectoryBackend.INCOMING)) > 0);
             assertThat(backendDir.resolve("big.bin")).doesNotExist();
-            assertThat(count(cache.resolve("journal"))).isEqualTo(2);
+            assertThat(CachedUploadFs.journaledPaths(cache)).containsExactly("/big.bin", "/small.txt");
 
             long k0 = System.nanoTime();
             first.process.destroyForcibly(); // SIGKILL
@@ -79,10 +84,12 @@ class UploadCrashRecoveryTest {
                     + "(mount ready after %d ms)%n", resumeMs, second.readyMs);
             assertThat(sha256(Files.readAllBytes(backendDir.resolve("big.bin")))).isEqualTo(sha);
             assertThat(Files.readString(backendDir.resolve("small.txt"))).isEqualTo("small");
-            await().atMost(Duration.ofSeconds(10)).until(() -> count(cache.resolve("journal")) == 0);
+            await().atMost(Duration.ofSeconds(10)).until(() -> CachedUploadFs.journaledPaths(cache).isEmpty());
             assertThat(count(backendDir.resolve(DirectoryBackend.INCOMING))).isZero();
             // and the mount serves the same bytes
             assertThat(Child.runOk("sha256sum", mnt.resolve("big.bin").toString())).startsWith(sha);
+            assertThat(Child.runOk("stat", "-c", "%a %u %g %Y", mnt.resolve("small.txt").toString()).trim())
+                    .as("mode, owner, group and mtime after kill -9 and restart").isEqualTo("640 1234 5678 981173106");
         } finally {
             if (second != null) {
                 second.stop();
