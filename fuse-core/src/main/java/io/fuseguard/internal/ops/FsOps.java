@@ -1,5 +1,6 @@
 package io.fuseguard.internal.ops;
 
+import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.internal.wire.Attr;
 
 import java.nio.ByteBuffer;
@@ -113,4 +114,52 @@ public interface FsOps {
     int removexattr(OpContext c, String path, String name);
 
     int access(OpContext c, String path, int mask);
+
+    // ---- operations a filesystem may leave out (ENOSYS: the kernel then does without them, as before) ----------
+
+    /** Whether POSIX record locks are the filesystem's (then INIT asks the kernel to forward them). */
+    default boolean implementsLocks() {
+        return false;
+    }
+
+    /** Whether {@code flock} locks are the filesystem's (then INIT asks the kernel to forward them). */
+    default boolean implementsFlock() {
+        return false;
+    }
+
+    /** Puts the lock that conflicts with {@code lock} into it (type {@code F_UNLCK} when none does). */
+    default int getlk(OpContext c, String path, long fh, long owner, LockRecord lock) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Takes, changes or releases a record lock; with {@code wait}, waits (interruptibly) for a conflict to end. */
+    default int setlk(OpContext c, String path, long fh, long owner, LockRecord lock, boolean wait) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** {@code flock} of type {@code F_RDLCK} (shared), {@code F_WRLCK} (exclusive) or {@code F_UNLCK}. */
+    default int flock(OpContext c, String path, long fh, long owner, int type, boolean wait) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** {@code SEEK_DATA} (3) or {@code SEEK_HOLE} (4): the offset found, or {@code -errno}. */
+    default long lseek(OpContext c, String path, long fh, long offset, int whence) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Bytes copied, or {@code -errno}. */
+    default long copyFileRange(OpContext c, String pathIn, long fhIn, long offsetIn, String pathOut, long fhOut,
+                               long offsetOut, long length, int flags) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Attributes with the birth time ({@code out.hasBtime}) when the filesystem keeps it. */
+    default int statx(OpContext c, String path, long fh, boolean hasFh, int flags, int mask, Attr out) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Creates and opens an unnamed file known by the reserved name {@code path} (see FuseFileSystem.tmpfile). */
+    default int tmpfile(OpContext c, String path, int mode, int flags, OpenResult out) {
+        return -Syscalls.ENOSYS;
+    }
 }

@@ -12,6 +12,7 @@ import java.nio.ByteBuffer;
 
 import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
+import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
 import static io.fuseguard.internal.sys.Syscalls.EPERM;
 import static io.fuseguard.internal.sys.Syscalls.ERANGE;
 
@@ -58,7 +59,7 @@ final class AttrRequests extends Requests {
                 reply(w, r, -rc);
                 return;
             }
-            if (nodes.isHidden(n) && a.nlink > 0) {
+            if (nodes.hidesLink(n) && a.nlink > 0) {
                 a.nlink--;
             }
             fixAttr(n, a);
@@ -284,6 +285,61 @@ final class AttrRequests extends Requests {
         int rc = ops.access(w.context, path, mask);
         if (end(w, r, rc)) {
             replyResult(w, r, rc);
+        }
+    }
+
+    /**
+     * STATX: sent instead of GETATTR when a caller of {@code statx(2)} asks for more than {@code stat} carries (a
+     * birth time). An ENOSYS answer makes the kernel use GETATTR for good.
+     */
+    void statx(Worker w, Request r, long deadline) {
+        if (isProbe(r)) {
+            reply(w, r, ENOSYS); // the kernel asks GETATTR instead
+            return;
+        }
+        Node n = node(r);
+        if (n == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        boolean hasFh = (r.i32(0) & Fuse.GETATTR_FH) != 0;
+        Handle h = hasFh ? s.handles.get(r.i64(8)) : null;
+        hasFh = h != null;
+        int flags = r.i32(16);
+        int mask = r.i32(20);
+        if (h != null) {
+            h.enter();
+        }
+        try {
+            if (!beginOn(w, r, Operation.STATX, OperationKind.METADATA, n, h, deadline, hasFh)) {
+                return;
+            }
+            Attr a = w.context.attr;
+            a.clear();
+            int rc = ops.statx(w.context, w.call.path, hasFh ? h.userFh() : 0, hasFh, flags, mask, a);
+            if (!end(w, r, rc)) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            if (nodes.hidesLink(n) && a.nlink > 0) {
+                a.nlink--;
+            }
+            fixAttr(n, a);
+            ByteBuffer o = w.out;
+            o.putLong(Fuse.OUT_HEADER, attrSec);
+            o.putInt(Fuse.OUT_HEADER + 8, attrNsec);
+            o.putInt(Fuse.OUT_HEADER + 12, 0);
+            o.putLong(Fuse.OUT_HEADER + 16, 0);
+            o.putLong(Fuse.OUT_HEADER + 24, 0);
+            a.encodeStatx(o, Fuse.OUT_HEADER + 32);
+            replyOk(w, r, Fuse.STATX_OUT);
+        } finally {
+            if (h != null) {
+                h.exit();
+            }
         }
     }
 }

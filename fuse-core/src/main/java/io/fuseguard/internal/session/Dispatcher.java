@@ -16,7 +16,7 @@ import static io.fuseguard.internal.sys.Syscalls.ENOTCONN;
 
 /**
  * Routes each FUSE request to its family ({@link EntryRequests}, {@link AttrRequests}, {@link FileRequests},
- * {@link DirRequests}, {@link ConnectionRequests}), through the lanes that bound how many handlers of a kind run
+ * {@link DirRequests}, {@link LockRequests}, {@link ConnectionRequests}), through the lanes that bound how many handlers of a kind run
  * at once. The families turn requests into calls of the path-based operation table and results into answers, the
  * way libfuse's high-level layer does, around the shared guarded section of {@link Requests}: the request's
  * deadline, kernel interrupts, answer-once, the self-access policy and the flush policy.
@@ -31,6 +31,7 @@ final class Dispatcher {
     private final AttrRequests attrs;
     private final FileRequests files;
     private final DirRequests dirs;
+    private final LockRequests locks;
     private final boolean debug;
 
     Dispatcher(Session s, FsOps ops, FuseguardConfig config, MountOptions opt, EventReporter events,
@@ -42,6 +43,7 @@ final class Dispatcher {
         this.attrs = new AttrRequests(shared);
         this.files = new FileRequests(shared);
         this.dirs = new DirRequests(shared);
+        this.locks = new LockRequests(shared);
         this.debug = config.mount().debug();
     }
 
@@ -80,6 +82,15 @@ final class Dispatcher {
             case Fuse.FSYNCDIR -> Operation.FSYNCDIR;
             case Fuse.ACCESS -> Operation.ACCESS;
             case Fuse.CREATE -> Operation.CREATE;
+            case Fuse.GETLK -> Operation.GETLK;
+            case Fuse.SETLK -> Operation.SETLK;
+            case Fuse.SETLKW -> Operation.SETLKW;
+            case Fuse.LSEEK -> Operation.LSEEK;
+            case Fuse.COPY_FILE_RANGE, Fuse.COPY_FILE_RANGE_64 -> Operation.COPY_FILE_RANGE;
+            case Fuse.STATX -> Operation.STATX;
+            case Fuse.TMPFILE -> Operation.TMPFILE;
+            case Fuse.IOCTL -> Operation.IOCTL;
+            case Fuse.POLL -> Operation.POLL;
             default -> Operation.GETATTR;
         };
     }
@@ -99,8 +110,7 @@ final class Dispatcher {
             case Fuse.FORGET -> s.nodes.forget(r.nodeid, r.i64(0));
             case Fuse.BATCH_FORGET -> connection.batchForget(r);
             case Fuse.INTERRUPT -> s.interrupt(r.i64(0));
-            case Fuse.NOTIFY_REPLY -> {
-            }
+            case Fuse.NOTIFY_REPLY -> s.notifier.retrieveReply(r); // never answered
             case Fuse.DESTROY -> s.send(w, r.unique, 0, 0);
             case Fuse.RELEASE, Fuse.RELEASEDIR -> {
                 // Counted at once: an unlink that follows the close must see the file closed (the kernel sent
@@ -133,8 +143,7 @@ final class Dispatcher {
             case Fuse.FORGET -> s.nodes.forget(r.nodeid, r.i64(0));
             case Fuse.BATCH_FORGET -> connection.batchForget(r);
             case Fuse.INTERRUPT -> s.interrupt(r.i64(0));
-            case Fuse.NOTIFY_REPLY -> {
-            }
+            case Fuse.NOTIFY_REPLY -> s.notifier.retrieveReply(r);
             case Fuse.DESTROY -> s.send(w, r.unique, 0, 0);
             case Fuse.RELEASE, Fuse.RELEASEDIR -> files.releaseLater(w, r);
             default -> {
@@ -239,7 +248,8 @@ final class Dispatcher {
 
     private static boolean isData(Request r) {
         return switch (r.opcode) {
-            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE, Fuse.FSYNC, Fuse.FSYNCDIR, Fuse.FLUSH -> true;
+            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE, Fuse.FSYNC, Fuse.FSYNCDIR, Fuse.FLUSH, Fuse.LSEEK,
+                    Fuse.COPY_FILE_RANGE, Fuse.COPY_FILE_RANGE_64, Fuse.SETLKW, Fuse.IOCTL -> true;
             case Fuse.SETATTR -> (r.i32(0) & Fuse.FATTR_SIZE) != 0;
             default -> false;
         };
@@ -247,7 +257,8 @@ final class Dispatcher {
 
     private static OperationKind kindOf(Request r) {
         return switch (r.opcode) {
-            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE -> OperationKind.DATA;
+            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE, Fuse.LSEEK, Fuse.COPY_FILE_RANGE, Fuse.COPY_FILE_RANGE_64,
+                    Fuse.SETLKW, Fuse.IOCTL -> OperationKind.DATA;
             case Fuse.FSYNC, Fuse.FSYNCDIR -> OperationKind.SYNC;
             case Fuse.FLUSH -> OperationKind.FLUSH;
             case Fuse.SETATTR -> (r.i32(0) & Fuse.FATTR_SIZE) != 0 ? OperationKind.DATA : OperationKind.METADATA;
@@ -286,7 +297,15 @@ final class Dispatcher {
             case Fuse.ACCESS -> attrs.access(w, r, deadline);
             case Fuse.CREATE -> files.create(w, r, deadline);
             case Fuse.RELEASE, Fuse.RELEASEDIR -> files.releaseInline(w, r, deadline);
-            // locks, ioctl, poll, lseek, ...: ENOSYS, and the kernel uses its defaults
+            case Fuse.GETLK -> locks.getlk(w, r, deadline);
+            case Fuse.SETLK -> locks.setlk(w, r, deadline, false);
+            case Fuse.SETLKW -> locks.setlk(w, r, deadline, true);
+            case Fuse.LSEEK -> files.lseek(w, r, deadline);
+            case Fuse.COPY_FILE_RANGE -> files.copyFileRange(w, r, deadline, false);
+            case Fuse.COPY_FILE_RANGE_64 -> files.copyFileRange(w, r, deadline, true);
+            case Fuse.TMPFILE -> files.tmpfile(w, r, deadline);
+            case Fuse.STATX -> attrs.statx(w, r, deadline);
+            // bmap, syncfs, ...: ENOSYS, and the kernel uses its defaults
             default -> s.send(w, r.unique, Syscalls.ENOSYS, 0);
         }
     }

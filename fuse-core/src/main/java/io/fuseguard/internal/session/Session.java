@@ -49,6 +49,7 @@ public final class Session {
     final SelfAccess selfAccess;
     final CloseWork closeWork;
     final Dispatcher dispatcher;
+    final Notifier notifier;
     final Lane metadataLane;
     final Lane dataLane;
     final long[] deadlines = new long[OperationKind.values().length];
@@ -126,6 +127,7 @@ public final class Session {
         this.closeWork = new CloseWork(name, ops, nodes, handles, paths, config.guard().flushPolicy(),
                 config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal);
         this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
+        this.notifier = new Notifier(this);
         long smallest = Long.MAX_VALUE;
         for (long d : deadlines) {
             smallest = Math.min(smallest, d);
@@ -636,7 +638,7 @@ public final class Session {
             if (Call.status(st) != Call.RUNNING || c.unique != unique) {
                 continue;
             }
-            if (!honourAllInterrupts && !Callers.dying(c.pid)) {
+            if (!honourAllInterrupts && !honoursEveryInterrupt(c.opcode) && !Callers.dying(c.pid)) {
                 c.interruptedUnique = unique; // the watchdog looks again: the caller may be killed later
                 c.nextInterruptCheck = System.nanoTime() + INTERRUPT_RECHECK_NANOS;
                 ignoredInterrupts.increment();
@@ -735,9 +737,18 @@ public final class Session {
         return switch (opcode) {
             case Fuse.LOOKUP, Fuse.GETATTR, Fuse.READLINK, Fuse.OPEN, Fuse.READ, Fuse.STATFS, Fuse.GETXATTR,
                     Fuse.LISTXATTR, Fuse.OPENDIR, Fuse.READDIR, Fuse.ACCESS, Fuse.FSYNC, Fuse.FSYNCDIR,
-                    Fuse.FLUSH -> true;
+                    Fuse.FLUSH, Fuse.GETLK, Fuse.SETLKW, Fuse.LSEEK, Fuse.STATX, Fuse.POLL -> true;
             default -> false;
         };
+    }
+
+    /**
+     * Requests whose every INTERRUPT is honoured, also for a caller that is not being killed: a lock that waits
+     * (SETLKW) changed nothing yet, and the kernel restarts a lock call answered EINTR where the program's signal
+     * handler asks for restarts (and reports EINTR otherwise), as a local filesystem does. See LockRequests.
+     */
+    private static boolean honoursEveryInterrupt(int opcode) {
+        return opcode == Fuse.SETLKW;
     }
 
     private boolean interruptQueued(Lane lane, long unique) {
@@ -746,7 +757,8 @@ public final class Session {
         }
         for (QueuedRequest q : lane.queue) {
             if (q.request.unique == unique) {
-                if (!honourAllInterrupts && !Callers.dying(q.request.pid)) {
+                if (!honourAllInterrupts && !honoursEveryInterrupt(q.request.opcode)
+                        && !Callers.dying(q.request.pid)) {
                     return false; // remembered as early: looked at again when it starts
                 }
                 if (!lane.remove(q)) {
@@ -770,7 +782,7 @@ public final class Session {
         if (!hasEarlyInterrupts || earlyInterrupts.remove(c.unique) == null) {
             return false;
         }
-        if (honourAllInterrupts || Callers.dying(c.pid)) {
+        if (honourAllInterrupts || honoursEveryInterrupt(c.opcode) || Callers.dying(c.pid)) {
             return true;
         }
         c.interruptedUnique = c.unique;
@@ -786,9 +798,15 @@ public final class Session {
         return closing;
     }
 
-    /** Stops taking new requests: from now on they are answered ENOTCONN. */
+    /** Stops taking new requests: from now on they are answered ENOTCONN (and notifications are refused). */
     public void beginClose() {
         closing = true;
+        notifier.close();
+    }
+
+    /** The mount's notifications to the kernel. */
+    public Notifier notifier() {
+        return notifier;
     }
 
     /**
