@@ -11,6 +11,7 @@ import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.RequestContext;
+import io.fuseguard.api.SeekWhence;
 import io.fuseguard.api.XattrMode;
 
 import java.nio.ByteBuffer;
@@ -339,6 +340,51 @@ public final class MemoryFs implements FuseFileSystem {
         tree.released(fh);
     }
 
+    /**
+     * {@code SEEK_DATA}/{@code SEEK_HOLE} over the chunks actually written: never-written chunks and the part of
+     * a chunk past what was written are holes (found in 4 KiB steps, as a local filesystem's blocks).
+     */
+    @Override
+    public long lseek(String path, long fh, long offset, SeekWhence whence) {
+        Node n = tree.byHandle(fh, path);
+        if (!n.isRegular()) {
+            throw new ErrnoException(n.isDirectory() ? Errno.EISDIR : Errno.EINVAL);
+        }
+        try (ScopedLock.Held h = n.lock.read()) {
+            long at = whence == SeekWhence.DATA ? n.data.nextData(offset) : n.data.nextHole(offset);
+            if (at < 0) {
+                throw new ErrnoException(Errno.ENXIO);
+            }
+            return at;
+        }
+    }
+
+    /** The attributes with the birth time (every inode keeps when it was made). */
+    @Override
+    public FileAttributes statx(String path) {
+        return getattr(path);
+    }
+
+    /**
+     * {@code O_TMPFILE}: a regular file with no name and no link, known by the name fuseguard reserved
+     * ({@code path}), never listed. {@link #link} gives it a name; the unlink of the reserved name at its last
+     * close frees it unless it was linked.
+     */
+    @Override
+    public long tmpfile(String path, int mode, OpenFlags flags) {
+        Caller c = caller();
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = tree.parentOf(path);
+            if (p.exists()) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            long gid = inheritsGroup(p.dir()) ? p.dir().gid : c.gid;
+            Node n = Node.file(tree.allocateIno(), mode, c.uid, gid, now(), newContent());
+            tree.attachTmpfile(path, n);
+            return n.ino;
+        }
+    }
+
     // ------------------------------------------------------------------------------------------ namespace
 
     @Override
@@ -407,6 +453,9 @@ public final class MemoryFs implements FuseFileSystem {
     public void unlink(String path) {
         Caller c = caller();
         try (ScopedLock.Held ns = tree.write()) {
+            if (tree.dropTmpfile(path)) {
+                return; // the reserved name of an O_TMPFILE file: no directory entry to remove
+            }
             NodeTree.Parent p = tree.parentOf(path);
             Node n = p.entry();
             if (n == null) {
