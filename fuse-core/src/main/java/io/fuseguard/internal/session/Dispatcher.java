@@ -179,7 +179,7 @@ final class Dispatcher {
         if (lane.offer(q)) {
             return true;
         }
-        s.send(w, r.unique, s.overloadErrno, 0);
+        s.send(w, r.unique, Session.lockSafe(r.opcode, s.overloadErrno), 0);
         shared.events.report(GuardEvent.Type.OVERLOADED, operationOf(r.opcode), "", r.pid, now, s.overloadErrno,
                 null, "all " + lane.budget + " threads of the " + lane.name + " lane busy and " + lane.capacity
                         + " requests waiting");

@@ -5,6 +5,7 @@ import io.fuseguard.api.OperationKind;
 import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.LockRecord;
 import io.fuseguard.internal.ops.OpContext;
+import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.internal.tree.Handle;
 import io.fuseguard.internal.wire.Fuse;
 
@@ -104,6 +105,11 @@ final class LockRequests extends Requests {
             String path = w.call.path;
             int rc = flock ? ops.flock(c, path, h.userFh(), owner, type, wait)
                     : ops.setlk(c, path, h.userFh(), owner, c.lock.set(type, start, end, r.i32(PID)), wait);
+            if (rc == -Syscalls.EINTR && !c.interrupted) {
+                // a handler that gave up at its deadline: EINTR without the kernel's INTERRUPT (no signal
+                // pending) would reach the program as errno 512 (see Session.lockSafe)
+                rc = -Session.lockSafe(r.opcode, s.timeoutErrno);
+            }
             boolean taken = rc >= 0 && type != Fuse.F_UNLCK;
             if (taken) {
                 // whatever the answer, the lock is dropped with the handle (below, or at its release)

@@ -564,7 +564,7 @@ public final class Session {
         long unique = c.unique;
         // The thread is given up first, so that what queued behind it runs by the time the caller hears back.
         boolean replaced = takeOffBooks(w, c);
-        sendError(unique, errno);
+        sendError(unique, lockSafe(c.opcode, errno));
         StackTraceElement[] stack = w.getStackTrace();
         long flags = s & (Call.THREAD_INTERRUPTED | Call.KERNEL_INTERRUPTED);
         boolean interrupt = interruptHandlers && c.opcode != Fuse.FLUSH;
@@ -612,7 +612,7 @@ public final class Session {
         }
         for (QueuedRequest q : lane.queue) {
             if (now - q.deadlineNanos > 0 && lane.remove(q)) {
-                sendError(q.request.unique, timeoutErrno);
+                sendError(q.request.unique, lockSafe(q.request.opcode, timeoutErrno));
                 events.report(GuardEvent.Type.TIMEOUT, Dispatcher.operationOf(q.request.opcode), "",
                         q.request.pid, q.arrivedNanos, timeoutErrno, null,
                         "waited in the " + lane.name + " queue (all " + lane.budget + " threads of the lane busy)");
@@ -652,6 +652,16 @@ public final class Session {
         }
         earlyInterrupts.put(unique, System.nanoTime());
         hasEarlyInterrupts = true;
+    }
+
+    /**
+     * The errno to answer a request with in place of {@code errno}: the kernel turns an EINTR answer to a lock
+     * (SETLK, SETLKW, flock) into a restart of the call, which only a pending signal completes; without one the
+     * program would get errno 512 (ERESTARTSYS). So a lock is answered EINTR only for the kernel's INTERRUPT,
+     * and a configured EINTR (timeout or overload errno) becomes EIO for locks.
+     */
+    static int lockSafe(int opcode, int errno) {
+        return errno == Syscalls.EINTR && (opcode == Fuse.SETLK || opcode == Fuse.SETLKW) ? Syscalls.EIO : errno;
     }
 
     /** Interrupts that were let finish because their callers were not being killed (signals of live programs). */

@@ -919,8 +919,10 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     /**
      * Runs a non-blocking lock attempt until it succeeds; without {@code wait} a conflict is EAGAIN at once. With
      * it, tries again (1 ms apart, doubling up to 20 ms) until the thread is interrupted (a signal of the caller,
-     * or the deadline: EINTR) or the request's deadline passed.
+     * or the deadline: EINTR) or the request's deadline passed by 100 ms.
      */
+    private static final long WAIT_MARGIN_NANOS = 100_000_000L;
+
     private static void waitFor(String path, boolean wait, java.util.function.IntSupplier attempt) {
         long pause = 1;
         while (true) {
@@ -934,8 +936,10 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 throw new ErrnoException(e == null || errno == Errno.EACCES.code() ? Errno.EAGAIN : e,
                         "lock " + path);
             }
+            // Past the deadline the mount has answered (within a tick) and interrupted this thread; the margin
+            // also ends a wait where handlers are not interrupted (interruptStalledHandlers false).
             long deadline = RequestContext.current().map(RequestContext::deadlineNanos).orElse(Long.MAX_VALUE);
-            if (Thread.interrupted() || System.nanoTime() - deadline > 0) {
+            if (Thread.interrupted() || System.nanoTime() - deadline > WAIT_MARGIN_NANOS) {
                 throw new ErrnoException(Errno.EINTR, "lock " + path + ": interrupted while waiting");
             }
             try {
