@@ -92,8 +92,10 @@ public final class KernelNotifier {
 
     /**
      * Puts {@code data} (copied before this returns) into the kernel's page cache of {@code path} at
-     * {@code offset}, growing the cached size if it ends past it (libfuse's {@code notify_store}): readers get it
-     * without a READ.
+     * {@code offset} (libfuse's {@code notify_store}): readers get it without a READ. Pages are only ever partly
+     * filled by it when the data ends before the end of the file and not on a page boundary; such a page is read
+     * from the filesystem as usual. Data ending past the cached size grows it and makes the kernel ask the
+     * filesystem for the attributes again: store what the filesystem now holds.
      */
     public CompletableFuture<Boolean> store(String path, long offset, ByteBuffer data) {
         return notifier.store(path, offset, data);
