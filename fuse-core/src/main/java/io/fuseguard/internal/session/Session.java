@@ -204,7 +204,7 @@ public final class Session {
         kernelTimeout = accepted;
     }
 
-    /** Whether the kernel took the request timeout (Linux 6.14+): the backstop for a daemon that dies mid-request. */
+    /** Whether the kernel took the request timeout (Linux 6.15+, protocol 7.43): the backstop for a daemon that dies mid-request. */
     public boolean kernelRequestTimeoutSet() {
         return kernelTimeout;
     }

@@ -105,7 +105,7 @@ public final class Fuse {
     public static final int INIT_MAX_PAGES = 1 << 22;
     /** fuse_init_in/out carry a second flags word (flags2). */
     public static final int INIT_EXT = 1 << 30;
-    /** flags2 bit (FUSE_REQUEST_TIMEOUT, 1 << 42): init_out.request_timeout is honoured (Linux 6.14+). */
+    /** flags2 bit (FUSE_REQUEST_TIMEOUT, 1 << 42): init_out.request_timeout is honoured (7.43, Linux 6.15+). */
     public static final int INIT2_REQUEST_TIMEOUT = 1 << 10;
 
     // Notification codes (fuse_out_header.error of a message with unique 0).
