@@ -49,6 +49,9 @@ final class UnionView {
     /** Set under the lock by {@link #close}. */
     private boolean closed;
 
+    /** Told each path whose download was installed in the cache (see CachedUploadFs#notifyKernel). */
+    volatile java.util.function.Consumer<String> installed = path -> { };
+
     UnionView(CacheDir cache, Backend backend, Uploader uploader, StateLock lock) {
         this.cache = cache;
         this.backend = backend;
@@ -297,6 +300,7 @@ final class UnionView {
                     d.finish(null); // unlinked: its handles keep the unlinked inode, as on any filesystem
                 } else if (cache.install(d.file, d.path)) {
                     d.finish(null);
+                    installed.accept(d.path); // queues a kernel notification: never waits
                 } else {
                     d.finishStale(); // the path got a cache file first: writes through its handles fail
                 }
