@@ -2,6 +2,7 @@ package io.fuseguard.benchmark;
 
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.examples.memory.MemoryFs;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.mount.FuseMount;
 
 import java.nio.file.Files;
@@ -21,7 +22,7 @@ import java.util.List;
  *   <li>{@code plain}: {@link ChunkedMemoryFs} mounted by jnr-fuse's own {@code mount()} (blocking, in the
  *       main thread; jnr-fuse's shutdown hook unmounts). READY comes from a watcher thread that stats the
  *       mount point until it shows the filesystem's device.</li>
- *   <li>{@code adapter}: the same class through {@link FuseMount#mount(ru.serce.jnrfuse.FuseFS, Path,
+ *   <li>{@code adapter}: the same class through {@link JnrFuseMount#mount(ru.serce.jnrfuse.FuseFS, Path,
  *       FuseguardConfig)}, default configuration plus the options given. READY when {@code mount()}
  *       returned (it returns when the filesystem answers).</li>
  *   <li>{@code memory}: fuseguard's {@link MemoryFs} (4 GiB capacity) through {@code FuseMount.mount}. The
@@ -114,7 +115,8 @@ public final class BenchLauncher {
         }
         FuseguardConfig config = b.build();
         // The configuration's shutdown hook (on by default) unmounts on SIGTERM; awaitUnmount then returns.
-        try (FuseMount m = legacy != null ? FuseMount.mount(legacy, mp, config) : FuseMount.mount(memoryFs, mp, config)) {
+        try (FuseMount m = legacy != null ? JnrFuseMount.mount(legacy, mp, config)
+                : FuseMount.mount(memoryFs, mp, config)) {
             System.out.println("READY " + pid);
             System.out.flush();
             m.awaitUnmount();

@@ -295,7 +295,7 @@ public final class BenchReport {
                     + "without `-s`), 64 KiB chunks, one read-write lock. **plain jnr-fuse** and **adapter**: "
                     + "the same class, `fuse-bench`'s `ChunkedMemoryFs` (a `FuseStubFS`, 64 KiB chunks, one "
                     + "read-write lock), mounted by jnr-fuse's `mount()` or by "
-                    + "`FuseMount.mount(FuseFS, Path, FuseguardConfig)`. **MemoryFs**: "
+                    + "`JnrFuseMount.mount(FuseFS, Path, FuseguardConfig)`. **MemoryFs**: "
                     + "`io.fuseguard.examples.memory.MemoryFs` through `fuseguard mount memory` (capacity "
                     + env.get("memoryfs_capacity") + ").");
             line("- **process start → mount answering**: `bench/c/startwait.c` forks and execs the daemon and "

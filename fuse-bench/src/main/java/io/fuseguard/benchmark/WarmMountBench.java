@@ -2,6 +2,7 @@ package io.fuseguard.benchmark;
 
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.examples.memory.MemoryFs;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.mount.FuseMount;
 
 import java.nio.file.Files;
@@ -59,7 +60,7 @@ public final class WarmMountBench {
                 memClose.add((t2 - t1) / 1e6);
             }
             t0 = System.nanoTime();
-            m = FuseMount.mount(jnrFs, mp, config);
+            m = JnrFuseMount.mount(jnrFs, mp, config);
             t1 = System.nanoTime();
             answering(mp);
             m.close();

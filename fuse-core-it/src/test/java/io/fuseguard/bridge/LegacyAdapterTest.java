@@ -4,6 +4,7 @@ import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.examples.migration.JnrMapFs;
 import io.fuseguard.config.SelfAccessPolicy;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.testkit.Child;
@@ -56,7 +57,7 @@ class LegacyAdapterTest {
         legacy.files().put("/stall", new byte[4096]);
         FuseguardConfig config = FuseguardConfig.builder().deadline(OperationKind.DATA, Duration.ofMillis(300))
                 .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING).shutdownHook(false).build();
-        try (FuseMount m = FuseMount.mount(legacy, tmp, config)) {   // the one line a migration changes
+        try (FuseMount m = JnrFuseMount.mount(legacy, tmp, config)) {   // the one line a migration changes
             assertThat(Child.run(Duration.ofSeconds(5), "cat", tmp.resolve("hello").toString()).out())
                     .isEqualTo("hello\n");
             Child.Result w = Child.run(Duration.ofSeconds(5), "sh", "-c", "echo written > " + tmp.resolve("new"));

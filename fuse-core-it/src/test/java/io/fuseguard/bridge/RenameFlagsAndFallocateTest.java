@@ -2,6 +2,7 @@ package io.fuseguard.bridge;
 
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.examples.migration.JnrMapFs;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.testkit.Child;
@@ -86,7 +87,7 @@ class RenameFlagsAndFallocateTest {
     void aMigratedJnrFuseFilesystemsFallocateIsCalled() throws Exception {
         FuseAvailability.assumeUsable();
         AllocatingFs fs = new AllocatingFs();
-        try (FuseMount m = FuseMount.mount(fs, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
+        try (FuseMount m = JnrFuseMount.mount(fs, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
             assertThat(run(mp)).isEqualTo("noreplace EINVAL\nexchange EINVAL\nplain ok\nfallocate ok\n");
             assertThat(fs.calls).containsExactly("/b mode=0 off=0 len=4096");
             assertThat(new String(fs.files().get("/b"), StandardCharsets.UTF_8)).isEqualTo("A");

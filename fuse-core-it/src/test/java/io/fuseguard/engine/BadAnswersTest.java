@@ -6,6 +6,7 @@ import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FileAttributes;
 import io.fuseguard.api.FileType;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.testkit.Child;
 import io.fuseguard.testkit.Edges;
@@ -158,7 +159,7 @@ class BadAnswersTest {
     static void mount() throws Exception {
         Edges.assumeFuseAndRoot();
         legacyMp = Edges.newDir("bad-legacy-");
-        legacy = FuseMount.mount(new WrongValuesFs(), legacyMp, config("bad-legacy"));
+        legacy = JnrFuseMount.mount(new WrongValuesFs(), legacyMp, config("bad-legacy"));
         modernMp = Edges.newDir("bad-java-");
         modern = FuseMount.mount(new WrongValuesJavaFs(), modernMp, config("bad-java"));
     }

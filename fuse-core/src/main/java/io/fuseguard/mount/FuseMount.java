@@ -2,8 +2,8 @@ package io.fuseguard.mount;
 
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.internal.bridge.AdapterMounts;
 import io.fuseguard.internal.bridge.JavaFsOps;
-import io.fuseguard.internal.bridge.LegacyFsOps;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.log.Log;
 import io.fuseguard.internal.mount.Fusermount;
@@ -19,7 +19,6 @@ import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
 import io.fuseguard.metrics.MountMetrics;
-import ru.serce.jnrfuse.FuseFS;
 
 import java.io.FileInputStream;
 import java.io.IOException;
@@ -49,12 +48,21 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * }
  * }</pre>
  *
+ * <p>An existing jnr-fuse filesystem is mounted unchanged, under the same guards, with
+ * {@code io.fuseguard.jnr.JnrFuseMount.mount(fs, mountPoint, config)} from the {@code fuse-jnr} artifact (kept
+ * apart so that fuse-core needs no jnr-fuse; see docs/migrating.md).
+ *
  * <p>fuseguard's warnings (stalled handlers, refused or allowed self-access, behaviours of a migrated jnr-fuse
  * filesystem that it serves differently, close-time work that failed) are logged through SLF4J; without an SLF4J
  * backend on the classpath, warnings and errors are printed on standard error instead.
  */
 public final class FuseMount implements AutoCloseable {
     private static final Log LOG = Log.of(FuseMount.class);
+
+    static {
+        // The jnr-fuse adapter (fuse-jnr) mounts through this routine with its own bridge; see AdapterMounts.
+        AdapterMounts.register(FuseMount::mount);
+    }
 
     private final Path mountPoint;
     private final FuseguardConfig config;
@@ -94,16 +102,6 @@ public final class FuseMount implements AutoCloseable {
      */
     public static FuseMount mount(FuseFileSystem fs, Path mountPoint, FuseguardConfig config) {
         return mount(mountPoint, config, events -> new JavaFsOps(fs, events));
-    }
-
-    /**
-     * Mounts an existing jnr-fuse filesystem unchanged, under the same guards. Its {@code init} and
-     * {@code destroy} are called, {@code getContext()} in a handler tells the real caller, and its {@code flush}
-     * runs when each file is released (see {@link io.fuseguard.config.FlushPolicy#DEFERRED}). Behaviours that
-     * fuseguard serves differently are logged at WARN when it mounts.
-     */
-    public static FuseMount mount(FuseFS legacy, Path mountPoint, FuseguardConfig config) {
-        return mount(mountPoint, config, events -> new LegacyFsOps(legacy, events));
     }
 
     private static FuseMount mount(Path mountPoint, FuseguardConfig config,

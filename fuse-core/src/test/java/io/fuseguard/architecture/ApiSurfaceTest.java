@@ -3,6 +3,8 @@ package io.fuseguard.architecture;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.lang.module.ModuleDescriptor;
+import java.lang.module.ModuleFinder;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Field;
 import java.lang.reflect.GenericArrayType;
@@ -24,14 +26,35 @@ import java.util.stream.Stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The public surface is chosen, not accidental: no public or protected signature of a public package names a type
- * of {@code io.fuseguard.internal}, and the filesystem API names no native (jnr) type at all. A module descriptor
- * would say the same, but jnr-fuse's jar splits the {@code jnr.ffi} package with jnr-ffi and cannot be a module,
- * so the rule is checked here.
+ * The public surface is chosen, not accidental: the module descriptor exports the public packages and nothing else
+ * (the engine's packages only to the jnr-fuse adapter), no public or protected signature of a public package names
+ * a type of {@code io.fuseguard.internal} (the descriptor cannot say that; on the class path, where most users run,
+ * it is not even read), and the filesystem API names no native (jnr) type at all.
  */
 class ApiSurfaceTest {
     private static final List<String> PUBLIC_PACKAGES =
             List.of("api", "config", "mount", "junit", "kernel", "metrics");
+
+    @Test
+    void theModuleExportsThePublicPackagesAndTheEngineOnlyToTheAdapter() throws Exception {
+        ModuleDescriptor d = ModuleFinder.of(classesDir()).findAll().iterator().next().descriptor();
+        assertThat(d.name()).isEqualTo("io.fuseguard.core");
+        assertThat(d.exports().stream().filter(e -> !e.isQualified()).map(ModuleDescriptor.Exports::source))
+                .containsExactlyInAnyOrderElementsOf(PUBLIC_PACKAGES.stream().map(p -> "io.fuseguard." + p).toList());
+        for (ModuleDescriptor.Exports e : d.exports()) {
+            if (e.isQualified()) {
+                assertThat(e.source()).as("qualified export").startsWith("io.fuseguard.internal.");
+                assertThat(e.targets()).as(e.source()).containsExactly("io.fuseguard.jnr");
+            }
+        }
+        assertThat(d.opens()).as("no package is open to reflection").isEmpty();
+        // What fuse-core needs at run time: jffi and SLF4J's API; JUnit and Micrometer only for their packages.
+        assertThat(d.requires().stream().filter(r -> !r.modifiers().contains(ModuleDescriptor.Requires.Modifier.STATIC)
+                        && !r.modifiers().contains(ModuleDescriptor.Requires.Modifier.MANDATED))
+                .map(ModuleDescriptor.Requires::name)).containsExactlyInAnyOrder("org.jnrproject.jffi", "org.slf4j");
+        assertThat(d.requires().stream().map(ModuleDescriptor.Requires::name))
+                .noneMatch(n -> n.contains("jnrfuse") || n.contains("jnr.fuse") || n.equals("org.jnrproject.ffi"));
+    }
 
     @Test
     void publicPackagesExposeNoInternalType() throws Exception {
@@ -70,9 +93,7 @@ class ApiSurfaceTest {
 
     /** Public classes of a package, nested public ones included, loaded without initializing them. */
     private static List<Class<?>> publicClasses(String pkg) throws IOException, URISyntaxException {
-        Path root = Path.of(ApiSurfaceTest.class.getProtectionDomain().getCodeSource().getLocation().toURI())
-                .getParent().resolve("classes");
-        Path dir = root.resolve(pkg.replace('.', '/'));
+        Path dir = classesDir().resolve(pkg.replace('.', '/'));
         List<Class<?>> out = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
             for (Path f : files.filter(p -> p.toString().endsWith(".class")).toList()) {
@@ -93,6 +114,12 @@ class ApiSurfaceTest {
             }
         }
         return out;
+    }
+
+    /** fuse-core's compiled main classes (target/classes, next to the tests' target/test-classes). */
+    private static Path classesDir() throws URISyntaxException {
+        return Path.of(ApiSurfaceTest.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+                .getParent().resolve("classes");
     }
 
     private static boolean isVisible(Class<?> c) {

@@ -4,6 +4,7 @@ import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.api.OperationKind;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.mount.FuseMount;
 
 import java.io.FileInputStream;
@@ -131,7 +132,7 @@ public final class DrillDaemon {
             if (self != null) {
                 c.selfAccessPolicy(self);
             }
-            FuseMount.mount(fs, mp, c.build());
+            JnrFuseMount.mount(fs, mp, c.build());
         }
         List<InputStream> held = new ArrayList<>();
         if (selfOpen) {

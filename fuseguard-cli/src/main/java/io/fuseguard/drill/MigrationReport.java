@@ -2,6 +2,7 @@ package io.fuseguard.drill;
 
 import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
@@ -74,7 +75,7 @@ public final class MigrationReport {
     public enum Column {
         /** The filesystem's own {@code mount()}: jnr-fuse and libfuse. */
         PLAIN("plain jnr-fuse", "plain", List.of()),
-        /** {@code FuseMount.mount(fs, path, FuseguardConfig.defaults())}. */
+        /** {@code JnrFuseMount.mount(fs, path, FuseguardConfig.defaults())}. */
         DEFAULTS("fuseguard defaults", "fuseguard", List.of("policy=default")),
         /** The same with {@code flushPolicy(FlushPolicy.BOUNDED)}. */
         BOUNDED("fuseguard `BOUNDED`", "fuseguard", List.of("policy=bounded"));
@@ -660,7 +661,7 @@ public final class MigrationReport {
             if (allowOther) {
                 b.allowOther(true);
             }
-            FuseMount fm = FuseMount.mount(fs, mp, b.build());
+            FuseMount fm = JnrFuseMount.mount(fs, mp, b.build());
             m = fm::close;
         }
         cleanup.push(() -> {

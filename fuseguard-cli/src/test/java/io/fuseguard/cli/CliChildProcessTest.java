@@ -179,13 +179,18 @@ class CliChildProcessTest {
                         empty.toString(), "--source", "/"},
                 {"mount option 'bogus' is not a libfuse 2 option", "mount", "memory", empty.toString(), "-o",
                         "bogus"},
-                {"signals to JVM threads", "mount", "memory", empty.toString(), "-o", "intr"},
+                {"sends that signal to its threads", "mount", "memory", empty.toString(), "-o", "intr_signal=10"},
                 {"--workers must be at least 2, not 1", "mount", "memory", empty.toString(), "--workers", "1"},
                 {"bad mount option", "mount", "memory", empty.toString(), "-o", "a b"},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
-            Run r = run(args);
+            Run r;
+            try {
+                r = run(args);
+            } finally {
+                io.fuseguard.testkit.Edges.forceUnmount(empty); // a case that mounted after all must not stay
+            }
             assertThat(r.exit()).as("exit code of %s", String.join(" ", args)).isEqualTo(2);
             assertThat(r.err()).as("stderr of %s", String.join(" ", args)).contains("fuseguard: ").contains(c[0]);
             assertThat(r.err().lines().filter(l -> l.startsWith("fuseguard: ")).count()).isEqualTo(1);

@@ -2,6 +2,7 @@ package io.fuseguard.drill;
 
 import io.fuseguard.api.GuardEvent;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
@@ -30,7 +31,7 @@ import static org.awaitility.Awaitility.await;
 /**
  * The mission's own target: an ndrive-style jnr-fuse filesystem (uploads in {@code flush}, an uploader started
  * by {@code init} and drained by {@code destroy}, an indexer thread reading its own mount) moved to fuseguard
- * with the one line {@code FuseMount.mount(fs, path, config)} and default configuration, compared with the same
+ * with the one line {@code JnrFuseMount.mount(fs, path, config)} and default configuration, compared with the same
  * class on plain jnr-fuse: nothing lost, no feature broken.
  */
 class NdriveMigrationTest {
@@ -66,7 +67,7 @@ class NdriveMigrationTest {
     }
 
     private FuseMount adapter(NdriveFs fs, Path mp, FuseguardConfig.Builder config) {
-        FuseMount m = FuseMount.mount(fs, mp, config.shutdownHook(false).listener(events::add).build());
+        FuseMount m = JnrFuseMount.mount(fs, mp, config.shutdownHook(false).listener(events::add).build());
         cleanup.add(() -> {
             m.close();
             forceUnmount(mp);

@@ -21,20 +21,22 @@ import static io.fuseguard.internal.sys.Syscalls.EIO;
  * Converts what a handler threw into the errno the kernel gets, at the boundary: {@link ErrnoException} as it
  * says; an interruption the framework caused as EINTR; the JDK's file-system exceptions as their errno; anything
  * else as EIO, logged once per operation and exception type and reported as {@code HANDLER_FAILED}; an
- * {@link OutOfMemoryError} also ends the mount (a spent heap takes fuseguard's own threads next).
+ * {@link OutOfMemoryError} also ends the mount (a spent heap takes fuseguard's own threads next). Public for the
+ * jnr-fuse adapter (module fuse-jnr), whose bridge converts at the same boundary.
  */
-final class Failures {
+public final class Failures {
     private static final Log LOG = Log.of(Failures.class);
 
     private final EventReporter events;
     private final Set<String> logged = ConcurrentHashMap.newKeySet();
 
-    Failures(EventReporter events) {
+    /** Failures reported to {@code events} (null: logged only). */
+    public Failures(EventReporter events) {
         this.events = events;
     }
 
     /** The {@code -errno} for a throwable of a handler running in context {@code c}. */
-    int map(OpContext c, Throwable t) {
+    public int map(OpContext c, Throwable t) {
         if (t instanceof ErrnoException e) {
             return -e.code();
         }

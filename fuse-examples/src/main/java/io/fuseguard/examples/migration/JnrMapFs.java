@@ -1,6 +1,7 @@
 package io.fuseguard.examples.migration;
 
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.mount.FuseMount;
 import jnr.ffi.Pointer;
 import jnr.ffi.types.off_t;
@@ -20,7 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * The migration rung: a filesystem written for plain jnr-fuse, the way jnr-fuse's own examples are (a
  * {@link FuseStubFS} subclass with native pointers and {@code -errno} returns), mounted under fuseguard's guards
  * without a change to its code. {@link #main} shows the one line a migration changes: {@code fs.mount(...)}
- * becomes {@code FuseMount.mount(fs, ...)}.
+ * becomes {@code JnrFuseMount.mount(fs, ...)} (from the fuse-jnr artifact).
  *
  * <p>The filesystem itself is a flat directory of files held in a map: enough to read, write, list, truncate
  * and delete. Its callbacks are overridable so drills and tests can add close-time work or stalls to the same
@@ -140,7 +141,7 @@ public class JnrMapFs extends FuseStubFS {
             System.err.println("usage: JnrMapFs <mount-point>");
             System.exit(2);
         }
-        try (FuseMount mount = FuseMount.mount(new JnrMapFs(), Path.of(args[0]), FuseguardConfig.defaults())) {
+        try (FuseMount mount = JnrFuseMount.mount(new JnrMapFs(), Path.of(args[0]), FuseguardConfig.defaults())) {
             mount.awaitUnmount();
         }
     }

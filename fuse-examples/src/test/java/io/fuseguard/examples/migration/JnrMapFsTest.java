@@ -1,6 +1,7 @@
 package io.fuseguard.examples.migration;
 
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.jnr.JnrFuseMount;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.testkit.Child;
@@ -26,7 +27,7 @@ class JnrMapFsTest {
         FuseAvailability.assumeUsable();
         JnrMapFs fs = new JnrMapFs();
         fs.files().put("/hello", "hello\n".getBytes(StandardCharsets.UTF_8));
-        try (FuseMount m = FuseMount.mount(fs, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
+        try (FuseMount m = JnrFuseMount.mount(fs, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
             assertThat(Child.run(Duration.ofSeconds(5), "cat", mp.resolve("hello").toString()).out())
                     .isEqualTo("hello\n");
             assertThat(Child.run(Duration.ofSeconds(5), "sh", "-c", "echo one > " + mp.resolve("new")
@@ -47,7 +48,7 @@ class JnrMapFsTest {
     void writesPastTheSizeLimitGetEfbig() throws Exception {
         FuseAvailability.assumeUsable();
         JnrMapFs fs = new JnrMapFs(8);
-        try (FuseMount m = FuseMount.mount(fs, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
+        try (FuseMount m = JnrFuseMount.mount(fs, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
             Files.writeString(mp.resolve("small"), "1234");
             assertThatThrownBy(() -> Files.writeString(mp.resolve("big"), "0123456789"))
                     .hasMessageContaining("File too large");

@@ -1,6 +1,7 @@
-package io.fuseguard.internal.bridge;
+package io.fuseguard.jnr;
 
 import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.bridge.Failures;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.ops.DirListing;
 import io.fuseguard.internal.ops.FsOps;
@@ -34,7 +35,7 @@ import static io.fuseguard.internal.sys.Syscalls.ERANGE;
  * request being handled. Structs and buffers are native memory owned by the request thread (never freed, not
  * reused before the handler returned), so a handler answered at its deadline cannot corrupt anything.
  */
-public final class LegacyFsOps implements FsOps {
+final class LegacyFsOps implements FsOps {
     private final FuseFS fs;
     private final Set<String> implemented;
     private final Failures failures;
@@ -42,7 +43,7 @@ public final class LegacyFsOps implements FsOps {
     private volatile long privateData;
 
     /** A bridge for the jnr-fuse filesystem {@code fs}. */
-    public LegacyFsOps(FuseFS fs, EventReporter events) {
+    LegacyFsOps(FuseFS fs, EventReporter events) {
         this.fs = fs;
         this.implemented = implementedMethods(fs.getClass());
         this.failures = new Failures(events);

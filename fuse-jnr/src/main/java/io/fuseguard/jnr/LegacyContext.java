@@ -1,4 +1,4 @@
-package io.fuseguard.internal.bridge;
+package io.fuseguard.jnr;
 
 import io.fuseguard.internal.log.Log;
 import io.fuseguard.internal.ops.OpContext;

@@ -1,4 +1,4 @@
-package io.fuseguard.internal.bridge;
+package io.fuseguard.jnr;
 
 import io.fuseguard.internal.ops.OpenResult;
 import io.fuseguard.internal.ops.StatfsResult;
