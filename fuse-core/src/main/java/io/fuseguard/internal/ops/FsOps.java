@@ -158,6 +158,30 @@ public interface FsOps {
         return -Syscalls.ENOSYS;
     }
 
+    /**
+     * A restricted ioctl on an open file: the argument's bytes (its size and direction encoded in {@code cmd}) in
+     * {@code data}: for an ioctl that returns bytes, {@code data} has room for {@code outSize} of them (the input,
+     * if any, copied in first), and what the handler leaves there goes back. Returns the ioctl's result or
+     * {@code -errno}. {@code arg} is the caller's argument as a number (an address in the caller's process for
+     * ioctls that pass a struct: never dereference it).
+     */
+    default int ioctl(OpContext c, String path, long fh, boolean directory, int cmd, long arg, int flags,
+                      ByteBuffer data, int outSize) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /**
+     * poll(2) on an open file: the ready events, or {@code -errno}. With {@code kh != 0} the kernel wants to be
+     * told when the file becomes ready: through the waker given by {@link #pollWaker}, with that handle.
+     */
+    default int poll(OpContext c, String path, long fh, long kh, int events) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Given once, before INIT: how the filesystem tells the kernel that a polled file became ready. */
+    default void pollWaker(java.util.function.LongConsumer wake) {
+    }
+
     /** Creates and opens an unnamed file known by the reserved name {@code path} (see FuseFileSystem.tmpfile). */
     default int tmpfile(OpContext c, String path, int mode, int flags, OpenResult out) {
         return -Syscalls.ENOSYS;

@@ -305,6 +305,8 @@ final class Dispatcher {
             case Fuse.COPY_FILE_RANGE_64 -> files.copyFileRange(w, r, deadline, true);
             case Fuse.TMPFILE -> files.tmpfile(w, r, deadline);
             case Fuse.STATX -> attrs.statx(w, r, deadline);
+            case Fuse.IOCTL -> files.ioctl(w, r, deadline);
+            case Fuse.POLL -> files.poll(w, r, deadline);
             // bmap, syncfs, ...: ENOSYS, and the kernel uses its defaults
             default -> s.send(w, r.unique, Syscalls.ENOSYS, 0);
         }

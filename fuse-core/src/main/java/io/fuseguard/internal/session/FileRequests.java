@@ -574,4 +574,94 @@ final class FileRequests extends Requests {
             s.closeWork.release(h, r.uid, r.gid, r.pid);
         }
     }
+
+    // ---- ioctl and poll (forwarded to jnr-fuse filesystems that have them) -------------------------------------
+
+    /** fuse_ioctl_in.flags: the ioctl is on a directory. */
+    private static final int IOCTL_DIR = 1 << 4;
+    /** fuse_ioctl_in.flags: not restricted to the argument sizes the command encodes (CUSE only). */
+    private static final int IOCTL_UNRESTRICTED = 1 << 1;
+
+    /**
+     * IOCTL, restricted: the kernel copies {@code in_size} bytes of the argument in and {@code out_size} bytes
+     * back, both from the command's encoding. ENOSYS makes the kernel answer ENOTTY.
+     */
+    void ioctl(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        int flags = r.i32(8);
+        int cmd = r.i32(12);
+        long arg = r.i64(16);
+        int inSize = r.i32(24);
+        int outSize = r.i32(28);
+        int in = Fuse.IN_HEADER + 32;
+        if ((flags & IOCTL_UNRESTRICTED) != 0 || inSize < 0 || outSize < 0 || in + inSize > r.end
+                || Fuse.OUT_HEADER + 16 + outSize > w.out.capacity()) {
+            reply(w, r, EINVAL);
+            return;
+        }
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.IOCTL, OperationKind.DATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            ByteBuffer data;
+            if (outSize > 0) {
+                data = w.replyData.duplicate().position(16).limit(16 + outSize).slice().order(w.out.order());
+                for (int i = 0; i < outSize; i++) {
+                    data.put(i, i < inSize ? r.buf.get(in + i) : 0);
+                }
+            } else {
+                data = r.buf.duplicate().position(in).limit(in + inSize).slice().order(w.out.order());
+            }
+            int rc = ops.ioctl(w.context, w.call.path, h.userFh(), (flags & IOCTL_DIR) != 0, cmd, arg, flags,
+                    data, outSize);
+            if (!end(w, r, Math.min(rc, 0))) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            w.out.putInt(Fuse.OUT_HEADER, rc);
+            w.out.putInt(Fuse.OUT_HEADER + 4, 0);
+            w.out.putLong(Fuse.OUT_HEADER + 8, 0);
+            replyOk(w, r, 16 + outSize);
+        } finally {
+            h.exit();
+        }
+    }
+
+    /** POLL: the ready events; with the schedule flag the filesystem tells the kernel later (NOTIFY_POLL). */
+    void poll(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        long kh = r.i64(8);
+        int flags = r.i32(16);
+        int events = r.i32(20);
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.POLL, OperationKind.METADATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            int rc = ops.poll(w.context, w.call.path, h.userFh(), (flags & Fuse.POLL_SCHEDULE_NOTIFY) != 0 ? kh : 0,
+                    events);
+            if (!end(w, r, Math.min(rc, 0))) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            w.out.putInt(Fuse.OUT_HEADER, rc);
+            w.out.putInt(Fuse.OUT_HEADER + 4, 0);
+            replyOk(w, r, 8);
+        } finally {
+            h.exit();
+        }
+    }
 }

@@ -128,6 +128,7 @@ public final class Session {
                 config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal);
         this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
         this.notifier = new Notifier(this);
+        ops.pollWaker(notifier::pollWakeup); // a jnr-fuse filesystem's fuse_notify_poll
         long smallest = Long.MAX_VALUE;
         for (long d : deadlines) {
             smallest = Math.min(smallest, d);
