@@ -306,7 +306,7 @@ final class CloseWork {
                             "deferred flush at release");
                 }
             }
-            if (handle != null) {
+            if (handle != null && (handle.lockOwners().length > 0 || handle.isFlocked())) {
                 step(ctx, Operation.SETLK, () -> {
                     LockRequests.releaseLocks(ops, ctx, path, handle); // the FLUSH that would drop them never came
                     return 0;
