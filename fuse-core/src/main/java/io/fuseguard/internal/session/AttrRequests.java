@@ -12,7 +12,6 @@ import java.nio.ByteBuffer;
 
 import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
-import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
 import static io.fuseguard.internal.sys.Syscalls.EPERM;
 import static io.fuseguard.internal.sys.Syscalls.ERANGE;
 
@@ -294,7 +293,8 @@ final class AttrRequests extends Requests {
      */
     void statx(Worker w, Request r, long deadline) {
         if (isProbe(r)) {
-            reply(w, r, ENOSYS); // the kernel asks GETATTR instead
+            // its own attributes: ENOSYS would make the kernel stop sending STATX for the whole mount
+            encodeStatx(w, r, probeAttr(w), 0, 0);
             return;
         }
         Node n = node(r);
@@ -328,18 +328,23 @@ final class AttrRequests extends Requests {
                 a.nlink--;
             }
             fixAttr(n, a);
-            ByteBuffer o = w.out;
-            o.putLong(Fuse.OUT_HEADER, attrSec);
-            o.putInt(Fuse.OUT_HEADER + 8, attrNsec);
-            o.putInt(Fuse.OUT_HEADER + 12, 0);
-            o.putLong(Fuse.OUT_HEADER + 16, 0);
-            o.putLong(Fuse.OUT_HEADER + 24, 0);
-            a.encodeStatx(o, Fuse.OUT_HEADER + 32);
-            replyOk(w, r, Fuse.STATX_OUT);
+            encodeStatx(w, r, a, attrSec, attrNsec);
         } finally {
             if (h != null) {
                 h.exit();
             }
         }
+    }
+
+    /** Answers a STATX with {@code a} ({@code struct fuse_statx_out}). */
+    private void encodeStatx(Worker w, Request r, Attr a, long validSec, int validNsec) {
+        ByteBuffer o = w.out;
+        o.putLong(Fuse.OUT_HEADER, validSec);
+        o.putInt(Fuse.OUT_HEADER + 8, validNsec);
+        o.putInt(Fuse.OUT_HEADER + 12, 0);
+        o.putLong(Fuse.OUT_HEADER + 16, 0);
+        o.putLong(Fuse.OUT_HEADER + 24, 0);
+        a.encodeStatx(o, Fuse.OUT_HEADER + 32);
+        replyOk(w, r, Fuse.STATX_OUT);
     }
 }
