@@ -49,7 +49,11 @@ import java.util.OptionalLong;
  *       pipe, a socket, a driver); the filesystem only keeps their names and attributes. Whether the caller
  *       may create a device node ({@code CAP_MKNOD}) is checked by the kernel too.</li>
  *   <li>Content lives in fixed-size chunks ({@link ChunkStore}): a write costs what it writes, holes cost no
- *       memory and read as zeros, {@code st_blocks} counts what is really allocated.</li>
+ *       memory and read as zeros, {@code st_blocks} counts what is really allocated, and
+ *       {@code lseek(SEEK_DATA/SEEK_HOLE)} finds them (in 4 KiB steps, as a local filesystem's blocks).</li>
+ *   <li>Every inode keeps its birth time ({@code statx}'s {@code stx_btime}), across writes and renames.</li>
+ *   <li>{@code O_TMPFILE} files are inodes without a link, known by the name fuseguard reserves for them until
+ *       {@code linkat} gives them one or their last descriptor is closed.</li>
  *   <li>Timestamps follow POSIX: write/truncate set mtime and ctime; chmod, chown, link, unlink, rename,
  *       utimens and xattr changes set ctime; adding or removing an entry sets the directory's mtime and ctime;
  *       read and readdir set atime.</li>

@@ -108,8 +108,15 @@ import java.util.function.Function;
  *
  * <h2>Fidelity</h2>
  * Modes, owners, nlink, inode numbers (with the {@code use_ino} mount option), sizes, blocks, device numbers and
- * the three times are the host's; {@code renameat2}'s {@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} and
- * {@code fallocate} are passed on. Not passed on, because fuseguard's API has no way to: the difference between
+ * the three times are the host's; {@code renameat2}'s {@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE},
+ * {@code fallocate}, {@code lseek(SEEK_DATA/SEEK_HOLE)}, {@code copy_file_range} (done by the source, the bytes
+ * never pass through the daemon), the birth time ({@code statx}) and {@code O_TMPFILE} are passed on.
+ *
+ * <h2>Locks</h2>
+ * POSIX record locks and {@code flock} are the source's, so a lock held by a process on the host stops one
+ * through the mount and the other way round: record locks as the host's open file description locks, one host
+ * descriptor per lock owner and file ({@link #setlk}), flock on the host descriptor of the open file. A lock that
+ * waits polls the host (a blocking host call would not hear the caller's signal or the deadline). Not passed on, because fuseguard's API has no way to: the difference between
  * "now" and an explicit time in {@code utimens}. Names must be valid UTF-8; others are not listed and cannot be
  * created through the mount: fuseguard carries names as Java strings, and a lossily decoded name would reach no
  * file (two of them could even look the same), so a listing leaves them out and logs that once per directory;
