@@ -92,8 +92,8 @@ public final class KernelNotifier {
 
     /**
      * Puts {@code data} (copied before this returns) into the kernel's page cache of {@code path} at
-     * {@code offset} (libfuse's {@code notify_store}): readers get it without a READ. Pages are only ever partly
-     * filled by it when the data ends before the end of the file and not on a page boundary; such a page is read
+     * {@code offset} (libfuse's {@code notify_store}): readers get it without a READ. A page the data covers only
+     * in part (it starts or ends inside the page, before the end of the file) is not taken as filled, and is read
      * from the filesystem as usual. Data ending past the cached size grows it and makes the kernel ask the
      * filesystem for the attributes again: store what the filesystem now holds.
      */
