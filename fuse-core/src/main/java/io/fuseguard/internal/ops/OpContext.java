@@ -46,6 +46,8 @@ public final class OpContext {
     public final PathLocks.Pin pin = new PathLocks.Pin();
     public final OpenResult open = new OpenResult();
     public final StatfsResult statfs = new StatfsResult();
+    /** A record lock going to the filesystem and (getlk) coming back. */
+    public final LockRecord lock = new LockRecord();
     /** Scratch the legacy (jnr-fuse) bridge keeps per thread: native structs. */
     public Object legacyScratch;
 

@@ -59,6 +59,7 @@ public final class StateJournal {
     public static final int HANDLE_SLOT_REUSE = 20;
     public static final int BACKING = 21;
     public static final int NAME_STATE = 22;
+    public static final int BORN_HIDDEN = 23;
 
     private final int fd;
     private final long base;
@@ -286,6 +287,11 @@ public final class StateJournal {
     public synchronized void rename(long unique, long fromParent, String fromName, long toParent, String toName,
                                     boolean exchange) {
         append(exchange ? EXCHANGE : RENAME).l(unique).l(fromParent).l(toParent).s(fromName).s(toName).commit();
+    }
+
+    /** An O_TMPFILE file: hidden from birth under its reserved name. */
+    public synchronized void bornHidden(long nodeId) {
+        append(BORN_HIDDEN).l(nodeId).commit();
     }
 
     /** An open file's last name became a hidden name; {@code hidden}: its last release removes it. */

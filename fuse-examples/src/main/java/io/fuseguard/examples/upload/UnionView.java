@@ -57,6 +57,9 @@ final class UnionView {
      */
     private final Set<String> localDirs = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
+    /** Told each path whose download was installed in the cache (see CachedUploadFs#notifyKernel). */
+    volatile java.util.function.Consumer<String> installed = path -> { };
+
     UnionView(CacheDir cache, Backend backend, Uploader uploader, StateLock lock) {
         this.cache = cache;
         this.backend = backend;
@@ -370,6 +373,7 @@ final class UnionView {
                 } else if (cache.install(d.file, d.path)) {
                     CrashPoints.reached(CrashPoints.Point.CACHE_INSTALL);
                     d.finish(null);
+                    installed.accept(d.path); // queues a kernel notification: never waits
                 } else {
                     d.finishStale(); // the path got a cache file first: writes through its handles fail
                 }
