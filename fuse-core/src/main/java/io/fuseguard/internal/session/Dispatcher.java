@@ -110,6 +110,15 @@ final class Dispatcher {
     // ---- entry points --------------------------------------------------------------------------------------
 
     void dispatch(Worker w, Request r) {
+        w.context.journalUnique = r.unique;
+        try {
+            dispatchRead(w, r);
+        } finally {
+            w.context.journalUnique = 0;
+        }
+    }
+
+    private void dispatchRead(Worker w, Request r) {
         if (debug) {
             System.err.printf("fuseguard: unique %d %s node %d pid %d len %d%n", r.unique, Fuse.name(r.opcode),
                     r.nodeid, r.pid, r.length);
@@ -151,8 +160,17 @@ final class Dispatcher {
      * handler runs on this thread.
      */
     void dispatchWithoutHandlers(Worker w, Request r) {
+        if ((r.opcode == Fuse.RELEASE || r.opcode == Fuse.RELEASEDIR) && r.unique < 0 && resent.answer(w, r)) {
+            w.justRead = 0;
+            return; // resent, and released by the previous worker already (its close work is finished anyway)
+        }
         if (r.opcode == Fuse.RELEASE || r.opcode == Fuse.RELEASEDIR) {
-            files.noteReleased(r);
+            w.context.journalUnique = r.unique;
+            try {
+                files.noteReleased(r);
+            } finally {
+                w.context.journalUnique = 0;
+            }
         }
         w.justRead = 0;
         switch (r.opcode) {
@@ -227,6 +245,7 @@ final class Dispatcher {
 
     private void run(Worker w, Request r, Lane lane, long deadline) {
         w.call.lane = lane;
+        w.context.journalUnique = r.unique;
         try {
             handle(w, r, deadline);
         } catch (Request.MalformedNameException e) {
@@ -258,6 +277,7 @@ final class Dispatcher {
                 w.call.lane = null;
             }
             w.context.end();
+            w.context.journalUnique = 0;
             w.call.idle();
         }
     }

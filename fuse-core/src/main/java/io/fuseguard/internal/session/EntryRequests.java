@@ -9,6 +9,7 @@ import io.fuseguard.internal.wire.Attr;
 import io.fuseguard.internal.wire.Fuse;
 
 import static io.fuseguard.internal.sys.Syscalls.EINTR;
+import static io.fuseguard.internal.sys.Syscalls.EEXIST;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
 
@@ -164,6 +165,9 @@ final class EntryRequests extends Requests {
     /** After a successful creation: the new name's attributes (libfuse's lookup_path), answered as an entry. */
     void created(Worker w, Request r, Node parent, String name, String path, int rc) {
         Attr a = w.context.attr;
+        if (rc == -EEXIST && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker made it and died before it said so
+        }
         if (rc >= 0) {
             Operation op = w.context.operation;
             w.context.operation = Operation.GETATTR;
@@ -193,6 +197,7 @@ final class EntryRequests extends Requests {
         }
         OpContext c = w.context;
         int rc = -ENOSYS;
+        intent(r);
         if ((mode & S_IFMT) == S_IFREG) {
             // as libfuse: a regular file is made with create (and released at once) when the filesystem has it
             c.operation = Operation.CREATE;
@@ -219,6 +224,7 @@ final class EntryRequests extends Requests {
         if (path == null) {
             return;
         }
+        intent(r);
         int rc = ops.mkdir(w.context, path, mode);
         created(w, r, parent, name, path, rc);
     }
@@ -231,6 +237,7 @@ final class EntryRequests extends Requests {
         if (path == null) {
             return;
         }
+        intent(r);
         int rc = ops.symlink(w.context, target, path);
         created(w, r, parent, name, path, rc);
     }
@@ -262,7 +269,11 @@ final class EntryRequests extends Requests {
             return;
         }
         OpContext c = w.context;
+        intent(r);
         int rc = ops.link(c, fromPath, path);
+        if (rc == -EEXIST && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker made it and died before it said so
+        }
         Attr a = c.attr;
         boolean oneFile = false;
         if (rc >= 0) {
@@ -319,7 +330,11 @@ final class EntryRequests extends Requests {
         }
         OpContext c = w.context;
         Node victim = opt.hardRemove() ? null : toHide(w, r, parent, name);
+        intent(r);
         int rc = victim != null ? hide(c, parent, victim, path) : ops.unlink(c, path);
+        if (rc == -ENOENT && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker removed it and died before it said so
+        }
         if (rc >= 0 && victim == null) {
             nodes.unlinked(parent, name); // it happened, answered or not: keep the table true to the filesystem
         }
@@ -378,12 +393,35 @@ final class EntryRequests extends Requests {
             return;
         }
         path = pinnedPath(w, parent, name);
+        if (path != null) {
+            intent(r);
+        }
         int rc = path == null ? -ENOENT : ops.rmdir(w.context, path);
+        if (rc == -ENOENT && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker removed it and died before it said so
+        }
         if (rc >= 0) {
             nodes.unlinked(parent, name);
         }
         if (end(w, r, rc)) {
             replyResult(w, r, rc);
+        }
+    }
+
+    /** Whether the old name is gone and the new one is there: what a rename the previous worker made leaves. */
+    private boolean renamedBefore(OpContext c, String oldPath, String newPath) {
+        Attr scratch = c.attr2;
+        Operation op = c.operation;
+        c.operation = Operation.GETATTR;
+        try {
+            scratch.clear();
+            if (ops.getattr(c, oldPath, 0, false, scratch) != -ENOENT) {
+                return false;
+            }
+            scratch.clear();
+            return ops.getattr(c, newPath, 0, false, scratch) >= 0;
+        } finally {
+            c.operation = op;
         }
     }
 
@@ -416,6 +454,7 @@ final class EntryRequests extends Requests {
         }
         OpContext c = w.context;
         int rc = 0;
+        intent(r);
         // Only a plain rename removes its target: NOREPLACE fails if there is one, EXCHANGE keeps it.
         if (flags == 0 && !opt.hardRemove()) {
             Node victim = toHide(w, r, to, newName);
@@ -425,6 +464,10 @@ final class EntryRequests extends Requests {
         }
         if (rc >= 0) {
             rc = ops.rename(c, oldPath, newPath, flags);
+            if ((rc == -ENOENT || rc == -EEXIST) && flags != Fuse.RENAME_EXCHANGE && begunBefore(r)
+                    && renamedBefore(c, oldPath, newPath)) {
+                rc = 0; // a supervised mount's previous worker renamed it and died before it said so
+            }
         }
         if (rc >= 0) {
             if (flags == Fuse.RENAME_EXCHANGE) {

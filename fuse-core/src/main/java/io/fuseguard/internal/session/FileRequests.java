@@ -12,6 +12,7 @@ import io.fuseguard.internal.wire.Fuse;
 import java.nio.ByteBuffer;
 
 import static io.fuseguard.internal.sys.Syscalls.EBADF;
+import static io.fuseguard.internal.sys.Syscalls.EEXIST;
 import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
@@ -101,7 +102,13 @@ final class FileRequests extends Requests {
         }
         OpContext c = w.context;
         c.open.clear();
+        intent(r);
         int rc = ops.create(c, path, mode, flags, c.open);
+        if (rc == -EEXIST && begunBefore(r)) {
+            // a supervised mount's previous worker made it and died before it said so: opened as it exists
+            c.open.clear();
+            rc = ops.open(c, path, flags & ~(0100 | 0200 | 01000), c.open); // O_CREAT, O_EXCL, O_TRUNC
+        }
         long fh = c.open.fh;
         int fopen = c.open.openFlags;
         Attr a = c.attr;
@@ -126,7 +133,10 @@ final class FileRequests extends Requests {
             reply(w, r, -rc);
             return;
         }
-        Node n = nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
+        Long counted = shared.resentCounted.isEmpty() ? null
+                : shared.resentCounted.remove(r.unique & ~ResentRequests.RESEND);
+        Node n = counted != null && nodes.get(counted) != null ? nodes.get(counted) // counted by the dead worker
+                : nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));

@@ -140,6 +140,8 @@ public final class Session {
 
     private volatile FatalErrors.Target fatalTarget;
     private volatile io.fuseguard.internal.state.StateJournal journal;
+    /** When this worker took a supervised mount over (0: not, or long enough ago to forget what was resent). */
+    private volatile long resumedAt;
     private volatile boolean quiescing;
     /** Request threads between reading a request and the end of its dispatch (a handover waits for none). */
     private final java.util.concurrent.atomic.AtomicInteger dispatching = new java.util.concurrent.atomic.AtomicInteger();
@@ -168,6 +170,7 @@ public final class Session {
             return false;
         }
         ResentRequests resent = dispatcher.resent();
+        resumedAt = System.nanoTime();
         j.replay(e -> {
             nodes.restore(e.rewind());
             handles.restore(e.rewind(), nodes);
@@ -698,6 +701,10 @@ public final class Session {
                 events.tick(); // summaries of log lines counted instead of written
                 if (journal != null && journal.wantsCompaction()) {
                     compact();
+                }
+                if (resumedAt != 0 && now - resumedAt > TimeUnit.SECONDS.toNanos(30)) {
+                    resumedAt = 0;
+                    dispatcher.resent().clear(); // the kernel resent what it had right after the take-over
                 }
             }
             if (hasEarlyInterrupts && now - lastEarlyCleanup > TimeUnit.SECONDS.toNanos(1)) {
