@@ -785,6 +785,11 @@ public final class Supervisor implements AutoCloseable {
         return active == null ? 0 : active.pid;
     }
 
+    /** The standby worker's pid (0 while none is started). */
+    public synchronized int standbyPid() {
+        return standby == null ? 0 : standby.pid;
+    }
+
     /** Whether a standby worker is started and waiting to take over (it then takes over in milliseconds). */
     public synchronized boolean standbyReady() {
         return standby != null && standby.waiting.isDone() && !standby.exit.isDone();
