@@ -408,6 +408,77 @@ final class EntryRequests extends Requests {
         }
     }
 
+    /**
+     * A rename over a file that is still open: the open file must keep its data under a hidden name (libfuse's
+     * hide_node), and the target's name must never be missing nor lost. When the filesystem has hard links, the
+     * hidden name is a link made first and the rename then replaces the target in one step: no other process ever
+     * sees the name missing, and a crash at any point leaves the target whole under its name (old or new content)
+     * plus at most a stray hidden link. Otherwise the target is renamed to the hidden name, then the rename is
+     * made, and if that fails the target gets its name back. Returns the rename's result.
+     */
+    private int renameOverOpen(OpContext c, Node from, String oldName, String oldPath, Node to, String newName,
+                               String newPath, Node victim) {
+        String dir = nodes.path(to);
+        Attr scratch = c.attr2;
+        Operation op = c.operation;
+        try {
+            String hidden = nodes.hiddenName(victim, candidate -> {
+                scratch.clear();
+                c.operation = Operation.GETATTR;
+                return ops.getattr(c, childPath(dir, candidate), 0, false, scratch) >= 0;
+            });
+            String hiddenPath = childPath(dir, hidden);
+            c.operation = Operation.LINK;
+            int linked = ops.link(c, newPath, hiddenPath);
+            if (linked >= 0) {
+                c.operation = Operation.RENAME;
+                int rc = ops.rename(c, oldPath, newPath, 0);
+                if (rc < 0) {
+                    c.operation = Operation.UNLINK;
+                    ops.unlink(c, hiddenPath); // nothing changed: the extra name goes
+                    return rc;
+                }
+                if (!nodes.hid(victim, hidden)) {
+                    c.operation = Operation.UNLINK;
+                    ops.unlink(c, hiddenPath); // its last release came meanwhile
+                    nodes.unlinked(victim);
+                }
+                return rc;
+            }
+            c.operation = Operation.RENAME;
+            int rc = ops.rename(c, newPath, hiddenPath, 0);
+            if (rc < 0) {
+                return rc;
+            }
+            boolean stillOpen = nodes.hid(victim, hidden);
+            rc = ops.rename(c, oldPath, newPath, 0);
+            if (rc < 0) {
+                // the rename failed: the target gets its name back, as if nothing had been tried
+                int back = ops.rename(c, hiddenPath, newPath, 0);
+                if (back >= 0) {
+                    nodes.unhid(victim, newName);
+                } else {
+                    LOG.warn("A rename over the open file {} failed (errno {}), and giving the file its name back "
+                            + "failed too (errno {}): it stays as {} until it is closed", newPath, -rc, -back,
+                            hiddenPath);
+                }
+                return rc;
+            }
+            if (!stillOpen) {
+                c.operation = Operation.UNLINK;
+                int u = ops.unlink(c, hiddenPath);
+                if (u < 0) {
+                    LOG.warn("Could not remove {} (a file replaced while it was being closed): errno {}", hiddenPath,
+                            -u);
+                }
+                nodes.unlinked(victim);
+            }
+            return rc;
+        } finally {
+            c.operation = op;
+        }
+    }
+
     /** Whether the old name is gone and the new one is there: what a rename the previous worker made leaves. */
     private boolean renamedBefore(OpContext c, String oldPath, String newPath) {
         Attr scratch = c.attr2;
@@ -456,13 +527,16 @@ final class EntryRequests extends Requests {
         int rc = 0;
         intent(r);
         // Only a plain rename removes its target: NOREPLACE fails if there is one, EXCHANGE keeps it.
+        Node victim = null;
         if (flags == 0 && !opt.hardRemove()) {
-            Node victim = toHide(w, r, to, newName);
-            if (victim != null && victim != nodes.child(from, oldName)) {
-                rc = hide(c, to, victim, newPath);
+            victim = toHide(w, r, to, newName);
+            if (victim == nodes.child(from, oldName)) {
+                victim = null;
             }
         }
-        if (rc >= 0) {
+        if (victim != null) {
+            rc = renameOverOpen(c, from, oldName, oldPath, to, newName, newPath, victim);
+        } else {
             rc = ops.rename(c, oldPath, newPath, flags);
             if ((rc == -ENOENT || rc == -EEXIST) && flags != Fuse.RENAME_EXCHANGE && begunBefore(r)
                     && renamedBefore(c, oldPath, newPath)) {

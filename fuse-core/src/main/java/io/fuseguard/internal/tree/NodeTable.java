@@ -622,6 +622,27 @@ public final class NodeTable {
      * of it removes the hidden file), false when all of that ended while it was being hidden (the caller removes
      * the hidden file now).
      */
+    /**
+     * Undoes {@link #hid}: the hidden file got its name {@code name} back (the rename it made way for failed).
+     */
+    public void unhid(Node n, String name) {
+        synchronized (lock) {
+            Node parent = n.parent;
+            if (parent != null) {
+                if (parent.children != null && parent.children.get(n.name) == n) {
+                    parent.children.remove(n.name);
+                }
+                n.name = name;
+                putChild(parent, name, n);
+            }
+            epoch++;
+            n.hidden = false;
+            if (journal != null) {
+                journal.hide(n.id, name, false);
+            }
+        }
+    }
+
     public boolean hid(Node n, String hiddenName) {
         synchronized (lock) {
             Node parent = n.parent;
