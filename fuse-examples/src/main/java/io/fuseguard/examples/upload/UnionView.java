@@ -46,6 +46,8 @@ final class UnionView {
     /** Downloads whose fetch has not ended (cancelled ones included), for {@link #close}; guarded by {@link #lock}. */
     private final Set<Download> active = new HashSet<>();
     private final ThreadPoolExecutor fetchers;
+    /** The fetcher threads made so far: close() joins them, because the pool reports termination before they exit. */
+    private final Set<Thread> fetcherThreads = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Set under the lock by {@link #close}. */
     private boolean closed;
     /**
@@ -69,8 +71,15 @@ final class UnionView {
         // at most FETCHERS transfers at once; the others queue, and their readers wait within their own deadline
         this.fetchers = new ThreadPoolExecutor(FETCHERS, FETCHERS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
                 r -> {
-                    Thread t = new Thread(r, "upload-fetch-" + n.incrementAndGet());
+                    Thread t = new Thread(() -> {
+                        try {
+                            r.run();
+                        } finally {
+                            fetcherThreads.remove(Thread.currentThread());
+                        }
+                    }, "upload-fetch-" + n.incrementAndGet());
                     t.setDaemon(true);
+                    fetcherThreads.add(t);
                     return t;
                 });
         fetchers.allowCoreThreadTimeOut(true);
@@ -413,8 +422,18 @@ final class UnionView {
         }
         running.forEach(Download::abort);
         fetchers.shutdownNow();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_WAIT_MILLIS);
         try {
-            if (!fetchers.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
+            boolean ended = fetchers.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+            // the pool is "terminated" once its last worker signals, a moment before that thread exits
+            for (Thread t : List.copyOf(fetcherThreads)) {
+                long left = deadline - System.nanoTime();
+                if (left > 0) {
+                    t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                }
+                ended &= !t.isAlive();
+            }
+            if (!ended) {
                 LoggerFactory.getLogger(UnionView.class).warn("fetchers still running after {} ms",
                         CLOSE_WAIT_MILLIS);
             }
