@@ -207,6 +207,12 @@ public record FuseguardConfig(GuardSettings guard, MountSettings mount) {
             return this;
         }
 
+        /** See {@link MountSettings.Builder#ioUring}. */
+        public Builder ioUring(boolean ioUring) {
+            mount.ioUring(ioUring);
+            return this;
+        }
+
         /**
          * The configuration.
          *

@@ -258,6 +258,23 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
             return this;
         }
 
+        /**
+         * Serve requests over io_uring (FUSE 7.42, Linux 6.14+) instead of /dev/fuse reads and writes: ring entries
+         * per CPU carry requests and their answers; the guards (deadlines, interrupts, stuck-thread replacement) are
+         * the same. Used only when the kernel offers it, which needs the fuse module's {@code enable_uring}
+         * parameter set by an administrator (fuseguard never sets it); otherwise the mount says why in one INFO
+         * line and uses /dev/fuse. Not with a supervised mount. Default false: on the 2-core machine measured it
+         * was not faster (docs/design.md, "FUSE over io_uring"). The raw option {@code io_uring} (libfuse 3's
+         * name).
+         */
+        public Builder ioUring(boolean ioUring) {
+            rawOptions.removeIf(o -> o.equals("io_uring"));
+            if (ioUring) {
+                rawOptions.add("io_uring");
+            }
+            return this;
+        }
+
         /** The settings. */
         public MountSettings build() {
             return new MountSettings(fsName, allowOther, readOnly, maxWrite, attrTimeout, entryTimeout,
@@ -268,6 +285,11 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
     /** Whether a helper unmounts when the daemon dies ({@link Builder#autoUnmount}). */
     public boolean autoUnmount() {
         return rawOptions.contains("auto_unmount");
+    }
+
+    /** Whether requests are to come over io_uring ({@link Builder#ioUring}). */
+    public boolean ioUring() {
+        return rawOptions.contains("io_uring");
     }
 
     /** Whether {@code option} (a key or key=value) is among the options. */

@@ -114,6 +114,11 @@ public final class FuseMount implements AutoCloseable {
         MountOptions options = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
         // A worker started by a supervisor serves the supervisor's mount: never stat it (nobody serves it yet).
         SupervisorLink link = SupervisorLink.take(mountPoint.toAbsolutePath().normalize());
+        if (link != null && options.ioUring()) {
+            throw new MountException(MountException.Reason.OPTION_REJECTED, "io_uring cannot be combined with "
+                    + "a supervised mount: the ring's entries belong to the worker process and die with it, and "
+                    + "requests waiting on them would be lost until the kernel resends them; use one or the other");
+        }
         Path real = link != null ? link.mountPoint()
                 : MountPreflight.check(mountPoint, config.mount().hasOption("nonempty"));
         if (link == null) {
@@ -377,6 +382,24 @@ public final class FuseMount implements AutoCloseable {
     /** Requests whose handler is running right now. */
     public int inFlight() {
         return session.inFlight();
+    }
+
+    /**
+     * Whether requests come over io_uring ({@link io.fuseguard.config.MountSettings.Builder#ioUring}): false
+     * without the option, and with it on a kernel that does not serve FUSE over io_uring (said in the log).
+     */
+    public boolean ioUringActive() {
+        return session.ioUringActive();
+    }
+
+    /** Requests that came on io_uring entries since the mount (0 when io_uring is not in use). */
+    public long ioUringRequests() {
+        return session.ioUringRequests();
+    }
+
+    /** The io_uring transport's state in a few words: "off", "active, 2 queues x 16 entries", or why not. */
+    public String ioUringState() {
+        return session.ioUringState();
     }
 
     /** What the mount has done so far (requests, errors and handler time per operation; guard events). */

@@ -72,6 +72,9 @@ final class ConnectionRequests extends Requests {
             granted |= InitFlags.REQUEST_TIMEOUT;
             o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
         }
+        if (s.ring() != null) {
+            granted |= InitFlags.OVER_IO_URING; // the io_uring option, on a kernel with enable_uring set
+        }
         granted &= offered; // a capability is used only when this kernel has it
         if ((granted >>> 32) != 0) {
             granted |= InitFlags.INIT_EXT;
@@ -124,6 +127,10 @@ final class ConnectionRequests extends Requests {
                     (granted & InitFlags.REQUEST_TIMEOUT) != 0));
         }
         replyOk(w, r, Fuse.INIT_OUT);
+        RingRequests ring = s.ring();
+        if (ring != null) {
+            ring.initAnswered((granted & InitFlags.OVER_IO_URING) != 0, maxWrite, maxPages);
+        }
         s.markInitialized();
     }
 

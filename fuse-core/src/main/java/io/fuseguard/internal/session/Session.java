@@ -288,6 +288,12 @@ public final class Session {
 
     /** Starts the first request threads, the reader of last resort and the watchdog. */
     public void start() {
+        if (options.ioUring()) {
+            ring = RingRequests.forSession(this, inCapacity);
+            if (ring != null) {
+                ring.start(); // before any thread takes requests: with it, none reads /dev/fuse itself
+            }
+        }
         for (int i = 0; i < MIN_THREADS; i++) {
             spawn();
         }
@@ -300,6 +306,38 @@ public final class Session {
 
     String name() {
         return name;
+    }
+
+    /** FUSE over io_uring: set before {@link #start} when the option is on and the kernel can; never changes after. */
+    private volatile RingRequests ring;
+
+    /** Where request threads take requests from and ring answers go, or null: they read and write /dev/fuse. */
+    RingRequests ring() {
+        return ring;
+    }
+
+    /** Whether requests come on io_uring entries (the {@code io_uring} option, on a kernel that serves it). */
+    public boolean ioUringActive() {
+        RingRequests r = ring;
+        return r != null && r.active();
+    }
+
+    /** Requests that came on io_uring entries (0 without io_uring). */
+    public long ioUringRequests() {
+        RingRequests r = ring;
+        return r == null ? 0 : r.ringRequests();
+    }
+
+    /** Answers committed on io_uring entries (0 without io_uring). */
+    public long ioUringAnswers() {
+        RingRequests r = ring;
+        return r == null ? 0 : r.ringAnswers();
+    }
+
+    /** The io_uring transport's state in a few words ("off" without the option). */
+    public String ioUringState() {
+        RingRequests r = ring;
+        return r != null ? r.state() : options.ioUring() ? "unavailable (see the log)" : "off";
     }
 
     int fd() {
@@ -606,6 +644,10 @@ public final class Session {
         o.putInt(0, Fuse.OUT_HEADER + payload);
         o.putInt(4, -error);
         o.putLong(8, unique);
+        RingRequests ring = this.ring;
+        if (ring != null && ring.answer(unique, w.outAddress, Fuse.OUT_HEADER + payload)) {
+            return true; // it came on an io_uring entry: committed there
+        }
         long r = Syscalls.write(fd, w.outAddress, Fuse.OUT_HEADER + payload);
         if (r >= 0) {
             return true;
@@ -621,6 +663,10 @@ public final class Session {
         if (errno <= 0 || errno > MAX_ERRNO) {
             badError(null, errno);
             errno = Syscalls.EIO;
+        }
+        RingRequests ring = this.ring;
+        if (ring != null && ring.answerError(unique, errno)) {
+            return; // it came on an io_uring entry: committed there
         }
         synchronized (watchdogOut) {
             watchdogOut.putInt(0, Fuse.OUT_HEADER);

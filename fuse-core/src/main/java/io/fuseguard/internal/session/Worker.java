@@ -76,6 +76,10 @@ final class Worker extends Thread implements OpContext.Owner {
 
     /** Reads one request into {@link #in}: its length, 0 at the end of the connection, or -errno. */
     long read() {
+        RingRequests ring = session.ring();
+        if (ring != null) {
+            return ring.take(this); // io_uring: requests are handed over, from the ring and from /dev/fuse
+        }
         return Syscalls.read(session.fd(), inAddress, buffers.inCapacity);
     }
 }
