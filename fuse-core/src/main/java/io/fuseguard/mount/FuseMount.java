@@ -397,6 +397,11 @@ public final class FuseMount implements AutoCloseable {
         return session.ioUringRequests();
     }
 
+    /** Answers committed on io_uring entries since the mount (handlers', deadlines', interrupts'). */
+    public long ioUringAnswers() {
+        return session.ioUringAnswers();
+    }
+
     /** The io_uring transport's state in a few words: "off", "active, 2 queues x 16 entries", or why not. */
     public String ioUringState() {
         return session.ioUringState();
