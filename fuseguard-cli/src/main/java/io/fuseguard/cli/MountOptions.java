@@ -52,6 +52,11 @@ final class MountOptions {
     @Option(names = "--debug", description = "print every request on stderr")
     boolean debug;
 
+    @Option(names = "--io-uring", description = "serve requests over io_uring (Linux 6.14+, and only when an "
+            + "administrator set the fuse module's enable_uring parameter; otherwise /dev/fuse, said once). Not "
+            + "with --supervise. Not faster on the machines measured (docs/design.md)")
+    boolean ioUring;
+
     @Option(names = "--supervise", description = "run the filesystem in a worker process that a supervisor (this "
             + "process) starts again when it dies, and hands over to a new one on 'fuseguard restart': clients see "
             + "a pause, not an error (Linux 6.9+; see docs/supervise.md)")
@@ -111,6 +116,12 @@ final class MountOptions {
         if (metricsPort == null && latencyBuckets != null) {
             throw new FuseguardCommand.BadInputException("--latency-buckets needs --metrics-port");
         }
+        if (ioUring && supervise) {
+            throw new FuseguardCommand.BadInputException("--io-uring cannot be combined with --supervise: the "
+                    + "ring's entries belong to the worker process and die with it, so requests waiting on them "
+                    + "would be lost until the kernel resends them");
+        }
+        b.ioUring(ioUring);
         latencyBuckets(); // checked before anything is mounted
         if (workers != null) {
             if (workers < 2) {

@@ -109,6 +109,17 @@ class CommandLineTest {
     }
 
     @Test
+    void ioUringIsRefusedWithSuperviseAndSaysWhy() throws Exception {
+        Path src = java.nio.file.Files.createDirectories(tmp.resolve("src"));
+        Path mp = java.nio.file.Files.createDirectories(tmp.resolve("mp"));
+        Run r = run("mount", "passthrough", "--source", src.toString(), mp.toString(), "--io-uring", "--supervise");
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err()).contains("--io-uring cannot be combined with --supervise")
+                .contains("lost until the kernel resends them");
+        assertThat(run("mount", "memory", "--help").out()).contains("--io-uring");
+    }
+
+    @Test
     void versionComesFromTheBuild() {
         String expected = System.getProperty("fuseguard.expected.version");
         assertThat(expected).as("set by the POM for this test").isNotBlank();
