@@ -78,11 +78,18 @@ public final class FuseRing {
     private final int queues;
     private final int perQueue;
     private volatile boolean stopping;
+    /**
+     * Whether the ring thread is between waits (it reads the commit queue before it waits again): a commit then
+     * needs no wake-up. Volatile on both sides (the thread clears it and reads the queue, a committer adds and
+     * reads it), so one of the two always sees the other.
+     */
+    private volatile boolean awake;
     private volatile String failure;
     private volatile int live;
     private int wakeFd = -1;
     private long wakeBuffer;
     private Thread thread;
+    private volatile int setupFlags;
 
     /**
      * A ring for the connection whose device is {@code devFd}: {@code perQueue} entries for each of
@@ -154,7 +161,8 @@ public final class FuseRing {
 
     /** The number of queues and of entries per queue. */
     public String shape() {
-        return queues + " queues x " + perQueue + " entries";
+        return queues + " queues x " + perQueue + " entries"
+                + ((setupFlags & SETUP_DEFER_TASKRUN) != 0 ? ", deferred task work" : "");
     }
 
     /**
@@ -164,19 +172,22 @@ public final class FuseRing {
      */
     public void commit(Entry e) {
         commits.add(e);
-        if (!wakePending.getAndSet(true)) {
+        if (!awake && !wakePending.getAndSet(true)) {
             wake();
         }
     }
 
     private void wake() {
+        Syscalls.write(wakeFd, ONE, 8);
+    }
+
+    /** An eventfd increment of 1, shared read-only by every thread that wakes a ring thread. */
+    private static final long ONE = one();
+
+    private static long one() {
         long b = Syscalls.allocate(8);
-        try {
-            Syscalls.storeLong(b, 1);
-            Syscalls.write(wakeFd, b, 8);
-        } finally {
-            Syscalls.free(b);
-        }
+        Syscalls.storeLong(b, 1);
+        return b;
     }
 
     /** Stops the ring thread (the kernel then cancels what it had pending) and waits a moment for it. */
@@ -204,6 +215,7 @@ public final class FuseRing {
             }
             wakeBuffer = Syscalls.allocate(8);
             ring = IoUring.open(entries.length * 2 + 2);
+            setupFlags = ring.flags();
         } catch (RuntimeException | LinkageError e) {
             failure = e.getMessage();
             started.countDown();
@@ -237,21 +249,31 @@ public final class FuseRing {
 
     private void loop(IoUring ring) {
         while (!stopping) {
-            int r = ring.enter(true);
+            drainCommits(ring);
+            awake = false;
+            if (!commits.isEmpty()) {
+                awake = true; // committed meanwhile, without a wake-up: queue it before waiting
+                continue;
+            }
+            int r = ring.enter(true); // submits what was queued, then waits for a completion
+            awake = true;
             if (r < 0 && r != -Syscalls.EINTR && r != -Syscalls.EAGAIN && r != -Syscalls.EBUSY) {
                 failure = "io_uring_enter failed: errno " + -r;
                 LOG.error("{}: {}", name, failure);
                 return;
             }
             reap(ring);
-            Entry e;
-            while ((e = commits.poll()) != null) {
-                if (!e.dead) {
-                    queueCommand(ring, e, FUSE_CMD_COMMIT_AND_FETCH);
-                }
-            }
             if (live == 0) {
                 return; // the connection ended: nothing will arrive any more
+            }
+        }
+    }
+
+    private void drainCommits(IoUring ring) {
+        Entry e;
+        while ((e = commits.poll()) != null) {
+            if (!e.dead) {
+                queueCommand(ring, e, FUSE_CMD_COMMIT_AND_FETCH);
             }
         }
     }

@@ -33,8 +33,11 @@ public final class IoUring implements AutoCloseable {
     private int pending;
     private int localTail;
 
-    private IoUring(int fd, long params) {
+    private final int flags;
+
+    private IoUring(int fd, long params, int flags) {
         this.fd = fd;
+        this.flags = flags;
         sqEntries = Syscalls.getInt(params + P_SQ_ENTRIES);
         int cqEntries = Syscalls.getInt(params + P_CQ_ENTRIES);
         int features = Syscalls.getInt(params + P_FEATURES);
@@ -77,17 +80,34 @@ public final class IoUring implements AutoCloseable {
      *                               by {@code kernel.io_uring_disabled})
      */
     public static IoUring open(int entries) {
-        long params = Syscalls.allocate(PARAMS_SIZE);
-        try {
-            Syscalls.putInt(params + P_FLAGS, SETUP_SQE128);
-            int fd = UringCalls.setup(powerOfTwo(entries), params);
-            if (fd < 0) {
-                throw new IllegalStateException("io_uring_setup failed: errno " + -fd);
+        // One thread submits and waits (single issuer), so the completion work the kernel queues for it can wait
+        // until it asks for completions (deferred task work): no signal-like interruption per request. Kernels
+        // before 6.1 refuse those flags: then plain.
+        IllegalStateException refused = null;
+        int[] tries = Boolean.getBoolean("fuseguard.uring.plain") ? new int[] {SETUP_SQE128}
+                : new int[] {SETUP_SQE128 | SETUP_SINGLE_ISSUER | SETUP_DEFER_TASKRUN, SETUP_SQE128};
+        for (int flags : tries) {
+            long params = Syscalls.allocate(PARAMS_SIZE);
+            try {
+                Syscalls.putInt(params + P_FLAGS, flags);
+                int fd = UringCalls.setup(powerOfTwo(entries), params);
+                if (fd >= 0) {
+                    return new IoUring(fd, params, flags);
+                }
+                refused = new IllegalStateException("io_uring_setup failed: errno " + -fd);
+                if (fd != -Syscalls.EINVAL) {
+                    break;
+                }
+            } finally {
+                Syscalls.free(params);
             }
-            return new IoUring(fd, params);
-        } finally {
-            Syscalls.free(params);
         }
+        throw refused;
+    }
+
+    /** The setup flags the kernel took. */
+    public int flags() {
+        return flags;
     }
 
     /** SQEs the ring holds. */

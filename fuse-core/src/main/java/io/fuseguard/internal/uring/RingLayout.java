@@ -31,6 +31,9 @@ public final class RingLayout {
 
     /** IORING_SETUP_SQE128: 128-byte SQEs, whose last 80 bytes carry a URING_CMD's command. */
     public static final int SETUP_SQE128 = 1 << 10;
+    /** IORING_SETUP_SINGLE_ISSUER and IORING_SETUP_DEFER_TASKRUN (Linux 6.0 / 6.1). */
+    public static final int SETUP_SINGLE_ISSUER = 1 << 12;
+    public static final int SETUP_DEFER_TASKRUN = 1 << 13;
     /** IORING_FEAT_SINGLE_MMAP: the SQ and CQ rings share one mapping. */
     public static final int FEAT_SINGLE_MMAP = 1;
     /** mmap offsets of the SQ ring, the CQ ring and the SQE array. */
