@@ -34,6 +34,11 @@ final class RingRequests {
     private static final Object END = new Object();
     /** Most ring entries per queue: how many requests of one CPU's callers may be in the daemon at once. */
     private static final int MAX_PER_QUEUE = 16;
+    /**
+     * Most /dev/fuse messages read and not yet taken by a request thread: without request threads to take them
+     * (all in handlers) the reader stops reading, and the kernel keeps the rest, as it does without io_uring.
+     */
+    private static final int MAX_UNTAKEN = 256;
 
     /** A message read from /dev/fuse, in a buffer of the reader's pool. */
     private static final class DevMessage {
@@ -51,6 +56,7 @@ final class RingRequests {
     private final ConcurrentHashMap<Long, FuseRing.Entry> pending = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<DevMessage> free = new ConcurrentLinkedQueue<>();
     private final LongAdder ringAnswers = new LongAdder();
+    private final java.util.concurrent.Semaphore untaken = new java.util.concurrent.Semaphore(MAX_UNTAKEN);
     private final AtomicBoolean layoutLogged = new AtomicBoolean();
     private volatile FuseRing ring;
     private volatile long endCode;
@@ -103,6 +109,7 @@ final class RingRequests {
     private void readDevice() {
         try {
             while (true) {
+                untaken.acquireUninterruptibly();
                 DevMessage m = free.poll();
                 if (m == null) {
                     m = new DevMessage(capacity);
@@ -114,6 +121,7 @@ final class RingRequests {
                     continue;
                 }
                 free.add(m);
+                untaken.release();
                 if (n == -Syscalls.EINTR || n == -Syscalls.EAGAIN || n == -Syscalls.ENOENT) {
                     continue;
                 }
@@ -148,7 +156,7 @@ final class RingRequests {
         int queues = FuseRing.possibleCpus();
         int perQueue = Math.max(2, Math.min(MAX_PER_QUEUE, s.config().guard().workerThreads()));
         FuseRing r = new FuseRing(s.name(), s.fd(), queues, perQueue, RingLayout.payloadSize(maxWrite, maxPages),
-                arrivals::add);
+                arrivals::add, e -> s.fatal(e, "the io_uring thread"));
         ring = r;
         try {
             r.start();
@@ -187,6 +195,7 @@ final class RingRequests {
             int n = m.length;
             Syscalls.copy(m.address, w.inAddress, n);
             free.add(m);
+            untaken.release();
             return n;
         }
         FuseRing.Entry e = (FuseRing.Entry) a;

@@ -70,6 +70,11 @@ public final class FuseRing {
     private final int devFd;
     private final Entry[] entries;
     private final Consumer<Entry> delivery;
+    /**
+     * Told when the ring thread fails once the ring serves: the kernel then sends requests to entries nobody
+     * reads, so the mount must end (as after an error in any of fuseguard's own threads).
+     */
+    private final Consumer<Throwable> fatal;
     private final ConcurrentLinkedQueue<Entry> commits = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean wakePending = new AtomicBoolean();
     private final LongAdder delivered = new LongAdder();
@@ -96,8 +101,10 @@ public final class FuseRing {
      * {@code queues} queues, each with a payload buffer of {@code payloadSize} bytes; {@code delivery} gets every
      * entry that a request arrived on (on the ring thread: it must only hand the entry on).
      */
-    public FuseRing(String name, int devFd, int queues, int perQueue, int payloadSize, Consumer<Entry> delivery) {
+    public FuseRing(String name, int devFd, int queues, int perQueue, int payloadSize, Consumer<Entry> delivery,
+                    Consumer<Throwable> fatal) {
         this.name = name;
+        this.fatal = fatal;
         this.devFd = devFd;
         this.queues = queues;
         this.perQueue = perQueue;
@@ -238,8 +245,12 @@ public final class FuseRing {
                 loop(ring);
             }
         } catch (RuntimeException | Error e) {
+            boolean serving = failure == null && started.getCount() == 0;
             failure = String.valueOf(e);
             LOG.error("{}: the io_uring thread failed: {}", name, e.toString());
+            if (serving && !stopping) {
+                fatal.accept(e);
+            }
         } finally {
             started.countDown();
             ring.close();
@@ -258,9 +269,7 @@ public final class FuseRing {
             int r = ring.enter(true); // submits what was queued, then waits for a completion
             awake = true;
             if (r < 0 && r != -Syscalls.EINTR && r != -Syscalls.EAGAIN && r != -Syscalls.EBUSY) {
-                failure = "io_uring_enter failed: errno " + -r;
-                LOG.error("{}: {}", name, failure);
-                return;
+                throw new IllegalStateException("io_uring_enter failed: errno " + -r);
             }
             reap(ring);
             if (live == 0) {
