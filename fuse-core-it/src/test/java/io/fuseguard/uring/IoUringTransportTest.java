@@ -135,6 +135,67 @@ class IoUringTransportTest {
         }
     }
 
+    /**
+     * Every request thread held by handlers that ignore interrupts, past the stuck-thread cap: requests on the
+     * ring are still taken (by the reader of last resort) and answered by their deadline, entries come back.
+     */
+    @Test
+    void withEveryThreadStuckRingRequestsAreStillAnswered(@TempDir Path dir) throws Exception {
+        java.util.concurrent.CountDownLatch unstick = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger stuck = new java.util.concurrent.atomic.AtomicInteger();
+        SmallFs fs = new SmallFs() {
+            @Override
+            public io.fuseguard.api.FileAttributes getattr(String path) {
+                if (path.startsWith("/stuck-")) {
+                    stuck.incrementAndGet();
+                    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                    while (unstick.getCount() > 0 && System.nanoTime() < end) {
+                        try {
+                            unstick.await(100, TimeUnit.MILLISECONDS);
+                        } catch (InterruptedException e) {
+                            // ignored, as a handler in a library that swallows interrupts does
+                        }
+                    }
+                    return super.getattr("/healthy");
+                }
+                return super.getattr(path);
+            }
+        }.withFile("/healthy", "fine\n".getBytes(StandardCharsets.UTF_8));
+        List<Process> held = new java.util.ArrayList<>();
+        try (FuseMount m = FuseMount.mount(fs, dir, config(Duration.ofSeconds(1)).workerThreads(4)
+                .maxStuckThreads(2).cacheTimeouts(Duration.ZERO, Duration.ZERO, Duration.ZERO).build())) {
+            for (int i = 0; i < 10; i++) {
+                held.add(new ProcessBuilder("timeout", "90", "stat", dir.resolve("stuck-" + i).toString())
+                        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> m.status().stuckThreads() >= 2 && stuck.get() >= 4);
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            int answered = 0;
+            long slowest = 0;
+            while (System.nanoTime() < end) {
+                long t0 = System.nanoTime();
+                Child.Result r = Child.run(Duration.ofSeconds(10), "stat", dir.resolve("healthy").toString());
+                slowest = Math.max(slowest, Edges.ms(t0));
+                assertThat(r.exit()).as("stat answered (EIO or success): %s", r.err()).isIn(0, 1);
+                answered++;
+                Thread.sleep(100);
+            }
+            System.out.printf("io_uring, every thread stuck (%d stuck, %d threads): %d stats answered, slowest %d "
+                    + "ms; %d requests on the ring%n", m.status().stuckThreads(), m.status().threads(), answered,
+                    slowest, m.ioUringRequests());
+            assertThat(slowest).as("each answered by its deadline").isLessThan(3000);
+            unstick.countDown();
+            await().atMost(Duration.ofSeconds(10)).until(() -> Child.run(Duration.ofSeconds(10), "stat",
+                    dir.resolve("healthy").toString()).exit() == 0);
+        } finally {
+            unstick.countDown();
+            for (Process p : held) {
+                Child.kill9(p);
+                p.waitFor(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     /** kill -9 of a caller whose request a handler holds: INTERRUPT comes through /dev/fuse, EINTR goes on the ring. */
     @Test
     void aKilledCallersRequestIsAnsweredOnTheRing(@TempDir Path dir) throws Exception {
