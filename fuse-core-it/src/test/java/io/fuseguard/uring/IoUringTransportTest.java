@@ -130,6 +130,19 @@ class IoUringTransportTest {
             assertThat(m.ioUringAnswers() - answers).as("deadline answers committed on the ring")
                     .isGreaterThanOrEqualTo(stalls);
             assertThat(Files.readString(dir.resolve("ok"))).isEqualTo("fine\n");
+            // The late handlers come back: their answers are dropped (one answer per request), the entries they
+            // came on serve other requests meanwhile, untouched
+            fs.release();
+            await().atMost(Duration.ofSeconds(5)).until(() -> m.status().stuckThreads() == 0);
+            for (int i = 0; i < 20; i++) {
+                assertThat(Files.readString(dir.resolve("ok"))).isEqualTo("fine\n");
+            }
+            // Exactly one answer per request that came on the ring, once nothing is in flight (the kernel's
+            // background RELEASEs included): a late handler's answer committed too would make more answers.
+            await().atMost(Duration.ofSeconds(5)).until(() -> m.ioUringAnswers() == m.ioUringRequests());
+            Thread.sleep(200);
+            assertThat(m.ioUringAnswers()).as("answers committed, of %d requests on the ring", m.ioUringRequests())
+                    .isEqualTo(m.ioUringRequests());
         } finally {
             fs.release();
         }
