@@ -105,6 +105,16 @@ class IoUringTransportTest {
         }
     }
 
+    @Test
+    void aSupervisedMountRefusesIoUringBeforeMounting(@TempDir Path dir) throws Exception {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> io.fuseguard.mount.Supervisor.start(dir,
+                        config(Duration.ofSeconds(5)).build(), new io.fuseguard.mount.Supervisor.Options(
+                                List.of("/bin/true"), false, null, null)))
+                .isInstanceOf(io.fuseguard.mount.MountException.class)
+                .hasMessageContaining("io_uring cannot be combined with a supervised mount");
+        assertThat(Edges.mountAt(dir)).isEmpty();
+    }
+
     /** More stalls than a queue has entries: each is answered at its deadline and its entry serves again. */
     @Test
     void stalledHandlersAreAnsweredAtTheirDeadlineOnTheRing(@TempDir Path dir) throws Exception {

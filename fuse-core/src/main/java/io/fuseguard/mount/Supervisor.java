@@ -124,6 +124,11 @@ public final class Supervisor implements AutoCloseable {
     public static Supervisor start(Path mountPoint, FuseguardConfig config, Options options) {
         Objects.requireNonNull(options, "options");
         MountOptions mountOptions = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
+        if (mountOptions.ioUring()) {
+            throw new MountException(MountException.Reason.OPTION_REJECTED, "io_uring cannot be combined with a "
+                    + "supervised mount: the ring's entries belong to the worker process and die with it, and "
+                    + "requests waiting on them would be lost until the kernel resends them; use one or the other");
+        }
         Optional<SystemdStore.Kept> kept = SystemdStore.inherited();
         if (kept.isPresent()) {
             Optional<Supervisor> resumed = resume(mountPoint, config, options, kept.get());

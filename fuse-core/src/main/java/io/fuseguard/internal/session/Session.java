@@ -498,7 +498,9 @@ public final class Session {
      */
     private void standBy(Worker w) {
         while (!connectionEnded) {
-            if (!noReader() || quiescing) {
+            // Not before INIT's answer: the kernel sends nothing else before it, and request threads that have
+            // not reached their first read yet look busy (with io_uring INIT already waits in the hand-off).
+            if (!noReader() || quiescing || initialized.getCount() > 0) {
                 java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
                 continue;
             }
