@@ -214,6 +214,11 @@ final class RingRequests {
         Syscalls.copy(e.header + RingLayout.HEADER_IN_OUT, w.inAddress, Fuse.IN_HEADER);
         Syscalls.copy(e.header + RingLayout.HEADER_OP_IN, w.inAddress + Fuse.IN_HEADER, op);
         Syscalls.copy(e.payload, w.inAddress + Fuse.IN_HEADER + op, payload);
+        if (withoutAnswer(Syscalls.getInt(e.header + RingLayout.HEADER_IN_OUT + Fuse.H_OPCODE))) {
+            // Nothing will answer it, but its entry waits for a commit before it takes the next request (the
+            // kernel drops the empty answer): committed now that the request is copied out.
+            answerError(e.unique, 0);
+        }
         return len;
     }
 
@@ -241,7 +246,10 @@ final class RingRequests {
         return true;
     }
 
-    /** Commits an error answer for {@code unique} if it came on a ring entry; false otherwise. */
+    /**
+     * Commits an error answer for {@code unique} if it came on a ring entry (errno 0: an empty answer); false
+     * otherwise.
+     */
     boolean answerError(long unique, int errno) {
         FuseRing.Entry e = pending.remove(unique);
         if (e == null) {
@@ -250,6 +258,12 @@ final class RingRequests {
         putError(e, unique, errno);
         commit(e);
         return true;
+    }
+
+    /** Requests the kernel expects no answer to (on a ring entry: NOTIFY_REPLY, the retrieve's data). */
+    private static boolean withoutAnswer(int opcode) {
+        return opcode == Fuse.NOTIFY_REPLY || opcode == Fuse.FORGET || opcode == Fuse.BATCH_FORGET
+                || opcode == Fuse.INTERRUPT;
     }
 
     private static void putError(FuseRing.Entry e, long unique, int errno) {
