@@ -91,7 +91,7 @@ public final class FuseRing {
     private volatile boolean awake;
     private volatile String failure;
     private volatile int live;
-    private int wakeFd = -1;
+    private volatile int wakeFd = -1;
     private long wakeBuffer;
     private Thread thread;
     private volatile int setupFlags;
