@@ -130,12 +130,13 @@ public final class FuseMount implements AutoCloseable {
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
         LOG.info("Mounted {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
-                        + "timeout {}; protocol {})", config.mount().fsName(), real, m.mountTime.toMillis(),
+                        + "timeout {}; protocol {}; passthrough {})", config.mount().fsName(), real,
+                m.mountTime.toMillis(),
                 m.connectionId, m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
                         ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s"
                         : "not available (Linux < 6.15) or off",
-                m.session.protocol() == null ? "?" : m.session.protocol().describe());
+                m.session.protocol() == null ? "?" : m.session.protocol().describe(), m.session.passthroughStatus());
         List<String> notes = new ArrayList<>(m.ops.behaviourNotes(config.guard().flushPolicy()));
         if (!config.mount().rawOptions().contains("default_permissions")
                 && config.mount().options().contains("default_permissions")) {
@@ -258,6 +259,12 @@ public final class FuseMount implements AutoCloseable {
     /** What this mount negotiated with the kernel: the protocol minor and the capabilities in use. */
     public KernelProtocol protocol() {
         return session.protocol();
+    }
+
+    /** FUSE passthrough on this mount: on or why not, and how many opens were backed (see {@link PassthroughStatus}). */
+    public PassthroughStatus passthrough() {
+        return new PassthroughStatus(session.passthroughStatus(), session.backedOpens(), session.fallbackOpens(),
+                session.openBackingIds());
     }
 
     /** The (real) mount point. */

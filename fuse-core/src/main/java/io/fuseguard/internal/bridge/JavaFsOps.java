@@ -1,5 +1,6 @@
 package io.fuseguard.internal.bridge;
 
+import io.fuseguard.api.BackingFile;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.FallocateMode;
@@ -42,12 +43,14 @@ public final class JavaFsOps implements FsOps {
     private final FuseFileSystem fs;
     private final Failures failures;
     private final boolean hasFlush;
+    private final boolean backsFiles;
 
     /** A bridge for {@code fs}. */
     public JavaFsOps(FuseFileSystem fs, EventReporter events) {
         this.fs = fs;
         this.failures = new Failures(events);
         this.hasFlush = overrides(fs.getClass(), "flush", String.class, long.class);
+        this.backsFiles = overrides(fs.getClass(), "backingFile", String.class, long.class, OpenFlags.class);
         refuseOldSignatures(fs.getClass());
     }
 
@@ -317,6 +320,25 @@ public final class JavaFsOps implements FsOps {
             return 0;
         } catch (Throwable t) {
             return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public boolean backsFiles() {
+        return backsFiles;
+    }
+
+    @Override
+    public int backingFile(OpContext c, String path, long fh, int flags) {
+        try {
+            BackingFile b = fs.backingFile(path, fh, OpenFlags.of(flags));
+            if (b == null) {
+                return NO_BACKING;
+            }
+            return b.descriptor() >= 0 ? b.descriptor() : UNKNOWN_DESCRIPTOR;
+        } catch (Throwable t) {
+            failures.map(c, t); // logged as any handler's failure; the open itself succeeded and falls back
+            return NO_BACKING;
         }
     }
 

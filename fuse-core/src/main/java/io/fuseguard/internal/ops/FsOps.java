@@ -75,6 +75,24 @@ public interface FsOps {
 
     int create(OpContext c, String path, int mode, int flags, OpenResult out);
 
+    /** {@link #backingFile}: the filesystem names no backing file (or failing to, was logged by the bridge). */
+    int NO_BACKING = -1;
+    /** {@link #backingFile}: the filesystem named a backing file whose descriptor could not be found. */
+    int UNKNOWN_DESCRIPTOR = -2;
+
+    /** Whether the filesystem can name backing files for its opens (FUSE passthrough). */
+    default boolean backsFiles() {
+        return false;
+    }
+
+    /**
+     * The descriptor of the file the kernel should read and write directly for the file just opened as {@code fh}
+     * (a descriptor the filesystem owns and keeps open), {@link #NO_BACKING}, or {@link #UNKNOWN_DESCRIPTOR}.
+     */
+    default int backingFile(OpContext c, String path, long fh, int flags) {
+        return NO_BACKING;
+    }
+
     /** Reads into {@code dst} (position 0, limit = size); returns the byte count. */
     int read(OpContext c, String path, long fh, ByteBuffer dst, long offset);
 

@@ -65,7 +65,12 @@ final class ConnectionRequests extends Requests {
             granted |= InitFlags.REQUEST_TIMEOUT;
             o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
         }
+        granted |= s.passthrough.capability();
         granted &= offered; // a capability is used only when this kernel has it
+        s.passthrough.negotiated(granted, minor);
+        if ((granted & InitFlags.PASSTHROUGH) != 0) {
+            o.putInt(Fuse.OUT_HEADER + Fuse.INIT_OUT_MAX_STACK_DEPTH, Passthrough.MAX_STACK_DEPTH);
+        }
         if ((granted >>> 32) != 0) {
             granted |= InitFlags.INIT_EXT;
         }
@@ -111,6 +116,7 @@ final class ConnectionRequests extends Requests {
         }
         o.put(Fuse.OUT_HEADER, answer);
         replyOk(w, r, Fuse.INIT_OUT);
+        s.passthrough.afterInit(granted);
         s.markInitialized();
     }
 

@@ -3,6 +3,7 @@ package io.fuseguard.internal.session;
 import io.fuseguard.api.Operation;
 import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.OpContext;
 import io.fuseguard.internal.tree.Handle;
 import io.fuseguard.internal.tree.Node;
@@ -20,6 +21,7 @@ import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
  * as close-time work).
  */
 final class FileRequests extends Requests {
+    private static final int O_ACCMODE = 03;
 
     FileRequests(Requests.Shared shared) {
         super(shared);
@@ -37,6 +39,24 @@ final class FileRequests extends Requests {
             f |= Fuse.FOPEN_NOFLUSH; // no close() of this file ever waits on the daemon (kernel 5.16+)
         }
         return f;
+    }
+
+    /**
+     * The FOPEN flags of an open the kernel serves from a backing file: only those the kernel allows beside
+     * {@link Fuse#FOPEN_PASSTHROUGH} (no direct I/O, which would send reads and writes to the daemon again, no kept
+     * cache: the backing file has its own).
+     */
+    int passthroughFlags() {
+        return Fuse.FOPEN_PASSTHROUGH | (policy != FlushPolicy.BOUNDED ? Fuse.FOPEN_NOFLUSH : 0);
+    }
+
+    /**
+     * The backing id to answer the open of {@code h} with (0: none), on a mount that passes I/O through:
+     * {@code backingFd} is what the filesystem named for it, asked inside the open's guarded section.
+     */
+    private int backing(Worker w, Handle h, int backingFd, int flags, String path) {
+        return s.passthrough.attach(h, backingFd, (flags & O_ACCMODE) != 0, path,
+                w.outAddress + w.buffers.outCapacity - Fuse.BACKING_MAP_SIZE);
     }
 
     void open(Worker w, Request r, long deadline) {
@@ -61,6 +81,8 @@ final class FileRequests extends Requests {
         int rc = ops.open(c, path, flags, c.open);
         long fh = c.open.fh;
         int fopen = c.open.openFlags;
+        boolean passthrough = s.passthrough.usable();
+        int backingFd = rc >= 0 && passthrough ? ops.backingFile(c, path, fh, flags) : FsOps.NO_BACKING;
         if (!end(w, r, rc)) {
             if (rc >= 0) {
                 s.closeWork.releaseLateOpen(n, fh, flags, false); // the caller was told it failed
@@ -74,7 +96,8 @@ final class FileRequests extends Requests {
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false);
         h.opener(r.uid, r.gid, r.pid);
-        encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), openFlags(fopen));
+        int backing = passthrough ? backing(w, h, backingFd, flags, path) : 0;
+        encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), backing > 0 ? passthroughFlags() : openFlags(fopen), backing);
         if (!replyOk(w, r, Fuse.OPEN_OUT)) {
             // the caller went away: no RELEASE will come
             s.closeWork.release(h, r.uid, r.gid, r.pid);
@@ -114,6 +137,12 @@ final class FileRequests extends Requests {
                 ops.release(c, path, fh, flags);
             }
         }
+        boolean passthrough = s.passthrough.usable();
+        int backingFd = FsOps.NO_BACKING;
+        if (rc >= 0 && passthrough) {
+            c.operation = Operation.CREATE;
+            backingFd = ops.backingFile(c, path, fh, flags);
+        }
         if (!end(w, r, rc)) {
             if (rc >= 0) {
                 Node n = nodes.lookup(parent, name);
@@ -130,7 +159,9 @@ final class FileRequests extends Requests {
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false);
         h.opener(r.uid, r.gid, r.pid);
-        encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));
+        int backing = passthrough ? backing(w, h, backingFd, flags, path) : 0;
+        encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), backing > 0 ? passthroughFlags()
+                : openFlags(fopen), backing);
         if (!sendEntry(w, r, n, a, Fuse.OPEN_OUT)) {
             s.closeWork.release(h, r.uid, r.gid, r.pid);
         }

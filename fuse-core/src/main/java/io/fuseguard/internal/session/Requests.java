@@ -392,8 +392,13 @@ abstract class Requests {
     }
 
     static void encodeOpen(ByteBuffer o, int at, long fh, int flags) {
+        encodeOpen(o, at, fh, flags, 0);
+    }
+
+    /** {@code fuse_open_out}: the handle, the FOPEN flags and the backing id (0: none). */
+    static void encodeOpen(ByteBuffer o, int at, long fh, int flags, int backingId) {
         o.putLong(at, fh);
         o.putInt(at + 8, flags);
-        o.putInt(at + 12, 0);
+        o.putInt(at + 12, backingId);
     }
 }

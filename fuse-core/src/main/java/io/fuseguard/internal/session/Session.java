@@ -47,6 +47,7 @@ public final class Session {
     final io.fuseguard.internal.tree.PathLocks paths = new io.fuseguard.internal.tree.PathLocks(nodes);
     final Probe probe = new Probe();
     final SelfAccess selfAccess;
+    final Passthrough passthrough;
     final CloseWork closeWork;
     final Dispatcher dispatcher;
     final Lane metadataLane;
@@ -123,8 +124,10 @@ public final class Session {
         this.inCapacity = Math.max(Fuse.MIN_READ_BUFFER, maxWrite + 4096);
         this.outCapacity = Fuse.OUT_HEADER + Math.max(maxWrite, 65536) + 4096;
         this.selfAccess = new SelfAccess(config.guard().selfAccessPolicy(), config.guard().flushPolicy());
+        this.passthrough = new Passthrough(name, this, ops, options);
         this.closeWork = new CloseWork(name, ops, nodes, handles, paths, config.guard().flushPolicy(),
-                config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal);
+                config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal,
+                passthrough);
         this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
         long smallest = Long.MAX_VALUE;
         for (long d : deadlines) {
@@ -851,6 +854,7 @@ public final class Session {
     /** Closes the descriptor once no thread can use it any more. */
     public void closeDevice() {
         if (workers.isEmpty()) {
+            passthrough.close();
             Syscalls.close(fd);
         }
     }
@@ -938,6 +942,26 @@ public final class Session {
     /** Threads held by handlers stuck past their deadline. */
     public int stuckThreads() {
         return stuck.get();
+    }
+
+    /** FUSE passthrough on this mount: "on", or off/not available and why. */
+    public String passthroughStatus() {
+        return passthrough.status();
+    }
+
+    /** Opens answered with a backing file (FUSE passthrough). */
+    public long backedOpens() {
+        return passthrough.backedOpens();
+    }
+
+    /** Opens the filesystem named a backing file for that were served by it instead. */
+    public long fallbackOpens() {
+        return passthrough.fallbackOpens();
+    }
+
+    /** Backing ids registered with the kernel and not closed yet. */
+    public int openBackingIds() {
+        return passthrough.openBackingIds();
     }
 
     /** FLUSH requests the kernel sent. */

@@ -38,6 +38,7 @@ public final class Syscalls {
     public static final int EEXIST = 17;
     public static final int ENODEV = 19;
     public static final int ENOTDIR = 20;
+    public static final int ENOTTY = 25;
     public static final int EISDIR = 21;
     public static final int EINVAL = 22;
     public static final int ENOSPC = 28;
@@ -92,6 +93,7 @@ public final class Syscalls {
     private static final long KILL = symbol("kill");
     private static final long PREAD = symbol("pread");
     private static final long LSEEK = symbol("lseek");
+    private static final long IOCTL = symbol("ioctl");
     private static final long SPAWN = symbol("posix_spawn");
     private static final long FA_INIT = symbol("posix_spawn_file_actions_init");
     private static final long FA_DESTROY = symbol("posix_spawn_file_actions_destroy");
@@ -382,6 +384,55 @@ public final class Syscalls {
     public static int moveMount(int mountFd, String target) {
         return (int) withStrings(c -> result(INVOKER.invokeN6(L6, SYSCALL, SYS_MOVE_MOUNT, mountFd, c[0],
                 -100 /* AT_FDCWD */, c[1], 0x4 /* MOVE_MOUNT_F_EMPTY_PATH */)), "", target);
+    }
+
+    /** ioctl(2) with a pointer (or number) argument: its result ({@code >= 0}) or -errno. */
+    public static int ioctl(int fd, long request, long arg) {
+        return resultInt(INVOKER.invokeN3(L3, IOCTL, fd, request, arg));
+    }
+
+    /**
+     * {@code FUSE_DEV_IOC_BACKING_OPEN}: registers {@code backingFd} (a regular file the daemon has open) with the
+     * connection of {@code deviceFd}, using {@code scratch} (16 bytes of native memory the caller owns) for the
+     * {@code struct fuse_backing_map}. The backing id ({@code > 0}), or -errno: EPERM without {@code CAP_SYS_ADMIN}
+     * in the initial user namespace or when passthrough was not negotiated, ELOOP for a file on a stacked
+     * filesystem deeper than the negotiated {@code max_stack_depth}, EINVAL/EBADF for what cannot back a file.
+     */
+    public static int backingOpen(int deviceFd, int backingFd, long scratch) {
+        MEMORY.putInt(scratch, backingFd);
+        MEMORY.putInt(scratch + 4, 0);
+        MEMORY.putLong(scratch + 8, 0);
+        return ioctl(deviceFd, io.fuseguard.internal.wire.Fuse.DEV_IOC_BACKING_OPEN, scratch);
+    }
+
+    /** {@code FUSE_DEV_IOC_BACKING_CLOSE} of a backing id ({@code scratch}: 4 bytes the caller owns); 0 or -errno. */
+    public static int backingClose(int deviceFd, int backingId, long scratch) {
+        MEMORY.putInt(scratch, backingId);
+        return ioctl(deviceFd, io.fuseguard.internal.wire.Fuse.DEV_IOC_BACKING_CLOSE, scratch);
+    }
+
+    /**
+     * A new descriptor of {@code /dev/fuse} attached to the connection of {@code deviceFd}
+     * ({@code FUSE_DEV_IOC_CLONE}), close-on-exec: requests read from it are answered through it. The descriptor,
+     * or -errno.
+     */
+    public static int cloneDevice(int deviceFd) {
+        int fd = openReadWrite("/dev/fuse");
+        if (fd < 0) {
+            return fd;
+        }
+        long arg = allocate(4);
+        try {
+            MEMORY.putInt(arg, deviceFd);
+            int r = ioctl(fd, io.fuseguard.internal.wire.Fuse.DEV_IOC_CLONE, arg);
+            if (r < 0) {
+                close(fd);
+                return r;
+            }
+            return fd;
+        } finally {
+            free(arg);
+        }
     }
 
     /** memfd_create(2) with MFD_CLOEXEC: an anonymous file, or -errno. */
