@@ -110,9 +110,9 @@ public interface FuseFileSystem {
      * every further open of it must be backed too (fuseguard then uses the backing file registered first for that
      * file, whichever one this call names), and the kernel refuses an open that is not with EIO; while a file is open
      * without one, fuseguard serves a new open of it without its backing file too (it falls back; reads reach
-     * {@link #read}). So back every open of a file, or none. A writable open that is backed counts as written:
-     * {@link #flush} runs for it at release, because the kernel may have changed the backing file without telling
-     * the daemon. A backing file that cannot back a file (not a regular file, or on an overlay or another stacked
+     * {@link #read}). So back every open of a file, or none. A writable open that is backed counts as written from
+     * the start (the kernel changes the backing file without telling the daemon): an {@link #fsync} of it runs its
+     * pending {@link #flush} first, as after a write the filesystem saw. A backing file that cannot back a file (not a regular file, or on an overlay or another stacked
      * filesystem) makes the open fall back; each such reason is logged once.
      *
      * @param path  the path opened

@@ -964,6 +964,11 @@ public final class Session {
         return passthrough.openBackingIds();
     }
 
+    /** Clones of the connection's device that request threads read from ({@code clone_fd}); 0 when off. */
+    public int clonedDevices() {
+        return 0;
+    }
+
     /** FLUSH requests the kernel sent. */
     public long flushRequests() {
         return dispatcher.flushRequests();
