@@ -27,6 +27,8 @@ final class OpenFiles {
         volatile Download download;
         /** The download the handle was opened on (kept after it ended), counted in its openers; or null. */
         final Download origin;
+        /** Writable and backed by its cache file (FUSE passthrough): the kernel writes it without the daemon. */
+        volatile boolean backedWritable;
 
         Handle(String path, int fd, boolean writable, Download download) {
             this.path = path;
@@ -66,6 +68,11 @@ final class OpenFiles {
             throw new ErrnoException(Errno.EBADF);
         }
         return h;
+    }
+
+    /** The open file of handle {@code fh}, or null when unknown. */
+    Handle find(long fh) {
+        return handles.get(fh);
     }
 
     /** Forgets handle {@code fh}; null when unknown. Caller holds the lock. */
