@@ -491,9 +491,22 @@ public final class JavaFsOps implements FsOps {
         }
         for (Object[] e : copy) {
             FileAttributes a = (FileAttributes) e[1];
-            out.add((String) e[0], a == null ? 0 : a.inode(), a == null ? 0 : a.type().bits());
+            out.add((String) e[0], a == null ? 0 : a.inode(), a == null ? 0 : a.type().bits(), a);
         }
         return 0;
+    }
+
+    @Override
+    public boolean listedAttributes(Object listed, Attr out) {
+        if (!(listed instanceof FileAttributes a)) {
+            return false;
+        }
+        try {
+            Conversions.fill(out, a);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false; // an owner beyond 32 bits: the entry's LOOKUP answers EIO and logs it
+        }
     }
 
     @Override

@@ -113,6 +113,14 @@ public interface FsOps {
 
     int readdir(OpContext c, String path, long fh, DirListing out);
 
+    /**
+     * Fills {@code out} with the attributes a listing carried for an entry ({@link DirListing#listed}); false when
+     * they cannot be sent (the kernel then looks the entry up as after a plain READDIR).
+     */
+    default boolean listedAttributes(Object listed, io.fuseguard.internal.wire.Attr out) {
+        return false;
+    }
+
     int releasedir(OpContext c, String path, long fh);
 
     int fsyncdir(OpContext c, String path, long fh, boolean dataOnly);

@@ -65,6 +65,12 @@ final class ConnectionRequests extends Requests {
             granted |= InitFlags.REQUEST_TIMEOUT;
             o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
         }
+        if (opt.readdirPlus()) {
+            granted |= InitFlags.DO_READDIRPLUS | InitFlags.READDIRPLUS_AUTO; // the kernel picks plus when it pays
+        }
+        if (opt.writebackCache()) {
+            granted |= InitFlags.WRITEBACK_CACHE;
+        }
         granted |= s.passthrough.capability();
         granted &= offered; // a capability is used only when this kernel has it
         s.passthrough.negotiated(granted, minor);

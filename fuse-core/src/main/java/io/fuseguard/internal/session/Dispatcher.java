@@ -75,7 +75,7 @@ final class Dispatcher {
             case Fuse.REMOVEXATTR -> Operation.REMOVEXATTR;
             case Fuse.FLUSH -> Operation.FLUSH;
             case Fuse.OPENDIR -> Operation.OPENDIR;
-            case Fuse.READDIR -> Operation.READDIR;
+            case Fuse.READDIR, Fuse.READDIRPLUS -> Operation.READDIR;
             case Fuse.RELEASEDIR -> Operation.RELEASEDIR;
             case Fuse.FSYNCDIR -> Operation.FSYNCDIR;
             case Fuse.ACCESS -> Operation.ACCESS;
@@ -282,6 +282,7 @@ final class Dispatcher {
             case Fuse.FLUSH -> files.flush(w, r, deadline);
             case Fuse.OPENDIR -> dirs.opendir(w, r, deadline);
             case Fuse.READDIR -> dirs.readdir(w, r, deadline);
+            case Fuse.READDIRPLUS -> dirs.readdirplus(w, r, deadline);
             case Fuse.FSYNCDIR -> dirs.fsyncdir(w, r, deadline);
             case Fuse.ACCESS -> attrs.access(w, r, deadline);
             case Fuse.CREATE -> files.create(w, r, deadline);

@@ -1,5 +1,6 @@
 package io.fuseguard.internal.session;
 
+import io.fuseguard.api.GuardEvent;
 import io.fuseguard.api.Operation;
 import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FlushPolicy;
@@ -12,6 +13,7 @@ import io.fuseguard.internal.wire.Fuse;
 
 import java.nio.ByteBuffer;
 
+import static io.fuseguard.internal.sys.Syscalls.EDEADLK;
 import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
@@ -59,6 +61,17 @@ final class FileRequests extends Requests {
                 w.outAddress + w.buffers.outCapacity - Fuse.BACKING_MAP_SIZE);
     }
 
+    /** Whether an open for writing by the daemon's own thread was refused (answered EDEADLK) under writeback. */
+    private boolean refusedWrite(Worker w, Request r, int flags, Operation op, String path) {
+        if (!opt.writebackCache() || (flags & O_ACCMODE) == 0 || !s.selfAccess.refuseWrite(path, r.pid)) {
+            return false;
+        }
+        reply(w, r, EDEADLK);
+        events.report(GuardEvent.Type.SELF_ACCESS, op, path, r.pid, System.nanoTime(), EDEADLK, null,
+                "refused: an open for writing by the daemon itself, with the writeback cache on");
+        return true;
+    }
+
     void open(Worker w, Request r, long deadline) {
         int flags = r.i32(0);
         if (isProbe(r)) {
@@ -70,6 +83,9 @@ final class FileRequests extends Requests {
         Node n = node(r);
         if (n == null) {
             reply(w, r, ENOENT);
+            return;
+        }
+        if (refusedWrite(w, r, flags, Operation.OPEN, nodes.path(n))) {
             return;
         }
         if (!beginOn(w, r, Operation.OPEN, OperationKind.METADATA, n, null, deadline, false)) {
@@ -111,6 +127,9 @@ final class FileRequests extends Requests {
         int umask = r.i32(8);
         String name = r.string(16);
         String path = newPath(w, r, parent, name);
+        if (path != null && refusedWrite(w, r, flags, Operation.CREATE, path)) {
+            return;
+        }
         if (path == null || !begin(w, r, Operation.CREATE, OperationKind.METADATA, path, null, deadline, umask)
                 || !pin(w, r, parent, name)) {
             return;

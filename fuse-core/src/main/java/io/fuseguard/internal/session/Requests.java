@@ -258,7 +258,11 @@ abstract class Requests {
     }
 
     void encodeEntry(ByteBuffer o, long nodeid, long generation, Attr a, long validSec, int validNsec) {
-        int at = Fuse.OUT_HEADER;
+        encodeEntryAt(o, Fuse.OUT_HEADER, nodeid, generation, a, validSec, validNsec);
+    }
+
+    /** A {@code fuse_entry_out} at {@code at}. */
+    void encodeEntryAt(ByteBuffer o, int at, long nodeid, long generation, Attr a, long validSec, int validNsec) {
         o.putLong(at, nodeid);
         o.putLong(at + 8, generation);
         o.putLong(at + 16, validSec);

@@ -123,7 +123,8 @@ public final class Session {
         int maxWrite = options.maxWrite();
         this.inCapacity = Math.max(Fuse.MIN_READ_BUFFER, maxWrite + 4096);
         this.outCapacity = Fuse.OUT_HEADER + Math.max(maxWrite, 65536) + 4096;
-        this.selfAccess = new SelfAccess(config.guard().selfAccessPolicy(), config.guard().flushPolicy());
+        this.selfAccess = new SelfAccess(config.guard().selfAccessPolicy(), config.guard().flushPolicy(),
+                options.writebackCache());
         this.passthrough = new Passthrough(name, this, ops, options);
         this.closeWork = new CloseWork(name, ops, nodes, handles, paths, config.guard().flushPolicy(),
                 config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal,
@@ -737,7 +738,8 @@ public final class Session {
     private static boolean answersInterruptAtOnce(int opcode) {
         return switch (opcode) {
             case Fuse.LOOKUP, Fuse.GETATTR, Fuse.READLINK, Fuse.OPEN, Fuse.READ, Fuse.STATFS, Fuse.GETXATTR,
-                    Fuse.LISTXATTR, Fuse.OPENDIR, Fuse.READDIR, Fuse.ACCESS, Fuse.FSYNC, Fuse.FSYNCDIR,
+                    Fuse.LISTXATTR, Fuse.OPENDIR, Fuse.READDIR, Fuse.READDIRPLUS, Fuse.ACCESS, Fuse.FSYNC,
+                    Fuse.FSYNCDIR,
                     Fuse.FLUSH -> true;
             default -> false;
         };

@@ -25,6 +25,8 @@ final class Worker extends Thread implements OpContext.Owner {
     final Call call = new Call();
     final OpContext context = new OpContext();
     final Request request = new Request();
+    /** The nodes a READDIRPLUS answer counted, to uncount if the kernel does not take it (grows when needed). */
+    long[] plusNodes = new long[64];
     /**
      * The unique of the request this thread has read and not yet begun to dispatch (0 when none): a removal that
      * finds its file open waits for an earlier-read RELEASE to be counted (see {@code Session.awaitEarlierReads}).
