@@ -2,9 +2,13 @@ package io.fuseguard.engine;
 
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.FileAttributes;
+import io.fuseguard.api.OperationKind;
+import io.fuseguard.kernel.ConnectionReport;
+import io.fuseguard.kernel.ConnectionStatus;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.mount.FuseMount;
 import io.fuseguard.testkit.Child;
+import io.fuseguard.testkit.DelegatingFs;
 import io.fuseguard.testkit.Edges;
 import io.fuseguard.testkit.SmallFs;
 import org.junit.jupiter.api.AfterEach;
@@ -16,6 +20,11 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -102,6 +111,56 @@ class FastPathsTest {
         System.out.printf("ls -l of %d files without: %d LOOKUPs%n", n, plain.fileGetattrs.get());
         assertThat(plain.fileGetattrs.get()).as("one LOOKUP per file without readdirplus").isGreaterThanOrEqualTo(n);
         assertThat(listed).as("the same listing, sizes and modes included").isEqualTo(control);
+    }
+
+    @Test
+    void withCloneFdEachRequestThreadReadsItsOwnCloneAndEveryAnswerFindsItsWay() throws Exception {
+        byte[] content = new byte[256 << 10];
+        new java.util.Random(3).nextBytes(content);
+        String md5 = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5")
+                .digest(content)) + "  -";
+        CountDownLatch release = new CountDownLatch(1);
+        SmallFs small = new SmallFs().withFile("/f", content).withFile("/stall", new byte[0]);
+        DelegatingFs fs = new DelegatingFs(small) {
+            @Override
+            public FileAttributes getattr(String path) throws IOException {
+                if (path.equals("/stall")) {
+                    try {
+                        release.await(20, TimeUnit.SECONDS); // far past its deadline
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return super.getattr(path);
+            }
+        };
+        try (FuseMount m = FuseMount.mount(fs, mp, FuseguardConfig.builder().fsName("clonefd").shutdownHook(false)
+                .cloneFd(true).deadline(OperationKind.METADATA, Duration.ofMillis(500)).build())) {
+            ConnectionStatus st = ConnectionReport.scan().stream()
+                    .filter(c -> c.id() == m.connectionId().orElseThrow()).findFirst()
+                    .flatMap(ConnectionStatus::of).orElseThrow();
+            assertThat(st.cloneFd()).as("the request threads read device clones").isTrue();
+            // several readers at once: each request is answered through the clone it was read from
+            List<Process> readers = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                readers.add(new ProcessBuilder("sh", "-c", "for i in 1 2 3 4 5 6 7 8; do cat "
+                        + mp.resolve("f") + " | md5sum; done").redirectErrorStream(true).start());
+            }
+            for (Process p : readers) {
+                String out = new String(p.getInputStream().readAllBytes());
+                assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+                assertThat(out.lines().toList()).hasSize(8).containsOnly(md5);
+            }
+            // the watchdog answers a stalled request through the clone it came from
+            long t0 = System.nanoTime();
+            Child.Result stat = Child.run(Duration.ofSeconds(15), "stat", mp.resolve("stall").toString());
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            release.countDown();
+            System.out.printf("clone_fd, %d request threads: a stalled stat answered in %d ms: %s%n",
+                    m.status().threads(), ms, stat.err().trim());
+            assertThat(stat.err()).contains("Input/output error");
+            assertThat(ms).as("at its 500 ms deadline, not the 20 s stall").isLessThan(5000);
+        }
     }
 
     /** A SmallFs that records the largest READ and WRITE it was asked for, and counts WRITEs. */

@@ -102,6 +102,7 @@ final class ConnectionRequests extends Requests {
         long now = System.nanoTime();
         c.unique = r.unique;
         c.opcode = r.opcode;
+        c.fd = r.fd;
         c.operation = Operation.GETATTR;
         c.path = "/";
         c.pid = r.pid;

@@ -87,6 +87,7 @@ final class Dispatcher {
     // ---- entry points --------------------------------------------------------------------------------------
 
     void dispatch(Worker w, Request r) {
+        w.replyFd = r.fd;
         if (debug) {
             System.err.printf("fuseguard: unique %d %s node %d pid %d len %d%n", r.unique, Fuse.name(r.opcode),
                     r.nodeid, r.pid, r.length);
@@ -125,6 +126,7 @@ final class Dispatcher {
      * handler runs on this thread.
      */
     void dispatchWithoutHandlers(Worker w, Request r) {
+        w.replyFd = r.fd;
         if (r.opcode == Fuse.RELEASE || r.opcode == Fuse.RELEASEDIR) {
             files.noteReleased(r);
         }
@@ -166,7 +168,7 @@ final class Dispatcher {
     /** Puts a request in its lane's queue with its deadline; answers the overload errno when the queue is full. */
     private boolean queue(Worker w, Request r, Lane lane) {
         long now = System.nanoTime();
-        QueuedRequest q = new QueuedRequest(r.buf, r.length, now, now + s.deadlines[kindOf(r).ordinal()]);
+        QueuedRequest q = new QueuedRequest(r.buf, r.length, r.fd, now, now + s.deadlines[kindOf(r).ordinal()]);
         if (lane.offer(q)) {
             return true;
         }
@@ -201,6 +203,7 @@ final class Dispatcher {
     private volatile boolean malformedNameLogged;
 
     private void run(Worker w, Request r, Lane lane, long deadline) {
+        w.replyFd = r.fd;
         w.call.lane = lane;
         try {
             handle(w, r, deadline);

@@ -125,6 +125,7 @@ abstract class Requests {
         long d = deadline != 0 ? deadline : now + s.deadlines[kind.ordinal()];
         c.unique = r.unique;
         c.opcode = r.opcode;
+        c.fd = r.fd;
         c.operation = op;
         c.path = path;
         c.pid = r.pid;

@@ -25,6 +25,8 @@ final class Worker extends Thread implements OpContext.Owner {
     final Call call = new Call();
     final OpContext context = new OpContext();
     final Request request = new Request();
+    /** The device descriptor the request being handled came from: its answers go there. */
+    int replyFd;
     /** The nodes a READDIRPLUS answer counted, to uncount if the kernel does not take it (grows when needed). */
     long[] plusNodes = new long[64];
     /**
@@ -78,6 +80,6 @@ final class Worker extends Thread implements OpContext.Owner {
 
     /** Reads one request into {@link #in}: its length, 0 at the end of the connection, or -errno. */
     long read() {
-        return Syscalls.read(session.fd(), inAddress, buffers.inCapacity);
+        return Syscalls.read(buffers.fd, inAddress, buffers.inCapacity);
     }
 }
