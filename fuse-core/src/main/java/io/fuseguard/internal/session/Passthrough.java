@@ -56,7 +56,7 @@ final class Passthrough {
             notWanted = "not used (the filesystem names no backing files)";
         } else if (!options.passthrough()) {
             wanted = false;
-            notWanted = "off (passthrough(false))";
+            notWanted = "off (passthrough(false), -o no_passthrough)";
         } else if (options.writebackCache()) {
             wanted = false;
             notWanted = "off: the writeback cache is on, and the kernel does not combine the two";
