@@ -85,7 +85,7 @@ final class FileRequests extends Requests {
             reply(w, r, ENOENT);
             return;
         }
-        if (refusedWrite(w, r, flags, Operation.OPEN, nodes.path(n))) {
+        if (opt.writebackCache() && refusedWrite(w, r, flags, Operation.OPEN, nodes.path(n))) {
             return;
         }
         if (!beginOn(w, r, Operation.OPEN, OperationKind.METADATA, n, null, deadline, false)) {
