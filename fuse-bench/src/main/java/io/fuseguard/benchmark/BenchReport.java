@@ -24,6 +24,10 @@ public final class BenchReport {
             "plain", "plain jnr-fuse", "adapter", "adapter", "memoryfs", "MemoryFs", "upload", "CachedUploadFs");
     /** Issue 17's workloads: the upload example within 3 x MemoryFs's time on each. */
     private static final List<String> ISSUE17 = List.of("tar_s", "git_add_s", "cp_s", "rename_loop_s");
+    /** PassthroughFs against its source (issue 18): reported in a section of their own. */
+    private static final String[] PT_VARIANTS = {"ptsource", "ptfs", "ptfs-nopt"};
+    private static final Map<String, String> PT_LABELS = Map.of("ptsource", "source directory", "ptfs",
+            "PassthroughFs", "ptfs-nopt", "PassthroughFs, passthrough off");
 
     /** One row: a metric, whether more is better, how it is printed, and whether ratio columns apply. */
     private record Metric(String key, String label, boolean higherBetter, Format format, boolean ratios) {
@@ -125,6 +129,7 @@ public final class BenchReport {
             results();
             goals();
             issue17Goals();
+            passthrough();
             parameters();
             rounds();
             return sb.toString();
@@ -303,6 +308,108 @@ public final class BenchReport {
                 }
             }
             line("");
+        }
+
+        /** PassthroughFs against the directory it mirrors (issue 18): its own table, goals and rounds. */
+        private void passthrough() {
+            List<String> pt = new ArrayList<>();
+            for (String v : PT_VARIANTS) {
+                if (data.values().stream().anyMatch(m -> m.containsKey(v))) {
+                    pt.add(v);
+                }
+            }
+            if (pt.isEmpty()) {
+                return;
+            }
+            List<Metric> rows = new ArrayList<>();
+            for (String k : List.of("randread1_iops", "cpu_us_per_req", "randread4_iops", "seqread_mibs",
+                    "seqwrite_mibs")) {
+                rows.add(metric(k));
+            }
+            line("## PassthroughFs against its source directory");
+            line("");
+            line("The same fio jobs on a directory of this machine's " + env.getOrDefault("pt_source_fs", "?")
+                    + " filesystem itself, and on PassthroughFs (`fuseguard mount passthrough`) mirroring such a "
+                    + "directory, with FUSE passthrough (the kernel reads and writes the source files itself) and "
+                    + "with it off (`-o no_passthrough`: every read and write is a request to the daemon). "
+                    + "Interleaved with the other variants, in the same rounds; median, min–max below it.");
+            line("");
+            StringBuilder h = new StringBuilder("| workload |");
+            StringBuilder sep = new StringBuilder("|---|");
+            for (String v : pt) {
+                h.append(' ').append(PT_LABELS.get(v)).append(" |");
+                sep.append("---|");
+            }
+            h.append(" PassthroughFs/source | passthrough off/source |");
+            sep.append("---|---|");
+            line(h.toString());
+            line(sep.toString());
+            for (Metric m : rows) {
+                StringBuilder r = new StringBuilder("| ").append(m.label()).append(" |");
+                for (String v : pt) {
+                    double[] vals = values(m.key(), v);
+                    if (vals.length == 0) {
+                        r.append(" – |");
+                        continue;
+                    }
+                    r.append(' ').append(fmt(m.format(), median(vals)));
+                    if (vals.length > 1) {
+                        r.append("<br>(").append(fmt(m.format(), min(vals))).append("–")
+                                .append(fmt(m.format(), max(vals))).append(')');
+                    }
+                    r.append(" |");
+                }
+                boolean cpu = m.key().equals("cpu_us_per_req");
+                r.append(' ').append(cpu ? "–" : ratio(m, "ptfs", "ptsource")).append(" |");
+                r.append(' ').append(cpu ? "–" : ratio(m, "ptfs-nopt", "ptsource")).append(" |");
+                line(r.toString());
+            }
+            line("");
+            line("| goal (issue 18) | measured | met |");
+            line("|---|---|---|");
+            for (String k : List.of("randread1_iops", "seqread_mibs", "seqwrite_mibs")) {
+                Double r = ratioValue(metric(k), "ptfs", "ptsource");
+                if (r != null) {
+                    goal("PassthroughFs/source ≥ 0.9: " + metric(k).label(), fmt2(r), r >= 0.9);
+                }
+            }
+            line("");
+            line("| workload | variant |" + roundsHeader());
+            line("|---|---|" + "---|".repeat(Integer.parseInt(env.getOrDefault("rounds", "1"))));
+            for (Metric m : rows) {
+                for (String v : pt) {
+                    roundRow(m.label(), PT_LABELS.get(v), data.getOrDefault(m.key(), Map.of()).get(v), m.format());
+                }
+            }
+            for (String v : pt) {
+                roundRow("other load: CPU busy % before the variant", PT_LABELS.get(v),
+                        data.getOrDefault("busy_pct", Map.of()).get(v), Format.INT);
+            }
+            line("");
+            line("Commands: source: " + env.getOrDefault("cmd.ptsource", "?") + "; PassthroughFs: `"
+                    + env.getOrDefault("cmd.ptfs", "?") + "`; passthrough off: `" + env.getOrDefault("cmd.ptfs-nopt",
+                    "?") + "`.");
+            line("");
+        }
+
+        private String roundsHeader() {
+            StringBuilder h = new StringBuilder();
+            for (int i = 1; i <= Integer.parseInt(env.getOrDefault("rounds", "1")); i++) {
+                h.append(" round ").append(i).append(" |");
+            }
+            return h.toString();
+        }
+
+        private void roundRow(String what, String variant, Map<Integer, Double> byRound, Format f) {
+            if (byRound == null || byRound.isEmpty()) {
+                return;
+            }
+            StringBuilder r = new StringBuilder("| ").append(what).append(" | ").append(variant).append(" |");
+            for (int i = 1; i <= Integer.parseInt(env.getOrDefault("rounds", "1")); i++) {
+                Double x = byRound.get(i);
+                r.append(' ').append(x == null ? "–" : fmt(f, x)).append(" |");
+            }
+            line(r.toString());
         }
 
         private void goal(String what, String measured, boolean met) {

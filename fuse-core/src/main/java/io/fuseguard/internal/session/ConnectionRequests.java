@@ -72,7 +72,18 @@ final class ConnectionRequests extends Requests {
             granted |= InitFlags.REQUEST_TIMEOUT;
             o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
         }
+        if (opt.readdirPlus()) {
+            granted |= InitFlags.DO_READDIRPLUS | InitFlags.READDIRPLUS_AUTO; // the kernel picks plus when it pays
+        }
+        if (opt.writebackCache()) {
+            granted |= InitFlags.WRITEBACK_CACHE;
+        }
+        granted |= s.passthrough.capability();
         granted &= offered; // a capability is used only when this kernel has it
+        s.passthrough.negotiated(granted, minor);
+        if ((granted & InitFlags.PASSTHROUGH) != 0) {
+            o.putInt(Fuse.OUT_HEADER + Fuse.INIT_OUT_MAX_STACK_DEPTH, Passthrough.MAX_STACK_DEPTH);
+        }
         if ((granted >>> 32) != 0) {
             granted |= InitFlags.INIT_EXT;
         }
@@ -98,6 +109,7 @@ final class ConnectionRequests extends Requests {
         long now = System.nanoTime();
         c.unique = r.unique;
         c.opcode = r.opcode;
+        c.fd = r.fd;
         c.operation = Operation.GETATTR;
         c.path = "/";
         c.pid = r.pid;
@@ -124,6 +136,7 @@ final class ConnectionRequests extends Requests {
                     (granted & InitFlags.REQUEST_TIMEOUT) != 0));
         }
         replyOk(w, r, Fuse.INIT_OUT);
+        s.passthrough.afterInit(granted);
         s.markInitialized();
     }
 

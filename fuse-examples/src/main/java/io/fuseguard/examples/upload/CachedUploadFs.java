@@ -1,5 +1,6 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.api.BackingFile;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
@@ -41,7 +42,9 @@ import java.util.Set;
  * {@link Settings#uploadDelay()}, and closes, truncates and renames of the path meanwhile join it, so a file
  * rewritten or renamed over and over is uploaded once with its last content. Upload work is never done in FLUSH
  * (under fuseguard's default policy the kernel never even sends it) and never on a FUSE handler thread, except
- * in {@link #fsync}.
+ * in {@link #fsync}. Where the mount allows FUSE passthrough, an open of a file whose cache copy is complete is
+ * backed by the cache file ({@link #backingFile}): the kernel reads and writes it directly; a writable one is
+ * journaled at its open and counted as changed at its release.
  *
  * <h2>Uploads</h2>
  * An uploader thread streams the cache file to the backend (a file with holes: its data extents only, where the
@@ -405,6 +408,26 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         return HostFiles.read(h.fd, dst, offset);
     }
 
+    /**
+     * An open whose cache copy is complete is served by the kernel from the cache file itself (FUSE passthrough,
+     * where the mount allows it: Linux 6.9+, a root daemon): its reads and writes never reach the daemon. An open of
+     * a file still being downloaded is served here (its reads wait for their bytes). A writable backed open is
+     * journaled "upload pending" now, before the kernel may change the file, and counted as changed at its release
+     * ({@link #release}), which then uploads it as after any write.
+     */
+    @Override
+    public BackingFile backingFile(String path, long fh, OpenFlags flags) {
+        OpenFiles.Handle h = files.get(fh);
+        if (h.download != null) {
+            return null;
+        }
+        if (h.writable) {
+            uploader.beforeChange(h.path);
+            h.backedWritable = true;
+        }
+        return BackingFile.ofDescriptor(h.fd);
+    }
+
     /** A change starts from the whole file: waits for a download still filling it (EIO when it failed). */
     private static void awaitWhole(OpenFiles.Handle h) {
         Download d = h.download;
@@ -492,6 +515,17 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      */
     @Override
     public void release(String path, long fh, OpenFlags flags) {
+        OpenFiles.Handle backed = files.find(fh);
+        if (backed != null && backed.backedWritable) {
+            // the kernel wrote the cache file itself: a change this daemon did not see, so journaled and marked
+            // again now (an upload that finished meanwhile may have cleared the entry)
+            try {
+                uploader.beforeChange(backed.path);
+                uploader.afterChange(backed.path);
+            } catch (RuntimeException e) {
+                LOG.warn("could not journal {} after a write through its cache file: {}", backed.path, e.toString());
+            }
+        }
         OpenFiles.Handle h;
         boolean upload;
         try (StateLock.Held held = lock.hold()) {
