@@ -319,7 +319,8 @@ public final class BenchReport {
             String file = chartFile(chartBase, c);
             charts.put(file, new SvgBarChart(c.title() + " (ratios of medians)",
                     "× the reference (higher is better)", groups, pairs.stream().map(Pair::label).toList(),
-                    rows.toArray(new double[0][])).svg());
+                    rows.toArray(new double[0][]),
+                    pairs.stream().map(p -> SvgBarChart.paletteColor(c.pairs().indexOf(p))).toList()).svg());
             line("![" + c.title() + ": " + String.join(", ", pairs.stream().map(Pair::label).toList())
                     + "](" + file + ")");
             line("");

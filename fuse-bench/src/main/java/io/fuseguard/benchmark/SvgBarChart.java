@@ -4,6 +4,7 @@ import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.IntStream;
 
 /**
  * A grouped bar chart of ratios as a standalone SVG document, for the benchmark report: one group of bars per
@@ -17,10 +18,10 @@ import java.util.Locale;
  * @param groups    one label per bar group (workload); a {@code \n} starts a second line
  * @param series    one name per bar within a group (the compared pair), shown in the legend
  * @param values    {@code values[group][series]}; {@code NaN} where there is no value (drawn as "–", no bar)
+ * @param colors    one fill colour per series ({@code #rrggbb}), so a compared pair keeps its colour in every run
  */
 public record SvgBarChart(String title, String axisLabel, List<String> groups, List<String> series,
-                          double[][] values) {
-    /** Colour of series i: a palette readable on white, cycled. */
+                          double[][] values, List<String> colors) {
     private static final String[] PALETTE = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1",
         "#edc948", "#9c755f"};
     private static final double PLOT_HEIGHT = 240;
@@ -34,13 +35,18 @@ public record SvgBarChart(String title, String axisLabel, List<String> groups, L
     private static final double TITLE_CHAR_WIDTH = 9;
 
     /**
-     * Checks the shape of {@code values} against the groups and series.
+     * Checks the shape of {@code values} and {@code colors} against the groups and series.
      *
-     * @throws IllegalArgumentException if a dimension does not match or a value is negative or infinite
+     * @throws IllegalArgumentException if a dimension does not match, a value is negative or infinite, or a colour
+     *                                  is not {@code #rrggbb}
      */
     public SvgBarChart {
         groups = List.copyOf(groups);
         series = List.copyOf(series);
+        colors = List.copyOf(colors);
+        if (colors.size() != series.size() || !colors.stream().allMatch(c -> c.matches("#[0-9a-fA-F]{6}"))) {
+            throw new IllegalArgumentException("colours " + colors + " for " + series.size() + " series");
+        }
         if (values.length != groups.size()) {
             throw new IllegalArgumentException(values.length + " rows of values for " + groups.size() + " groups");
         }
@@ -58,6 +64,17 @@ public record SvgBarChart(String title, String axisLabel, List<String> groups, L
             copy[g] = values[g].clone();
         }
         values = copy;
+    }
+
+    /** A chart whose series take the palette's colours in order. */
+    public SvgBarChart(String title, String axisLabel, List<String> groups, List<String> series, double[][] values) {
+        this(title, axisLabel, groups, series, values,
+                IntStream.range(0, series.size()).mapToObj(SvgBarChart::paletteColor).toList());
+    }
+
+    /** Colour i of the palette (readable on white), cycled. */
+    public static String paletteColor(int i) {
+        return PALETTE[i % PALETTE.length];
     }
 
     /** The y axis' top: the largest value (and 1.0) with some headroom, rounded up to a whole tick. */
@@ -187,8 +204,8 @@ public record SvgBarChart(String title, String axisLabel, List<String> groups, L
         return o.toString();
     }
 
-    private static String color(int i) {
-        return PALETTE[i % PALETTE.length];
+    private String color(int i) {
+        return colors.get(i);
     }
 
     /** A coordinate: one decimal, always with a dot. */

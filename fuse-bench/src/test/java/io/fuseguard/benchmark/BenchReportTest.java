@@ -47,6 +47,8 @@ class BenchReportTest {
         List<Element> bars = SvgBarChartTest.elements(svg, "rect", "bar");
         // one pair with values (MemoryFs / C libfuse 3), on the two workloads measured; tar as C's time ÷ ours
         assertThat(bars.stream().map(b -> b.getAttribute("data-value")).toList()).containsExactly("0.90", "0.80");
+        // the pair keeps the colour it has when all three pairs are drawn (the third)
+        assertThat(bars.get(0).getAttribute("fill")).isEqualTo(SvgBarChart.paletteColor(2));
         assertThat(SvgBarChartTest.elements(svg, "text", null).stream().map(Element::getTextContent).toList())
                 .contains("MemoryFs / C libfuse 3").doesNotContain("adapter / plain jnr-fuse");
         // no passthrough values in this run: no such chart, and none left from an earlier run

@@ -106,6 +106,16 @@ class SvgBarChartTest {
     }
 
     @Test
+    void eachSeriesHasItsColour() throws Exception {
+        SvgBarChart c = new SvgBarChart("t", "y", List.of("a", "b"), List.of("s0", "s1"),
+                new double[][] {{1, 2}, {3, 4}}, List.of("#112233", "#aabbcc"));
+        List<String> fills = elements(parse(c.svg()), "rect", "bar").stream().map(e -> e.getAttribute("fill")).toList();
+        assertThat(fills).containsExactly("#112233", "#aabbcc", "#112233", "#aabbcc");
+        assertThatThrownBy(() -> new SvgBarChart("t", "y", List.of("a"), List.of("s"), new double[][] {{1}},
+                List.of("red"))).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void theSameInputGivesTheSameBytes() {
         assertThat(chart().svg()).isEqualTo(chart().svg());
     }
