@@ -302,7 +302,9 @@ public final class FuseMount implements AutoCloseable {
                                 mountPoint, e.getMessage());
                     }
                     session.awaitProbeReleased(2000);
-                    dev = (Long) Files.getAttribute(mountPoint, "unix:dev");
+                    // the probe's attributes come from the engine: a root getattr of the filesystem's own that
+                    // misses a short deadline on a busy machine must not fail the mount
+                    dev = (Long) Files.getAttribute(p, "unix:dev");
                 } finally {
                     session.endProbe();
                 }

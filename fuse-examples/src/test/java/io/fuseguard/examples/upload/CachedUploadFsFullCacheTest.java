@@ -67,7 +67,8 @@ class CachedUploadFsFullCacheTest {
                 assertThat(big).as("the acknowledged bytes of big").isNotNull();
                 assertThat((long) big.length).isGreaterThanOrEqualTo(acked);
                 for (int i = 0; i < acked; i += 65536) {
-                    byte[] chunk = Arrays.copyOfRange(big, i, i + 65536);
+                    // the last write may have been short (the kernel writes a passthrough-backed file itself)
+                    byte[] chunk = Arrays.copyOfRange(big, i, (int) Math.min(i + 65536, acked));
                     byte expected = (byte) (65 + (i >> 16) % 26);
                     assertThat(chunk).as("chunk at %d", i).containsOnly(expected);
                 }
