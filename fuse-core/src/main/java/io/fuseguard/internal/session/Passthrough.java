@@ -36,6 +36,8 @@ final class Passthrough {
     private final Session session;
     private final boolean wanted;
     private final String notWanted;
+    /** Set for a supervised worker's session (see {@link #offForSupervision}). */
+    private volatile boolean supervised;
     private volatile boolean usable;
     private volatile String status;
     private final Set<Integer> loggedErrors = ConcurrentHashMap.newKeySet();
@@ -72,12 +74,28 @@ final class Passthrough {
 
     /** The capability bit to ask for at INIT (0 when this mount does not pass I/O through). */
     long capability() {
-        return wanted ? InitFlags.PASSTHROUGH : 0;
+        return wanted && !supervised ? InitFlags.PASSTHROUGH : 0;
+    }
+
+    /**
+     * Called before INIT for a worker of a supervised mount: no open is backed. The kernel's backing ids belong to
+     * the connection, not to the worker, and a new worker would not know them: it could not close them at the last
+     * release, and a backed open it made of a file still open through an old id would be refused by the kernel
+     * (one backing file per inode). Reads and writes are served by the filesystem, as without passthrough.
+     */
+    void offForSupervision() {
+        if (!wanted || supervised) {
+            return;
+        }
+        supervised = true;
+        usable = false;
+        status = "off: a supervised mount (a new worker could not take over the kernel's backing files)";
+        LOG.info("{}: FUSE passthrough is {}; reads and writes are served by the filesystem", name, status);
     }
 
     /** What INIT settled: {@code granted} holds the bit when the kernel offered it and it was asked for. */
     void negotiated(long granted, int kernelMinor) {
-        if (!wanted) {
+        if (!wanted || supervised) {
             return;
         }
         if ((granted & InitFlags.PASSTHROUGH) == 0) {
@@ -93,7 +111,7 @@ final class Passthrough {
      * kernel wants {@code CAP_SYS_ADMIN} in the initial user namespace), so that the mount says so once, now.
      */
     void afterInit(long granted) {
-        if (!wanted || (granted & InitFlags.PASSTHROUGH) == 0) {
+        if (!wanted || supervised || (granted & InitFlags.PASSTHROUGH) == 0) {
             return;
         }
         int probe = Syscalls.memfd("fuseguard-passthrough-check");

@@ -168,6 +168,7 @@ public final class Session {
     public boolean supervise(io.fuseguard.internal.state.StateJournal j) {
         long t0 = System.nanoTime();
         journal = j;
+        passthrough.offForSupervision();
         io.fuseguard.internal.state.StateJournal.Init init = j.init();
         if (init == null) {
             nodes.record(j);
