@@ -177,10 +177,12 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
     }
 
+    private final CacheLock cacheLock;
     private final CacheDir cache;
     private final StateLock lock = new StateLock();
     private final OpenFiles files = new OpenFiles();
     private final Uploader uploader;
+    private final Backend backend;
     private final int maxPathLength;
     private final UnionView view;
 
@@ -196,6 +198,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      *
      * @throws UploadLayout.BadLayoutException when {@code cacheDir} and a {@link DirectoryBackend}'s directory
      *                                         overlap (nothing is created then)
+     * @throws CacheLock.InUseException        when another filesystem uses {@code cacheDir} (its lock, held for
+     *                                         the filesystem's life, until {@link #close})
      */
     public CachedUploadFs(Path cacheDir, Backend backend, Settings settings) throws IOException {
         Objects.requireNonNull(backend, "backend");
@@ -204,10 +208,15 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (inner instanceof DirectoryBackend d) {
             checkApart(cacheDir, d.root());
         }
+        this.backend = backend;
         this.maxPathLength = backend.maxPathLength();
-        this.cache = CacheDir.open(cacheDir);
+        // before anything in the cache is touched: a second filesystem would empty tmp and rewrite the journal
+        this.cacheLock = CacheLock.acquire(cacheDir);
+        CacheDir openedCache = null;
         Journal journal = null;
         try {
+            openedCache = CacheDir.open(cacheDir);
+            this.cache = openedCache;
             journal = Journal.open(cacheDir.resolve("journal"));
             this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
             this.view = new UnionView(cache, backend, uploader, lock);
@@ -216,7 +225,10 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             if (journal != null) {
                 journal.close();
             }
-            cache.close(); // the descriptor of the cache root
+            if (openedCache != null) {
+                openedCache.close(); // the descriptor of the cache root
+            }
+            cacheLock.close();
             throw e;
         }
     }
@@ -846,5 +858,6 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         try (StateLock.Held h = lock.hold()) {
             cache.close(); // after any install still under way (installs run under the lock); refused after
         }
+        cacheLock.close(); // last: the journal and the cache are closed, the next filesystem may take them
     }
 }
