@@ -235,9 +235,7 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     /** A cache inside the backend's directory (or the reverse) would store the cache as files of the filesystem. */
     private static void checkApart(Path cacheDir, Path backendRoot) {
-        Path c = UploadLayout.resolved(cacheDir);
-        Path b = UploadLayout.resolved(backendRoot);
-        if (c.startsWith(b) || b.startsWith(c)) {
+        if (UploadLayout.overlap(cacheDir, backendRoot)) { // by name, or by device and inode (a bind mount)
             throw new UploadLayout.BadLayoutException("the cache " + cacheDir + " and the backend directory "
                     + backendRoot + " overlap: the cache's own files would be stored as files of the filesystem");
         }
