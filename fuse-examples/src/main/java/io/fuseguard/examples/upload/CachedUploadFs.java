@@ -518,8 +518,13 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     /**
      * ENAMETOOLONG for a path longer than the backend can store ({@link Backend#maxPathLength()}, S3: 1024
      * bytes of key): refused before anything is written, instead of a file closed fine and parked for good.
+     * EPERM for a name the backend keeps for itself ({@link Backend#reserves}, a {@link DirectoryBackend}'s
+     * {@code /.incoming}), which could never be uploaded.
      */
     private void requireStorablePath(String path) {
+        if (backend.reserves(path)) {
+            throw new ErrnoException(Errno.EPERM, path + " is a name the backend reserves for itself");
+        }
         // a String has at least as many UTF-8 bytes as chars: count bytes only near the limit
         if (maxPathLength != Integer.MAX_VALUE && path.length() * 3L > maxPathLength
                 && path.getBytes(StandardCharsets.UTF_8).length > maxPathLength) {
