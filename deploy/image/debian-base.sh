@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds fuseguard's container base image from Debian packages alone (no registry, no Docker daemon): Debian
 # bookworm minbase + openjdk-17-jre-headless + fuse3 (fusermount3, for mounts by non-root users and
-# auto_unmount) + libfuse2 (libfuse.so.2: what the jnr-fuse binding loads until fuse-core mounts without it) +
+# auto_unmount) + libfuse2 (libfuse.so.2: fuseguard mounts without it, but jnr-fuse's constructor loads it, so
+# migrated jnr-fuse filesystems and the drill's plain control need it) +
 # ca-certificates, written as a 'docker save' tarball. It is the default base of the Jib image
 # (mvn -Pimage runs this script with --if-missing); by hand:
 #   deploy/image/debian-base.sh [--if-missing] [OUT.tar]      (default fuseguard-cli/target/fuseguard-base.tar)

@@ -128,4 +128,20 @@ class InProcessAccessTest {
                     .until(() -> slow.released.contains(4242L));
         }
     }
+
+    /** statx (with the birth time) and lseek's SEEK_DATA/SEEK_HOLE reach the filesystem in process too. */
+    @Test
+    void birthTimeAndHolesInProcess() throws Exception {
+        FuseAvailability.assumeUsable();
+        io.fuseguard.examples.memory.MemoryFs memory = new io.fuseguard.examples.memory.MemoryFs();
+        try (FuseMount m = FuseMount.mount(memory, mp, FuseguardConfig.builder().shutdownHook(false).build())) {
+            FuseFileSystem fs = m.inProcess();
+            long fh = fs.create("/s", 0644, OpenFlags.of(02 | 0100));
+            fs.write("/s", fh, ByteBuffer.wrap(new byte[4096]), 1 << 20);
+            assertThat(fs.lseek("/s", fh, 0, io.fuseguard.api.SeekWhence.DATA)).isEqualTo(1 << 20);
+            assertThat(fs.lseek("/s", fh, 0, io.fuseguard.api.SeekWhence.HOLE)).isZero();
+            fs.release("/s", fh, OpenFlags.of(02));
+            assertThat(fs.statx("/s").birthTime()).isEqualTo(memory.statx("/s").birthTime()).isNotNull();
+        }
+    }
 }

@@ -22,7 +22,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The one window the no-flush policies leave: the daemon is killed while one of its own threads is inside a
  * request on its own mount that a (now dead) request thread had read. Nothing is left to answer it and the
- * process cannot finish exiting, on any kernel. fuseguard asks the kernel (6.14+) for a request timeout at INIT,
+ * process cannot finish exiting, on any kernel. fuseguard asks the kernel (6.15+, protocol 7.43) for a request timeout at INIT,
  * so the kernel ends such a connection by itself; without it, only an abort (fuseguard guard) helps.
  */
 class SelfRequestKillTest {
@@ -32,8 +32,8 @@ class SelfRequestKillTest {
     @Test
     void theKernelRequestTimeoutEndsAKillThatHitAnOwnRequestInFlight() throws Exception {
         FuseAvailability.assumeUsable();
-        if (!kernelAtLeast(6, 14)) {
-            System.out.println("kernel request timeout needs Linux 6.14+: not checked on " + kernelRelease());
+        if (!kernelAtLeast(6, 15)) {
+            System.out.println("kernel request timeout needs Linux 6.15+ (protocol 7.43): not checked on " + kernelRelease());
             return;
         }
         long ms = killDuringOwnRequest(2);

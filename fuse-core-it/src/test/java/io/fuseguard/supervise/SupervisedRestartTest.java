@@ -151,6 +151,43 @@ class SupervisedRestartTest {
         assertNothingLeaked();
     }
 
+    /**
+     * The worker and its standby killed together (an OOM kill of the container's JVMs, a pkill java), then the
+     * filesystem unable to start for a while (its source directory moved away): the supervisor keeps starting
+     * workers, with growing pauses, and the mount is served again once the source is back; a client's read that
+     * waited meanwhile succeeds.
+     */
+    @Test
+    void noWorkerLeftAndNoneCanStartForAWhileThenTheMountIsServedAgain() throws Exception {
+        Files.writeString(source.resolve("f"), "still here");
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(supervisor::standbyReady);
+        Path away = source.resolveSibling(source.getFileName() + "-away");
+        Files.move(source, away);
+        int worker = supervisor.workerPid();
+        int standby = supervisor.standbyPid();
+        ProcessHandle.of(worker).ifPresent(ProcessHandle::destroyForcibly);
+        ProcessHandle.of(standby).ifPresent(ProcessHandle::destroyForcibly);
+        long t0 = System.nanoTime();
+        CompletableFuture<Child.Result> reader = CompletableFuture.supplyAsync(() -> {
+            try {
+                return Child.run(Duration.ofSeconds(90), "cat", mp.resolve("f").toString());
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+        Thread.sleep(3000); // workers fail to start meanwhile (no source), and are retried
+        assertThat(reader).as("the reader waits, it does not fail").isNotDone();
+        Files.move(away, source);
+        Child.Result r = reader.get(90, java.util.concurrent.TimeUnit.SECONDS);
+        System.out.printf("worker and standby killed, source away for 3 s: the reader got its answer after %d ms%n",
+                Edges.ms(t0));
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).isEqualTo("still here");
+        // the worker answers requests a moment before its "took over" message reaches the supervisor
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+                .until(() -> !java.util.Set.of(0, worker, standby).contains(supervisor.workerPid()));
+    }
+
     @Test
     void aPlannedHandoverUnderLoadCostsNoError() throws Exception {
         List<CompletableFuture<Child.Result>> runs = clients();

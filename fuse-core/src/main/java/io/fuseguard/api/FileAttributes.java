@@ -19,9 +19,11 @@ import java.util.Objects;
  * @param mtime       last modification of the content
  * @param ctime       last change of the attributes
  * @param rdev        device number of a character or block device node (0 otherwise)
+ * @param birthTime   when the file was made ({@code statx(2)}'s {@code stx_btime}), or null when the filesystem does
+ *                    not keep it; callers see it only through {@link FuseFileSystem#statx}
  */
 public record FileAttributes(FileType type, int permissions, long nlink, long uid, long gid, long size, long blocks,
-                             long inode, Instant atime, Instant mtime, Instant ctime, long rdev) {
+                             long inode, Instant atime, Instant mtime, Instant ctime, long rdev, Instant birthTime) {
 
     /** Validates the record. */
     public FileAttributes {
@@ -32,6 +34,12 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
         if (size < 0 || nlink < 0 || blocks < 0) {
             throw new IllegalArgumentException("negative size, nlink or blocks");
         }
+    }
+
+    /** Attributes without a birth time (the constructor of the API before birth times). */
+    public FileAttributes(FileType type, int permissions, long nlink, long uid, long gid, long size, long blocks,
+                          long inode, Instant atime, Instant mtime, Instant ctime, long rdev) {
+        this(type, permissions, nlink, uid, gid, size, blocks, inode, atime, mtime, ctime, rdev, null);
     }
 
     /** The full mode: type bits and permission bits. */
@@ -58,6 +66,7 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
         b.mtime = mtime;
         b.ctime = ctime;
         b.rdev = rdev;
+        b.birthTime = birthTime;
         return b;
     }
 
@@ -75,6 +84,7 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
         private Instant mtime;
         private Instant ctime;
         private long rdev;
+        private Instant birthTime;
 
         private Builder(FileType type) {
             this.type = Objects.requireNonNull(type, "type");
@@ -151,12 +161,19 @@ public record FileAttributes(FileType type, int permissions, long nlink, long ui
             return this;
         }
 
+        /** When the file was made (null: not kept, the default). */
+        public Builder birthTime(Instant birthTime) {
+            this.birthTime = birthTime;
+            return this;
+        }
+
         /** The attributes. */
         public FileAttributes build() {
             Instant now = (atime == null || mtime == null || ctime == null) ? Instant.now() : null;
             long blk = blocks >= 0 ? blocks : (size + 511) / 512;
             return new FileAttributes(type, permissions, nlink, uid, gid, size, blk, inode,
-                    atime != null ? atime : now, mtime != null ? mtime : now, ctime != null ? ctime : now, rdev);
+                    atime != null ? atime : now, mtime != null ? mtime : now, ctime != null ? ctime : now, rdev,
+                    birthTime);
         }
     }
 }

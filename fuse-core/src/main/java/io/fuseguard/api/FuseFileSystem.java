@@ -154,6 +154,107 @@ public interface FuseFileSystem {
     }
 
     /**
+     * Where the next data or hole is, for {@code lseek(2)} with {@code SEEK_DATA} or {@code SEEK_HOLE} on an open
+     * file (the kernel answers the other kinds of seek itself). Return the offset found; throw ENXIO when
+     * {@code offset} is at or past the end of the file, or, for {@link SeekWhence#DATA}, when only a hole follows.
+     * The end of the file counts as a hole. The default answers ENOSYS: the kernel then stops asking and treats
+     * the whole file as data (SEEK_DATA returns the offset itself, SEEK_HOLE the end of the file), as it does for
+     * a filesystem without holes.
+     */
+    default long lseek(String path, long fh, long offset, SeekWhence whence) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
+     * {@code copy_file_range(2)} between two open files of this filesystem: copy up to {@code length} bytes from
+     * {@code offsetIn} of the first to {@code offsetOut} of the second, and return how many were copied (fewer at
+     * the end of the input; 0 at or past it). A filesystem that can copy without moving the bytes through the
+     * daemon (a server-side copy, a reflink) does it here. The default answers ENOSYS: the kernel then stops
+     * asking and copies through read and write requests, as before.
+     *
+     * @param flags {@code copy_file_range}'s flags (0 today)
+     */
+    default long copyFileRange(String pathIn, long fhIn, long offsetIn, String pathOut, long fhOut, long offsetOut,
+                               long length, int flags) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
+     * Attributes of {@code path} with what {@code stat} does not carry, for a caller of {@code statx(2)} that asks
+     * for more (its birth time, {@link FileAttributes#birthTime()}); the kernel asks only then, and serves plain
+     * {@code stat} from {@link #getattr}. The default answers ENOSYS: the kernel then uses {@link #getattr} for
+     * good and callers see no birth time, as before.
+     */
+    default FileAttributes statx(String path) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
+     * Creates and opens a regular file with no name ({@code open(2)} with {@code O_TMPFILE}); returns its file
+     * handle. {@code path} is a name fuseguard reserved for it in its directory ({@code .fuse_tmpfile} and a
+     * number): it is not a link of the file and must not be listed, but every later call about the file uses it,
+     * as if it were its name: {@code getattr} (report {@code nlink} 0 until the file is linked, as Linux does),
+     * {@code chmod}, {@code link(path, newName)} when the caller gives the file a name with {@code linkat(2)},
+     * and {@code unlink(path)} once the last descriptor of it is closed, which drops that name (a file never
+     * linked goes away then). Reads and writes come with the handle, as for any open file.
+     *
+     * @param mode permission bits (umask applied by the kernel)
+     * @throws IOException ENOSYS by default: the kernel then stops asking and {@code O_TMPFILE} fails with
+     *         EOPNOTSUPP, as before
+     */
+    default long tmpfile(String path, int mode, OpenFlags flags) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
+     * The lock that would stop {@code owner} from taking {@code lock} ({@code fcntl(F_GETLK)}): the first
+     * conflicting lock another owner holds, or {@link FileLock#unlocked()} of the request when none does.
+     * Called only when the filesystem implements {@link #setlk}: then the kernel keeps no POSIX locks of its own
+     * for this mount and asks the filesystem (say, because other hosts share its files).
+     *
+     * @param owner the kernel's lock owner (one per process for POSIX locks, one per open file description for
+     *              {@code F_OFD_*} locks); locks of the same owner never conflict
+     * @throws IOException ENOSYS by default
+     */
+    default FileLock getlk(String path, long fh, long owner, FileLock lock) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
+     * Takes, changes or releases a POSIX record lock for {@code owner} ({@code fcntl(F_SETLK/F_SETLKW)} and the
+     * {@code F_OFD_*} forms). Without {@code wait}, a conflicting lock of another owner fails it with EAGAIN at
+     * once; with {@code wait}, the handler waits for the conflict to end: wait interruptibly, since an interrupt
+     * is how a caller's signal (answered EINTR; the kernel restarts the call where the program asked for that)
+     * and the request's deadline reach the handler. A lock granted after its request was answered is released
+     * again by fuseguard.
+     *
+     * <p>Implementing this method makes fuseguard forward POSIX locks (the kernel's {@code posix_locks}); the
+     * default answers ENOSYS and is never called: the kernel then keeps POSIX locks itself, correct for a
+     * filesystem served from one host. fuseguard never lets the kernel send FLUSH, which is where a lock would be
+     * dropped at each {@code close()}: it releases an owner's locks when the open file it locked through is
+     * released instead (its last descriptor closed, or the process gone).
+     *
+     * @param owner see {@link #getlk}
+     */
+    default void setlk(String path, long fh, long owner, FileLock lock, boolean wait) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
+     * {@code flock(2)} on an open file: {@link FileLock.Type#READ} for {@code LOCK_SH},
+     * {@link FileLock.Type#WRITE} for {@code LOCK_EX}, {@link FileLock.Type#UNLOCK} for {@code LOCK_UN}. Without
+     * {@code wait} ({@code LOCK_NB}) a conflict fails with EAGAIN at once; with it, wait interruptibly, as for
+     * {@link #setlk}. The owner is the open file description: every descriptor {@code dup}ed or inherited from
+     * one open shares its lock. fuseguard releases it when that open file is released.
+     *
+     * <p>Implementing this method makes fuseguard forward {@code flock} (the kernel's {@code flock_locks}); the
+     * default answers ENOSYS and is never called: the kernel keeps {@code flock} locks itself.
+     */
+    default void flock(String path, long fh, long owner, FileLock.Type type, boolean wait) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
      * Creates a special file: a FIFO, a socket, or a character or block device node ({@code mkfifo},
      * {@code mknod}, {@code bind} of a unix socket). Regular files come through {@link #create} when it exists.
      *

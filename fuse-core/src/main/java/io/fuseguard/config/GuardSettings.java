@@ -231,7 +231,7 @@ public record GuardSettings(Map<OperationKind, Duration> deadlines, Errno timeou
         }
 
         /**
-         * The request timeout fuseguard asks the kernel for (Linux 6.14 and later; whole seconds): the kernel's
+         * The request timeout fuseguard asks the kernel for (Linux 6.15 and later, protocol 7.43; whole seconds): the kernel's
          * backstop for a daemon killed, or frozen, while it holds a request it had read (typically one of its
          * own on its own mount). The kernel then ends the connection after this long (it checks every 15 s).
          * A live fuseguard answers every request at its deadline, well before. Default: the longest deadline

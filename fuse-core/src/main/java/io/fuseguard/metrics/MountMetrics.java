@@ -23,11 +23,12 @@ public final class MountMetrics {
      * set (ENODATA: {@code ls -l} asks for ACLs and SELinux labels), a buffer-size probe (ERANGE), a would-block
      * (EAGAIN), an exclusive create or {@code mkdir -p} of an existing name (EEXIST), removing a directory that is
      * not empty (ENOTEMPTY), something the filesystem does not implement (ENOSYS, EOPNOTSUPP, ENOTTY: the kernel
-     * learns and stops asking), and a caller that was interrupted (EINTR). They are counted by
+     * learns and stops asking), no data or hole after an offset ({@code lseek(SEEK_DATA)}'s ENXIO: how {@code cp}
+     * finds the end of a sparse file), and a caller that was interrupted (EINTR). They are counted by
      * {@link #expectedErrors(Operation)}; every other errno by {@link #errors(Operation)}.
      */
     public static final Set<Errno> EXPECTED = Set.copyOf(EnumSet.of(Errno.ENOENT, Errno.ENODATA, Errno.ERANGE,
-            Errno.EAGAIN, Errno.EEXIST, Errno.ENOTEMPTY, Errno.ENOSYS, Errno.EOPNOTSUPP, Errno.ENOTTY,
+            Errno.EAGAIN, Errno.EEXIST, Errno.ENOTEMPTY, Errno.ENOSYS, Errno.EOPNOTSUPP, Errno.ENOTTY, Errno.ENXIO,
             Errno.EINTR));
 
     /** Receives every request's latency (for example Micrometer timers with a histogram). */

@@ -331,6 +331,21 @@ public final class FuseMount implements AutoCloseable {
         return session.protocol();
     }
 
+    private volatile KernelNotifier notifier;
+
+    /**
+     * Notifications to the kernel for this mount: what it caches changed behind its back. Calls never block and
+     * may come from handlers; never wait for their futures inside one (see {@link KernelNotifier}).
+     */
+    public KernelNotifier notifier() {
+        KernelNotifier n = notifier;
+        if (n == null) {
+            n = new KernelNotifier(session.notifier());
+            notifier = n;
+        }
+        return n;
+    }
+
     /** The (real) mount point. */
     public Path mountPoint() {
         return mountPoint;
@@ -427,6 +442,7 @@ public final class FuseMount implements AutoCloseable {
             return;
         }
         try {
+            session.beginClose(); // also when unmounted from outside: no more notifications
             session.abandonRunning();
             boolean handingOver = link != null; // the kernel keeps these open for the next worker
             if (!handingOver) {

@@ -223,6 +223,9 @@ final class InProcessAccess {
                 .atime(Instant.ofEpochSecond(a.atimeSec, a.atimeNsec))
                 .mtime(Instant.ofEpochSecond(a.mtimeSec, a.mtimeNsec))
                 .ctime(Instant.ofEpochSecond(a.ctimeSec, a.ctimeNsec));
+        if (a.hasBtime) {
+            b.birthTime(Instant.ofEpochSecond(a.btimeSec, a.btimeNsec));
+        }
         return b.build();
     }
 
@@ -237,6 +240,32 @@ final class InProcessAccess {
                 c.attr.clear();
                 int rc = ops.getattr(c, path, 0, false, c.attr);
                 return rc < 0 ? Answer.code(rc) : Answer.of(rc, attributes(c.attr));
+            });
+        }
+
+        @Override
+        public FileAttributes statx(String path) {
+            return call(Operation.STATX, path, c -> {
+                c.attr.clear();
+                int rc = ops.statx(c, path, 0, false, 0, Fuse.STATX_BASIC_STATS | Fuse.STATX_BTIME, c.attr);
+                return rc < 0 ? Answer.code(rc) : Answer.of(rc, attributes(c.attr));
+            });
+        }
+
+        @Override
+        public long lseek(String path, long fh, long offset, io.fuseguard.api.SeekWhence whence) {
+            return call(Operation.LSEEK, path, c -> {
+                long at = ops.lseek(c, path, fh, offset, whence.raw());
+                return at < 0 ? Answer.code((int) at) : Answer.of(0, at);
+            });
+        }
+
+        @Override
+        public long copyFileRange(String pathIn, long fhIn, long offsetIn, String pathOut, long fhOut,
+                                  long offsetOut, long length, int flags) {
+            return call(Operation.COPY_FILE_RANGE, pathOut, c -> {
+                long n = ops.copyFileRange(c, pathIn, fhIn, offsetIn, pathOut, fhOut, offsetOut, length, flags);
+                return n < 0 ? Answer.code((int) n) : Answer.of(0, n);
             });
         }
 

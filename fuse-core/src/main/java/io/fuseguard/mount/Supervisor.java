@@ -94,6 +94,10 @@ public final class Supervisor implements AutoCloseable {
     private Path controlPath;
     private Worker active;
     private Worker standby;
+    /** A worker being handed the connection (killed too if the supervisor closes meanwhile). */
+    private Worker activating;
+    private boolean restarting;
+    private final Deque<Long> recentStandbyDeaths = new ArrayDeque<>();
     private volatile boolean closing;
     private int restarts;
     /** Whether systemd's descriptor store holds the connection (it then outlives this process). */
@@ -223,7 +227,7 @@ public final class Supervisor implements AutoCloseable {
     }
 
     /** Starts the first worker ({@code since}: when clients began to wait, for a resumed mount; else 0). */
-    private synchronized void begin(long since) {
+    private void begin(long since) {
         if (!stored && SystemdStore.available()) {
             Optional<String> failed = SystemdStore.store(connectionId, device.fd(), stateFd);
             stored = failed.isEmpty();
@@ -233,7 +237,7 @@ public final class Supervisor implements AutoCloseable {
         Worker first = spawn();
         activate(first, since);
         if (options.standby()) {
-            standby = spawn();
+            startStandby(0);
         }
         openControl();
         LOG.info("Supervising {} (connection {}): worker pid {}{}{}", mountPoint, connectionId, first.pid,
@@ -338,27 +342,53 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
-    /** Hands the connection to {@code w} and waits until it answers. */
+    /**
+     * Hands the connection to {@code w} and waits until it answers (without holding this supervisor's lock, so that
+     * its status stays readable meanwhile). Throws, with {@code w} killed, when it does not take over.
+     */
     private void activate(Worker w, long since) {
-        byte[] hello = (HELLO + connectionId + " " + (stored ? "kept" : "alone") + " " + mountPoint + "\n")
-                .getBytes(StandardCharsets.UTF_8);
-        long r = Syscalls.sendDescriptors(w.socket, hello, new int[] {device.fd(), stateFd});
-        if (r < 0) {
-            throw new MountException(MountException.Reason.NOT_ANSWERING, "could not hand the connection to worker "
-                    + w.pid + ": errno " + -r);
+        synchronized (this) {
+            if (closing) {
+                Syscalls.kill(w.pid, 9);
+                throw new MountException(MountException.Reason.NOT_ANSWERING, "the supervisor is closing");
+            }
+            activating = w;
         }
         try {
-            w.ready.get(config.mount().mountTimeout().toMillis() + 30_000, TimeUnit.MILLISECONDS);
-        } catch (Exception e) {
-            Syscalls.kill(w.pid, 9);
-            throw new MountException(MountException.Reason.NOT_ANSWERING, "worker " + w.pid + " did not take over "
-                    + mountPoint + ": " + (e.getCause() != null ? e.getCause().getMessage() : e.toString()), e);
+            byte[] hello = (HELLO + connectionId + " " + (stored ? "kept" : "alone") + " " + mountPoint + "\n")
+                    .getBytes(StandardCharsets.UTF_8);
+            long r = Syscalls.sendDescriptors(w.socket, hello, new int[] {device.fd(), stateFd});
+            if (r < 0) {
+                Syscalls.kill(w.pid, 9);
+                throw new MountException(MountException.Reason.NOT_ANSWERING, "could not hand the connection to "
+                        + "worker " + w.pid + ": errno " + -r);
+            }
+            try {
+                w.ready.get(config.mount().mountTimeout().toMillis() + 30_000, TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                Syscalls.kill(w.pid, 9);
+                throw new MountException(MountException.Reason.NOT_ANSWERING, "worker " + w.pid + " did not take "
+                        + "over " + mountPoint + ": " + (e.getCause() != null ? e.getCause().getMessage()
+                        : e.toString()), e);
+            }
+            checkKernel(w);
+            synchronized (this) {
+                if (closing) {
+                    Syscalls.kill(w.pid, 9);
+                    throw new MountException(MountException.Reason.NOT_ANSWERING, "the supervisor is closing");
+                }
+                active = w;
+                w.activated = System.nanoTime();
+            }
+        } finally {
+            synchronized (this) {
+                if (activating == w) {
+                    activating = null;
+                }
+            }
         }
-        checkKernel(w);
-        active = w;
-        w.activated = System.nanoTime();
         writePidFile(w.pid);
-        if (restarts > 0 || since != 0) {
+        if (since != 0) {
             Duration pause = Duration.ofNanos(System.nanoTime() - since);
             synchronized (pauses) {
                 pauses.add(pause);
@@ -389,29 +419,43 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private void died(Worker w, int status) {
-        Worker next;
         long t0 = System.nanoTime();
+        long delay;
         synchronized (this) {
             if (w == standby) {
                 standby = null;
                 if (!closing) {
-                    LOG.warn("{}: the standby worker (pid {}) exited ({}); starting another", mountPoint, w.pid,
-                            status(status));
-                    standby = spawnQuietly();
+                    long wait = !w.waiting.isDone() ? standbyBackoff() : 0; // it never got ready: a crash loop?
+                    LOG.warn("{}: the standby worker (pid {}) exited ({}); {}", mountPoint, w.pid, status(status),
+                            wait > 0 ? "starting another in " + wait + " ms" : "starting another");
+                    startStandby(wait);
                 }
                 return;
             }
             if (w != active || closing) {
-                return;
+                return; // a worker that never took over (its activation failed and is retried), or the end
             }
             active = null;
             restarts++;
             LOG.warn("{}: worker pid {} died ({}); {}", mountPoint, w.pid, status(status),
-                    standby != null ? "its standby takes over" : "starting another");
-            long delay = System.nanoTime() - w.activated < EARLY_DEATH.toNanos() ? backoff() : 0;
+                    standby != null && !standby.exit.isDone() ? "its standby takes over" : "starting another");
+            delay = System.nanoTime() - w.activated < EARLY_DEATH.toNanos() ? backoff() : 0;
+        }
+        takeOver(t0, delay);
+    }
+
+    /**
+     * Until a worker serves the connection again (or the supervisor closes): the standby if one waits, else a new
+     * worker; a worker that cannot take over (it exits at start, the kernel refuses it, it does not answer) is
+     * followed by another after a growing pause, and each attempt says why the last one failed. Clients wait
+     * meanwhile (the kernel's request timeout, if set, is their limit), as they would for a slow answer.
+     */
+    private void takeOver(long since, long firstDelay) {
+        long delay = firstDelay;
+        int attempt = 0;
+        while (!closing) {
             if (delay > 0) {
-                LOG.warn("{}: workers keep dying right after they start; waiting {} ms before the next", mountPoint,
-                        delay);
+                LOG.warn("{}: waiting {} ms before the next worker", mountPoint, delay);
                 try {
                     Thread.sleep(delay);
                 } catch (InterruptedException e) {
@@ -419,23 +463,62 @@ public final class Supervisor implements AutoCloseable {
                     return;
                 }
             }
-            next = standby != null && !standby.exit.isDone() ? standby : spawnQuietly();
-            standby = null;
+            Worker next;
+            synchronized (this) {
+                if (active != null || closing) {
+                    return;
+                }
+                next = standby != null && !standby.exit.isDone() ? standby : null;
+                standby = null;
+            }
             if (next == null) {
-                return;
+                next = spawnQuietly();
             }
-            try {
-                activate(next, t0);
-            } catch (MountException e) {
-                LOG.error("{}: {}", mountPoint, e.getMessage());
-                return; // its own death (the kill in activate) starts the next attempt
+            if (next != null) {
+                try {
+                    activate(next, since);
+                    if (options.standby()) {
+                        startStandby(0);
+                    }
+                    LOG.info("{}: worker pid {} took over in {} ms", mountPoint, next.pid,
+                            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - since));
+                    return;
+                } catch (MountException e) {
+                    LOG.error("{}: {}", mountPoint, e.getMessage());
+                }
             }
-            if (options.standby()) {
+            attempt++;
+            delay = Math.min(30_000, 500L << Math.min(6, attempt - 1)); // 0.5, 1, 2, 4, 8, 16, 30 s
+        }
+    }
+
+    /** Starts a standby worker after {@code delayMillis} (on a thread of its own when there is a delay). */
+    private void startStandby(long delayMillis) {
+        if (!options.standby()) {
+            return;
+        }
+        Runnable start = () -> {
+            synchronized (this) {
+                if (closing || standby != null) {
+                    return;
+                }
                 standby = spawnQuietly();
             }
+        };
+        if (delayMillis <= 0) {
+            start.run();
+            return;
         }
-        LOG.info("{}: worker pid {} took over in {} ms", mountPoint, next.pid,
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(delayMillis);
+            } catch (InterruptedException e) {
+                return;
+            }
+            start.run();
+        }, "fuseguard-supervisor-standby");
+        t.setDaemon(true);
+        t.start();
     }
 
     private Worker spawnQuietly() {
@@ -449,12 +532,21 @@ public final class Supervisor implements AutoCloseable {
 
     /** Milliseconds to wait before the next start, after a worker died right after it took over. */
     private long backoff() {
+        return crashDelay(recentDeaths);
+    }
+
+    /** Milliseconds to wait before the next standby, after one exited soon after its start. */
+    private long standbyBackoff() {
+        return crashDelay(recentStandbyDeaths);
+    }
+
+    private static long crashDelay(Deque<Long> deaths) {
         long now = System.nanoTime();
-        recentDeaths.addLast(now);
-        while (!recentDeaths.isEmpty() && now - recentDeaths.peekFirst() > CRASH_WINDOW.toNanos()) {
-            recentDeaths.removeFirst();
+        deaths.addLast(now);
+        while (!deaths.isEmpty() && now - deaths.peekFirst() > CRASH_WINDOW.toNanos()) {
+            deaths.removeFirst();
         }
-        int n = recentDeaths.size();
+        int n = deaths.size();
         return n <= 3 ? 0 : Math.min(30_000, 1000L << Math.min(5, n - 4));
     }
 
@@ -485,40 +577,81 @@ public final class Supervisor implements AutoCloseable {
 
     /**
      * Hands the mount to a new worker (after an upgrade of the program, say) without a client error: the new
-     * worker is started first, the active one finishes what it runs and takes nothing new, then the new one takes
-     * over. Returns the pause clients saw (no request was answered meanwhile).
+     * worker is started first and must be waiting before anything else happens (if it cannot start, the active
+     * one simply serves on); then the active one finishes what it runs and takes nothing new, and the new one
+     * takes over. Returns the pause clients saw (no request was answered meanwhile).
+     *
+     * @throws IllegalStateException when there is nothing to hand over from, or the new worker cannot start (the
+     *         active one keeps serving), or the hand-over failed (then another worker took over, as after a death)
      */
-    public synchronized Duration restart() throws InterruptedException {
-        if (closing || active == null) {
-            throw new IllegalStateException("no active worker to hand over from");
+    public Duration restart() throws InterruptedException {
+        Worker old;
+        Worker next;
+        synchronized (this) {
+            if (closing || active == null || restarting) {
+                throw new IllegalStateException(restarting ? "a restart is already under way"
+                        : "no active worker to hand over from");
+            }
+            restarting = true;
+            old = active;
+            next = standby != null && !standby.exit.isDone() ? standby : null;
+            standby = null;
         }
-        Worker next = standby != null && !standby.exit.isDone() ? standby : spawn();
-        standby = null;
-        Worker old = active;
-        long t0 = System.nanoTime();
-        tell(old, "QUIESCE");
         try {
-            old.quiesced.get(config.guard().drainTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
-        } catch (Exception e) {
-            LOG.warn("{}: worker {} did not finish its requests in time; the kernel sends them again to the next",
-                    mountPoint, old.pid);
+            if (next == null) {
+                next = spawn();
+            }
+            try {
+                next.waiting.get(config.mount().mountTimeout().toMillis() + 30_000, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                Syscalls.kill(next.pid, 9);
+                startStandby(0);
+                throw new IllegalStateException("the new worker (pid " + next.pid + ") did not start ("
+                        + (e.getCause() != null ? e.getCause().getMessage() : "no answer") + "); worker " + old.pid
+                        + " keeps serving");
+            }
+            long t0 = System.nanoTime();
+            tell(old, "QUIESCE");
+            try {
+                old.quiesced.get(config.guard().drainTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                LOG.warn("{}: worker {} did not finish its requests in time; the kernel sends them again to the "
+                        + "next", mountPoint, old.pid);
+            }
+            synchronized (this) {
+                if (active == old) {
+                    active = null; // its death below is planned
+                }
+            }
+            Syscalls.kill(old.pid, 9);
+            try {
+                old.exit.get(10, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                LOG.warn("{}: worker {} did not exit after SIGKILL", mountPoint, old.pid);
+            }
+            synchronized (this) {
+                restarts++;
+            }
+            try {
+                activate(next, t0);
+            } catch (MountException e) {
+                LOG.error("{}: {}", mountPoint, e.getMessage());
+                takeOver(t0, 0);
+                throw new IllegalStateException("worker " + next.pid + " did not take over (" + e.getMessage()
+                        + "); worker " + workerPid() + " serves instead");
+            }
+            if (options.standby()) {
+                startStandby(0);
+            }
+            Duration pause = Duration.ofNanos(System.nanoTime() - t0);
+            LOG.info("{}: handed over from worker {} to worker {} in {} ms", mountPoint, old.pid, next.pid,
+                    pause.toMillis());
+            return pause;
+        } finally {
+            synchronized (this) {
+                restarting = false;
+            }
         }
-        active = null; // its death below is planned
-        Syscalls.kill(old.pid, 9);
-        try {
-            old.exit.get(10, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            LOG.warn("{}: worker {} did not exit after SIGKILL", mountPoint, old.pid);
-        }
-        activate(next, t0);
-        restarts++;
-        if (options.standby()) {
-            standby = spawnQuietly();
-        }
-        Duration pause = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info("{}: handed over from worker {} to worker {} in {} ms", mountPoint, old.pid, next.pid,
-                pause.toMillis());
-        return pause;
     }
 
     private static void tell(Worker w, String line) {
@@ -569,7 +702,13 @@ public final class Supervisor implements AutoCloseable {
                         answer = "FAILED " + e.getMessage();
                     }
                 } else if (cmd.equals("STATUS")) {
-                    answer = "WORKER " + workerPid() + " RESTARTS " + restarts();
+                    String standbyState;
+                    synchronized (this) {
+                        standbyState = standby == null || standby.exit.isDone() ? "none"
+                                : standby.waiting.isDone() ? "warm" : "starting";
+                    }
+                    answer = "WORKER " + workerPid() + " RESTARTS " + restarts() + " STANDBY " + standbyState + " "
+                            + workerStatus(Duration.ofSeconds(2)).orElse("worker-status=none");
                 } else {
                     answer = "UNKNOWN " + cmd;
                 }
@@ -646,6 +785,11 @@ public final class Supervisor implements AutoCloseable {
         return active == null ? 0 : active.pid;
     }
 
+    /** The standby worker's pid (0 while none is started). */
+    public synchronized int standbyPid() {
+        return standby == null ? 0 : standby.pid;
+    }
+
     /** Whether a standby worker is started and waiting to take over (it then takes over in milliseconds). */
     public synchronized boolean standbyReady() {
         return standby != null && standby.waiting.isDone() && !standby.exit.isDone();
@@ -710,7 +854,11 @@ public final class Supervisor implements AutoCloseable {
             active = null;
             standby = null;
         }
-        for (Worker w : new Worker[] {a, b}) {
+        Worker c;
+        synchronized (this) {
+            c = activating;
+        }
+        for (Worker w : new Worker[] {a, b, c}) {
             if (w == null) {
                 continue;
             }

@@ -5,6 +5,7 @@ import io.fuseguard.internal.bridge.Failures;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.ops.DirListing;
 import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.ops.LockRecord;
 import io.fuseguard.internal.ops.OpContext;
 import io.fuseguard.internal.ops.OpenResult;
 import io.fuseguard.internal.ops.StatfsResult;
@@ -25,6 +26,7 @@ import java.util.Set;
 
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
+import static io.fuseguard.internal.sys.Syscalls.ENOTTY;
 import static io.fuseguard.internal.sys.Syscalls.ERANGE;
 
 /**
@@ -88,13 +90,12 @@ final class LegacyFsOps implements FsOps {
                         + "background if slower");
             }
         }
-        for (String m : List.of("lock", "flock")) {
-            if (has(m)) {
-                notes.add(m + "() is not called: the kernel keeps file locks locally (correct for a filesystem "
-                        + "served from one host)");
-            }
+        if (has("lock")) {
+            notes.add("lock(): a process's POSIX locks are released (F_UNLCK over the whole file, as libfuse's flush "
+                    + "does) when the open file they were taken through is released, not at every close(): the "
+                    + "kernel would send that unlock in FLUSH, which it never sends here");
         }
-        for (String m : List.of("ioctl", "poll", "bmap", "write_buf", "read_buf")) {
+        for (String m : List.of("bmap", "write_buf", "read_buf")) {
             if (has(m)) {
                 notes.add(m + "() is not called: the kernel gets ENOSYS and uses its default"
                         + (m.endsWith("_buf") ? " (read/write are called instead)" : ""));
@@ -649,6 +650,156 @@ final class LegacyFsOps implements FsOps {
             return fs.access(path, mask);
         } catch (Throwable t) {
             return fail(c, t);
+        }
+    }
+
+    // ---- locks, ioctl, poll: libfuse 2's lock(), flock(), ioctl() and poll() -----------------------------------
+
+    private static final int F_GETLK = 5;
+    private static final int F_SETLK = 6;
+    private static final int F_SETLKW = 7;
+    private static final int LOCK_SH = 1;
+    private static final int LOCK_EX = 2;
+    private static final int LOCK_NB = 4;
+    private static final int LOCK_UN = 8;
+
+    @Override
+    public boolean implementsLocks() {
+        return has("lock");
+    }
+
+    @Override
+    public boolean implementsFlock() {
+        return has("flock");
+    }
+
+    @Override
+    public int getlk(OpContext c, String path, long fh, long owner, LockRecord lock) {
+        LegacyScratch s = scratch(c);
+        try {
+            int rc = fs.lock(path, s.fileInfo(fh, owner), F_GETLK, s.flock(lock.type, lock.start, lock.end,
+                    lock.pid));
+            if (rc >= 0) {
+                s.readFlock(lock);
+            }
+            return rc;
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int setlk(OpContext c, String path, long fh, long owner, LockRecord lock, boolean wait) {
+        LegacyScratch s = scratch(c);
+        try {
+            return fs.lock(path, s.fileInfo(fh, owner), wait ? F_SETLKW : F_SETLK,
+                    s.flock(lock.type, lock.start, lock.end, lock.pid));
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    @Override
+    public int flock(OpContext c, String path, long fh, long owner, int type, boolean wait) {
+        int op = switch (type) {
+            case 0 -> LOCK_SH; // F_RDLCK
+            case 1 -> LOCK_EX; // F_WRLCK
+            default -> LOCK_UN;
+        };
+        try {
+            return fs.flock(path, scratch(c).fileInfo(fh, owner), wait || op == LOCK_UN ? op : op | LOCK_NB);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    /**
+     * libfuse 2's restricted ioctl: the argument's bytes in {@code data} (native memory: the reply buffer when
+     * the ioctl returns bytes), the caller's argument as a pointer-sized number (never to be dereferenced: it is
+     * an address in the caller's process), and ENOTTY for a directory, as libfuse 2 answers unless a filesystem
+     * asked for directory ioctls.
+     */
+    @Override
+    public int ioctl(OpContext c, String path, long fh, boolean directory, int cmd, long arg, int flags,
+                     ByteBuffer data, int outSize) {
+        if (!has("ioctl")) {
+            return -ENOSYS;
+        }
+        if (directory) {
+            return -ENOTTY;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            Pointer d = data.remaining() == 0 ? null : s.nativeOf(data);
+            return fs.ioctl(path, cmd, arg == 0 ? null : Pointer.wrap(LegacyScratch.RT, arg),
+                    s.fileInfo(fh, 0), Integer.toUnsignedLong(flags), d);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    private volatile java.util.function.LongConsumer pollWaker = kh -> { };
+    /** Poll handles handed out, by the kernel's handle; recycled when the filesystem destroys one. */
+    private final java.util.Map<Long, Long> pollHandles = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.ConcurrentLinkedQueue<Long> freePollHandles =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    @Override
+    public void pollWaker(java.util.function.LongConsumer wake) {
+        this.pollWaker = wake;
+    }
+
+    /**
+     * {@code poll()}: with {@code kh != 0} the filesystem gets a {@code struct fuse_pollhandle} that it may keep
+     * and pass to {@code fuse_notify_poll} when the file becomes ready ({@link LegacyContext} routes that call to
+     * the mount's notifier). The struct's memory is never freed: one destroyed is reused for another file, so a
+     * handle used after its destruction can only wake a poller needlessly (the kernel polls again), never
+     * crash the daemon.
+     */
+    @Override
+    public int poll(OpContext c, String path, long fh, long kh, int events) {
+        if (!has("poll")) {
+            return -ENOSYS;
+        }
+        LegacyScratch s = scratch(c);
+        try {
+            Pointer revents = s.revents();
+            int rc = fs.poll(path, s.fileInfo(fh, 0), kh == 0 ? null : pollHandle(kh), revents);
+            return rc < 0 ? rc : revents.getInt(0);
+        } catch (Throwable t) {
+            return fail(c, t);
+        }
+    }
+
+    private ru.serce.jnrfuse.struct.FusePollhandle pollHandle(long kh) {
+        long address = pollHandles.computeIfAbsent(kh, k -> {
+            Long free = freePollHandles.poll();
+            return free != null ? free : Syscalls.allocate(24); // kh, ch, f (libfuse 2)
+        });
+        Pointer p = Pointer.wrap(LegacyScratch.RT, address, 24);
+        p.putLong(0, kh);
+        p.putLong(8, 0);
+        p.putLong(16, 0);
+        return ru.serce.jnrfuse.struct.FusePollhandle.of(p);
+    }
+
+    /** The filesystem's {@code fuse_notify_poll(ph)}: the kernel is told that the file became ready. */
+    int notifyPoll(ru.serce.jnrfuse.struct.FusePollhandle ph) {
+        if (ph == null) {
+            return 0;
+        }
+        pollWaker.accept(ph.kh.get());
+        return 0;
+    }
+
+    /** The filesystem's {@code fuse_pollhandle_destroy(ph)}: its memory is kept for the next handle. */
+    void destroyPollHandle(ru.serce.jnrfuse.struct.FusePollhandle ph) {
+        if (ph == null) {
+            return;
+        }
+        Long address = pollHandles.remove(ph.kh.get());
+        if (address != null) {
+            freePollHandles.add(address);
         }
     }
 }

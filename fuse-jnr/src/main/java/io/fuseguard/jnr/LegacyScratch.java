@@ -1,5 +1,6 @@
 package io.fuseguard.jnr;
 
+import io.fuseguard.internal.ops.LockRecord;
 import io.fuseguard.internal.ops.OpenResult;
 import io.fuseguard.internal.ops.StatfsResult;
 import io.fuseguard.internal.sys.Syscalls;
@@ -8,6 +9,7 @@ import io.fuseguard.internal.wire.Fuse;
 import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
 import ru.serce.jnrfuse.struct.FileStat;
+import ru.serce.jnrfuse.struct.Flock;
 import ru.serce.jnrfuse.struct.FuseContext;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
 import ru.serce.jnrfuse.struct.Statvfs;
@@ -30,6 +32,8 @@ final class LegacyScratch {
     private static final int CONTEXT = 352;
     private static final int CONN = 400;
     private static final int FILL = 528;
+    private static final int FLOCK = 600;
+    private static final int REVENTS = 640;
     private static final int SIZE = 4096;
 
     private final long base = Syscalls.mapAnonymous(SIZE);
@@ -41,6 +45,8 @@ final class LegacyScratch {
     private final Timespec[] times = {Timespec.of(Pointer.wrap(RT, base + TIMES)),
         Timespec.of(Pointer.wrap(RT, base + TIMES + 16))};
     private final Pointer connInfo = Pointer.wrap(RT, base + CONN);
+    final Flock flock = Flock.of(Pointer.wrap(RT, base + FLOCK));
+    private final Pointer revents = Pointer.wrap(RT, base + REVENTS, 8);
     private long pointerAddress;
     private Pointer pointer;
     private long copyAddress;
@@ -80,6 +86,41 @@ final class LegacyScratch {
         mem.putInt(FILE_INFO, flags);
         mem.putLong(FILE_INFO + 24, fh);
         return fileInfo;
+    }
+
+    /** {@code struct fuse_file_info} with a handle and the lock owner (lock and flock handlers). */
+    FuseFileInfo fileInfo(long fh, long lockOwner) {
+        fileInfo(fh, 0);
+        mem.putLong(FILE_INFO + 32, lockOwner);
+        return fileInfo;
+    }
+
+    /**
+     * {@code struct flock} (64-bit glibc: l_type, l_whence as shorts, l_start, l_len, l_pid) for a lock from
+     * {@code start} to {@code end} inclusive ({@code Long.MAX_VALUE}: to the end of the file, l_len 0).
+     */
+    Flock flock(int type, long start, long end, int pid) {
+        for (int i = 0; i < 32; i += 8) {
+            mem.putLong(FLOCK + i, 0);
+        }
+        mem.putShort(FLOCK, (short) type);
+        mem.putLong(FLOCK + 8, start);
+        mem.putLong(FLOCK + 16, end == Long.MAX_VALUE ? 0 : end - start + 1);
+        mem.putInt(FLOCK + 24, pid);
+        return flock;
+    }
+
+    /** Reads a {@code struct flock} a getlk handler filled into {@code out}. */
+    void readFlock(LockRecord out) {
+        long start = mem.getLong(FLOCK + 8);
+        long len = mem.getLong(FLOCK + 16);
+        out.set(mem.getShort(FLOCK), start, len == 0 ? Long.MAX_VALUE : start + len - 1, mem.getInt(FLOCK + 24));
+    }
+
+    /** The {@code unsigned *reventsp} of a poll handler, cleared. */
+    Pointer revents() {
+        mem.putLong(REVENTS, 0);
+        return revents;
     }
 
     /** The handle and the direct_io, keep_cache and nonseekable bits an open handler set. */

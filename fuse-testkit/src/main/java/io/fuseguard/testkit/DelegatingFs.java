@@ -8,6 +8,7 @@ import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RenameMode;
+import io.fuseguard.api.SeekWhence;
 import io.fuseguard.api.XattrMode;
 
 import java.io.IOException;
@@ -177,5 +178,29 @@ public class DelegatingFs implements FuseFileSystem {
     @Override
     public void removexattr(String path, String name) throws IOException {
         fs.removexattr(path, name);
+    }
+
+    // Locks are not forwarded: overriding setlk/flock makes the mount forward them, which a wrapped filesystem
+    // without locks would answer ENOSYS. The other optional operations fall back the same way either way.
+
+    @Override
+    public long lseek(String path, long fh, long offset, SeekWhence whence) throws IOException {
+        return fs.lseek(path, fh, offset, whence);
+    }
+
+    @Override
+    public long copyFileRange(String pathIn, long fhIn, long offsetIn, String pathOut, long fhOut, long offsetOut,
+                              long length, int flags) throws IOException {
+        return fs.copyFileRange(pathIn, fhIn, offsetIn, pathOut, fhOut, offsetOut, length, flags);
+    }
+
+    @Override
+    public FileAttributes statx(String path) throws IOException {
+        return fs.statx(path);
+    }
+
+    @Override
+    public long tmpfile(String path, int mode, OpenFlags flags) throws IOException {
+        return fs.tmpfile(path, mode, flags);
     }
 }

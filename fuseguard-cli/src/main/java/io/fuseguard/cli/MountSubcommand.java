@@ -62,6 +62,10 @@ abstract class MountSubcommand implements Callable<Integer> {
     void warmUp() {
     }
 
+    /** Called once the filesystem is mounted (to hand it the mount's notifier, say); nothing by default. */
+    void mounted(FuseFileSystem fs, FuseMount mount) {
+    }
+
     /** Closes what the filesystem uses but does not own (after the filesystem is closed); nothing by default. */
     void closeResources() {
     }
@@ -101,6 +105,7 @@ abstract class MountSubcommand implements Callable<Integer> {
                     || e.reason() == MountException.Reason.NOT_ANSWERING
                     ? e : new FuseguardCommand.BadInputException(e.getMessage());
         }
+        mounted(fs, mount);
         LOG.info(Supervisor.isWorker() ? "Serving {} at {} (connection {}) as the worker of its supervisor"
                 : "Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
                 mount.connectionId().isPresent() ? mount.connectionId().getAsLong() : "?");

@@ -139,6 +139,11 @@ final class MountUploadCommand extends MountSubcommand {
     }
 
     @Override
+    void mounted(FuseFileSystem fs, io.fuseguard.mount.FuseMount mount) {
+        ((CachedUploadFs) fs).notifyKernel(mount.notifier()); // downloads change attributes the kernel caches
+    }
+
+    @Override
     void closeResources() {
         if (uploadBackend != null) {
             try {

@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -25,13 +26,18 @@ final class RestartCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Path mp = mountPoint.toAbsolutePath().normalize();
-        if (mp.getParent() != null) {
-            try {
-                // the mount table has the real path; the mount itself is not touched (no stat through FUSE)
+        try {
+            // the mount table has the real path: the directories above are resolved, and the mount point itself
+            // if it is a symbolic link (read as a link, never through the mount)
+            for (int links = 0; mp.getParent() != null; links++) {
                 mp = mp.getParent().toRealPath().resolve(mp.getFileName());
-            } catch (IOException e) {
-                throw new FuseguardCommand.BadInputException(mountPoint + ": " + e.getMessage());
+                if (links >= 40 || !Files.isSymbolicLink(mp)) {
+                    break;
+                }
+                mp = mp.getParent().resolve(Files.readSymbolicLink(mp)).normalize();
             }
+        } catch (IOException e) {
+            throw new FuseguardCommand.BadInputException(mountPoint + ": " + e.getMessage());
         }
         MountEntry entry = null;
         for (MountEntry e : MountTable.read()) {

@@ -36,6 +36,12 @@ final class Conversions {
         time(a.atime(), out, 0);
         time(a.mtime(), out, 1);
         time(a.ctime(), out, 2);
+        Instant born = a.birthTime();
+        out.hasBtime = born != null;
+        if (born != null) {
+            out.btimeSec = born.getEpochSecond();
+            out.btimeNsec = born.getNano();
+        }
     }
 
     private static void time(Instant t, Attr out, int which) {

@@ -4,16 +4,19 @@ import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.FallocateMode;
 import io.fuseguard.api.FileAttributes;
+import io.fuseguard.api.FileLock;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RenameMode;
+import io.fuseguard.api.SeekWhence;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.internal.events.EventReporter;
 import io.fuseguard.internal.ops.DirListing;
 import io.fuseguard.internal.ops.FsOps;
+import io.fuseguard.internal.ops.LockRecord;
 import io.fuseguard.internal.ops.OpContext;
 import io.fuseguard.internal.ops.OpenResult;
 import io.fuseguard.internal.ops.StatfsResult;
@@ -28,6 +31,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 
+import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
 import static io.fuseguard.internal.sys.Syscalls.ERANGE;
@@ -42,12 +46,18 @@ public final class JavaFsOps implements FsOps {
     private final FuseFileSystem fs;
     private final Failures failures;
     private final boolean hasFlush;
+    private final boolean hasLocks;
+    private final boolean hasFlock;
 
     /** A bridge for {@code fs}. */
     public JavaFsOps(FuseFileSystem fs, EventReporter events) {
         this.fs = fs;
         this.failures = new Failures(events);
         this.hasFlush = overrides(fs.getClass(), "flush", String.class, long.class);
+        this.hasLocks = overrides(fs.getClass(), "setlk", String.class, long.class, long.class, FileLock.class,
+                boolean.class);
+        this.hasFlock = overrides(fs.getClass(), "flock", String.class, long.class, long.class,
+                FileLock.Type.class, boolean.class);
         refuseOldSignatures(fs.getClass());
     }
 
@@ -563,5 +573,140 @@ public final class JavaFsOps implements FsOps {
     @Override
     public int access(OpContext c, String path, int mask) {
         return -ENOSYS;
+    }
+
+    // ---- locks, seeks, copies, statx, tmpfile ----------------------------------------------------------------
+
+    @Override
+    public boolean implementsLocks() {
+        return hasLocks;
+    }
+
+    @Override
+    public boolean implementsFlock() {
+        return hasFlock;
+    }
+
+    private static FileLock.Type lockType(int type) {
+        return switch (type) {
+            case Fuse.F_RDLCK -> FileLock.Type.READ;
+            case Fuse.F_WRLCK -> FileLock.Type.WRITE;
+            case Fuse.F_UNLCK -> FileLock.Type.UNLOCK;
+            default -> null;
+        };
+    }
+
+    private static FileLock toApi(LockRecord l) {
+        FileLock.Type t = lockType(l.type);
+        if (t == null || l.start < 0 || l.end < l.start) {
+            return null;
+        }
+        return new FileLock(t, l.start, l.end, l.pid);
+    }
+
+    @Override
+    public int getlk(OpContext c, String path, long fh, long owner, LockRecord lock) {
+        FileLock asked = toApi(lock);
+        if (asked == null) {
+            return -EINVAL;
+        }
+        try {
+            FileLock found = fs.getlk(path, fh, owner, asked);
+            if (found == null || found.type() == FileLock.Type.UNLOCK) {
+                lock.set(Fuse.F_UNLCK, asked.start(), asked.end(), 0);
+            } else {
+                lock.set(found.type() == FileLock.Type.READ ? Fuse.F_RDLCK : Fuse.F_WRLCK, found.start(),
+                        found.end(), (int) found.pid());
+            }
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int setlk(OpContext c, String path, long fh, long owner, LockRecord lock, boolean wait) {
+        FileLock asked = toApi(lock);
+        if (asked == null) {
+            return -EINVAL;
+        }
+        try {
+            fs.setlk(path, fh, owner, asked, wait);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int flock(OpContext c, String path, long fh, long owner, int type, boolean wait) {
+        FileLock.Type t = lockType(type);
+        if (t == null) {
+            return -EINVAL;
+        }
+        try {
+            fs.flock(path, fh, owner, t, wait);
+            return 0;
+        } catch (Throwable x) {
+            return failures.map(c, x);
+        }
+    }
+
+    @Override
+    public long lseek(OpContext c, String path, long fh, long offset, int whence) {
+        SeekWhence w = SeekWhence.of(whence);
+        if (w == null) {
+            return -EINVAL;
+        }
+        try {
+            long at = fs.lseek(path, fh, offset, w);
+            if (at < 0) {
+                throw new IllegalStateException("lseek returned " + at);
+            }
+            return at;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public long copyFileRange(OpContext c, String pathIn, long fhIn, long offsetIn, String pathOut, long fhOut,
+                              long offsetOut, long length, int flags) {
+        try {
+            long n = fs.copyFileRange(pathIn, fhIn, offsetIn, pathOut, fhOut, offsetOut, length, flags);
+            if (n < 0 || n > length) {
+                throw new IllegalStateException("copyFileRange returned " + n + " for a length of " + length);
+            }
+            return n;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int statx(OpContext c, String path, long fh, boolean hasFh, int flags, int mask, Attr out) {
+        if (path == null) {
+            return -ENOENT;
+        }
+        try {
+            FileAttributes a = fs.statx(path);
+            if (a == null) {
+                throw new IllegalStateException("statx returned null");
+            }
+            Conversions.fill(out, a);
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
+    }
+
+    @Override
+    public int tmpfile(OpContext c, String path, int mode, int flags, OpenResult out) {
+        try {
+            out.fh = fs.tmpfile(path, mode & 07777, OpenFlags.of(flags));
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
     }
 }

@@ -1,5 +1,6 @@
 package io.fuseguard.internal.ops;
 
+import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.internal.wire.Attr;
 
 import java.nio.ByteBuffer;
@@ -121,4 +122,76 @@ public interface FsOps {
     int removexattr(OpContext c, String path, String name);
 
     int access(OpContext c, String path, int mask);
+
+    // ---- operations a filesystem may leave out (ENOSYS: the kernel then does without them, as before) ----------
+
+    /** Whether POSIX record locks are the filesystem's (then INIT asks the kernel to forward them). */
+    default boolean implementsLocks() {
+        return false;
+    }
+
+    /** Whether {@code flock} locks are the filesystem's (then INIT asks the kernel to forward them). */
+    default boolean implementsFlock() {
+        return false;
+    }
+
+    /** Puts the lock that conflicts with {@code lock} into it (type {@code F_UNLCK} when none does). */
+    default int getlk(OpContext c, String path, long fh, long owner, LockRecord lock) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Takes, changes or releases a record lock; with {@code wait}, waits (interruptibly) for a conflict to end. */
+    default int setlk(OpContext c, String path, long fh, long owner, LockRecord lock, boolean wait) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** {@code flock} of type {@code F_RDLCK} (shared), {@code F_WRLCK} (exclusive) or {@code F_UNLCK}. */
+    default int flock(OpContext c, String path, long fh, long owner, int type, boolean wait) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** {@code SEEK_DATA} (3) or {@code SEEK_HOLE} (4): the offset found, or {@code -errno}. */
+    default long lseek(OpContext c, String path, long fh, long offset, int whence) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Bytes copied, or {@code -errno}. */
+    default long copyFileRange(OpContext c, String pathIn, long fhIn, long offsetIn, String pathOut, long fhOut,
+                               long offsetOut, long length, int flags) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Attributes with the birth time ({@code out.hasBtime}) when the filesystem keeps it. */
+    default int statx(OpContext c, String path, long fh, boolean hasFh, int flags, int mask, Attr out) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /**
+     * A restricted ioctl on an open file: the argument's bytes (its size and direction encoded in {@code cmd}) in
+     * {@code data}: for an ioctl that returns bytes, {@code data} has room for {@code outSize} of them (the input,
+     * if any, copied in first), and what the handler leaves there goes back. Returns the ioctl's result or
+     * {@code -errno}. {@code arg} is the caller's argument as a number (an address in the caller's process for
+     * ioctls that pass a struct: never dereference it).
+     */
+    default int ioctl(OpContext c, String path, long fh, boolean directory, int cmd, long arg, int flags,
+                      ByteBuffer data, int outSize) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /**
+     * poll(2) on an open file: the ready events, or {@code -errno}. With {@code kh != 0} the kernel wants to be
+     * told when the file becomes ready: through the waker given by {@link #pollWaker}, with that handle.
+     */
+    default int poll(OpContext c, String path, long fh, long kh, int events) {
+        return -Syscalls.ENOSYS;
+    }
+
+    /** Given once, before INIT: how the filesystem tells the kernel that a polled file became ready. */
+    default void pollWaker(java.util.function.LongConsumer wake) {
+    }
+
+    /** Creates and opens an unnamed file known by the reserved name {@code path} (see FuseFileSystem.tmpfile). */
+    default int tmpfile(OpContext c, String path, int mode, int flags, OpenResult out) {
+        return -Syscalls.ENOSYS;
+    }
 }

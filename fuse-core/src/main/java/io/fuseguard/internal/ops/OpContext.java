@@ -38,6 +38,12 @@ public final class OpContext {
     public volatile boolean interrupted;
     /** Whether a request is being handled on this thread right now. */
     public boolean active;
+    /**
+     * The kernel's unique of the request this thread dispatches, from the moment it is read until it was answered
+     * (longer than {@link #active}, which ends before the answer's bookkeeping): the state journal's records carry
+     * it, so that a supervised mount's next worker knows which request made a change. 0 outside a request.
+     */
+    public long journalUnique;
 
     public final Attr attr = new Attr();
     /** A second attribute scratch (checking that two names are one file). */
@@ -46,6 +52,8 @@ public final class OpContext {
     public final PathLocks.Pin pin = new PathLocks.Pin();
     public final OpenResult open = new OpenResult();
     public final StatfsResult statfs = new StatfsResult();
+    /** A record lock going to the filesystem and (getlk) coming back. */
+    public final LockRecord lock = new LockRecord();
     /** Scratch the legacy (jnr-fuse) bridge keeps per thread: native structs. */
     public Object legacyScratch;
 

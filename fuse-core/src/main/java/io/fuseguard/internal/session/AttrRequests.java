@@ -58,7 +58,7 @@ final class AttrRequests extends Requests {
                 reply(w, r, -rc);
                 return;
             }
-            if (nodes.isHidden(n) && a.nlink > 0) {
+            if (nodes.hidesLink(n) && a.nlink > 0) {
                 a.nlink--;
             }
             fixAttr(n, a);
@@ -285,5 +285,66 @@ final class AttrRequests extends Requests {
         if (end(w, r, rc)) {
             replyResult(w, r, rc);
         }
+    }
+
+    /**
+     * STATX: sent instead of GETATTR when a caller of {@code statx(2)} asks for more than {@code stat} carries (a
+     * birth time). An ENOSYS answer makes the kernel use GETATTR for good.
+     */
+    void statx(Worker w, Request r, long deadline) {
+        if (isProbe(r)) {
+            // its own attributes: ENOSYS would make the kernel stop sending STATX for the whole mount
+            encodeStatx(w, r, probeAttr(w), 0, 0);
+            return;
+        }
+        Node n = node(r);
+        if (n == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        boolean hasFh = (r.i32(0) & Fuse.GETATTR_FH) != 0;
+        Handle h = hasFh ? s.handles.get(r.i64(8)) : null;
+        hasFh = h != null;
+        int flags = r.i32(16);
+        int mask = r.i32(20);
+        if (h != null) {
+            h.enter();
+        }
+        try {
+            if (!beginOn(w, r, Operation.STATX, OperationKind.METADATA, n, h, deadline, hasFh)) {
+                return;
+            }
+            Attr a = w.context.attr;
+            a.clear();
+            int rc = ops.statx(w.context, w.call.path, hasFh ? h.userFh() : 0, hasFh, flags, mask, a);
+            if (!end(w, r, rc)) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            if (nodes.hidesLink(n) && a.nlink > 0) {
+                a.nlink--;
+            }
+            fixAttr(n, a);
+            encodeStatx(w, r, a, attrSec, attrNsec);
+        } finally {
+            if (h != null) {
+                h.exit();
+            }
+        }
+    }
+
+    /** Answers a STATX with {@code a} ({@code struct fuse_statx_out}). */
+    private void encodeStatx(Worker w, Request r, Attr a, long validSec, int validNsec) {
+        ByteBuffer o = w.out;
+        o.putLong(Fuse.OUT_HEADER, validSec);
+        o.putInt(Fuse.OUT_HEADER + 8, validNsec);
+        o.putInt(Fuse.OUT_HEADER + 12, 0);
+        o.putLong(Fuse.OUT_HEADER + 16, 0);
+        o.putLong(Fuse.OUT_HEADER + 24, 0);
+        a.encodeStatx(o, Fuse.OUT_HEADER + 32);
+        replyOk(w, r, Fuse.STATX_OUT);
     }
 }

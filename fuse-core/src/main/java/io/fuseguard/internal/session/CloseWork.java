@@ -318,6 +318,12 @@ final class CloseWork {
                             "deferred flush at release");
                 }
             }
+            if (handle != null && (handle.lockOwners().length > 0 || handle.isFlocked())) {
+                step(ctx, Operation.SETLK, () -> {
+                    LockRequests.releaseLocks(ops, ctx, path, handle); // the FLUSH that would drop them never came
+                    return 0;
+                });
+            }
             int rc = step(ctx, Operation.RELEASE, () -> ops.release(ctx, path, fh, flags));
             if (rc < 0 && rc != -Syscalls.ENOSYS) {
                 events.report(GuardEvent.Type.CLOSE_WORK_FAILED, Operation.RELEASE, path, 0, started, -rc, null,

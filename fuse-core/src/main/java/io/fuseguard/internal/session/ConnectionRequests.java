@@ -59,6 +59,12 @@ final class ConnectionRequests extends Requests {
         } else {
             maxWrite = Math.min(maxWrite, 128 * 1024);
         }
+        if (ops.implementsLocks()) {
+            granted |= InitFlags.POSIX_LOCKS; // else the kernel keeps POSIX locks itself (LockRequests)
+        }
+        if (ops.implementsFlock()) {
+            granted |= InitFlags.FLOCK_LOCKS;
+        }
         long timeout = s.kernelRequestTimeoutSeconds();
         if (timeout > 0 && (offered & InitFlags.REQUEST_TIMEOUT) != 0) {
             // The kernel's backstop if this daemon dies (or freezes) with a request it had read: it ends the

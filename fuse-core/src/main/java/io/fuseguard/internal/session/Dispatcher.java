@@ -16,7 +16,7 @@ import static io.fuseguard.internal.sys.Syscalls.ENOTCONN;
 
 /**
  * Routes each FUSE request to its family ({@link EntryRequests}, {@link AttrRequests}, {@link FileRequests},
- * {@link DirRequests}, {@link ConnectionRequests}), through the lanes that bound how many handlers of a kind run
+ * {@link DirRequests}, {@link LockRequests}, {@link ConnectionRequests}), through the lanes that bound how many handlers of a kind run
  * at once. The families turn requests into calls of the path-based operation table and results into answers, the
  * way libfuse's high-level layer does, around the shared guarded section of {@link Requests}: the request's
  * deadline, kernel interrupts, answer-once, the self-access policy and the flush policy.
@@ -32,6 +32,7 @@ final class Dispatcher {
     private final FileRequests files;
     private final DirRequests dirs;
     private final ResentRequests resent;
+    private final LockRequests locks;
     private final boolean debug;
 
     Dispatcher(Session s, FsOps ops, FuseguardConfig config, MountOptions opt, EventReporter events,
@@ -44,6 +45,7 @@ final class Dispatcher {
         this.files = new FileRequests(shared);
         this.dirs = new DirRequests(shared);
         this.resent = new ResentRequests(shared, files);
+        this.locks = new LockRequests(shared);
         this.debug = config.mount().debug();
     }
 
@@ -92,6 +94,15 @@ final class Dispatcher {
             case Fuse.FSYNCDIR -> Operation.FSYNCDIR;
             case Fuse.ACCESS -> Operation.ACCESS;
             case Fuse.CREATE -> Operation.CREATE;
+            case Fuse.GETLK -> Operation.GETLK;
+            case Fuse.SETLK -> Operation.SETLK;
+            case Fuse.SETLKW -> Operation.SETLKW;
+            case Fuse.LSEEK -> Operation.LSEEK;
+            case Fuse.COPY_FILE_RANGE, Fuse.COPY_FILE_RANGE_64 -> Operation.COPY_FILE_RANGE;
+            case Fuse.STATX -> Operation.STATX;
+            case Fuse.TMPFILE -> Operation.TMPFILE;
+            case Fuse.IOCTL -> Operation.IOCTL;
+            case Fuse.POLL -> Operation.POLL;
             default -> Operation.GETATTR;
         };
     }
@@ -99,6 +110,15 @@ final class Dispatcher {
     // ---- entry points --------------------------------------------------------------------------------------
 
     void dispatch(Worker w, Request r) {
+        w.context.journalUnique = r.unique;
+        try {
+            dispatchRead(w, r);
+        } finally {
+            w.context.journalUnique = 0;
+        }
+    }
+
+    private void dispatchRead(Worker w, Request r) {
         if (debug) {
             System.err.printf("fuseguard: unique %d %s node %d pid %d len %d%n", r.unique, Fuse.name(r.opcode),
                     r.nodeid, r.pid, r.length);
@@ -111,8 +131,7 @@ final class Dispatcher {
             case Fuse.FORGET -> s.nodes.forget(r.nodeid, r.i64(0));
             case Fuse.BATCH_FORGET -> connection.batchForget(r);
             case Fuse.INTERRUPT -> s.interrupt(r.i64(0));
-            case Fuse.NOTIFY_REPLY -> {
-            }
+            case Fuse.NOTIFY_REPLY -> s.notifier.retrieveReply(r); // never answered
             case Fuse.DESTROY -> s.send(w, r.unique, 0, 0);
             case Fuse.RELEASE, Fuse.RELEASEDIR -> {
                 if (r.unique < 0 && resent.answer(w, r)) {
@@ -141,16 +160,24 @@ final class Dispatcher {
      * handler runs on this thread.
      */
     void dispatchWithoutHandlers(Worker w, Request r) {
+        if ((r.opcode == Fuse.RELEASE || r.opcode == Fuse.RELEASEDIR) && r.unique < 0 && resent.answer(w, r)) {
+            w.justRead = 0;
+            return; // resent, and released by the previous worker already (its close work is finished anyway)
+        }
         if (r.opcode == Fuse.RELEASE || r.opcode == Fuse.RELEASEDIR) {
-            files.noteReleased(r);
+            w.context.journalUnique = r.unique;
+            try {
+                files.noteReleased(r);
+            } finally {
+                w.context.journalUnique = 0;
+            }
         }
         w.justRead = 0;
         switch (r.opcode) {
             case Fuse.FORGET -> s.nodes.forget(r.nodeid, r.i64(0));
             case Fuse.BATCH_FORGET -> connection.batchForget(r);
             case Fuse.INTERRUPT -> s.interrupt(r.i64(0));
-            case Fuse.NOTIFY_REPLY -> {
-            }
+            case Fuse.NOTIFY_REPLY -> s.notifier.retrieveReply(r);
             case Fuse.DESTROY -> s.send(w, r.unique, 0, 0);
             case Fuse.RELEASE, Fuse.RELEASEDIR -> files.releaseLater(w, r);
             default -> {
@@ -186,7 +213,7 @@ final class Dispatcher {
         if (lane.offer(q)) {
             return true;
         }
-        s.send(w, r.unique, s.overloadErrno, 0);
+        s.send(w, r.unique, Session.lockSafe(r.opcode, s.overloadErrno), 0);
         shared.events.report(GuardEvent.Type.OVERLOADED, operationOf(r.opcode), "", r.pid, now, s.overloadErrno,
                 null, "all " + lane.budget + " threads of the " + lane.name + " lane busy and " + lane.capacity
                         + " requests waiting");
@@ -218,6 +245,7 @@ final class Dispatcher {
 
     private void run(Worker w, Request r, Lane lane, long deadline) {
         w.call.lane = lane;
+        w.context.journalUnique = r.unique;
         try {
             handle(w, r, deadline);
         } catch (Request.MalformedNameException e) {
@@ -249,13 +277,15 @@ final class Dispatcher {
                 w.call.lane = null;
             }
             w.context.end();
+            w.context.journalUnique = 0;
             w.call.idle();
         }
     }
 
     private static boolean isData(Request r) {
         return switch (r.opcode) {
-            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE, Fuse.FSYNC, Fuse.FSYNCDIR, Fuse.FLUSH -> true;
+            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE, Fuse.FSYNC, Fuse.FSYNCDIR, Fuse.FLUSH, Fuse.LSEEK,
+                    Fuse.COPY_FILE_RANGE, Fuse.COPY_FILE_RANGE_64, Fuse.SETLKW, Fuse.IOCTL -> true;
             case Fuse.SETATTR -> (r.i32(0) & Fuse.FATTR_SIZE) != 0;
             default -> false;
         };
@@ -263,7 +293,8 @@ final class Dispatcher {
 
     private static OperationKind kindOf(Request r) {
         return switch (r.opcode) {
-            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE -> OperationKind.DATA;
+            case Fuse.READ, Fuse.WRITE, Fuse.FALLOCATE, Fuse.LSEEK, Fuse.COPY_FILE_RANGE, Fuse.COPY_FILE_RANGE_64,
+                    Fuse.SETLKW, Fuse.IOCTL -> OperationKind.DATA;
             case Fuse.FSYNC, Fuse.FSYNCDIR -> OperationKind.SYNC;
             case Fuse.FLUSH -> OperationKind.FLUSH;
             case Fuse.SETATTR -> (r.i32(0) & Fuse.FATTR_SIZE) != 0 ? OperationKind.DATA : OperationKind.METADATA;
@@ -305,7 +336,17 @@ final class Dispatcher {
             case Fuse.ACCESS -> attrs.access(w, r, deadline);
             case Fuse.CREATE -> files.create(w, r, deadline);
             case Fuse.RELEASE, Fuse.RELEASEDIR -> files.releaseInline(w, r, deadline);
-            // locks, ioctl, poll, lseek, ...: ENOSYS, and the kernel uses its defaults
+            case Fuse.GETLK -> locks.getlk(w, r, deadline);
+            case Fuse.SETLK -> locks.setlk(w, r, deadline, false);
+            case Fuse.SETLKW -> locks.setlk(w, r, deadline, true);
+            case Fuse.LSEEK -> files.lseek(w, r, deadline);
+            case Fuse.COPY_FILE_RANGE -> files.copyFileRange(w, r, deadline, false);
+            case Fuse.COPY_FILE_RANGE_64 -> files.copyFileRange(w, r, deadline, true);
+            case Fuse.TMPFILE -> files.tmpfile(w, r, deadline);
+            case Fuse.STATX -> attrs.statx(w, r, deadline);
+            case Fuse.IOCTL -> files.ioctl(w, r, deadline);
+            case Fuse.POLL -> files.poll(w, r, deadline);
+            // bmap, syncfs, ...: ENOSYS, and the kernel uses its defaults
             default -> s.send(w, r.unique, Syscalls.ENOSYS, 0);
         }
     }

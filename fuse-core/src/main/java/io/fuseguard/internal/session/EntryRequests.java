@@ -9,6 +9,7 @@ import io.fuseguard.internal.wire.Attr;
 import io.fuseguard.internal.wire.Fuse;
 
 import static io.fuseguard.internal.sys.Syscalls.EINTR;
+import static io.fuseguard.internal.sys.Syscalls.EEXIST;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
 
@@ -164,6 +165,9 @@ final class EntryRequests extends Requests {
     /** After a successful creation: the new name's attributes (libfuse's lookup_path), answered as an entry. */
     void created(Worker w, Request r, Node parent, String name, String path, int rc) {
         Attr a = w.context.attr;
+        if (rc == -EEXIST && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker made it and died before it said so
+        }
         if (rc >= 0) {
             Operation op = w.context.operation;
             w.context.operation = Operation.GETATTR;
@@ -193,6 +197,7 @@ final class EntryRequests extends Requests {
         }
         OpContext c = w.context;
         int rc = -ENOSYS;
+        intent(r);
         if ((mode & S_IFMT) == S_IFREG) {
             // as libfuse: a regular file is made with create (and released at once) when the filesystem has it
             c.operation = Operation.CREATE;
@@ -219,6 +224,7 @@ final class EntryRequests extends Requests {
         if (path == null) {
             return;
         }
+        intent(r);
         int rc = ops.mkdir(w.context, path, mode);
         created(w, r, parent, name, path, rc);
     }
@@ -231,6 +237,7 @@ final class EntryRequests extends Requests {
         if (path == null) {
             return;
         }
+        intent(r);
         int rc = ops.symlink(w.context, target, path);
         created(w, r, parent, name, path, rc);
     }
@@ -262,7 +269,11 @@ final class EntryRequests extends Requests {
             return;
         }
         OpContext c = w.context;
+        intent(r);
         int rc = ops.link(c, fromPath, path);
+        if (rc == -EEXIST && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker made it and died before it said so
+        }
         Attr a = c.attr;
         boolean oneFile = false;
         if (rc >= 0) {
@@ -319,7 +330,11 @@ final class EntryRequests extends Requests {
         }
         OpContext c = w.context;
         Node victim = opt.hardRemove() ? null : toHide(w, r, parent, name);
+        intent(r);
         int rc = victim != null ? hide(c, parent, victim, path) : ops.unlink(c, path);
+        if (rc == -ENOENT && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker removed it and died before it said so
+        }
         if (rc >= 0 && victim == null) {
             nodes.unlinked(parent, name); // it happened, answered or not: keep the table true to the filesystem
         }
@@ -378,12 +393,106 @@ final class EntryRequests extends Requests {
             return;
         }
         path = pinnedPath(w, parent, name);
+        if (path != null) {
+            intent(r);
+        }
         int rc = path == null ? -ENOENT : ops.rmdir(w.context, path);
+        if (rc == -ENOENT && begunBefore(r)) {
+            rc = 0; // a supervised mount's previous worker removed it and died before it said so
+        }
         if (rc >= 0) {
             nodes.unlinked(parent, name);
         }
         if (end(w, r, rc)) {
             replyResult(w, r, rc);
+        }
+    }
+
+    /**
+     * A rename over a file that is still open: the open file must keep its data under a hidden name (libfuse's
+     * hide_node), and the target's name must never be missing nor lost. When the filesystem has hard links, the
+     * hidden name is a link made first and the rename then replaces the target in one step: no other process ever
+     * sees the name missing, and a crash at any point leaves the target whole under its name (old or new content)
+     * plus at most a stray hidden link. Otherwise the target is renamed to the hidden name, then the rename is
+     * made, and if that fails the target gets its name back. Returns the rename's result.
+     */
+    private int renameOverOpen(OpContext c, Node from, String oldName, String oldPath, Node to, String newName,
+                               String newPath, Node victim) {
+        String dir = nodes.path(to);
+        Attr scratch = c.attr2;
+        Operation op = c.operation;
+        try {
+            String hidden = nodes.hiddenName(victim, candidate -> {
+                scratch.clear();
+                c.operation = Operation.GETATTR;
+                return ops.getattr(c, childPath(dir, candidate), 0, false, scratch) >= 0;
+            });
+            String hiddenPath = childPath(dir, hidden);
+            c.operation = Operation.LINK;
+            int linked = ops.link(c, newPath, hiddenPath);
+            if (linked >= 0) {
+                c.operation = Operation.RENAME;
+                int rc = ops.rename(c, oldPath, newPath, 0);
+                if (rc < 0) {
+                    c.operation = Operation.UNLINK;
+                    ops.unlink(c, hiddenPath); // nothing changed: the extra name goes
+                    return rc;
+                }
+                if (!nodes.hid(victim, hidden)) {
+                    c.operation = Operation.UNLINK;
+                    ops.unlink(c, hiddenPath); // its last release came meanwhile
+                    nodes.unlinked(victim);
+                }
+                return rc;
+            }
+            c.operation = Operation.RENAME;
+            int rc = ops.rename(c, newPath, hiddenPath, 0);
+            if (rc < 0) {
+                return rc;
+            }
+            boolean stillOpen = nodes.hid(victim, hidden);
+            rc = ops.rename(c, oldPath, newPath, 0);
+            if (rc < 0) {
+                // the rename failed: the target gets its name back, as if nothing had been tried
+                int back = ops.rename(c, hiddenPath, newPath, 0);
+                if (back >= 0) {
+                    nodes.unhid(victim, newName);
+                } else {
+                    LOG.warn("A rename over the open file {} failed (errno {}), and giving the file its name back "
+                            + "failed too (errno {}): it stays as {} until it is closed", newPath, -rc, -back,
+                            hiddenPath);
+                }
+                return rc;
+            }
+            if (!stillOpen) {
+                c.operation = Operation.UNLINK;
+                int u = ops.unlink(c, hiddenPath);
+                if (u < 0) {
+                    LOG.warn("Could not remove {} (a file replaced while it was being closed): errno {}", hiddenPath,
+                            -u);
+                }
+                nodes.unlinked(victim);
+            }
+            return rc;
+        } finally {
+            c.operation = op;
+        }
+    }
+
+    /** Whether the old name is gone and the new one is there: what a rename the previous worker made leaves. */
+    private boolean renamedBefore(OpContext c, String oldPath, String newPath) {
+        Attr scratch = c.attr2;
+        Operation op = c.operation;
+        c.operation = Operation.GETATTR;
+        try {
+            scratch.clear();
+            if (ops.getattr(c, oldPath, 0, false, scratch) != -ENOENT) {
+                return false;
+            }
+            scratch.clear();
+            return ops.getattr(c, newPath, 0, false, scratch) >= 0;
+        } finally {
+            c.operation = op;
         }
     }
 
@@ -416,15 +525,23 @@ final class EntryRequests extends Requests {
         }
         OpContext c = w.context;
         int rc = 0;
+        intent(r);
         // Only a plain rename removes its target: NOREPLACE fails if there is one, EXCHANGE keeps it.
+        Node victim = null;
         if (flags == 0 && !opt.hardRemove()) {
-            Node victim = toHide(w, r, to, newName);
-            if (victim != null && victim != nodes.child(from, oldName)) {
-                rc = hide(c, to, victim, newPath);
+            victim = toHide(w, r, to, newName);
+            if (victim == nodes.child(from, oldName)) {
+                victim = null;
             }
         }
-        if (rc >= 0) {
+        if (victim != null) {
+            rc = renameOverOpen(c, from, oldName, oldPath, to, newName, newPath, victim);
+        } else {
             rc = ops.rename(c, oldPath, newPath, flags);
+            if ((rc == -ENOENT || rc == -EEXIST) && flags != Fuse.RENAME_EXCHANGE && begunBefore(r)
+                    && renamedBefore(c, oldPath, newPath)) {
+                rc = 0; // a supervised mount's previous worker renamed it and died before it said so
+            }
         }
         if (rc >= 0) {
             if (flags == Fuse.RENAME_EXCHANGE) {

@@ -11,6 +11,8 @@ import io.fuseguard.internal.wire.Fuse;
 
 import java.nio.ByteBuffer;
 
+import static io.fuseguard.internal.sys.Syscalls.EBADF;
+import static io.fuseguard.internal.sys.Syscalls.EEXIST;
 import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
@@ -100,7 +102,13 @@ final class FileRequests extends Requests {
         }
         OpContext c = w.context;
         c.open.clear();
+        intent(r);
         int rc = ops.create(c, path, mode, flags, c.open);
+        if (rc == -EEXIST && begunBefore(r)) {
+            // a supervised mount's previous worker made it and died before it said so: opened as it exists
+            c.open.clear();
+            rc = ops.open(c, path, flags & ~(0100 | 0200 | 01000), c.open); // O_CREAT, O_EXCL, O_TRUNC
+        }
         long fh = c.open.fh;
         int fopen = c.open.openFlags;
         Attr a = c.attr;
@@ -125,7 +133,10 @@ final class FileRequests extends Requests {
             reply(w, r, -rc);
             return;
         }
-        Node n = nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
+        Long counted = shared.resentCounted.isEmpty() ? null
+                : shared.resentCounted.remove(r.unique & ~ResentRequests.RESEND);
+        Node n = counted != null && nodes.get(counted) != null ? nodes.get(counted) // counted by the dead worker
+                : nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
         encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));
@@ -360,6 +371,9 @@ final class FileRequests extends Requests {
         c.uid = h.openerUid(); // RELEASE carries no caller: the opener stands in for it
         c.gid = h.openerGid();
         c.pid = h.openerPid();
+        if (!dir) {
+            LockRequests.releaseLocks(ops, c, path, h); // the FLUSH that would drop them is never sent
+        }
         int rc = dir ? ops.releasedir(c, path, h.userFh()) : ops.release(c, path, h.userFh(), h.flags());
         s.handles.remove(h);
         if (!dir && nodes.lastCloseOfHidden(n, 0)) {
@@ -411,5 +425,250 @@ final class FileRequests extends Requests {
         }
         pinnedPath(w, n);
         return true;
+    }
+
+    // ---- seeking for holes, copies, O_TMPFILE -----------------------------------------------------------------
+
+    /** LSEEK: only SEEK_DATA and SEEK_HOLE reach the daemon (the kernel does the other seeks itself). */
+    void lseek(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        long offset = r.i64(8);
+        int whence = r.i32(16);
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.LSEEK, OperationKind.DATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            long at = ops.lseek(w.context, w.call.path, h.userFh(), offset, whence);
+            if (!end(w, r, at < 0 ? (int) at : 0)) {
+                return;
+            }
+            if (at < 0) {
+                reply(w, r, (int) -at);
+                return;
+            }
+            w.out.putLong(Fuse.OUT_HEADER, at);
+            replyOk(w, r, 8);
+        } finally {
+            h.exit();
+        }
+    }
+
+    /**
+     * COPY_FILE_RANGE (a 32-bit count answered) and COPY_FILE_RANGE_64 (7.45: a 64-bit count): between two open
+     * files, both pinned for the copy.
+     */
+    void copyFileRange(Worker w, Request r, long deadline, boolean wide) {
+        Handle in = fileHandle(w, r);
+        if (in == null) {
+            return;
+        }
+        long offsetIn = r.i64(8);
+        Handle out = s.handles.get(r.i64(24));
+        if (out == null) {
+            reply(w, r, EBADF);
+            return;
+        }
+        long offsetOut = r.i64(32);
+        long length = r.i64(40);
+        int flags = (int) r.i64(48);
+        if (!wide) {
+            length = Math.min(length, 0xfffff000L); // what a 32-bit answer can count
+        }
+        in.enter();
+        out.enter();
+        try {
+            Node from = in.node();
+            Node to = out.node();
+            if (!begin(w, r, Operation.COPY_FILE_RANGE, OperationKind.DATA, nodes.path(from), in, deadline, 0)
+                    || !pin(w, r, from, null, to)) {
+                return;
+            }
+            String pathIn = pinnedPath(w, from);
+            String pathOut = nodes.path(to);
+            out.markDirty(); // a changed file: its close-time work must run, as after a write
+            long n = ops.copyFileRange(w.context, pathIn, in.userFh(), offsetIn, pathOut, out.userFh(), offsetOut,
+                    length, flags);
+            if (!end(w, r, n < 0 ? (int) n : 0)) {
+                return;
+            }
+            if (n < 0) {
+                reply(w, r, (int) -n);
+                return;
+            }
+            if (wide) {
+                w.out.putLong(Fuse.OUT_HEADER, n);
+            } else {
+                w.out.putInt(Fuse.OUT_HEADER, (int) n);
+                w.out.putInt(Fuse.OUT_HEADER + 4, 0);
+            }
+            replyOk(w, r, 8);
+        } finally {
+            out.exit();
+            in.exit();
+        }
+    }
+
+    /**
+     * TMPFILE ({@code open(2)} with {@code O_TMPFILE}): a file with no name, which fuseguard knows by a name it
+     * reserves in the directory (see {@code FuseFileSystem.tmpfile}). Its node is hidden from birth, so the
+     * release of its last handle removes that name, as for a file unlinked while open; a {@code linkat} gives it
+     * a real name meanwhile.
+     */
+    void tmpfile(Worker w, Request r, long deadline) {
+        Node parent = node(r);
+        int flags = r.i32(0);
+        int mode = r.i32(4);
+        int umask = r.i32(8);
+        if (parent == null) {
+            reply(w, r, ENOENT);
+            return;
+        }
+        String name = nodes.tmpfileName(parent);
+        String path = newPath(w, r, parent, name);
+        if (path == null || !begin(w, r, Operation.TMPFILE, OperationKind.METADATA, path, null, deadline, umask)
+                || !pin(w, r, parent, name)) {
+            return;
+        }
+        path = pinnedPath(w, parent, name);
+        if (path == null) {
+            if (end(w, r, -ENOENT)) {
+                reply(w, r, ENOENT);
+            }
+            return;
+        }
+        OpContext c = w.context;
+        c.open.clear();
+        int rc = ops.tmpfile(c, path, mode, flags, c.open);
+        long fh = c.open.fh;
+        int fopen = c.open.openFlags;
+        Attr a = c.attr;
+        boolean made = rc >= 0;
+        if (made) {
+            c.operation = Operation.GETATTR;
+            a.clear();
+            rc = ops.getattr(c, path, fh, true, a);
+        }
+        if (made && rc < 0) {
+            c.operation = Operation.RELEASE;
+            ops.release(c, path, fh, flags);
+            c.operation = Operation.UNLINK;
+            ops.unlink(c, path);
+        }
+        if (!end(w, r, rc)) {
+            if (rc >= 0) {
+                ops.release(c, path, fh, flags); // the caller was told it failed: nobody will use it
+                ops.unlink(c, path);
+            }
+            return;
+        }
+        if (rc < 0) {
+            reply(w, r, -rc);
+            return;
+        }
+        Node n = nodes.lookup(parent, name, reportsIno ? a.ino : 0, 0);
+        nodes.bornHidden(n);
+        nodes.opened(n);
+        Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
+        if (a.nlink == 0) {
+            a.nlink = 1; // the kernel takes one link off a new O_TMPFILE inode itself (d_tmpfile)
+        }
+        encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));
+        if (!sendEntry(w, r, n, a, Fuse.OPEN_OUT)) {
+            s.closeWork.release(h, r.uid, r.gid, r.pid);
+        }
+    }
+
+    // ---- ioctl and poll (forwarded to jnr-fuse filesystems that have them) -------------------------------------
+
+    /** fuse_ioctl_in.flags: the ioctl is on a directory. */
+    private static final int IOCTL_DIR = 1 << 4;
+    /** fuse_ioctl_in.flags: not restricted to the argument sizes the command encodes (CUSE only). */
+    private static final int IOCTL_UNRESTRICTED = 1 << 1;
+
+    /**
+     * IOCTL, restricted: the kernel copies {@code in_size} bytes of the argument in and {@code out_size} bytes
+     * back, both from the command's encoding. ENOSYS makes the kernel answer ENOTTY.
+     */
+    void ioctl(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        int flags = r.i32(8);
+        int cmd = r.i32(12);
+        long arg = r.i64(16);
+        int inSize = r.i32(24);
+        int outSize = r.i32(28);
+        int in = Fuse.IN_HEADER + 32;
+        if ((flags & IOCTL_UNRESTRICTED) != 0 || inSize < 0 || outSize < 0 || in + inSize > r.end
+                || Fuse.OUT_HEADER + 16 + outSize > w.out.capacity()) {
+            reply(w, r, EINVAL);
+            return;
+        }
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.IOCTL, OperationKind.DATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            ByteBuffer data;
+            if (outSize > 0) {
+                data = w.replyData.duplicate().position(16).limit(16 + outSize).slice().order(w.out.order());
+                for (int i = 0; i < outSize; i++) {
+                    data.put(i, i < inSize ? r.buf.get(in + i) : 0);
+                }
+            } else {
+                data = r.buf.duplicate().position(in).limit(in + inSize).slice().order(w.out.order());
+            }
+            int rc = ops.ioctl(w.context, w.call.path, h.userFh(), (flags & IOCTL_DIR) != 0, cmd, arg, flags,
+                    data, outSize);
+            if (!end(w, r, Math.min(rc, 0))) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            w.out.putInt(Fuse.OUT_HEADER, rc);
+            w.out.putInt(Fuse.OUT_HEADER + 4, 0);
+            w.out.putLong(Fuse.OUT_HEADER + 8, 0);
+            replyOk(w, r, 16 + outSize);
+        } finally {
+            h.exit();
+        }
+    }
+
+    /** POLL: the ready events; with the schedule flag the filesystem tells the kernel later (NOTIFY_POLL). */
+    void poll(Worker w, Request r, long deadline) {
+        Handle h = fileHandle(w, r);
+        if (h == null) {
+            return;
+        }
+        long kh = r.i64(8);
+        int flags = r.i32(16);
+        int events = r.i32(20);
+        h.enter();
+        try {
+            if (!beginOn(w, r, Operation.POLL, OperationKind.METADATA, h.node(), h, deadline, true)) {
+                return;
+            }
+            int rc = ops.poll(w.context, w.call.path, h.userFh(), (flags & Fuse.POLL_SCHEDULE_NOTIFY) != 0 ? kh : 0,
+                    events);
+            if (!end(w, r, Math.min(rc, 0))) {
+                return;
+            }
+            if (rc < 0) {
+                reply(w, r, -rc);
+                return;
+            }
+            w.out.putInt(Fuse.OUT_HEADER, rc);
+            w.out.putInt(Fuse.OUT_HEADER + 4, 0);
+            replyOk(w, r, 8);
+        } finally {
+            h.exit();
+        }
     }
 }

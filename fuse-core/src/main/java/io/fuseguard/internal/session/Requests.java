@@ -47,6 +47,15 @@ abstract class Requests {
         final java.util.Set<String> lateLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
         final java.util.concurrent.atomic.AtomicBoolean overtakeLogged = new java.util.concurrent.atomic.AtomicBoolean();
         final java.util.concurrent.atomic.AtomicLong flushRequests = new java.util.concurrent.atomic.AtomicLong();
+        /**
+         * Uniques (without the resend bit) of resent requests whose change the previous worker of a supervised
+         * mount had begun (an intent record) but not recorded as done: it may have happened. Such a request runs
+         * again, and the failure its own earlier success would cause (EEXIST for a creation, ENOENT for a
+         * removal) counts as success.
+         */
+        final java.util.Set<Long> resentBegun = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        /** For a resent CREATE whose new name the previous worker counted already: that node (no second count). */
+        final java.util.Map<Long, Long> resentCounted = new java.util.concurrent.ConcurrentHashMap<>();
 
         Shared(Session s, io.fuseguard.internal.ops.FsOps ops, io.fuseguard.config.FuseguardConfig config,
                MountOptions opt, io.fuseguard.internal.events.EventReporter events,
@@ -104,6 +113,29 @@ abstract class Requests {
 
     static int nanos(double seconds) {
         return (int) Math.round((seconds - Math.floor(seconds)) * 1e9) % 1_000_000_000;
+    }
+
+    // ---- supervised mounts: intents and resent requests ------------------------------------------------------
+
+    /**
+     * Records, in a supervised mount's state journal, that the request is about to make a change that is not
+     * idempotent (a creation, a removal, a rename), before the filesystem is called: if this worker dies before
+     * the change is recorded as done, the next one knows it may have happened ({@link #resentBegun}).
+     */
+    final void intent(Request r) {
+        io.fuseguard.internal.state.StateJournal j = s.journal();
+        if (j != null) {
+            j.intent(r.unique);
+        }
+    }
+
+    /**
+     * Whether {@code r} was resent after the previous worker began its change (see {@link #intent}): then the
+     * failure that change's success would cause now is success. Consulted once per request.
+     */
+    final boolean begunBefore(Request r) {
+        return (r.unique & ResentRequests.RESEND) != 0 && !shared.resentBegun.isEmpty()
+                && shared.resentBegun.remove(r.unique & ~ResentRequests.RESEND);
     }
 
     // ---- the guarded part of a request ---------------------------------------------------------------------

@@ -26,6 +26,10 @@ final class ResentRequests extends Requests {
     private static final class Applied {
         long node;
         long handle;
+        /** A change recorded as done (the answer can be given from the record). */
+        boolean done;
+        /** Only begun: the change may or may not have happened. */
+        boolean begun;
     }
 
     private final ConcurrentHashMap<Long, Applied> applied = new ConcurrentHashMap<>();
@@ -47,7 +51,9 @@ final class ResentRequests extends Requests {
                 long u = e.l();
                 long node = e.l();
                 if (u != 0) {
-                    of(u).node = node;
+                    Applied a = of(u);
+                    a.node = node;
+                    a.done = true;
                 }
             }
             case StateJournal.HANDLE_ADD -> {
@@ -58,13 +64,20 @@ final class ResentRequests extends Requests {
                     Applied a = of(u);
                     a.handle = handle;
                     a.node = node;
+                    a.done = true;
                 }
             }
             case StateJournal.UNLINK, StateJournal.RENAME, StateJournal.EXCHANGE, StateJournal.HANDLE_RELEASED,
                     StateJournal.RESULT -> {
                 long u = e.l();
                 if (u != 0) {
-                    of(u);
+                    of(u).done = true;
+                }
+            }
+            case StateJournal.INTENT -> {
+                long u = e.l();
+                if (u != 0) {
+                    of(u).begun = true;
                 }
             }
             default -> {
@@ -75,6 +88,8 @@ final class ResentRequests extends Requests {
     /** Forgets what no resent request can refer to any more (the kernel resends once, right after RESEND). */
     void clear() {
         applied.clear();
+        shared.resentBegun.clear();
+        shared.resentCounted.clear();
     }
 
     /**
@@ -89,9 +104,24 @@ final class ResentRequests extends Requests {
         if (a == null) {
             return false;
         }
+        if (!a.done) {
+            if (a.begun) {
+                shared.resentBegun.add(r.unique & ~RESEND); // it runs again, and tolerates its own earlier success
+            }
+            return false;
+        }
         switch (r.opcode) {
             case Fuse.LOOKUP, Fuse.MKNOD, Fuse.MKDIR, Fuse.SYMLINK, Fuse.LINK -> entry(w, r, a, false);
-            case Fuse.CREATE -> entry(w, r, a, true);
+            case Fuse.CREATE -> {
+                if (a.handle == 0) {
+                    // the previous worker counted the new name but died before its open was recorded: the file
+                    // exists, it is opened again (no second lookup count)
+                    shared.resentBegun.add(r.unique & ~RESEND);
+                    shared.resentCounted.put(r.unique & ~RESEND, a.node);
+                    return false;
+                }
+                entry(w, r, a, true);
+            }
             case Fuse.OPEN, Fuse.OPENDIR -> {
                 Handle h = s.handles.get(a.handle);
                 if (h == null) {

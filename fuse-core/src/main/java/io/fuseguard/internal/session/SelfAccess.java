@@ -80,7 +80,7 @@ final class SelfAccess {
                             + "policy {} the kernel never sends FLUSH, so a daemon holding its own files still "
                             + "exits at once when killed. One window remains: killed while one of its own "
                             + "requests is being served, its exit waits for the kernel's request timeout (Linux "
-                            + "6.14+) or for 'fuseguard guard'. (Logged once.)", pid, path, flushPolicy);
+                            + "6.15+) or for 'fuseguard guard'. (Logged once.)", pid, path, flushPolicy);
                 }
                 return false;
             }

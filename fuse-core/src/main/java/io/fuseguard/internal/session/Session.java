@@ -49,6 +49,7 @@ public final class Session {
     final SelfAccess selfAccess;
     final CloseWork closeWork;
     final Dispatcher dispatcher;
+    final Notifier notifier;
     final Lane metadataLane;
     final Lane dataLane;
     final long[] deadlines = new long[OperationKind.values().length];
@@ -126,6 +127,8 @@ public final class Session {
         this.closeWork = new CloseWork(name, ops, nodes, handles, paths, config.guard().flushPolicy(),
                 config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal);
         this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
+        this.notifier = new Notifier(this);
+        ops.pollWaker(notifier::pollWakeup); // a jnr-fuse filesystem's fuse_notify_poll
         long smallest = Long.MAX_VALUE;
         for (long d : deadlines) {
             smallest = Math.min(smallest, d);
@@ -137,6 +140,8 @@ public final class Session {
 
     private volatile FatalErrors.Target fatalTarget;
     private volatile io.fuseguard.internal.state.StateJournal journal;
+    /** When this worker took a supervised mount over (0: not, or long enough ago to forget what was resent). */
+    private volatile long resumedAt;
     private volatile boolean quiescing;
     /** Request threads between reading a request and the end of its dispatch (a handover waits for none). */
     private final java.util.concurrent.atomic.AtomicInteger dispatching = new java.util.concurrent.atomic.AtomicInteger();
@@ -165,6 +170,7 @@ public final class Session {
             return false;
         }
         ResentRequests resent = dispatcher.resent();
+        resumedAt = System.nanoTime();
         j.replay(e -> {
             nodes.restore(e.rewind());
             handles.restore(e.rewind(), nodes);
@@ -332,7 +338,7 @@ public final class Session {
         kernelTimeout = accepted;
     }
 
-    /** Whether the kernel took the request timeout (Linux 6.14+): the backstop for a daemon that dies mid-request. */
+    /** Whether the kernel took the request timeout (Linux 6.15+, protocol 7.43): the backstop for a daemon that dies mid-request. */
     public boolean kernelRequestTimeoutSet() {
         return kernelTimeout;
     }
@@ -696,6 +702,10 @@ public final class Session {
                 if (journal != null && journal.wantsCompaction()) {
                     compact();
                 }
+                if (resumedAt != 0 && now - resumedAt > TimeUnit.SECONDS.toNanos(30)) {
+                    resumedAt = 0;
+                    dispatcher.resent().clear(); // the kernel resent what it had right after the take-over
+                }
             }
             if (hasEarlyInterrupts && now - lastEarlyCleanup > TimeUnit.SECONDS.toNanos(1)) {
                 lastEarlyCleanup = now;
@@ -720,7 +730,7 @@ public final class Session {
         long unique = c.unique;
         // The thread is given up first, so that what queued behind it runs by the time the caller hears back.
         boolean replaced = takeOffBooks(w, c);
-        sendError(unique, errno);
+        sendError(unique, lockSafe(c.opcode, errno));
         StackTraceElement[] stack = w.getStackTrace();
         long flags = s & (Call.THREAD_INTERRUPTED | Call.KERNEL_INTERRUPTED);
         boolean interrupt = interruptHandlers && c.opcode != Fuse.FLUSH;
@@ -768,7 +778,7 @@ public final class Session {
         }
         for (QueuedRequest q : lane.queue) {
             if (now - q.deadlineNanos > 0 && lane.remove(q)) {
-                sendError(q.request.unique, timeoutErrno);
+                sendError(q.request.unique, lockSafe(q.request.opcode, timeoutErrno));
                 events.report(GuardEvent.Type.TIMEOUT, Dispatcher.operationOf(q.request.opcode), "",
                         q.request.pid, q.arrivedNanos, timeoutErrno, null,
                         "waited in the " + lane.name + " queue (all " + lane.budget + " threads of the lane busy)");
@@ -794,7 +804,7 @@ public final class Session {
             if (Call.status(st) != Call.RUNNING || c.unique != unique) {
                 continue;
             }
-            if (!honourAllInterrupts && !Callers.dying(c.pid)) {
+            if (!honourAllInterrupts && !honoursEveryInterrupt(c.opcode) && !Callers.dying(c.pid)) {
                 c.interruptedUnique = unique; // the watchdog looks again: the caller may be killed later
                 c.nextInterruptCheck = System.nanoTime() + INTERRUPT_RECHECK_NANOS;
                 ignoredInterrupts.increment();
@@ -808,6 +818,16 @@ public final class Session {
         }
         earlyInterrupts.put(unique, System.nanoTime());
         hasEarlyInterrupts = true;
+    }
+
+    /**
+     * The errno to answer a request with in place of {@code errno}: the kernel turns an EINTR answer to a lock
+     * (SETLK, SETLKW, flock) into a restart of the call, which only a pending signal completes; without one the
+     * program would get errno 512 (ERESTARTSYS). So a lock is answered EINTR only for the kernel's INTERRUPT,
+     * and a configured EINTR (timeout or overload errno) becomes EIO for locks.
+     */
+    static int lockSafe(int opcode, int errno) {
+        return errno == Syscalls.EINTR && (opcode == Fuse.SETLK || opcode == Fuse.SETLKW) ? Syscalls.EIO : errno;
     }
 
     /** Interrupts that were let finish because their callers were not being killed (signals of live programs). */
@@ -893,9 +913,18 @@ public final class Session {
         return switch (opcode) {
             case Fuse.LOOKUP, Fuse.GETATTR, Fuse.READLINK, Fuse.OPEN, Fuse.READ, Fuse.STATFS, Fuse.GETXATTR,
                     Fuse.LISTXATTR, Fuse.OPENDIR, Fuse.READDIR, Fuse.ACCESS, Fuse.FSYNC, Fuse.FSYNCDIR,
-                    Fuse.FLUSH -> true;
+                    Fuse.FLUSH, Fuse.GETLK, Fuse.SETLKW, Fuse.LSEEK, Fuse.STATX, Fuse.POLL -> true;
             default -> false;
         };
+    }
+
+    /**
+     * Requests whose every INTERRUPT is honoured, also for a caller that is not being killed: a lock that waits
+     * (SETLKW) changed nothing yet, and the kernel restarts a lock call answered EINTR where the program's signal
+     * handler asks for restarts (and reports EINTR otherwise), as a local filesystem does. See LockRequests.
+     */
+    private static boolean honoursEveryInterrupt(int opcode) {
+        return opcode == Fuse.SETLKW;
     }
 
     private boolean interruptQueued(Lane lane, long unique) {
@@ -904,7 +933,8 @@ public final class Session {
         }
         for (QueuedRequest q : lane.queue) {
             if (q.request.unique == unique) {
-                if (!honourAllInterrupts && !Callers.dying(q.request.pid)) {
+                if (!honourAllInterrupts && !honoursEveryInterrupt(q.request.opcode)
+                        && !Callers.dying(q.request.pid)) {
                     return false; // remembered as early: looked at again when it starts
                 }
                 if (!lane.remove(q)) {
@@ -928,7 +958,7 @@ public final class Session {
         if (!hasEarlyInterrupts || earlyInterrupts.remove(c.unique) == null) {
             return false;
         }
-        if (honourAllInterrupts || Callers.dying(c.pid)) {
+        if (honourAllInterrupts || honoursEveryInterrupt(c.opcode) || Callers.dying(c.pid)) {
             return true;
         }
         c.interruptedUnique = c.unique;
@@ -944,9 +974,15 @@ public final class Session {
         return closing;
     }
 
-    /** Stops taking new requests: from now on they are answered ENOTCONN. */
+    /** Stops taking new requests: from now on they are answered ENOTCONN (and notifications are refused). */
     public void beginClose() {
         closing = true;
+        notifier.close();
+    }
+
+    /** The mount's notifications to the kernel. */
+    public Notifier notifier() {
+        return notifier;
     }
 
     /**

@@ -59,6 +59,8 @@ public final class StateJournal {
     public static final int HANDLE_SLOT_REUSE = 20;
     public static final int BACKING = 21;
     public static final int NAME_STATE = 22;
+    public static final int BORN_HIDDEN = 23;
+    public static final int INTENT = 24;
 
     private final int fd;
     private final long base;
@@ -80,7 +82,7 @@ public final class StateJournal {
     /** The unique of the request the calling thread handles (0 when none): records carry it. */
     public static long currentUnique() {
         io.fuseguard.internal.ops.OpContext c = io.fuseguard.internal.ops.OpContext.current();
-        return c == null || !c.active ? 0 : c.unique;
+        return c == null ? 0 : c.journalUnique;
     }
 
     /** The whole size of the journal's memfd. */
@@ -229,7 +231,17 @@ public final class StateJournal {
 
     /** Whether the active segment grew enough since its snapshot to be worth compacting. */
     public synchronized boolean wantsCompaction() {
-        return tail > Math.max(16L << 20, 4 * snapshotSize);
+        // bounded so that a take-over replays a few MiB at most beyond the snapshot (some 50 ms per 100,000
+        // records once compiled), while a compaction (a snapshot with the tables held still) stays rare
+        return tail > Math.max(4L << 20, 4 * snapshotSize);
+    }
+
+    /** Gives the pages of both segments back (a journal used for a warm-up only); its records are gone. */
+    public synchronized void discard() {
+        header.putLong(H_TAIL0, 0);
+        header.putLong(H_TAIL1, 0);
+        tail = 0;
+        Syscalls.discardShared(base + HEADER, 2 * SEGMENT);
     }
 
     /**
@@ -286,6 +298,16 @@ public final class StateJournal {
     public synchronized void rename(long unique, long fromParent, String fromName, long toParent, String toName,
                                     boolean exchange) {
         append(exchange ? EXCHANGE : RENAME).l(unique).l(fromParent).l(toParent).s(fromName).s(toName).commit();
+    }
+
+    /** Request {@code unique} is about to make a change that is not idempotent (written before the call). */
+    public synchronized void intent(long unique) {
+        append(INTENT).l(unique).commit();
+    }
+
+    /** An O_TMPFILE file: hidden from birth under its reserved name. */
+    public synchronized void bornHidden(long nodeId) {
+        append(BORN_HIDDEN).l(nodeId).commit();
     }
 
     /** An open file's last name became a hidden name; {@code hidden}: its last release removes it. */

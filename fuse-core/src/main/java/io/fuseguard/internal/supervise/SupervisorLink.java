@@ -140,13 +140,15 @@ public final class SupervisorLink {
                 // a class of another build: it is loaded when needed
             }
         }
+        long replay = io.fuseguard.internal.tree.TakeOverWarmUp.run(); // the journal's replay, compiled
         try {
             // a migrated jnr-fuse filesystem: its binding's first use costs more than the whole take-over
             Class.forName("io.fuseguard.jnr.JnrFuseMount", true, cl).getMethod("warmUp").invoke(null);
         } catch (ReflectiveOperationException | LinkageError e) {
             // not a jnr-fuse worker
         }
-        LOG.debug("standby warmed up in {} ms", (System.nanoTime() - t0) / 1_000_000);
+        LOG.debug("standby warmed up in {} ms (the replay's part: {} ms)", (System.nanoTime() - t0) / 1_000_000,
+                replay);
         Log.flush(5000); // the logging backend's first use (on fuseguard's log thread) takes longest
     }
 

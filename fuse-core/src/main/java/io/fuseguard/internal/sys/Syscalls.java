@@ -35,6 +35,7 @@ public final class Syscalls {
     public static final int ENOMEM = 12;
     public static final int EACCES = 13;
     public static final int EBUSY = 16;
+    public static final int ENOTTY = 25;
     public static final int EEXIST = 17;
     public static final int ENODEV = 19;
     public static final int ENOTDIR = 20;

@@ -185,6 +185,46 @@ public final class Handle {
         return node.takeFailure();
     }
 
+    private static final long[] NO_OWNERS = new long[0];
+    /** Lock owners that took a POSIX lock through this handle (the filesystem's locks): released with it. */
+    private volatile long[] lockOwners = NO_OWNERS;
+    private volatile boolean flocked;
+    private volatile long flockOwner;
+
+    /** {@code owner} took a POSIX record lock through this handle. */
+    public synchronized void lockedBy(long owner) {
+        long[] o = lockOwners;
+        for (long x : o) {
+            if (x == owner) {
+                return;
+            }
+        }
+        long[] more = java.util.Arrays.copyOf(o, o.length + 1);
+        more[o.length] = owner;
+        lockOwners = more;
+    }
+
+    /** The owners that took POSIX locks through this handle (its release must drop their locks). */
+    public long[] lockOwners() {
+        return lockOwners;
+    }
+
+    /** A {@code flock} was taken through this handle (by {@code owner}, the open file description). */
+    public void flocked(long owner) {
+        flockOwner = owner;
+        flocked = true;
+    }
+
+    /** Whether a {@code flock} was taken through this handle. */
+    public boolean isFlocked() {
+        return flocked;
+    }
+
+    /** The owner of the handle's {@code flock}. */
+    public long flockOwner() {
+        return flockOwner;
+    }
+
     /** The directory listing cached for READDIR (directory handles). */
     public Object listing() {
         return listing;

@@ -26,6 +26,11 @@ public final class Node {
     int openCount;
     /** Renamed to a .fuse_hidden name because it was unlinked while open; removed at its last release. */
     boolean hidden;
+    /**
+     * An O_TMPFILE file: hidden from birth under a name fuseguard reserved, which is not a link of the file (the
+     * filesystem reports nlink 0 until the file gets a real name).
+     */
+    boolean anonymous;
     HashMap<String, Node> children;
     /** A failure (positive errno) of close-time work on this file, reported at its next fsync. */
     volatile int pendingFailure;

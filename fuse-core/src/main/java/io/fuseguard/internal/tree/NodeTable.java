@@ -374,6 +374,7 @@ public final class NodeTable {
                 dropName(n, parent, n.name);
             }
             n.hidden = false;
+            n.anonymous = false;
             epoch++;
             if (journal != null) {
                 journal.unlinkNode(n.id);
@@ -523,6 +524,81 @@ public final class NodeTable {
     }
 
     /**
+     * Whether the node's hidden name is one of the links the filesystem counts (a file unlinked while open and
+     * renamed to a hidden name), so that callers must be shown one link less; not so for an O_TMPFILE file,
+     * whose reserved name is no link.
+     */
+    public boolean hidesLink(Node n) {
+        synchronized (lock) {
+            return n.hidden && !n.anonymous;
+        }
+    }
+
+    /** A name to reserve for an O_TMPFILE file in a directory: never one of a file the kernel knows there. */
+    public String tmpfileName(Node dir) {
+        while (true) {
+            String name;
+            synchronized (lock) {
+                name = String.format(".fuse_tmpfile%08x%08x", (int) dir.id, ++hiddenCounter);
+            }
+            if (child(dir, name) == null) {
+                return name;
+            }
+        }
+    }
+
+    /**
+     * Marks a node made by O_TMPFILE: hidden from birth under its reserved name, which its last release removes
+     * (unless the file is linked meanwhile, the name then drops and its real names stay).
+     */
+    public void bornHidden(Node n) {
+        synchronized (lock) {
+            n.hidden = true;
+            n.anonymous = true;
+            if (journal != null) {
+                journal.bornHidden(n.id);
+            }
+        }
+    }
+
+    /** Whether the node is an O_TMPFILE file still known only by its reserved name (or linked since). */
+    public boolean isAnonymous(Node n) {
+        synchronized (lock) {
+            return n.anonymous;
+        }
+    }
+
+    /**
+     * The node the kernel holds for {@code path} ({@code "/"}-separated, absolute), found by walking the names
+     * the kernel looked up; null when the kernel holds no node for it (then it has nothing of it cached). Never
+     * waits for a request: it only takes the table's lock for the walk.
+     */
+    public Node find(String path) {
+        if (path == null || path.isEmpty() || path.charAt(0) != '/') {
+            return null;
+        }
+        synchronized (lock) {
+            Node n = root;
+            int at = 1;
+            while (at < path.length()) {
+                int next = path.indexOf('/', at);
+                if (next < 0) {
+                    next = path.length();
+                }
+                if (next > at) {
+                    Node c = n.children == null ? null : n.children.get(path.substring(at, next));
+                    if (c == null) {
+                        return null;
+                    }
+                    n = c;
+                }
+                at = next + 1;
+            }
+            return n;
+        }
+    }
+
+    /**
      * A name libfuse would give an open file that is unlinked ({@code .fuse_hiddenXXXXXXXXYYYYYYYY}), not
      * currently taken according to {@code taken}.
      */
@@ -546,6 +622,27 @@ public final class NodeTable {
      * of it removes the hidden file), false when all of that ended while it was being hidden (the caller removes
      * the hidden file now).
      */
+    /**
+     * Undoes {@link #hid}: the hidden file got its name {@code name} back (the rename it made way for failed).
+     */
+    public void unhid(Node n, String name) {
+        synchronized (lock) {
+            Node parent = n.parent;
+            if (parent != null) {
+                if (parent.children != null && parent.children.get(n.name) == n) {
+                    parent.children.remove(n.name);
+                }
+                n.name = name;
+                putChild(parent, name, n);
+            }
+            epoch++;
+            n.hidden = false;
+            if (journal != null) {
+                journal.hide(n.id, name, false);
+            }
+        }
+    }
+
     public boolean hid(Node n, String hiddenName) {
         synchronized (lock) {
             Node parent = n.parent;
@@ -608,7 +705,7 @@ public final class NodeTable {
                 Node n = s[slot];
                 if (n != null) {
                     j.append(StateJournal.NODE_STATE).l(n.id).i(n.generation).l(n.nlookup).l(n.fsIno)
-                            .i(n.openCount).i(n.hidden ? 1 : 0).commit();
+                            .i(n.openCount).i((n.hidden ? 1 : 0) | (n.anonymous ? 2 : 0)).commit();
                 } else if (reuse[slot] > 0) {
                     j.append(StateJournal.SLOT_REUSE).l(slot).i(reuse[slot]).commit();
                 }
@@ -645,7 +742,9 @@ public final class NodeTable {
                     n.nlookup = e.l();
                     n.fsIno = e.l();
                     n.openCount = e.i();
-                    n.hidden = e.i() == 1;
+                    int flags = e.i();
+                    n.hidden = (flags & 1) != 0;
+                    n.anonymous = (flags & 2) != 0;
                     if (n.fsIno != 0) {
                         byIno.putIfAbsent(n.fsIno, n);
                     }
@@ -737,8 +836,16 @@ public final class NodeTable {
                             n.parent.children.remove(n.name);
                         }
                         dropName(n, n.parent, n.name);
-                        n.hidden = false;
                     }
+                    if (n != null) {
+                        n.hidden = false;
+                        n.anonymous = false;
+                    }
+                }
+                case StateJournal.BORN_HIDDEN -> {
+                    Node n = get(e.l());
+                    n.hidden = true;
+                    n.anonymous = true;
                 }
                 case StateJournal.RENAME, StateJournal.EXCHANGE -> {
                     e.l();

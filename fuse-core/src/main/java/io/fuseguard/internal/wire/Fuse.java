@@ -66,6 +66,10 @@ public final class Fuse {
     public static final int RENAME_EXCHANGE = 2;
     public static final int LSEEK = 46;
     public static final int COPY_FILE_RANGE = 47;
+    public static final int TMPFILE = 51;
+    public static final int STATX = 52;
+    /** copy_file_range with a 64-bit answer (7.45, Linux 6.18): copies of 4 GiB and more in one request. */
+    public static final int COPY_FILE_RANGE_64 = 53;
     /** One past the largest opcode fuseguard knows by name. */
     public static final int OPCODE_LIMIT = 64;
 
@@ -77,7 +81,8 @@ public final class Fuse {
             "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR", "REMOVEXATTR", "FLUSH", "INIT", "OPENDIR", "READDIR",
             "RELEASEDIR", "FSYNCDIR", "GETLK", "SETLK", "SETLKW", "ACCESS", "CREATE", "INTERRUPT", "BMAP",
             "DESTROY", "IOCTL", "POLL", "NOTIFY_REPLY", "BATCH_FORGET", "FALLOCATE", "READDIRPLUS", "RENAME2",
-            "LSEEK", "COPY_FILE_RANGE"};
+            "LSEEK", "COPY_FILE_RANGE", "SETUPMAPPING", "REMOVEMAPPING", "SYNCFS", "TMPFILE", "STATX",
+            "COPY_FILE_RANGE_64"};
         System.arraycopy(n, 0, NAMES, 0, n.length);
     }
 
@@ -100,8 +105,43 @@ public final class Fuse {
     public static final int INIT_MAX_PAGES = 1 << 22;
     /** fuse_init_in/out carry a second flags word (flags2). */
     public static final int INIT_EXT = 1 << 30;
-    /** flags2 bit (FUSE_REQUEST_TIMEOUT, 1 << 42): init_out.request_timeout is honoured (Linux 6.14+). */
+    /** flags2 bit (FUSE_REQUEST_TIMEOUT, 1 << 42): init_out.request_timeout is honoured (7.43, Linux 6.15+). */
     public static final int INIT2_REQUEST_TIMEOUT = 1 << 10;
+
+    // Notification codes (fuse_out_header.error of a message with unique 0).
+    public static final int NOTIFY_POLL = 1;
+    public static final int NOTIFY_INVAL_INODE = 2;
+    public static final int NOTIFY_INVAL_ENTRY = 3;
+    public static final int NOTIFY_STORE = 4;
+    public static final int NOTIFY_RETRIEVE = 5;
+    public static final int NOTIFY_DELETE = 6;
+    public static final int NOTIFY_INC_EPOCH = 8;
+    /** fuse_notify_inval_entry_out.flags: only expire the entry (7.38), it stays usable until looked up again. */
+    public static final int EXPIRE_ONLY = 1;
+    /** Size of fuse_notify_retrieve_in, which precedes the data of a NOTIFY_REPLY to a retrieve. */
+    public static final int NOTIFY_RETRIEVE_IN = 40;
+
+    // Locks (fuse_lk_in, fuse_file_lock).
+    /** fuse_lk_in.lk_flags: the lock is a flock(2), not a POSIX record lock. */
+    public static final int LK_FLOCK = 1;
+    public static final int F_RDLCK = 0;
+    public static final int F_WRLCK = 1;
+    public static final int F_UNLCK = 2;
+    /** The kernel's OFFSET_MAX: a lock's end when it reaches to the end of the file. */
+    public static final long OFFSET_MAX = Long.MAX_VALUE;
+    /** fuse_release_in.release_flags: the kernel asks to drop the handle's flock. */
+    public static final int RELEASE_FLOCK_UNLOCK = 2;
+    /** Size of struct fuse_file_lock (fuse_lk_out). */
+    public static final int LK_OUT = 24;
+
+    /** poll_in.flags: the filesystem should notify the kernel when the file becomes ready. */
+    public static final int POLL_SCHEDULE_NOTIFY = 1;
+
+    /** Size of struct fuse_statx_out. */
+    public static final int STATX_OUT = 288;
+    /** statx mask bits the answer may carry. */
+    public static final int STATX_BASIC_STATS = 0x7ff;
+    public static final int STATX_BTIME = 0x800;
 
     // Open reply flags (fuse_open_out.open_flags).
     public static final int FOPEN_DIRECT_IO = 1;

@@ -59,6 +59,21 @@ public final class Host {
     public static final long RESOLVE_NO_SYMLINKS = 0x04;
     public static final long RESOLVE_BENEATH = 0x08;
 
+    /** {@code O_TMPFILE}: {@code __O_TMPFILE} with {@code O_DIRECTORY}. */
+    public static final int O_TMPFILE = 020000000 | O_DIRECTORY;
+    public static final int AT_SYMLINK_FOLLOW = 0x400;
+
+    public static final int F_RDLCK = 0;
+    public static final int F_WRLCK = 1;
+    public static final int F_UNLCK = 2;
+    /** Open file description locks (Linux 3.15): owned by a descriptor's open file, not by the process. */
+    public static final int F_OFD_GETLK = 36;
+    public static final int F_OFD_SETLK = 37;
+    public static final int LOCK_SH = 1;
+    public static final int LOCK_EX = 2;
+    public static final int LOCK_NB = 4;
+    public static final int LOCK_UN = 8;
+
     public static final int XATTR_CREATE = 1;
     public static final int XATTR_REPLACE = 2;
 

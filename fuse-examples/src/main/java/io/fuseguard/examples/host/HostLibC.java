@@ -120,6 +120,27 @@ public interface HostLibC {
     /** removexattr(2), as {@link #getxattr}. */
     int removexattr(String path, String name);
 
+    /** lseek(2): the new offset, or -1 (ENXIO: no data, or no hole, after the offset). */
+    long lseek(int fd, long offset, int whence);
+
+    /**
+     * copy_file_range(2) between two descriptors, at the offsets in {@code offIn} and {@code offOut} (one
+     * {@code loff_t} each, advanced by the call).
+     */
+    long copy_file_range(int fdIn, Pointer offIn, int fdOut, Pointer offOut, long length, int flags);
+
+    /** fcntl(2) with a {@code struct flock} ({@link #FLOCK_SIZE} bytes): the lock commands. */
+    int fcntl(int fd, int cmd, Pointer lock);
+
+    /** flock(2). */
+    int flock(int fd, int operation);
+
+    /** futimens(2) with two {@code struct timespec} (32 bytes). */
+    int futimens(int fd, Pointer times);
+
+    /** sizeof(struct flock) on 64-bit Linux: l_type, l_whence (shorts), l_start, l_len, l_pid. */
+    int FLOCK_SIZE = 32;
+
     /** sizeof(struct statx) (the same on every architecture). */
     int STATX_SIZE = 256;
 

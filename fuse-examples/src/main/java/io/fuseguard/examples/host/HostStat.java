@@ -57,6 +57,28 @@ public final class HostStat {
         return b.getLong(80) * 1_000_000_000L + (b.getInt(88) & 0xffffffffL);
     }
 
+    /**
+     * As {@link #of(int, String, int)}, with the birth time when the host filesystem keeps it
+     * ({@link FileAttributes#birthTime()}).
+     */
+    public static FileAttributes withBirthTime(int dirfd, String name, int flags) {
+        Pointer b = BUF.get();
+        int all = flags | (name.isEmpty() ? Host.AT_EMPTY_PATH : 0);
+        Host.check(Host.LIBC.statx(dirfd, name, all, STATX_BASIC_STATS | STATX_BTIME, b), "statx " + name);
+        FileAttributes a = decode(b);
+        if ((b.getInt(0) & STATX_BTIME) == 0) {
+            return a;
+        }
+        return a.toBuilder().birthTime(time(b, 80)).build();
+    }
+
+    /** The device and inode number of an open descriptor's inode: what identifies a file on the host. */
+    public static long[] identity(int fd) {
+        Pointer b = raw(fd, "", Host.AT_SYMLINK_NOFOLLOW);
+        long dev = makedev(b.getInt(136) & 0xffffffffL, b.getInt(140) & 0xffffffffL);
+        return new long[] {dev, b.getLong(32)};
+    }
+
     private static Pointer raw(int dirfd, String name, int flags) {
         Pointer b = BUF.get();
         int all = flags | (name.isEmpty() ? Host.AT_EMPTY_PATH : 0);

@@ -164,6 +164,52 @@ final class ChunkStore {
     }
 
     /**
+     * {@code SEEK_DATA}: the first offset at or after {@code from} that lies in an allocated array (data), or -1
+     * when none does before the end of the file. Only written (or allocated) bytes count: a chunk's array grows in
+     * {@value #MIN_ALLOCATION}-byte steps, so data is found with that granularity, as on a local filesystem.
+     */
+    long nextData(long from) {
+        if (from < 0 || from >= size) {
+            return -1;
+        }
+        for (Map.Entry<Long, byte[]> e : chunks.tailMap(from >>> shift, true).entrySet()) {
+            long base = e.getKey() << shift;
+            long dataEnd = Math.min(base + e.getValue().length, size);
+            long start = Math.max(base, from);
+            if (start < dataEnd) {
+                return start;
+            }
+            if (base >= size) {
+                break;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * {@code SEEK_HOLE}: the first offset at or after {@code from} that lies in a hole (never written, or past
+     * the end of a chunk's array); the end of the file counts as one. -1 when {@code from} is at or past the end.
+     */
+    long nextHole(long from) {
+        if (from < 0 || from >= size) {
+            return -1;
+        }
+        long pos = from;
+        while (pos < size) {
+            byte[] c = chunks.get(pos >>> shift);
+            if (c == null) {
+                return pos;
+            }
+            long dataEnd = ((pos >>> shift) << shift) + c.length;
+            if (pos >= dataEnd) {
+                return pos;
+            }
+            pos = dataEnd;
+        }
+        return size;
+    }
+
+    /**
      * {@code fallocate}: allocates (zero-filled) whatever of {@code [offset, offset + length)} is not allocated yet,
      * so writes there can no longer fail with ENOSPC, and grows the size to the end of the range unless
      * {@code keepSize}. Existing data is untouched. Arrays past the size are allowed: they hold zeros, as the

@@ -11,6 +11,7 @@ import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RenameMode;
 import io.fuseguard.api.RequestContext;
+import io.fuseguard.api.SeekWhence;
 import io.fuseguard.api.XattrMode;
 
 import java.nio.ByteBuffer;
@@ -48,7 +49,11 @@ import java.util.OptionalLong;
  *       pipe, a socket, a driver); the filesystem only keeps their names and attributes. Whether the caller
  *       may create a device node ({@code CAP_MKNOD}) is checked by the kernel too.</li>
  *   <li>Content lives in fixed-size chunks ({@link ChunkStore}): a write costs what it writes, holes cost no
- *       memory and read as zeros, {@code st_blocks} counts what is really allocated.</li>
+ *       memory and read as zeros, {@code st_blocks} counts what is really allocated, and
+ *       {@code lseek(SEEK_DATA/SEEK_HOLE)} finds them (in 4 KiB steps, as a local filesystem's blocks).</li>
+ *   <li>Every inode keeps its birth time ({@code statx}'s {@code stx_btime}), across writes and renames.</li>
+ *   <li>{@code O_TMPFILE} files are inodes without a link, known by the name fuseguard reserves for them until
+ *       {@code linkat} gives them one or their last descriptor is closed.</li>
  *   <li>Timestamps follow POSIX: write/truncate set mtime and ctime; chmod, chown, link, unlink, rename,
  *       utimens and xattr changes set ctime; adding or removing an entry sets the directory's mtime and ctime;
  *       read and readdir set atime.</li>
@@ -339,6 +344,51 @@ public final class MemoryFs implements FuseFileSystem {
         tree.released(fh);
     }
 
+    /**
+     * {@code SEEK_DATA}/{@code SEEK_HOLE} over the chunks actually written: never-written chunks and the part of
+     * a chunk past what was written are holes (found in 4 KiB steps, as a local filesystem's blocks).
+     */
+    @Override
+    public long lseek(String path, long fh, long offset, SeekWhence whence) {
+        Node n = tree.byHandle(fh, path);
+        if (!n.isRegular()) {
+            throw new ErrnoException(n.isDirectory() ? Errno.EISDIR : Errno.EINVAL);
+        }
+        try (ScopedLock.Held h = n.lock.read()) {
+            long at = whence == SeekWhence.DATA ? n.data.nextData(offset) : n.data.nextHole(offset);
+            if (at < 0) {
+                throw new ErrnoException(Errno.ENXIO);
+            }
+            return at;
+        }
+    }
+
+    /** The attributes with the birth time (every inode keeps when it was made). */
+    @Override
+    public FileAttributes statx(String path) {
+        return getattr(path);
+    }
+
+    /**
+     * {@code O_TMPFILE}: a regular file with no name and no link, known by the name fuseguard reserved
+     * ({@code path}), never listed. {@link #link} gives it a name; the unlink of the reserved name at its last
+     * close frees it unless it was linked.
+     */
+    @Override
+    public long tmpfile(String path, int mode, OpenFlags flags) {
+        Caller c = caller();
+        try (ScopedLock.Held ns = tree.write()) {
+            NodeTree.Parent p = tree.parentOf(path);
+            if (p.exists()) {
+                throw new ErrnoException(Errno.EEXIST);
+            }
+            long gid = inheritsGroup(p.dir()) ? p.dir().gid : c.gid;
+            Node n = Node.file(tree.allocateIno(), mode, c.uid, gid, now(), newContent());
+            tree.attachTmpfile(path, n);
+            return n.ino;
+        }
+    }
+
     // ------------------------------------------------------------------------------------------ namespace
 
     @Override
@@ -407,6 +457,9 @@ public final class MemoryFs implements FuseFileSystem {
     public void unlink(String path) {
         Caller c = caller();
         try (ScopedLock.Held ns = tree.write()) {
+            if (tree.dropTmpfile(path)) {
+                return; // the reserved name of an O_TMPFILE file: no directory entry to remove
+            }
             NodeTree.Parent p = tree.parentOf(path);
             Node n = p.entry();
             if (n == null) {

@@ -47,6 +47,8 @@ final class Node {
     volatile Instant atime;
     Instant mtime;
     Instant ctime;
+    /** When the inode was made (statx's birth time). */
+    final Instant btime;
     /** Extended attributes, created on first use (most files have none). */
     Map<String, byte[]> xattrs;
 
@@ -75,6 +77,7 @@ final class Node {
         this.atime = now;
         this.mtime = now;
         this.ctime = now;
+        this.btime = now;
         this.entries = type == FileType.DIRECTORY ? new LinkedHashMap<>() : null;
         this.data = data;
         this.target = target;
@@ -188,7 +191,8 @@ final class Node {
                 default -> throw new IllegalStateException("unknown type " + type);
             }
             return FileAttributes.builder(type).permissions(perms).nlink(nlink).owner(uid, gid).size(size)
-                    .blocks(blocks).inode(ino).atime(atime).mtime(mtime).ctime(ctime).rdev(rdev).build();
+                    .blocks(blocks).inode(ino).atime(atime).mtime(mtime).ctime(ctime).rdev(rdev).birthTime(btime)
+                    .build();
         }
     }
 }

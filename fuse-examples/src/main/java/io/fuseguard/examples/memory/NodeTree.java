@@ -33,6 +33,11 @@ final class NodeTree {
     /** Where the extended attributes of a freed inode give their bytes back (the content does it itself). */
     private final SpaceQuota space;
     private final Node root;
+    /**
+     * O_TMPFILE files by the name fuseguard reserved for each: no directory lists them, but calls about them use
+     * that name until the last descriptor is closed (see {@link MemoryFs#tmpfile}).
+     */
+    private final Map<String, Node> tmpfiles = new ConcurrentHashMap<>();
 
     /**
      * A tree with only its root directory, which takes the first inode.
@@ -101,6 +106,12 @@ final class NodeTree {
     Node resolve(String path) {
         if (path == null || path.isEmpty() || path.charAt(0) != '/') {
             throw new ErrnoException(Errno.ENOENT, "not an absolute path: " + path);
+        }
+        if (!tmpfiles.isEmpty()) {
+            Node t = tmpfiles.get(path);
+            if (t != null) {
+                return t;
+            }
         }
         Node cur = root;
         int len = path.length();
@@ -278,6 +289,32 @@ final class NodeTree {
             to.subdirs++;
             n.parent = to;
         }
+    }
+
+    /**
+     * Registers a new file that has no name ({@code O_TMPFILE}) under the name reserved for it; it has no link
+     * and one open handle. Caller holds the namespace write lock; the node is not shared yet.
+     */
+    void attachTmpfile(String reservedPath, Node n) {
+        n.links = 0;
+        n.openCount = 1;
+        inodes.put(n.ino, n);
+        tmpfiles.put(reservedPath, n);
+    }
+
+    /**
+     * Drops the reserved name of an {@code O_TMPFILE} file (its last descriptor was closed): the file goes unless
+     * it was linked meanwhile. False when {@code path} is no such name. Caller holds the namespace write lock.
+     */
+    boolean dropTmpfile(String path) {
+        Node n = tmpfiles.isEmpty() ? null : tmpfiles.remove(path);
+        if (n == null) {
+            return false;
+        }
+        try (ScopedLock.Held h = n.lock.write()) {
+            freeIfGarbage(n);
+        }
+        return true;
     }
 
     /**

@@ -5,11 +5,14 @@ import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
 import io.fuseguard.api.FallocateMode;
 import io.fuseguard.api.FileAttributes;
+import io.fuseguard.api.FileLock;
 import io.fuseguard.api.FileType;
 import io.fuseguard.api.FsStats;
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.api.OpenFlags;
 import io.fuseguard.api.RenameMode;
+import io.fuseguard.api.RequestContext;
+import io.fuseguard.api.SeekWhence;
 import io.fuseguard.api.XattrMode;
 import io.fuseguard.examples.host.BeneathResolver;
 import io.fuseguard.examples.host.CallerAccess;
@@ -105,8 +108,15 @@ import java.util.function.Function;
  *
  * <h2>Fidelity</h2>
  * Modes, owners, nlink, inode numbers (with the {@code use_ino} mount option), sizes, blocks, device numbers and
- * the three times are the host's; {@code renameat2}'s {@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE} and
- * {@code fallocate} are passed on. Not passed on, because fuseguard's API has no way to: the difference between
+ * the three times are the host's; {@code renameat2}'s {@code RENAME_NOREPLACE}/{@code RENAME_EXCHANGE},
+ * {@code fallocate}, {@code lseek(SEEK_DATA/SEEK_HOLE)}, {@code copy_file_range} (done by the source, the bytes
+ * never pass through the daemon), the birth time ({@code statx}) and {@code O_TMPFILE} are passed on.
+ *
+ * <h2>Locks</h2>
+ * POSIX record locks and {@code flock} are the source's, so a lock held by a process on the host stops one
+ * through the mount and the other way round: record locks as the host's open file description locks, one host
+ * descriptor per lock owner and file ({@link #setlk}), flock on the host descriptor of the open file. A lock that
+ * waits polls the host (a blocking host call would not hear the caller's signal or the deadline). Not passed on, because fuseguard's API has no way to: the difference between
  * "now" and an explicit time in {@code utimens}. Names must be valid UTF-8; others are not listed and cannot be
  * created through the mount: fuseguard carries names as Java strings, and a lossily decoded name would reach no
  * file (two of them could even look the same), so a listing leaves them out and logs that once per directory;
@@ -133,6 +143,13 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong nextFh = new AtomicLong(1);
     private final Set<String> warnedDirectories = ConcurrentHashMap.newKeySet();
+    /** O_TMPFILE files by their reserved name: a descriptor of each, closed when that name is dropped. */
+    private final Map<String, Integer> tmpfiles = new ConcurrentHashMap<>();
+    /** POSIX lock owners' descriptors of a file (by device, inode and owner); see {@link #setlk}. */
+    private final Map<OwnerKey, Integer> ownerFds = new ConcurrentHashMap<>();
+    /** The process of each lock owner (what getlk reports for a lock taken through the mount). */
+    private final Map<OwnerKey, Integer> ownerPids = new ConcurrentHashMap<>();
+    private final Object ownerLock = new Object();
 
     /**
      * Serves {@code root}.
@@ -163,18 +180,33 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         return fds.size();
     }
 
+    /**
+     * The entry of {@code path}: beneath the root, or, for the reserved name of an O_TMPFILE file, the
+     * {@code /proc/self/fd/N} magic link of its descriptor (followed, like the root's), which lands exactly on
+     * the nameless inode.
+     */
+    private Entry resolve(String path) {
+        if (!tmpfiles.isEmpty()) {
+            Integer fd = tmpfiles.get(path);
+            if (fd != null) {
+                return new Entry(Host.AT_FDCWD, Host.procPath(fd), true, false);
+            }
+        }
+        return resolver.resolve(path);
+    }
+
     // ---------------------------------------------------------------- attributes
 
     @Override
     public FileAttributes getattr(String path) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             return HostStat.of(e.dirfd(), e.name(), e.atFlags());
         }
     }
 
     @Override
     public void readdir(String path, DirectorySink sink) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             int fd = Host.LIBC.openat(e.dirfd(), e.name(),
                     Host.O_RDONLY | Host.O_DIRECTORY | Host.O_CLOEXEC | e.openFlags(), 0);
             if (fd < 0) {
@@ -240,7 +272,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void chmod(String path, int mode) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             // glibc refuses (EOPNOTSUPP) rather than follows a symlink with AT_SYMLINK_NOFOLLOW
             Host.check(Host.LIBC.fchmodat(e.dirfd(), e.name(), mode & 07777, e.atFlags()), "chmod " + path);
         }
@@ -248,7 +280,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void chown(String path, OptionalLong uid, OptionalLong gid) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             Host.check(Host.LIBC.fchownat(e.dirfd(), e.name(), (int) uid.orElse(-1), (int) gid.orElse(-1),
                     e.atFlags()), "chown " + path);
         }
@@ -259,7 +291,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         Pointer times = Host.buffer(32);
         putTime(times, 0, atime);
         putTime(times, 16, mtime);
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             Host.check(Host.LIBC.utimensat(e.dirfd(), e.name(), times, e.atFlags()), "utimens " + path);
         }
     }
@@ -289,7 +321,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
      */
     @Override
     public long open(String path, OpenFlags flags) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             int pathFd = e.openPath(); // O_NOFOLLOW: a symlink is found as itself
             try {
                 FileAttributes a = HostStat.of(pathFd);
@@ -317,7 +349,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     @Override
     public long create(String path, int mode, OpenFlags flags) {
         int passed = (flags.raw() & PASSED_OPEN_FLAGS) | Host.O_NONBLOCK | Host.O_CLOEXEC | Host.O_NOFOLLOW;
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             // Exclusively first, so that only a file made here is given to the caller; without O_EXCL a file
             // that appeared meanwhile on the host is opened as it is, as the host would, if the caller may.
             int fd = Host.LIBC.openat(e.dirfd(), e.name(), passed | Host.O_CREAT | Host.O_EXCL, mode & 07777);
@@ -446,7 +478,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void truncate(String path, long size) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             int fd = e.openPath();
             try {
                 int type = HostStat.mode(fd) & Host.S_IFMT;
@@ -495,7 +527,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void mkdir(String path, int mode) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             long before = bornNotBefore();
             Host.check(Host.LIBC.mkdirat(e.dirfd(), e.name(), mode & 07777), "mkdir " + path);
             ownNewEntry(e, path, Host.S_IFDIR, mode & 07777, before);
@@ -504,7 +536,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void mknod(String path, FileType type, int permissions, long rdev) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             if (type == FileType.REGULAR) {
                 // Made and opened in one call, so it is given away by a descriptor that can only be this file.
                 int fd = Host.check(Host.LIBC.openat(e.dirfd(), e.name(), Host.O_WRONLY | Host.O_CREAT | Host.O_EXCL
@@ -529,7 +561,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         if (target.isEmpty() || target.indexOf('\0') >= 0) {
             throw new ErrnoException(Errno.ENOENT);
         }
-        try (Entry e = resolver.resolve(linkPath)) {
+        try (Entry e = resolve(linkPath)) {
             long before = bornNotBefore();
             Host.check(Host.LIBC.symlinkat(target, e.dirfd(), e.name()), "symlink " + linkPath);
             ownNewEntry(e, linkPath, Host.S_IFLNK, -1, before);
@@ -592,7 +624,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void rmdir(String path) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             if (e.isRoot()) {
                 throw new ErrnoException(Errno.EBUSY);
             }
@@ -602,7 +634,12 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void unlink(String path) {
-        try (Entry e = resolver.resolve(path)) {
+        Integer tmp = tmpfiles.isEmpty() ? null : tmpfiles.remove(path);
+        if (tmp != null) {
+            Host.close(tmp); // the reserved name of an O_TMPFILE file: its last descriptor was closed
+            return;
+        }
+        try (Entry e = resolve(path)) {
             if (e.isRoot()) {
                 throw new ErrnoException(Errno.EISDIR);
             }
@@ -618,7 +655,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     /** {@code renameat2} on the host: NOREPLACE and EXCHANGE are as atomic as the source filesystem makes them. */
     @Override
     public void rename(String from, String to, RenameMode mode) {
-        try (Entry src = resolver.resolve(from); Entry dst = resolver.resolve(to)) {
+        try (Entry src = resolve(from); Entry dst = resolve(to)) {
             if (src.isRoot() || dst.isRoot()) {
                 throw new ErrnoException(Errno.EBUSY);
             }
@@ -631,7 +668,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public String readlink(String path) {
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             for (int size = 4096; ; size *= 2) {
                 byte[] buf = new byte[size];
                 int n = (int) Host.check(Host.LIBC.readlinkat(e.dirfd(), e.name(), buf, size), "readlink " + path);
@@ -648,12 +685,276 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
 
     @Override
     public void link(String existing, String newPath) {
-        try (Entry src = resolver.resolve(existing); Entry dst = resolver.resolve(newPath)) {
+        Integer tmp = tmpfiles.get(existing);
+        if (tmp != null) {
+            // linkat(2) of an O_TMPFILE file: through its magic link, followed (as open(2) documents)
+            try (Entry dst = resolve(newPath)) {
+                Host.check(Host.LIBC.linkat(Host.AT_FDCWD, Host.procPath(tmp), dst.dirfd(), dst.name(),
+                        Host.AT_SYMLINK_FOLLOW), "link " + newPath);
+            }
+            return;
+        }
+        try (Entry src = resolve(existing); Entry dst = resolve(newPath)) {
             if (src.isRoot()) {
                 throw new ErrnoException(Errno.EPERM);
             }
             // flags 0: a symlink is linked itself, never followed
             Host.check(Host.LIBC.linkat(src.dirfd(), src.name(), dst.dirfd(), dst.name(), 0), "link " + newPath);
+        }
+    }
+
+    // ---------------------------------------------------------------- holes, copies, birth time, O_TMPFILE
+
+    /** The host's {@code lseek(SEEK_DATA/SEEK_HOLE)} on the open file: the source's own holes. */
+    @Override
+    public long lseek(String path, long fh, long offset, SeekWhence whence) {
+        return Host.check(Host.LIBC.lseek(fd(fh), offset, whence.raw()), "lseek " + path);
+    }
+
+    private static final ThreadLocal<Pointer> OFFSETS = ThreadLocal.withInitial(() -> Host.buffer(16));
+
+    /**
+     * The host's {@code copy_file_range}: the source filesystem copies (a reflink or a copy inside the host's
+     * kernel); the bytes never pass through the daemon. Between filesystems the host answers EXDEV, and the
+     * client's kernel then copies through reads and writes.
+     */
+    @Override
+    public long copyFileRange(String pathIn, long fhIn, long offsetIn, String pathOut, long fhOut, long offsetOut,
+                              long length, int flags) {
+        Pointer off = OFFSETS.get();
+        off.putLong(0, offsetIn);
+        off.putLong(8, offsetOut);
+        return Host.check(Host.LIBC.copy_file_range(fd(fhIn), off, fd(fhOut), off.slice(8), length, flags),
+                "copy_file_range " + pathOut);
+    }
+
+    /** The host's attributes with its birth time, where the source filesystem keeps one. */
+    @Override
+    public FileAttributes statx(String path) {
+        try (Entry e = resolve(path)) {
+            return HostStat.withBirthTime(e.dirfd(), e.name(), e.atFlags());
+        }
+    }
+
+    /**
+     * {@code O_TMPFILE} on the host, in the directory of the reserved name: a nameless inode of the source. It is
+     * given to its caller as a created file is; a descriptor of it stands for the reserved name (its magic link
+     * serves getattr, chmod, link, ...) until the name is dropped.
+     */
+    @Override
+    public long tmpfile(String path, int mode, OpenFlags flags) {
+        int access = (flags.raw() & Host.O_ACCMODE) == Host.O_WRONLY ? Host.O_WRONLY : Host.O_RDWR;
+        int fd;
+        try (Entry e = resolve(path)) {
+            fd = Host.check(Host.LIBC.openat(e.dirfd(), ".", Host.O_TMPFILE | access | Host.O_CLOEXEC
+                    | (flags.raw() & (Host.O_APPEND | Host.O_SYNC | Host.O_DSYNC)), mode & 07777), "tmpfile " + path);
+            try {
+                NewEntryOwner owner = NewEntryOwner.forCaller(e.dirfd());
+                if (owner.giveAway()) {
+                    Host.check(Host.LIBC.fchown(fd, owner.uid(), owner.gid()), "chown " + path);
+                }
+                Host.check(Host.LIBC.fchmod(fd, owner.modeFor(mode & 07777, false)), "chmod " + path);
+            } catch (RuntimeException ex) {
+                Host.close(fd);
+                throw ex;
+            }
+        }
+        int named = Host.check(Host.LIBC.openat(Host.AT_FDCWD, Host.procPath(fd), Host.O_PATH | Host.O_CLOEXEC, 0),
+                "tmpfile " + path);
+        tmpfiles.put(path, named);
+        return register(fd);
+    }
+
+    // ---------------------------------------------------------------- locks
+
+    /** A POSIX lock owner's descriptor of one host file. */
+    private record OwnerKey(long dev, long ino, long owner) {
+    }
+
+    private static final ThreadLocal<Pointer> FLOCK = ThreadLocal.withInitial(() -> Host.buffer(HostLibC.FLOCK_SIZE));
+
+    private static int hostType(FileLock.Type t) {
+        return switch (t) {
+            case READ -> Host.F_RDLCK;
+            case WRITE -> Host.F_WRLCK;
+            case UNLOCK -> Host.F_UNLCK;
+        };
+    }
+
+    private static Pointer flock(int type, long start, long end) {
+        Pointer b = FLOCK.get();
+        for (int i = 0; i < HostLibC.FLOCK_SIZE; i += 8) {
+            b.putLong(i, 0);
+        }
+        b.putShort(0, (short) type);
+        b.putShort(2, (short) 0); // SEEK_SET
+        b.putLong(8, start);
+        b.putLong(16, end == FileLock.TO_EOF ? 0 : end - start + 1);
+        return b;
+    }
+
+    private OwnerKey ownerKey(long fh, long owner) {
+        long[] id = HostStat.identity(fd(fh));
+        return new OwnerKey(id[0], id[1], owner);
+    }
+
+    /**
+     * The lock that stands in the way, as the host sees it: POSIX and open-file-description locks of host
+     * processes, and those taken through the mount by other owners.
+     */
+    @Override
+    public FileLock getlk(String path, long fh, long owner, FileLock lock) {
+        OwnerKey key = ownerKey(fh, owner);
+        synchronized (ownerLock) {
+            Integer own = ownerFds.get(key);
+            // the owner's own descriptor, so its own locks do not count; without one it holds none
+            long[] found = conflict(own != null ? own : fd(fh), lock, path);
+            if (found == null) {
+                return lock.unlocked();
+            }
+            long pid = found[3];
+            if (pid < 0) {
+                pid = holderPid(key, lock, found, path); // an OFD lock: one taken through the mount?
+            }
+            return new FileLock(found[0] == Host.F_RDLCK ? FileLock.Type.READ : FileLock.Type.WRITE, found[1],
+                    found[2] == 0 ? FileLock.TO_EOF : found[1] + found[2] - 1, Math.max(0, pid));
+        }
+    }
+
+    /** The host's F_OFD_GETLK through {@code fd}: {type, start, len, pid} of the lock in the way, or null. */
+    private static long[] conflict(int fd, FileLock lock, String path) {
+        Pointer b = flock(hostType(lock.type()), lock.start(), lock.end());
+        Host.check(Host.LIBC.fcntl(fd, Host.F_OFD_GETLK, b), "getlk " + path);
+        int type = b.getShort(0);
+        return type == Host.F_UNLCK ? null : new long[] {type, b.getLong(8), b.getLong(16), b.getInt(24)};
+    }
+
+    /**
+     * The process that took {@code found} through the mount: the owner (of the same file) from whose own view
+     * it is no longer in the way; 0 when it is none of them (an OFD lock of a host process, whose pid the host
+     * does not tell either). Caller holds {@link #ownerLock}.
+     */
+    private long holderPid(OwnerKey asking, FileLock lock, long[] found, String path) {
+        for (Map.Entry<OwnerKey, Integer> e : ownerFds.entrySet()) {
+            OwnerKey k = e.getKey();
+            if (k.owner() == asking.owner() || k.dev() != asking.dev() || k.ino() != asking.ino()) {
+                continue;
+            }
+            long[] seen = conflict(e.getValue(), lock, path);
+            if (seen == null || seen[0] != found[0] || seen[1] != found[1] || seen[2] != found[2]) {
+                Integer pid = ownerPids.get(k);
+                return pid == null ? 0 : pid;
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * POSIX record locks as the host's open file description locks ({@code F_OFD_SETLK}), one host descriptor
+     * per lock owner and file: locks of one owner merge and never conflict with each other, and conflict with
+     * those of other owners and of host processes (POSIX and OFD locks conflict with each other on Linux), so a
+     * lock held on the host stops one through the mount and the other way round. An owner's descriptor is
+     * closed when its whole range is unlocked (fuseguard does that at the release of the file it locked
+     * through). A wait polls ({@code F_OFD_SETLK} every few milliseconds, up to 20 ms apart) so that an interrupt
+     * or the request's deadline ends it: the host's blocking form would wait in the kernel, deaf to both.
+     */
+    @Override
+    public void setlk(String path, long fh, long owner, FileLock lock, boolean wait) {
+        if (lock.type() == FileLock.Type.UNLOCK && !fds.containsKey(fh)) {
+            return; // released (closeAll): its owners' descriptors went with it
+        }
+        OwnerKey key = ownerKey(fh, owner);
+        waitFor(path, wait, () -> trySetlk(key, fh, lock));
+    }
+
+    private int trySetlk(OwnerKey key, long fh, FileLock lock) {
+        synchronized (ownerLock) {
+            Integer fd = ownerFds.get(key);
+            boolean made = false;
+            if (fd == null) {
+                if (lock.type() == FileLock.Type.UNLOCK) {
+                    return 0; // the owner holds nothing here
+                }
+                fd = openOwnerFd(fh, lock.type());
+                made = true;
+            }
+            int rc = Host.LIBC.fcntl(fd, Host.F_OFD_SETLK, flock(hostType(lock.type()), lock.start(), lock.end()));
+            int errno = rc < 0 ? Host.errno() : 0;
+            if (rc == 0 && lock.type() == FileLock.Type.UNLOCK && lock.start() == 0 && lock.toEndOfFile()
+                    || rc < 0 && made) {
+                Host.close(fd); // nothing is held through it any more
+                ownerFds.remove(key);
+            } else if (made) {
+                ownerFds.put(key, fd);
+            }
+            if (rc == 0 && lock.type() != FileLock.Type.UNLOCK) {
+                ownerPids.put(key, (int) lock.pid()); // who holds it, for getlk
+            } else if (!ownerFds.containsKey(key)) {
+                ownerPids.remove(key);
+            }
+            return rc < 0 ? -errno : 0;
+        }
+    }
+
+    /** A descriptor of the handle's file for one owner's locks: read-write where possible, as the lock needs. */
+    private int openOwnerFd(long fh, FileLock.Type type) {
+        String p = Host.procPath(fd(fh));
+        int fd = Host.LIBC.openat(Host.AT_FDCWD, p, Host.O_RDWR | Host.O_NONBLOCK | Host.O_NOCTTY | Host.O_CLOEXEC,
+                0);
+        if (fd < 0) {
+            fd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, p, (type == FileLock.Type.WRITE ? Host.O_WRONLY
+                    : Host.O_RDONLY) | Host.O_NONBLOCK | Host.O_NOCTTY | Host.O_CLOEXEC, 0), "lock");
+        }
+        return fd;
+    }
+
+    /**
+     * {@code flock} on the host descriptor of the open file, whose open file description is exactly the lock's
+     * owner; it goes with the descriptor at release. Waits poll, as {@link #setlk}'s.
+     */
+    @Override
+    public void flock(String path, long fh, long owner, FileLock.Type type, boolean wait) {
+        int op = switch (type) {
+            case READ -> Host.LOCK_SH;
+            case WRITE -> Host.LOCK_EX;
+            case UNLOCK -> Host.LOCK_UN;
+        };
+        int fd = fd(fh);
+        waitFor(path, wait, () -> Host.LIBC.flock(fd, op | Host.LOCK_NB) < 0 ? -Host.errno() : 0);
+    }
+
+    /**
+     * Runs a non-blocking lock attempt until it succeeds; without {@code wait} a conflict is EAGAIN at once. With
+     * it, tries again (1 ms apart, doubling up to 20 ms) until the thread is interrupted (a signal of the caller,
+     * or the deadline: EINTR) or the request's deadline passed by 100 ms.
+     */
+    private static final long WAIT_MARGIN_NANOS = 100_000_000L;
+
+    private static void waitFor(String path, boolean wait, java.util.function.IntSupplier attempt) {
+        long pause = 1;
+        while (true) {
+            int rc = attempt.getAsInt();
+            if (rc == 0) {
+                return;
+            }
+            int errno = -rc;
+            if (errno != Errno.EAGAIN.code() && errno != Errno.EACCES.code() || !wait) {
+                Errno e = Errno.of(errno);
+                throw new ErrnoException(e == null || errno == Errno.EACCES.code() ? Errno.EAGAIN : e,
+                        "lock " + path);
+            }
+            // Past the deadline the mount has answered (within a tick) and interrupted this thread; the margin
+            // also ends a wait where handlers are not interrupted (interruptStalledHandlers false).
+            long deadline = RequestContext.current().map(RequestContext::deadlineNanos).orElse(Long.MAX_VALUE);
+            if (Thread.interrupted() || System.nanoTime() - deadline > WAIT_MARGIN_NANOS) {
+                throw new ErrnoException(Errno.EINTR, "lock " + path + ": interrupted while waiting");
+            }
+            try {
+                Thread.sleep(pause);
+            } catch (InterruptedException x) {
+                throw new ErrnoException(Errno.EINTR, "lock " + path + ": interrupted while waiting");
+            }
+            pause = Math.min(20, pause * 2);
         }
     }
 
@@ -664,7 +965,7 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         if (name != null && !name.startsWith(USER_NS)) {
             throw new ErrnoException(Errno.ENOTSUP, "only the user. namespace is served: " + name);
         }
-        try (Entry e = resolver.resolve(path)) {
+        try (Entry e = resolve(path)) {
             int fd = e.openPath();
             try {
                 return call.apply(Host.procPath(fd));
@@ -736,10 +1037,23 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
         onXattrs(path, name, p -> Host.check(Host.LIBC.removexattr(p, name), "removexattr " + path));
     }
 
-    /** Closes every file handle still open (after the unmount). */
+    /** Closes every file handle still open, and the descriptors kept for tmpfiles and locks (after the unmount). */
     public void closeAll() {
         for (Long fh : List.copyOf(fds.keySet())) {
             release(null, fh, OpenFlags.of(0));
+        }
+        for (String p : List.copyOf(tmpfiles.keySet())) {
+            Integer fd = tmpfiles.remove(p);
+            if (fd != null) {
+                Host.close(fd);
+            }
+        }
+        synchronized (ownerLock) {
+            for (Integer fd : ownerFds.values()) {
+                Host.close(fd);
+            }
+            ownerFds.clear();
+            ownerPids.clear();
         }
     }
 

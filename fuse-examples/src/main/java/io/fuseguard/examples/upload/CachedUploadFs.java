@@ -302,6 +302,16 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
 
     // ---------------------------------------------------------------- attributes and listing
 
+    /**
+     * Tells the kernel, through {@code notifier} ({@code FuseMount.notifier()}, once mounted), when a download
+     * changes what it may cache of a file: a file known only to the backend gets a cache file of its own, whose
+     * attributes (inode number, change time, blocks) replace the backend entry's. Without it the kernel keeps the
+     * old ones for up to {@code attr_timeout}. The notification is only queued: a fetcher never waits for it.
+     */
+    public void notifyKernel(io.fuseguard.mount.KernelNotifier notifier) {
+        view.installed = notifier::invalidateAttributes;
+    }
+
     @Override
     public FileAttributes getattr(String path) throws IOException {
         return view.getattr(path);

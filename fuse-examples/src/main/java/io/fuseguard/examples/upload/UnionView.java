@@ -46,6 +46,8 @@ final class UnionView {
     /** Downloads whose fetch has not ended (cancelled ones included), for {@link #close}; guarded by {@link #lock}. */
     private final Set<Download> active = new HashSet<>();
     private final ThreadPoolExecutor fetchers;
+    /** The fetcher threads made so far: close() joins them, because the pool reports termination before they exit. */
+    private final Set<Thread> fetcherThreads = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Set under the lock by {@link #close}. */
     private boolean closed;
     /**
@@ -57,6 +59,9 @@ final class UnionView {
      */
     private final Set<String> localDirs = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
+    /** Told each path whose download was installed in the cache (see CachedUploadFs#notifyKernel). */
+    volatile java.util.function.Consumer<String> installed = path -> { };
+
     UnionView(CacheDir cache, Backend backend, Uploader uploader, StateLock lock) {
         this.cache = cache;
         this.backend = backend;
@@ -66,8 +71,15 @@ final class UnionView {
         // at most FETCHERS transfers at once; the others queue, and their readers wait within their own deadline
         this.fetchers = new ThreadPoolExecutor(FETCHERS, FETCHERS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
                 r -> {
-                    Thread t = new Thread(r, "upload-fetch-" + n.incrementAndGet());
+                    Thread t = new Thread(() -> {
+                        try {
+                            r.run();
+                        } finally {
+                            fetcherThreads.remove(Thread.currentThread());
+                        }
+                    }, "upload-fetch-" + n.incrementAndGet());
                     t.setDaemon(true);
+                    fetcherThreads.add(t);
                     return t;
                 });
         fetchers.allowCoreThreadTimeOut(true);
@@ -382,6 +394,7 @@ final class UnionView {
                 } else if (cache.install(d.file, d.path)) {
                     CrashPoints.reached(CrashPoints.Point.CACHE_INSTALL);
                     d.finish(null);
+                    installed.accept(d.path); // queues a kernel notification: never waits
                 } else {
                     d.finishStale(); // the path got a cache file first: writes through its handles fail
                 }
@@ -421,8 +434,18 @@ final class UnionView {
         }
         running.forEach(Download::abort);
         fetchers.shutdownNow();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_WAIT_MILLIS);
         try {
-            if (!fetchers.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
+            boolean ended = fetchers.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+            // the pool is "terminated" once its last worker signals, a moment before that thread exits
+            for (Thread t : List.copyOf(fetcherThreads)) {
+                long left = deadline - System.nanoTime();
+                if (left > 0) {
+                    t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                }
+                ended &= !t.isAlive();
+            }
+            if (!ended) {
                 LoggerFactory.getLogger(UnionView.class).warn("fetchers still running after {} ms",
                         CLOSE_WAIT_MILLIS);
             }

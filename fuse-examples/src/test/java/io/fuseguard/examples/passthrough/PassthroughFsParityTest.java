@@ -1,5 +1,6 @@
 package io.fuseguard.examples.passthrough;
 
+import io.fuseguard.api.Operation;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
@@ -208,6 +209,192 @@ class PassthroughFsParityTest {
             # (collapse and insert ranges never reach a FUSE filesystem: the kernel answers EOPNOTSUPP itself)
             """;
 
+    /**
+     * The calls issue 19 forwards, each compared with the source directory: SEEK_DATA/SEEK_HOLE, statx's birth
+     * time, copy_file_range, O_TMPFILE (with linkat), POSIX record locks (within a process, between processes,
+     * waiting, released with the open file and at exit), open file description locks and flock.
+     */
+    private static final String CALLS = """
+            import ctypes, errno, fcntl, os, struct, sys, time
+            os.chdir(sys.argv[1])
+            os.umask(0o022)
+            libc = ctypes.CDLL(None, use_errno=True)
+
+            def step(name, fn):
+                try:
+                    r = fn()
+                    r = "ok" + (" " + str(r) if r is not None else "")
+                except OSError as e:
+                    r = errno.errorcode.get(e.errno, str(e.errno))
+                print(name + ": " + r, flush=True)
+
+            def in_child(fn):
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        fn()
+                    finally:
+                        sys.stdout.flush()
+                        os._exit(0)
+                os.waitpid(pid, 0)
+
+            def retry(fn, seconds=2.0):
+                # what the kernel does at a close reaches the filesystem a moment later (RELEASE is asynchronous)
+                end = time.time() + seconds
+                while True:
+                    try:
+                        return fn()
+                    except OSError as e:
+                        if e.errno != errno.EAGAIN or time.time() > end:
+                            raise
+                        time.sleep(0.01)
+
+            # holes: data at 0 and at 1 MiB
+            fd = os.open("sparse", os.O_CREAT | os.O_RDWR, 0o644)
+            os.pwrite(fd, b"a" * 4096, 0)
+            os.pwrite(fd, b"b" * 4096, 1 << 20)
+            for w, n in ((os.SEEK_DATA, "data"), (os.SEEK_HOLE, "hole")):
+                for off in (0, 4096, 65536, (1 << 20) + 100, (1 << 20) + 4096, 5 << 20):
+                    step("seek-%s-%d" % (n, off), lambda off=off, w=w: os.lseek(fd, off, w))
+            os.close(fd)
+
+            # birth time
+            def btime(p):
+                buf = ctypes.create_string_buffer(256)
+                if libc.statx(-100, p.encode(), 0x100, 0xfff, buf) != 0:
+                    e = ctypes.get_errno(); raise OSError(e, os.strerror(e))
+                mask = struct.unpack_from("<I", buf, 0)[0]
+                if not mask & 0x800:
+                    return "no btime"
+                sec = struct.unpack_from("<q", buf, 80)[0]
+                return "btime within 10 min" if abs(sec - time.time()) < 600 else "btime %d" % sec
+            step("statx-btime", lambda: btime("sparse"))
+
+            # copy_file_range
+            with open("src", "wb") as f:
+                f.write(os.urandom(3 << 20))
+            fi = os.open("src", os.O_RDONLY)
+            fo = os.open("dst", os.O_CREAT | os.O_WRONLY, 0o644)
+            step("copy", lambda: os.copy_file_range(fi, fo, 3 << 20, 0, 0))
+            step("copy-at-offsets", lambda: os.copy_file_range(fi, fo, 1000, 4096, 5000))
+            step("copy-past-end", lambda: os.copy_file_range(fi, fo, 100, 10 << 20, 0))
+            os.close(fi)
+            os.close(fo)
+            def same():
+                a = open("src", "rb").read()
+                b = open("dst", "rb").read()
+                return "same" if a[:5000] + a[4096:5096] + a[6000:] == b else "differs"
+            step("copy-content", same)
+
+            # O_TMPFILE, given a name with linkat, and one that never gets one
+            def tmp():
+                t = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o640)
+                os.write(t, b"tmp")
+                st = os.fstat(t)
+                r = "nlink=%d size=%d mode=%o" % (st.st_nlink, st.st_size, st.st_mode & 0o7777)
+                if libc.linkat(-100, ("/proc/self/fd/%d" % t).encode(), -100, b"fromtmp", 0x400) != 0:
+                    e = ctypes.get_errno(); raise OSError(e, os.strerror(e))
+                st = os.fstat(t)
+                r += " | linked nlink=%d" % st.st_nlink
+                os.close(t)
+                return r + " | " + open("fromtmp").read()
+            step("tmpfile", tmp)
+            def tmp_unnamed():
+                t = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600)
+                os.write(t, b"x")
+                os.close(t)
+            step("tmpfile-unnamed", tmp_unnamed)
+            def tmp_excl():
+                t = os.open(".", os.O_TMPFILE | os.O_RDWR | os.O_EXCL, 0o600)
+                try:
+                    if libc.linkat(-100, ("/proc/self/fd/%d" % t).encode(), -100, b"never", 0x400) != 0:
+                        e = ctypes.get_errno(); raise OSError(e, os.strerror(e))
+                finally:
+                    os.close(t)
+            step("tmpfile-excl-linkat", tmp_excl)
+            step("tmpfile-in-a-file", lambda: os.open("src", os.O_TMPFILE | os.O_RDWR))
+            step("names", lambda: " ".join(sorted(os.listdir("."))))
+
+            # POSIX record locks
+            fd = os.open("lk", os.O_CREAT | os.O_RDWR, 0o644)
+            os.write(fd, b"0" * 100)
+            fd2 = os.open("lk", os.O_RDWR)
+            step("lock-write", lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0))
+            step("lock-same-owner-other-open", lambda: fcntl.lockf(fd2, fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 5))
+            me = os.getpid()
+            def child():
+                c = os.open("lk", os.O_RDWR)
+                step("child-conflict", lambda: fcntl.lockf(c, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0))
+                step("child-read-conflict", lambda: fcntl.lockf(c, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 3))
+                step("child-other-range", lambda: fcntl.lockf(c, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 20))
+                def getlk():
+                    r = fcntl.fcntl(c, fcntl.F_GETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 50, 0))
+                    t, w, start, ln, pid = struct.unpack("hhqqi4x", r)
+                    return "type=%d start=%d len=%d by-parent=%s" % (t, start, ln, pid == me)
+                step("child-getlk", getlk)
+                def getlk_free():
+                    r = fcntl.fcntl(c, fcntl.F_GETLK, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 40, 10, 0))
+                    return "type=%d" % struct.unpack("hhqqi4x", r)[0]
+                step("child-getlk-free", getlk_free)
+                os.close(c)
+            in_child(child)
+            step("unlock-part", lambda: fcntl.lockf(fd, fcntl.LOCK_UN, 5, 0))
+            in_child(lambda: step("child-after-unlock-part",
+                                  lambda: fcntl.lockf(os.open("lk", os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB, 5, 0)))
+            def waiter():
+                c = os.open("lk", os.O_RDWR)
+                t0 = time.time()
+                fcntl.lockf(c, fcntl.LOCK_EX, 10, 0)
+                return "waited %s" % (time.time() - t0 > 0.2)
+            pid = os.fork()
+            if pid == 0:
+                # the child's copies of the parent's descriptors would keep the parent's open file, and through
+                # the mount its locks, alive (fuseguard drops them when the open file is released)
+                os.close(fd)
+                os.close(fd2)
+                step("child-waits", waiter)
+                sys.stdout.flush()
+                os._exit(0)
+            time.sleep(0.4)
+            os.close(fd)  # the open file that locked goes: so do its locks
+            os.waitpid(pid, 0)
+            os.close(fd2)
+            def exits_holding():
+                c = os.open("lk", os.O_RDWR)
+                fcntl.lockf(c, fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0)
+            in_child(exits_holding)
+            step("lock-after-holder-exited", lambda: retry(lambda: fcntl.lockf(os.open("lk", os.O_RDWR),
+                                                                                 fcntl.LOCK_EX | fcntl.LOCK_NB, 0, 0)))
+
+            # open file description locks: two opens of one process conflict
+            a = os.open("ofd", os.O_CREAT | os.O_RDWR, 0o644)
+            b = os.open("ofd", os.O_RDWR)
+            F_OFD_SETLK = 37
+            ofd = lambda f, t: fcntl.fcntl(f, F_OFD_SETLK, struct.pack("hhqqi4x", t, 0, 0, 0, 0))
+            step("ofd-lock", lambda: ofd(a, fcntl.F_WRLCK) and None)
+            step("ofd-other-open", lambda: ofd(b, fcntl.F_RDLCK) and None)
+            os.close(a)
+            step("ofd-after-close", lambda: retry(lambda: ofd(b, fcntl.F_RDLCK)) and None)
+            os.close(b)
+
+            # flock
+            a = os.open("fl", os.O_CREAT | os.O_RDWR, 0o644)
+            b = os.open("fl", os.O_RDWR)
+            step("flock-ex", lambda: fcntl.flock(a, fcntl.LOCK_EX | fcntl.LOCK_NB))
+            step("flock-other-open", lambda: fcntl.flock(b, fcntl.LOCK_SH | fcntl.LOCK_NB))
+            d = os.dup(a)
+            step("flock-dup-shares", lambda: fcntl.flock(d, fcntl.LOCK_EX | fcntl.LOCK_NB))
+            step("flock-downgrade", lambda: fcntl.flock(a, fcntl.LOCK_SH | fcntl.LOCK_NB))
+            step("flock-shared-too", lambda: fcntl.flock(b, fcntl.LOCK_SH | fcntl.LOCK_NB))
+            step("flock-upgrade-blocked", lambda: fcntl.flock(a, fcntl.LOCK_EX | fcntl.LOCK_NB))
+            os.close(b)
+            os.close(d)
+            os.close(a)
+            c = os.open("fl", os.O_RDWR)
+            step("flock-after-close", lambda: retry(lambda: fcntl.flock(c, fcntl.LOCK_EX | fcntl.LOCK_NB)))
+            os.close(c)
+            """;
+
     final Path root = createRoot();
 
     @RegisterExtension
@@ -242,7 +429,11 @@ class PassthroughFsParityTest {
 
     /** Runs the scenarios in {@code dir} and returns their transcript, one line per step. */
     private static List<String> transcript(Path dir) throws Exception {
-        Child.Result r = Child.run(Duration.ofSeconds(30), "python3", "-c", SCRIPT, dir.toString()).assertOk();
+        return transcript(SCRIPT, dir);
+    }
+
+    private static List<String> transcript(String script, Path dir) throws Exception {
+        Child.Result r = Child.run(Duration.ofSeconds(30), "python3", "-c", script, dir.toString()).assertOk();
         return r.out().lines().toList();
     }
 
@@ -277,5 +468,76 @@ class PassthroughFsParityTest {
                         + "mode=644 uid=0 gid=0 nlink=1 size=0",
                 "fallocate-grow: ok | fa: type=100000 mode=644 uid=0 gid=0 nlink=1 size=108");
         assertThat(expected).anySatisfy(l -> assertThat(l).startsWith("deep: ok hello | type=100000 mode=644"));
+    }
+
+    @Test
+    void forwardedCallsAnswerAsTheSourceDirectoryDoes() throws Exception {
+        Path direct = Files.createDirectory(root.resolve("direct"));
+        Path viaMount = Files.createDirectory(fuse.mountPoint().resolve("via-mount"));
+
+        List<String> expected = transcript(CALLS, direct);
+        List<String> actual = transcript(CALLS, viaMount);
+
+        assertThat(actual).as("transcript through the mount vs. directly on the source").isEqualTo(expected);
+        // the calls did what they are about (the issue's table: these were the kernel's answers before)
+        assertThat(expected).contains(
+                "seek-data-4096: ok 1048576",
+                "seek-hole-0: ok 4096",
+                "statx-btime: ok btime within 10 min",
+                "copy: ok 3145728",
+                "copy-content: ok same",
+                "tmpfile: ok nlink=0 size=3 mode=640 | linked nlink=1 | tmp",
+                "tmpfile-excl-linkat: ENOENT",
+                "names: ok dst fromtmp sparse src",
+                "child-conflict: EAGAIN",
+                "child-getlk: ok type=1 start=0 len=10 by-parent=True",
+                "child-waits: ok waited True",
+                "lock-after-holder-exited: ok",
+                "ofd-other-open: EAGAIN",
+                "flock-other-open: EAGAIN",
+                "flock-after-close: ok");
+        assertThat(fuse.mount().metrics().requests(Operation.LSEEK)).as("LSEEK requests").isPositive();
+        assertThat(fuse.mount().metrics().requests(Operation.STATX)).as("STATX requests").isPositive();
+        assertThat(fuse.mount().metrics().requests(Operation.TMPFILE)).as("TMPFILE requests").isPositive();
+        assertThat(fuse.mount().metrics().requests(Operation.SETLKW)).as("SETLKW requests").isPositive();
+        assertThat(fuse.mount().metrics().requests(Operation.FLOCK)).as("flock requests").isPositive();
+    }
+
+    /** The birth time seen through the mount is the source file's own. */
+    @Test
+    void birthTimeIsTheSourceFilesOwn() throws Exception {
+        Files.writeString(root.resolve("born"), "x");
+        assertThat(birthTime(fuse.mountPoint().resolve("born"))).isEqualTo(birthTime(root.resolve("born")))
+                .isNotEqualTo("0");
+    }
+
+    private static String birthTime(Path p) throws Exception {
+        return Child.run(Duration.ofSeconds(10), "stat", "-c", "%W.%w", p.toString()).assertOk().out().trim();
+    }
+
+    /**
+     * copy_file_range through the mount is one COPY_FILE_RANGE request that the source's kernel carries out: no
+     * WRITE reaches the daemon (before, the kernel's fallback read and wrote every byte through it).
+     */
+    @Test
+    void copyFileRangeIsDoneByTheSourceNotByReadsAndWrites() throws Exception {
+        Path mp = fuse.mountPoint();
+        Child.run(Duration.ofSeconds(20), "dd", "if=/dev/urandom", "of=" + mp.resolve("big"), "bs=1M", "count=8",
+                "status=none").assertOk();
+        long writes = fuse.mount().metrics().requests(Operation.WRITE);
+        long copies = fuse.mount().metrics().requests(Operation.COPY_FILE_RANGE);
+        Child.run(Duration.ofSeconds(20), "python3", "-c", """
+                import os, sys
+                i = os.open(sys.argv[1], os.O_RDONLY)
+                o = os.open(sys.argv[2], os.O_CREAT | os.O_WRONLY, 0o644)
+                left = 8 << 20
+                while left:
+                    left -= os.copy_file_range(i, o, left)
+                """, mp.resolve("big").toString(), mp.resolve("copy").toString()).assertOk();
+        assertThat(fuse.mount().metrics().requests(Operation.WRITE)).as("WRITE requests during the copy")
+                .isEqualTo(writes);
+        assertThat(fuse.mount().metrics().requests(Operation.COPY_FILE_RANGE) - copies).as("copy requests")
+                .isBetween(1L, 8L);
+        assertThat(Files.mismatch(root.resolve("big"), root.resolve("copy"))).isEqualTo(-1L);
     }
 }
