@@ -497,6 +497,26 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     /**
+     * The durability point of a directory's names ({@code fsync(2)} of a directory, the last step of an editor's
+     * atomic save and of sqlite's commit): flushes the journal, then carries out on this handler thread, within
+     * the request's deadline, every pending upload and delete that changes the names in {@code path} (created,
+     * renamed into or out of it, unlinked; a directory renamed in or removed with everything below it). Answers 0
+     * only when the backend has them; a failure is logged at WARN and answered EIO, everything staying pending.
+     * Changes in other directories (subdirectories that keep their names included) wait for the uploader, as a
+     * local filesystem's {@code fsync} of a directory covers that directory's entries only.
+     */
+    @Override
+    public void fsyncdir(String path, boolean dataOnly) throws IOException {
+        try {
+            uploader.syncJournal(); // renames and unlinks before this call on disk too
+            uploader.syncDirectory(path);
+        } catch (RuntimeException e) {
+            LOG.warn("fsync of the directory {} failed: {}; its changes stay pending", path, e.getMessage());
+            throw e;
+        }
+    }
+
+    /**
      * The after-close hook: hands the file to the uploader and returns at once. The last handle of a file hidden
      * while it was open (unlinked while open) removes it: nothing can reach it any more.
      */

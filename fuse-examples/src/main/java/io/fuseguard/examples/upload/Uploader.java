@@ -689,6 +689,66 @@ final class Uploader implements AutoCloseable {
     }
 
     /**
+     * Carries out now, on the calling thread (the handler of an {@code fsync(2)} of directory {@code dir}), every
+     * pending operation that changes the names in {@code dir}: the entries of its own names (a file created or
+     * renamed into it is uploaded, a name unlinked or renamed out of it is deleted), and every entry below one of
+     * its names when that name is to go (a directory removed or renamed away: its files' deletes first) or is not
+     * in the backend yet (a directory renamed in: its files' uploads). Changes inside subdirectories that keep
+     * their names are theirs to sync. Operations already running are waited for; the deepest paths go first, as
+     * a directory's delete waits for what is below it.
+     *
+     * @throws ErrnoException EIO when the backend failed, the deadline passed, or a delete could not run
+     */
+    void syncDirectory(String dir) {
+        String prefix = dir.equals("/") ? "/" : dir + "/";
+        Map<String, Entry> snapshot = new HashMap<>();
+        try (StateLock.Held h = lock.hold()) {
+            for (Entry e : below(prefix).values()) {
+                if (e.op() != Op.LOCAL) {
+                    snapshot.put(e.path(), e);
+                }
+            }
+        }
+        List<String> due = new ArrayList<>();
+        Map<String, List<String>> deeperByName = new TreeMap<>();
+        for (String p : snapshot.keySet()) {
+            int slash = p.indexOf('/', prefix.length());
+            if (slash < 0) {
+                due.add(p);
+            } else {
+                deeperByName.computeIfAbsent(p.substring(0, slash), k -> new ArrayList<>()).add(p);
+            }
+        }
+        for (Map.Entry<String, List<String>> n : deeperByName.entrySet()) {
+            Entry own = snapshot.get(n.getKey());
+            if ((own != null && own.op() == Op.DELETE) || !backendHasDirectory(n.getKey())) {
+                due.addAll(n.getValue());
+            }
+        }
+        due.sort(java.util.Comparator.reverseOrder()); // below a directory before the directory
+        for (String p : due) {
+            reconcile(p, true);
+        }
+        try (StateLock.Held h = lock.hold()) {
+            for (String p : due) {
+                Entry now = pending.get(p);
+                if (now != null && now.op() == Op.DELETE && now.equals(snapshot.get(p))) {
+                    // not claimed: something below it is still pending (added after the snapshot)
+                    throw new ErrnoException(Errno.EIO, "the delete of " + p + " waits for entries below it");
+                }
+            }
+        }
+    }
+
+    private boolean backendHasDirectory(String path) {
+        try {
+            return backend.stat(path).map(BackendEntry::directory).orElse(false);
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "backend stat " + path + ": " + e.getMessage());
+        }
+    }
+
+    /**
      * Brings the backend in line with {@code path}'s journal entry. On an uploader thread ({@code sync} false)
      * a failure is retried later; on a request thread ({@code sync}) it is thrown as EIO.
      */
