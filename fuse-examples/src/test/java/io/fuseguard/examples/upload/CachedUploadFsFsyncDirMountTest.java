@@ -1,5 +1,6 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.junit.FuseAvailability;
 import io.fuseguard.mount.FuseMount;
@@ -41,19 +42,24 @@ class CachedUploadFsFsyncDirMountTest {
             print("COMMITTED", flush=True)
             """;
 
-    /** An fsync of the directory whose new name cannot be uploaded: prints the errno. */
+    /** An fsync of the directory whose new name cannot be uploaded: prints the errno and the seconds it took. */
     private static final String FAILING = """
-            import errno, os, sys
+            import errno, os, sys, time
             d = sys.argv[1]
             with open(os.path.join(d, "new"), "w") as f:
                 f.write("new")
             dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            t0 = time.monotonic()
             try:
                 os.fsync(dfd)
                 print("FSYNC OK", flush=True)
             except OSError as e:
                 print("FSYNC " + errno.errorcode[e.errno], flush=True)
+            print("%.2f" % (time.monotonic() - t0), file=sys.stderr, flush=True)
             """;
+
+    /** SYNC requests' deadline in the test of a stalled backend. */
+    private static final Duration SYNC_DEADLINE = Duration.ofSeconds(3);
 
     @Test
     void anFsyncOfTheDirectoryPutsTheSavedNameInTheBackendAndFailsWithEioWhenItCannot() throws Exception {
@@ -96,6 +102,45 @@ class CachedUploadFsFsyncDirMountTest {
             assertThat(again).as("the kernel did not take the EIO as 'no fsyncdir here'").isEqualTo("FSYNC OK");
             assertThat(backendDir.resolve("d").resolve("new")).hasContent("new");
         } finally {
+            fs.close();
+            backend.close();
+            UploadCrashRecoveryTest.cleanupMount(mnt);
+            new ProcessBuilder("rm", "-rf", work.toString()).start().waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A backend that hangs: the fsync of the directory answers EIO at the SYNC deadline, as an fsync of a file
+     * does, instead of waiting for the upload for good; once the backend answers again, the next one answers 0.
+     */
+    @Test
+    void aStalledBackendIsEioAtTheSyncDeadline() throws Exception {
+        FuseAvailability.assumeUsable();
+        Path work = FuseTestSupport.newTempDir("upload-fsyncdir-stall-", "rwx------");
+        Path mnt = Files.createDirectories(work.resolve("mnt"));
+        Path backendDir = work.resolve("backend");
+        Files.createDirectories(backendDir.resolve("d"));
+        FaultInjectingBackend backend = new FaultInjectingBackend(new DirectoryBackend(backendDir));
+        CachedUploadFs fs = new CachedUploadFs(work.resolve("cache"), backend,
+                CachedUploadFs.Settings.defaults().withUploadDelay(Duration.ofHours(1)));
+        try (FuseMount m = FuseMount.mount(fs, mnt, FuseguardConfig.builder().shutdownHook(false)
+                .deadline(OperationKind.SYNC, SYNC_DEADLINE).fsName("upload-fsyncdir-stall").build())) {
+            String d = mnt.resolve("d").toString();
+            backend.faults().stallUploads(true);
+            Child.Result stalled = Child.run(Duration.ofSeconds(120), "python3", "-c", FAILING, d).assertOk();
+            double seconds = Double.parseDouble(stalled.err().trim());
+            System.out.println("fsync of the directory with a stalled backend: " + stalled.out().trim() + " after "
+                    + seconds + " s (SYNC deadline " + SYNC_DEADLINE.toSeconds() + " s)");
+            assertThat(stalled.out().trim()).isEqualTo("FSYNC EIO");
+            assertThat(seconds).as("answered at the deadline, not when the backend answers")
+                    .isLessThan(SYNC_DEADLINE.toSeconds() + 30);
+            assertThat(fs.pendingPaths()).containsExactly("/d/new");
+            backend.faults().stallUploads(false); // the stalled put goes on
+            String again = Child.run(Duration.ofSeconds(60), "python3", "-c", FAILING, d).assertOk().out().trim();
+            assertThat(again).isEqualTo("FSYNC OK");
+            assertThat(backendDir.resolve("d").resolve("new")).hasContent("new");
+        } finally {
+            backend.faults().stallUploads(false);
             fs.close();
             backend.close();
             UploadCrashRecoveryTest.cleanupMount(mnt);
