@@ -174,6 +174,19 @@ public interface FuseFileSystem {
     }
 
     /**
+     * Makes a directory's entries durable: {@code fsync(2)} of a directory, the last step of an atomic save
+     * (write a temp file, fsync it, rename it over the document, fsync the directory) and of a database's commit.
+     * A filesystem whose names reach their store later than the call that made them (an upload, a journal)
+     * answers only once the names created, renamed and removed in {@code path} are there, and EIO when they
+     * cannot be. The default answers ENOSYS: the kernel then stops asking and answers 0 to every later
+     * {@code fsync} of a directory of this mount, which is right for a filesystem whose names are durable as
+     * soon as they are made (or never).
+     */
+    default void fsyncdir(String path, boolean dataOnly) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
+    }
+
+    /**
      * {@code fallocate(2)} on an open file: allocate (or, by {@code mode}, punch, zero, collapse or insert) the
      * range {@code [offset, offset + length)}. The default answers ENOSYS: the kernel then stops asking and
      * callers get EOPNOTSUPP (glibc's {@code posix_fallocate} falls back to writing zeros).

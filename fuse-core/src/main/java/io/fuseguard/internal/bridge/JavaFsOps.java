@@ -536,7 +536,12 @@ public final class JavaFsOps implements FsOps {
 
     @Override
     public int fsyncdir(OpContext c, String path, long fh, boolean dataOnly) {
-        return -ENOSYS;
+        try {
+            fs.fsyncdir(path, dataOnly); // the directory handle's fh is this bridge's own (0): not passed on
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
     }
 
     @Override
