@@ -10,8 +10,14 @@
  *
  * Build: gcc -O2 -Wall memfs.c $(pkg-config --cflags --libs fuse) -o memfs
  * Run:   memfs -f -o big_writes,max_write=131072 MOUNTPOINT
+ *
+ * memfs3.c includes this file with MEMFS_FUSE3 defined: the same filesystem on libfuse 3, with its own
+ * operation table (libfuse 3's signatures) and main.
  */
+#ifndef MEMFS_FUSE3
 #define FUSE_USE_VERSION 26
+#define FILL(buf, name) filler(buf, name, NULL, 0)
+#endif
 #define _GNU_SOURCE
 #include <fuse.h>
 #include <errno.h>
@@ -477,15 +483,26 @@ static int m_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t 
     WITH(rd, do {
         NODE_OR_ENOENT(path);
         if (!S_ISDIR(n->mode)) { r_ = -ENOTDIR; break; }
-        filler(buf, ".", NULL, 0);
-        filler(buf, "..", NULL, 0);
+        FILL(buf, ".");
+        FILL(buf, "..");
         for (struct node *c = n->first; c; c = c->next) {
-            filler(buf, c->name, NULL, 0);
+            FILL(buf, c->name);
         }
         r_ = 0;
     } while (0));
 }
 
+static void init_root(void) {
+    table = calloc(tsize, sizeof *table);
+    root.mode = S_IFDIR | 0755;
+    root.nlink = 2;
+    root.uid = getuid();
+    root.gid = getgid();
+    now(&root.mtime);
+    root.atime = root.ctime = root.mtime;
+}
+
+#ifndef MEMFS_FUSE3
 static struct fuse_operations ops = {
     .getattr = m_getattr, .fgetattr = m_fgetattr, .readlink = m_readlink, .mknod = m_mknod,
     .mkdir = m_mkdir, .symlink = m_symlink, .unlink = m_unlink, .rmdir = m_rmdir, .rename = m_rename,
@@ -495,12 +512,7 @@ static struct fuse_operations ops = {
 };
 
 int main(int argc, char *argv[]) {
-    table = calloc(tsize, sizeof *table);
-    root.mode = S_IFDIR | 0755;
-    root.nlink = 2;
-    root.uid = getuid();
-    root.gid = getgid();
-    now(&root.mtime);
-    root.atime = root.ctime = root.mtime;
+    init_root();
     return fuse_main(argc, argv, &ops, NULL);
 }
+#endif

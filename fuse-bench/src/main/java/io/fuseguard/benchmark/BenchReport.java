@@ -13,17 +13,59 @@ import java.util.TreeMap;
 
 /**
  * Writes the benchmark report (docs/benchmarks.md) from a run's results directory: {@code env.tsv} (machine,
- * parameters, commands: key TAB value) and {@code results.tsv} (round TAB variant TAB metric TAB value).
- * Everything in the report comes from these two files.
+ * parameters, commands: key TAB value) and {@code results.tsv} (round TAB variant TAB metric TAB value), and
+ * beside it the ratios as SVG charts ({@code OUTPUT-NAME.svg}, see {@link SvgBarChart}), which the report links.
+ * Everything in the report and the charts comes from these two files.
  *
  * <pre>BenchReport RESULTS_DIR OUTPUT.md</pre>
  */
 public final class BenchReport {
-    private static final String[] VARIANTS = {"tmpfs", "libfuse", "plain", "adapter", "memoryfs", "upload"};
-    private static final Map<String, String> LABELS = Map.of("tmpfs", "tmpfs", "libfuse", "C libfuse",
-            "plain", "plain jnr-fuse", "adapter", "adapter", "memoryfs", "MemoryFs", "upload", "CachedUploadFs");
+    private static final String[] VARIANTS = {"tmpfs", "libfuse", "libfuse3", "plain", "adapter", "memoryfs",
+        "upload"};
+    private static final Map<String, String> LABELS = Map.of("tmpfs", "tmpfs", "libfuse", "C libfuse 2.9",
+            "libfuse3", "C libfuse 3", "plain", "plain jnr-fuse", "adapter", "adapter", "memoryfs", "MemoryFs",
+            "upload", "CachedUploadFs");
+    /** Issue 18's goals against the libfuse 3 C reference: MemoryFs ≥ 1.0 on these, and tar -x ≤ 1.0×. */
+    private static final List<String> ISSUE18 = List.of("randread1_iops", "randread4_iops", "stat_ops", "create_ops",
+            "unlink_ops", "tar_s");
+
+    /** One bar of a chart: variant {@code a} against its reference {@code b}. */
+    private record Pair(String label, String a, String b) {
+    }
+
+    /** The charts: file name suffix, title, workloads (metric keys), compared pairs. */
+    private record Chart(String name, String title, List<String> metrics, List<Pair> pairs) {
+    }
+
+    private static final Chart REFERENCES_CHART = new Chart("references", "fuseguard against the references",
+            List.of("randread1_iops", "randread4_iops", "create_ops", "stat_ops", "unlink_ops", "tar_s",
+                    "seqread_mibs", "seqwrite_mibs"),
+            List.of(new Pair("adapter / plain jnr-fuse", "adapter", "plain"),
+                    new Pair("MemoryFs / C libfuse 2.9", "memoryfs", "libfuse"),
+                    new Pair("MemoryFs / C libfuse 3", "memoryfs", "libfuse3")));
+    /** A pair is drawn only when the run has values of both its variants (PassthroughFs runs are optional). */
+    private static final Chart PASSTHROUGH_CHART = new Chart("passthrough",
+            "Passthrough filesystems against their source directory",
+            List.of("randread1_iops", "randread4_iops", "seqread_mibs", "seqwrite_mibs"),
+            List.of(new Pair("PassthroughFs / source", "ptfs", "ptsource"),
+                    new Pair("PassthroughFs, passthrough off / source", "ptfs-nopt", "ptsource"),
+                    new Pair("C passthrough / source", "ptc", "ptsource"),
+                    new Pair("PassthroughFs / C passthrough", "ptfs", "ptc")));
+    private static final List<Chart> CHARTS = List.of(REFERENCES_CHART, PASSTHROUGH_CHART);
+    /** A workload's name under its bar group (two short lines). */
+    private static final Map<String, String> CHART_LABELS = Map.of("randread1_iops", "random read\n4 KiB, 1 job",
+            "randread4_iops", "random read\n4 KiB, 4 jobs", "create_ops", "create", "stat_ops", "stat",
+            "unlink_ops", "unlink", "tar_s", "tar -x\n(time⁻¹)", "seqread_mibs", "seq. read\n1 MiB",
+            "seqwrite_mibs", "seq. write\n1 MiB");
     /** Issue 17's workloads: the upload example within 3 x MemoryFs's time on each. */
     private static final List<String> ISSUE17 = List.of("tar_s", "git_add_s", "cp_s", "rename_loop_s");
+    /**
+     * PassthroughFs and the C passthrough reference against their source directory (issue 18): fio workloads
+     * only, in a section of their own.
+     */
+    private static final String[] PT_VARIANTS = {"ptsource", "ptfs", "ptfs-nopt", "ptc"};
+    private static final Map<String, String> PT_LABELS = Map.of("ptsource", "source directory", "ptfs",
+            "PassthroughFs", "ptfs-nopt", "PassthroughFs, passthrough off", "ptc", "C passthrough");
 
     /** One row: a metric, whether more is better, how it is printed, and whether ratio columns apply. */
     private record Metric(String key, String label, boolean higherBetter, Format format, boolean ratios) {
@@ -57,12 +99,26 @@ public final class BenchReport {
                         .put(Integer.parseInt(f[0]), Double.parseDouble(f[3]));
             }
         }
-        String report = new BenchReport.Writer(env, data).write();
-        Path out = Path.of(args[1]);
-        if (out.getParent() != null) {
-            Files.createDirectories(out.getParent());
-        }
+        Path out = Path.of(args[1]).toAbsolutePath();
+        String base = out.getFileName().toString().replaceFirst("\\.md$", "");
+        Writer writer = new BenchReport.Writer(env, data, base);
+        String report = writer.write();
+        Files.createDirectories(out.getParent());
         Files.writeString(out, report);
+        for (Chart c : CHARTS) {
+            // a chart this run has no data for is removed, so no stale chart stays beside the report
+            Path file = out.resolveSibling(chartFile(base, c));
+            String svg = writer.charts.get(file.getFileName().toString());
+            if (svg != null) {
+                Files.writeString(file, svg);
+            } else {
+                Files.deleteIfExists(file);
+            }
+        }
+    }
+
+    static String chartFile(String base, Chart c) {
+        return base + "-" + c.name() + ".svg";
     }
 
     private static final class Writer {
@@ -71,10 +127,14 @@ public final class BenchReport {
         private final List<String> variants = new ArrayList<>();
         private final StringBuilder sb = new StringBuilder();
         private final List<Metric> metrics;
+        private final String chartBase;
+        /** The SVG charts the report links, by file name. */
+        final Map<String, String> charts = new LinkedHashMap<>();
 
-        Writer(Map<String, String> env, Map<String, Map<String, TreeMap<Integer, Double>>> data) {
+        Writer(Map<String, String> env, Map<String, Map<String, TreeMap<Integer, Double>>> data, String chartBase) {
             this.env = env;
             this.data = data;
+            this.chartBase = chartBase;
             List<String> run = Arrays.asList(env.getOrDefault("variants", String.join(" ", VARIANTS)).split(" "));
             for (String v : VARIANTS) {
                 if (run.contains(v)) {
@@ -125,6 +185,8 @@ public final class BenchReport {
             results();
             goals();
             issue17Goals();
+            issue18Goals();
+            passthrough();
             parameters();
             rounds();
             return sb.toString();
@@ -141,7 +203,8 @@ public final class BenchReport {
             row("memory", env.get("memory"));
             row("kernel", env.get("kernel"));
             row("Java", env.get("java"));
-            row("libfuse / fio / gcc", env.get("libfuse") + " / " + env.get("fio") + " / " + env.get("gcc"));
+            row("libfuse 2 / libfuse 3 / fio / gcc", env.get("libfuse") + " / " + env.getOrDefault("libfuse3", "?")
+                    + " / " + env.get("fio") + " / " + env.get("gcc"));
             row("rounds", env.get("rounds") + ("1".equals(env.get("quick")) ? " (--quick: short runtimes)" : "")
                     + ", interleaved: round 1 runs every variant, then round 2, …");
             List<Double> busy = new ArrayList<>();
@@ -170,8 +233,13 @@ public final class BenchReport {
                 h.append(' ').append(LABELS.get(v)).append(" |");
                 sep.append("---|");
             }
-            h.append(" adapter/plain | MemoryFs/C |");
+            h.append(" adapter/plain | MemoryFs/C 2.9 |");
             sep.append("---|---|");
+            boolean libfuse3 = variants.contains("libfuse3");
+            if (libfuse3) {
+                h.append(" MemoryFs/C 3 |");
+                sep.append("---|");
+            }
             boolean upload = variants.contains("upload");
             if (upload) {
                 h.append(" CachedUploadFs/MemoryFs |");
@@ -201,6 +269,9 @@ public final class BenchReport {
                 }
                 r.append(' ').append(m.ratios() ? ratio(m, "adapter", "plain") : "–").append(" |");
                 r.append(' ').append(m.ratios() ? ratio(m, "memoryfs", "libfuse") : "–").append(" |");
+                if (libfuse3) {
+                    r.append(' ').append(m.ratios() ? ratio(m, "memoryfs", "libfuse3") : "–").append(" |");
+                }
                 if (upload) {
                     r.append(' ').append(m.ratios() ? ratio(m, "upload", "memoryfs") : "–").append(" |");
                 }
@@ -210,11 +281,61 @@ public final class BenchReport {
             line("Ratios are of medians. Where more is better they are plain numbers (adapter/plain 0.5 = half "
                     + "the throughput); where less is better (CPU, seconds, milliseconds, MiB) they are cost "
                     + "multiples, written with × (2.0× = twice the time or memory). \"adapter/plain\" is the cost "
-                    + "of fuseguard's request path on identical filesystem code; \"MemoryFs/C\" compares "
-                    + "fuseguard's example with the C reference, \"CachedUploadFs/MemoryFs\" the upload example "
-                    + "(a local cache, uploads to a directory backend after close) with the in-memory one. – : not "
-                    + "applicable (tmpfs has no daemon) or not measured.");
+                    + "of fuseguard's request path on identical filesystem code; \"MemoryFs/C 2.9\" and "
+                    + "\"MemoryFs/C 3\" compare fuseguard's example with the C reference on libfuse 2.9 and on "
+                    + "libfuse 3, \"CachedUploadFs/MemoryFs\" the upload example (a local cache, uploads to a "
+                    + "directory backend after close) with the in-memory one. – : not applicable (tmpfs has no "
+                    + "daemon) or not measured.");
             line("");
+            chart(REFERENCES_CHART);
+        }
+
+        /**
+         * Draws chart {@code c} from the medians (every bar a ratio where more is better: for a time, the
+         * reference's time ÷ the variant's) and links it; nothing when this run has no value for it.
+         */
+        private void chart(Chart c) {
+            List<String> groups = new ArrayList<>();
+            List<double[]> rows = new ArrayList<>();
+            List<Pair> pairs = new ArrayList<>();
+            for (Pair p : c.pairs()) {
+                if (c.metrics().stream().anyMatch(k -> chartValue(metric(k), p) != null)) {
+                    pairs.add(p);
+                }
+            }
+            for (String k : c.metrics()) {
+                double[] row = new double[pairs.size()];
+                boolean any = false;
+                for (int i = 0; i < pairs.size(); i++) {
+                    Double v = chartValue(metric(k), pairs.get(i));
+                    row[i] = v == null ? Double.NaN : v;
+                    any |= v != null;
+                }
+                if (any) {
+                    groups.add(CHART_LABELS.getOrDefault(k, metric(k).label()));
+                    rows.add(row);
+                }
+            }
+            if (groups.isEmpty()) {
+                return;
+            }
+            String file = chartFile(chartBase, c);
+            charts.put(file, new SvgBarChart(c.title() + " (ratios of medians)",
+                    "× the reference (higher is better)", groups, pairs.stream().map(Pair::label).toList(),
+                    rows.toArray(new double[0][]),
+                    pairs.stream().map(p -> SvgBarChart.paletteColor(c.pairs().indexOf(p))).toList()).svg());
+            line("![" + c.title() + ": " + String.join(", ", pairs.stream().map(Pair::label).toList())
+                    + "](" + file + ")");
+            line("");
+            boolean times = c.metrics().stream().anyMatch(k -> !metric(k).higherBetter());
+            line("The same ratios as a chart (`" + file + "`, written with this file). Higher is better on every "
+                    + "bar" + (times ? ": for a time (tar -x) it is the reference's time ÷ the variant's" : "")
+                    + ". The dashed line is 1.0.");
+            line("");
+        }
+
+        private Double chartValue(Metric m, Pair p) {
+            return m.higherBetter() ? ratioValue(m, p.a(), p.b()) : ratioValue(m, p.b(), p.a());
         }
 
         private void goals() {
@@ -243,14 +364,14 @@ public final class BenchReport {
             for (String k : List.of("randread1_iops", "randread4_iops", "seqread_mibs", "seqwrite_mibs")) {
                 Double r = ratioValue(metric(k), "memoryfs", "libfuse");
                 if (r != null) {
-                    goal("MemoryFs/C ≥ 0.8: " + metric(k).label(), fmt2(r), r >= 0.8);
+                    goal("MemoryFs/C 2.9 ≥ 0.8: " + metric(k).label(), fmt2(r), r >= 0.8);
                 }
             }
             for (String k : List.of("create_ops", "stat_ops", "unlink_ops", "tar_s")) {
                 Double r = ratioValue(metric(k), "memoryfs", "libfuse");
                 if (r != null) {
                     double perf = metric(k).higherBetter() ? r : 1 / r;
-                    goal("MemoryFs/C ≥ 0.6: " + metric(k).label(), fmt2(perf)
+                    goal("MemoryFs/C 2.9 ≥ 0.6: " + metric(k).label(), fmt2(perf)
                             + (metric(k).higherBetter() ? "" : " (C/MemoryFs time)"), perf >= 0.6);
                 }
             }
@@ -305,6 +426,138 @@ public final class BenchReport {
             line("");
         }
 
+        /** MemoryFs against the C reference on libfuse 3 (issue 18). */
+        private void issue18Goals() {
+            if (!variants.contains("libfuse3") || !variants.contains("memoryfs")) {
+                return;
+            }
+            line("## Issue 18's goals, against these medians");
+            line("");
+            line("| goal | measured | met |");
+            line("|---|---|---|");
+            for (String k : ISSUE18) {
+                Metric m = metric(k);
+                Double r = ratioValue(m, "memoryfs", "libfuse3");
+                if (r == null) {
+                    continue;
+                }
+                if (m.higherBetter()) {
+                    goal("MemoryFs/C 3 ≥ 1.0: " + m.label(), fmt2(r), r >= 1.0);
+                } else {
+                    goal("MemoryFs/C 3 ≤ 1.0×: " + m.label(), fmt2(r) + "×", r <= 1.0);
+                }
+            }
+            line("");
+        }
+
+        /**
+         * PassthroughFs (with and without FUSE passthrough) and the C passthrough reference against the directory
+         * they mirror (issue 18): table, goals, chart.
+         */
+        private void passthrough() {
+            List<String> pt = ptVariants();
+            if (pt.isEmpty()) {
+                return;
+            }
+            List<Metric> rows = new ArrayList<>();
+            for (String k : List.of("randread1_iops", "cpu_us_per_req", "randread4_iops", "seqread_mibs",
+                    "seqwrite_mibs")) {
+                rows.add(metric(k));
+            }
+            line("## Passthrough filesystems against their source directory");
+            line("");
+            line("The same fio jobs on a directory of this machine's " + env.getOrDefault("pt_source_fs", "?")
+                    + " filesystem itself, on PassthroughFs (`fuseguard mount passthrough`) mirroring such a "
+                    + "directory, with FUSE passthrough (the kernel reads and writes the source files itself) and "
+                    + "with it off (`-o no_passthrough`: every read and write is a request to the daemon), and "
+                    + "through `bench/c/passthrough.c` (libfuse 3, low-level API, `clone_fd`). Interleaved with "
+                    + "the other variants, in the same rounds; median, min–max below it.");
+            line("");
+            StringBuilder h = new StringBuilder("| workload |");
+            StringBuilder sep = new StringBuilder("|---|");
+            for (String v : pt) {
+                h.append(' ').append(PT_LABELS.get(v)).append(" |");
+                sep.append("---|");
+            }
+            List<String[]> ratios = new ArrayList<>();
+            for (String[] q : new String[][] {{"ptfs", "PassthroughFs/source"},
+                    {"ptfs-nopt", "passthrough off/source"}, {"ptc", "C passthrough/source"}}) {
+                if (pt.contains(q[0]) && pt.contains("ptsource")) {
+                    ratios.add(q);
+                    h.append(' ').append(q[1]).append(" |");
+                    sep.append("---|");
+                }
+            }
+            line(h.toString());
+            line(sep.toString());
+            for (Metric m : rows) {
+                StringBuilder r = new StringBuilder("| ").append(m.label()).append(" |");
+                boolean any = false;
+                for (String v : pt) {
+                    double[] vals = values(m.key(), v);
+                    any |= vals.length > 0;
+                    r.append(' ').append(cell(m, vals)).append(" |");
+                }
+                boolean cpu = m.key().equals("cpu_us_per_req");
+                for (String[] q : ratios) {
+                    r.append(' ').append(cpu ? "–" : ratio(m, q[0], "ptsource")).append(" |");
+                }
+                if (any) {
+                    line(r.toString());
+                }
+            }
+            line("");
+            if (pt.contains("ptfs") && pt.contains("ptsource")) {
+                line("| goal (issue 18) | measured | met |");
+                line("|---|---|---|");
+                for (String k : List.of("randread1_iops", "seqread_mibs", "seqwrite_mibs")) {
+                    Double r = ratioValue(metric(k), "ptfs", "ptsource");
+                    if (r != null) {
+                        goal("PassthroughFs/source ≥ 0.9: " + metric(k).label(), fmt2(r), r >= 0.9);
+                    }
+                }
+                line("");
+            }
+            chart(PASSTHROUGH_CHART);
+            StringBuilder cmds = new StringBuilder("Commands: source: " + env.getOrDefault("cmd.ptsource", "?"));
+            for (String v : List.of("ptfs", "ptfs-nopt", "ptc")) {
+                if (pt.contains(v)) {
+                    cmds.append("; ").append(PT_LABELS.get(v)).append(": `").append(env.getOrDefault("cmd." + v,
+                            "?")).append('`');
+                }
+            }
+            line(cmds + ". Each variant gets a fresh directory on that filesystem; `sync` before the reads are "
+                    + "prepared, before they run, and before the write. Both passthrough daemons drop `O_DIRECT` "
+                    + "when they open a source file: direct reads that reach the daemon go through the source's "
+                    + "page cache.");
+            line("");
+        }
+
+        /** The passthrough section's variants this run has values of. */
+        private List<String> ptVariants() {
+            List<String> pt = new ArrayList<>();
+            for (String v : PT_VARIANTS) {
+                if (data.values().stream().anyMatch(m -> m.containsKey(v))) {
+                    pt.add(v);
+                }
+            }
+            return pt;
+        }
+
+        private String label(String v) {
+            return LABELS.containsKey(v) ? LABELS.get(v) : PT_LABELS.getOrDefault(v, v);
+        }
+
+        /** A results cell: the median, and min–max below it when there are several rounds. */
+        private String cell(Metric m, double[] vals) {
+            if (vals.length == 0) {
+                return "–";
+            }
+            String c = fmt(m.format(), median(vals));
+            return vals.length > 1 ? c + "<br>(" + fmt(m.format(), min(vals)) + "–" + fmt(m.format(), max(vals)) + ")"
+                    : c;
+        }
+
         private void goal(String what, String measured, boolean met) {
             line("| " + what + " | " + measured + " | " + (met ? "yes" : "**no**") + " |");
         }
@@ -326,9 +579,13 @@ public final class BenchReport {
                     + "`max_write` from its configuration (131072 by default), so MemoryFs gets the others with "
                     + "`-o` and the adapter launcher turns `max_write=N` into `maxWrite(N)`. The adapter runs "
                     + "with fuseguard's default configuration otherwise (deadlines, workers, self-access refusal, "
-                    + "NO_FLUSH). JVMs run with default flags.");
-            line("- **C libfuse**: `bench/c/memfs.c`, libfuse 2.9 high-level API, multi-threaded (`fuse_main` "
-                    + "without `-s`), 64 KiB chunks, one read-write lock. **plain jnr-fuse** and **adapter**: "
+                    + "NO_FLUSH). JVMs run with default flags. **C libfuse 3** takes the same `-o` string: "
+                    + "`big_writes` is dropped (libfuse 3 always writes big) and `max_write` applied in its init.");
+            line("- **C libfuse 2.9**: `bench/c/memfs.c`, libfuse 2.9 high-level API, multi-threaded (`fuse_main` "
+                    + "without `-s`), 64 KiB chunks, one read-write lock. **C libfuse 3**: `bench/c/memfs3.c`, the "
+                    + "same filesystem (it includes memfs.c) on libfuse " + env.getOrDefault("libfuse3", "3")
+                    + "'s high-level API, `fuse_loop_mt` with `clone_fd` (each worker thread reads from its own "
+                    + "clone of /dev/fuse), libfuse 3's defaults otherwise. **plain jnr-fuse** and **adapter**: "
                     + "the same class, `fuse-bench`'s `ChunkedMemoryFs` (a `FuseStubFS`, 64 KiB chunks, one "
                     + "read-write lock), mounted by jnr-fuse's `mount()` or by "
                     + "`JnrFuseMount.mount(FuseFS, Path, FuseguardConfig)`. **MemoryFs**: "
@@ -382,14 +639,16 @@ public final class BenchReport {
             }
             line(h.toString());
             line(sep.toString());
+            List<String> all = new ArrayList<>(variants);
+            all.addAll(ptVariants());
             for (Metric m : metrics) {
-                for (String v : variants) {
+                for (String v : all) {
                     Map<Integer, Double> byRound = data.getOrDefault(m.key(), Map.of()).get(v);
                     if (byRound == null || byRound.isEmpty()) {
                         continue;
                     }
                     StringBuilder r = new StringBuilder("| ").append(m.label()).append(" | ")
-                            .append(LABELS.get(v)).append(" |");
+                            .append(label(v)).append(" |");
                     for (int i = 1; i <= rounds; i++) {
                         Double x = byRound.get(i);
                         r.append(' ').append(x == null ? "–" : fmt(m.format(), x)).append(" |");
@@ -397,13 +656,13 @@ public final class BenchReport {
                     line(r.toString());
                 }
             }
-            for (String v : variants) {
+            for (String v : all) {
                 Map<Integer, Double> byRound = data.getOrDefault("busy_pct", Map.of()).get(v);
                 if (byRound == null || byRound.isEmpty()) {
                     continue;
                 }
                 StringBuilder r = new StringBuilder("| other load: CPU busy % before the variant | ")
-                        .append(LABELS.get(v)).append(" |");
+                        .append(label(v)).append(" |");
                 for (int i = 1; i <= rounds; i++) {
                     Double x = byRound.get(i);
                     r.append(' ').append(x == null ? "–" : fmt(Format.INT, x)).append(" |");

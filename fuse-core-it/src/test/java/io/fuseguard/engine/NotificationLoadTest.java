@@ -178,7 +178,8 @@ class NotificationLoadTest {
                 for (Process p : readers) {
                     assertThat(p.waitFor((long) (SECONDS + 30), TimeUnit.SECONDS)).as("a reader finished").isTrue();
                     String out = new String(p.getInputStream().readAllBytes()).trim();
-                    assertThat(p.exitValue()).as(out).isZero();
+                    String err = new String(p.getErrorStream().readAllBytes()).trim();
+                    assertThat(p.exitValue()).as(out + " " + err).isZero();
                     assertThat(out).startsWith("ok ");
                     reads += Long.parseLong(out.substring(3));
                 }

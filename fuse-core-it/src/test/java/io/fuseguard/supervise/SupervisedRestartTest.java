@@ -188,6 +188,44 @@ class SupervisedRestartTest {
                 .until(() -> !java.util.Set.of(0, worker, standby).contains(supervisor.workerPid()));
     }
 
+    /**
+     * PassthroughFs backs its opens where the kernel allows it, but the kernel's backing ids belong to the
+     * connection and a new worker would not know them: a file held open across a worker's death must open again
+     * (the kernel refuses a second backing file for an inode that has one), read and be read through the old
+     * descriptor.
+     */
+    @Test
+    void aFileHeldOpenAcrossAWorkersDeathOpensAgain() throws Exception {
+        Files.writeString(source.resolve("shared"), "shared content");
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(supervisor::standbyReady);
+        Process holder = Child.start(Edges.python(), "-c", """
+                import sys, time
+                f = open(sys.argv[1], "rb")
+                print(f.read().decode(), flush=True)
+                time.sleep(6)
+                f.seek(0)
+                print(f.read().decode(), flush=True)
+                """, mp.resolve("shared").toString());
+        try {
+            java.io.BufferedReader out = new java.io.BufferedReader(
+                    new java.io.InputStreamReader(holder.getInputStream()));
+            assertThat(out.readLine()).isEqualTo("shared content");
+            int worker = supervisor.workerPid();
+            ProcessHandle.of(worker).ifPresent(ProcessHandle::destroyForcibly);
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30))
+                    .until(() -> supervisor.workerPid() != worker && supervisor.workerPid() > 0);
+            Child.Result again = Child.run(Duration.ofSeconds(30), "cat", mp.resolve("shared").toString());
+            assertThat(again.exit()).as("open again after the worker's death: %s", again.err()).isZero();
+            assertThat(again.out()).isEqualTo("shared content");
+            assertThat(out.readLine()).as("read through the descriptor held across the death")
+                    .isEqualTo("shared content");
+            assertThat(holder.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            assertThat(holder.exitValue()).isZero();
+        } finally {
+            holder.destroyForcibly();
+        }
+    }
+
     @Test
     void aPlannedHandoverUnderLoadCostsNoError() throws Exception {
         List<CompletableFuture<Child.Result>> runs = clients();

@@ -58,8 +58,9 @@ class IoUringTransportTest {
     }
 
     @Test
-    void readsWritesAndStatsGoOverTheRing(@TempDir Path dir) throws Exception {
+    void readsWritesAndStatsGoOverTheRing(@TempDir Path dir, @TempDir Path statusDir) throws Exception {
         SmallFs fs = new SmallFs().withFile("/hello", "hello\n".getBytes(StandardCharsets.UTF_8));
+        System.setProperty("fuseguard.statusDir", statusDir.toString()); // where the status file goes
         try (FuseMount m = FuseMount.mount(fs, dir, config(Duration.ofSeconds(5)).build())) {
             assertThat(m.ioUringActive()).as(m.ioUringState()).isTrue();
             long requests = m.ioUringRequests();
@@ -76,7 +77,19 @@ class IoUringTransportTest {
             System.out.printf("io_uring: %s; %d requests on the ring, %d answers committed, of %d requests%n",
                     m.ioUringState(), m.ioUringRequests(), m.ioUringAnswers(), m.status().requests());
             assertThat(m.ioUringRequests() - requests).as("requests on the ring").isGreaterThanOrEqualTo(6);
+            // what other processes see (fuseguard connections): the status file says the ring serves
+            java.util.Optional<io.fuseguard.kernel.ConnectionStatus> status = java.util.Optional.empty();
+            for (io.fuseguard.kernel.ConnectionReport.Connection c : io.fuseguard.kernel.ConnectionReport.scan()) {
+                if (c.id() == m.connectionId().orElseThrow()) {
+                    status = io.fuseguard.kernel.ConnectionStatus.of(c);
+                }
+            }
+            assertThat(status).isPresent();
+            assertThat(status.get().ioUring()).isTrue();
+            assertThat(status.get().describe()).contains("io_uring");
             assertThat(m.ioUringAnswers() - answers).as("answers committed on the ring").isGreaterThanOrEqualTo(6);
+        } finally {
+            System.clearProperty("fuseguard.statusDir");
         }
     }
 

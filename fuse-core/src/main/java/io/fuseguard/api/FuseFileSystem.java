@@ -108,6 +108,35 @@ public interface FuseFileSystem {
     }
 
     /**
+     * The file the kernel should read and write directly for a file just opened ({@link #open} or {@link #create}
+     * returned {@code fh}), or null to serve its reads and writes here: FUSE passthrough. For a backed open the
+     * kernel never sends READ or WRITE (mmap too goes to the backing file), so {@link #read} and {@link #write} are
+     * not called for {@code fh}; every other operation still is, {@link #release} included.
+     *
+     * <p>Called right after a successful open or create, on the same thread, only when the mount can pass I/O
+     * through: Linux 6.9 or later, the daemon holding {@code CAP_SYS_ADMIN} in the initial user namespace (root,
+     * outside a user namespace), and neither {@code passthrough(false)} nor the writeback cache configured. When
+     * the mount cannot, fuseguard says so once at INFO when it mounts and never calls this.
+     *
+     * <p>The kernel keeps one way of doing I/O per file at a time: while a file is open through a backing file,
+     * every further open of it must be backed too (fuseguard then uses the backing file registered first for that
+     * file, whichever one this call names), and the kernel refuses an open that is not with EIO; while a file is open
+     * without one, fuseguard serves a new open of it without its backing file too (it falls back; reads reach
+     * {@link #read}). So back every open of a file, or none. A writable open that is backed counts as written from
+     * the start (the kernel changes the backing file without telling the daemon): an {@link #fsync} of it runs its
+     * pending {@link #flush} first, as after a write the filesystem saw. A backing file that cannot back a file (not a regular file, or on an overlay or another stacked
+     * filesystem) makes the open fall back; each such reason is logged once.
+     *
+     * @param path  the path opened
+     * @param fh    what {@code open}/{@code create} returned
+     * @param flags how it was opened
+     * @return the backing file (one this filesystem has open and keeps owning), or null
+     */
+    default BackingFile backingFile(String path, long fh, OpenFlags flags) throws IOException {
+        return null;
+    }
+
+    /**
      * Reads up to {@code dst.remaining()} bytes at {@code offset} into {@code dst}, with relative puts (or
      * {@code FileChannel.read(dst, offset)}), so that {@code dst.position()} advances past them. The caller gets
      * exactly the bytes before {@code dst.position()}: never buffer content the handler did not write. Returns the
@@ -142,6 +171,19 @@ public interface FuseFileSystem {
 
     /** Makes the file's data durable; the place to report a failed upload. */
     default void fsync(String path, long fh, boolean dataOnly) throws IOException {
+    }
+
+    /**
+     * Makes a directory's entries durable: {@code fsync(2)} of a directory, the last step of an atomic save
+     * (write a temp file, fsync it, rename it over the document, fsync the directory) and of a database's commit.
+     * A filesystem whose names reach their store later than the call that made them (an upload, a journal)
+     * answers only once the names created, renamed and removed in {@code path} are there, and EIO when they
+     * cannot be. The default answers ENOSYS: the kernel then stops asking and answers 0 to every later
+     * {@code fsync} of a directory of this mount, which is right for a filesystem whose names are durable as
+     * soon as they are made (or never).
+     */
+    default void fsyncdir(String path, boolean dataOnly) throws IOException {
+        throw new ErrnoException(Errno.ENOSYS);
     }
 
     /**

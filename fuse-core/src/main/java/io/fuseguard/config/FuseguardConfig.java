@@ -183,6 +183,30 @@ public record FuseguardConfig(GuardSettings guard, MountSettings mount) {
             return this;
         }
 
+        /** See {@link MountSettings.Builder#passthrough}. */
+        public Builder passthrough(boolean passthrough) {
+            mount.passthrough(passthrough);
+            return this;
+        }
+
+        /** See {@link MountSettings.Builder#writebackCache}. */
+        public Builder writebackCache(boolean writebackCache) {
+            mount.writebackCache(writebackCache);
+            return this;
+        }
+
+        /** See {@link MountSettings.Builder#readdirPlus}. */
+        public Builder readdirPlus(boolean readdirPlus) {
+            mount.readdirPlus(readdirPlus);
+            return this;
+        }
+
+        /** See {@link MountSettings.Builder#cloneFd}. */
+        public Builder cloneFd(boolean cloneFd) {
+            mount.cloneFd(cloneFd);
+            return this;
+        }
+
         /** See {@link MountSettings.Builder#autoUnmount}. */
         public Builder autoUnmount(boolean autoUnmount) {
             mount.autoUnmount(autoUnmount);

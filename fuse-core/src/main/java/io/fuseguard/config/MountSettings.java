@@ -240,6 +240,60 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
             return this;
         }
 
+        /**
+         * Whether a filesystem that names backing files ({@code FuseFileSystem.backingFile}) gets FUSE passthrough:
+         * the kernel then reads and writes those files directly, never asking the daemon (Linux 6.9+, a daemon with
+         * {@code CAP_SYS_ADMIN}; otherwise the mount says so once and the filesystem serves them). Has no effect on
+         * a filesystem that names none. Default true. False is the raw option {@code no_passthrough}.
+         */
+        public Builder passthrough(boolean passthrough) {
+            return flagOption("no_passthrough", !passthrough);
+        }
+
+        /**
+         * The kernel's writeback cache: writes land in the page cache and reach the filesystem later, merged into
+         * large WRITE requests, and the kernel keeps size and times itself. Off by default because it changes what
+         * the filesystem sees and what {@code close()} waits for: a {@code close()} (and an exiting process)
+         * writes its dirty pages back before it returns, so it waits for the filesystem's WRITE answers (each
+         * bounded by the data deadline) where without the cache it never waits for the daemon; the daemon's own
+         * threads may not open files of the mount for writing (EDEADLK under the default self-access policy: a
+         * daemon killed with dirty pages on its own mount could not finish exiting); reads may arrive for files
+         * opened write-only; FUSE passthrough is off with it (the kernel does not combine them). The raw option
+         * {@code writeback_cache} (libfuse 3's name). See docs/design.md, "Writeback cache".
+         */
+        public Builder writebackCache(boolean writebackCache) {
+            return flagOption("writeback_cache", writebackCache);
+        }
+
+        /**
+         * Directory listings carry each entry's attributes (READDIRPLUS): the kernel caches them, with the entry, for
+         * the attribute and entry timeouts, so an {@code ls -l} or a tree walk needs no LOOKUP per entry. Only for
+         * filesystems whose {@code readdir} gives complete, current attributes ({@code DirectorySink.add(name,
+         * attributes)}): the kernel shows those to {@code stat} without asking again. Entries listed without
+         * attributes are looked up as before. Default false. The raw option {@code readdirplus}.
+         */
+        public Builder readdirPlus(boolean readdirPlus) {
+            return flagOption("readdirplus", readdirPlus);
+        }
+
+        /**
+         * Each request thread reads requests from its own clone of the connection's {@code /dev/fuse} descriptor
+         * ({@code FUSE_DEV_IOC_CLONE}) and answers them through it, instead of all threads sharing one. Default
+         * false: on the machines measured it gained nothing (docs/benchmarks.md). The raw option {@code clone_fd}
+         * (libfuse 3's name).
+         */
+        public Builder cloneFd(boolean cloneFd) {
+            return flagOption("clone_fd", cloneFd);
+        }
+
+        private Builder flagOption(String option, boolean on) {
+            rawOptions.removeIf(o -> o.equals(option));
+            if (on) {
+                rawOptions.add(option);
+            }
+            return this;
+        }
+
         /** How long mount() may take before it fails. Default 10 s. */
         public Builder mountTimeout(Duration timeout) {
             this.mountTimeout = timeout;
@@ -268,11 +322,7 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
          * name).
          */
         public Builder ioUring(boolean ioUring) {
-            rawOptions.removeIf(o -> o.equals("io_uring"));
-            if (ioUring) {
-                rawOptions.add("io_uring");
-            }
-            return this;
+            return flagOption("io_uring", ioUring);
         }
 
         /** The settings. */
@@ -285,6 +335,26 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
     /** Whether a helper unmounts when the daemon dies ({@link Builder#autoUnmount}). */
     public boolean autoUnmount() {
         return rawOptions.contains("auto_unmount");
+    }
+
+    /** Whether backing files named by the filesystem are used ({@link Builder#passthrough}). */
+    public boolean passthrough() {
+        return !rawOptions.contains("no_passthrough");
+    }
+
+    /** Whether the kernel's writeback cache is asked for ({@link Builder#writebackCache}). */
+    public boolean writebackCache() {
+        return rawOptions.contains("writeback_cache");
+    }
+
+    /** Whether listings carry attributes ({@link Builder#readdirPlus}). */
+    public boolean readdirPlus() {
+        return rawOptions.contains("readdirplus");
+    }
+
+    /** Whether each request thread reads its own device clone ({@link Builder#cloneFd}). */
+    public boolean cloneFd() {
+        return rawOptions.contains("clone_fd");
     }
 
     /** Whether requests are to come over io_uring ({@link Builder#ioUring}). */

@@ -16,6 +16,7 @@ import io.fuseguard.internal.state.StateJournal;
 import io.fuseguard.internal.supervise.SupervisorLink;
 import io.fuseguard.internal.session.MountOptions;
 import io.fuseguard.internal.session.Session;
+import io.fuseguard.internal.status.StatusFiles;
 import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
@@ -143,13 +144,14 @@ public final class FuseMount implements AutoCloseable {
         }
         m.mountTime = Duration.ofNanos(System.nanoTime() - t0);
         LOG.info("{} {} at {} in {} ms (connection {}, via {}, flush policy {}, self-access {}, kernel request "
-                        + "timeout {}; protocol {})", link != null ? "Serving the supervisor's mount of" : "Mounted",
+                        + "timeout {}; protocol {}; passthrough {})",
+                link != null ? "Serving the supervisor's mount of" : "Mounted",
                 config.mount().fsName(), real, m.mountTime.toMillis(),
                 m.connectionId, m.device.route() + (m.device.autoUnmount() ? " with auto_unmount" : ""),
                 config.guard().flushPolicy(), m.session.selfAccessPolicy(), m.session.kernelRequestTimeoutSet()
                         ? config.guard().effectiveKernelRequestTimeout().toSeconds() + " s"
                         : "not available (Linux < 6.15) or off",
-                m.session.protocol() == null ? "?" : m.session.protocol().describe());
+                m.session.protocol() == null ? "?" : m.session.protocol().describe(), m.session.passthroughStatus());
         List<String> notes = new ArrayList<>(m.ops.behaviourNotes(config.guard().flushPolicy()));
         if (!config.mount().rawOptions().contains("default_permissions")
                 && config.mount().options().contains("default_permissions")) {
@@ -162,7 +164,69 @@ public final class FuseMount implements AutoCloseable {
             LOG.warn("{} is served by fuseguard with these differences from plain jnr-fuse/libfuse: {}",
                     config.mount().fsName(), String.join("; ", notes));
         }
+        m.publishStatus();
         return m;
+    }
+
+    /** Where this mount's status file was written, and the mount source it names (null: none written). */
+    private volatile java.nio.file.Path statusDir;
+    private volatile String statusSource;
+
+    /**
+     * Publishes what this mount negotiated for other processes ({@code fuseguard connections}): a small JSON file
+     * per connection ({@link io.fuseguard.kernel.ConnectionStatus}), removed at unmount. A failure only costs the
+     * report, never the mount.
+     */
+    private void publishStatus() {
+        Optional<java.nio.file.Path> dir = StatusFiles.writeDirectory();
+        KernelProtocol p = session.protocol();
+        if (dir.isEmpty() || connectionId < 0 || p == null) {
+            return;
+        }
+        Optional<MountEntry> entry = ourEntry();
+        if (entry.isEmpty()) {
+            return;
+        }
+        long pid = ProcessHandle.current().pid();
+        java.util.Map<String, Object> protocol = new java.util.LinkedHashMap<>();
+        protocol.put("major", p.kernelMajor());
+        protocol.put("minor", p.minor());
+        protocol.put("kernelMinor", p.kernelMinor());
+        protocol.put("used", p.used());
+        protocol.put("offeredUnused", p.offeredUnused());
+        java.util.Map<String, Object> fast = new java.util.LinkedHashMap<>();
+        fast.put("passthrough", session.passthroughStatus());
+        fast.put("writebackCache", options.writebackCache() && p.uses("writeback_cache"));
+        fast.put("readdirPlus", options.readdirPlus() && p.uses("readdirplus"));
+        fast.put("cloneFd", session.clonedDevices() > 0);
+        fast.put("ioUring", session.ioUringActive());
+        java.util.Map<String, Object> st = new java.util.LinkedHashMap<>();
+        st.put("version", StatusFiles.VERSION);
+        st.put("connection", connectionId);
+        st.put("pid", pid);
+        st.put("startTime", StatusFiles.startTime(pid));
+        st.put("source", entry.get().source());
+        st.put("mountPoint", mountPoint.toString());
+        st.put("fsName", config.mount().fsName());
+        st.put("protocol", protocol);
+        st.put("fastPaths", fast);
+        try {
+            StatusFiles.publish(dir.get(), connectionId, st);
+            statusSource = entry.get().source();
+            statusDir = dir.get();
+        } catch (IOException | RuntimeException e) {
+            LOG.info("{}: could not publish the connection's status in {} ({}); 'fuseguard connections' will not "
+                    + "show its protocol", mountPoint, dir.get(), e.toString());
+        }
+    }
+
+    /** Removes this mount's status file, if it is still this mount's. */
+    private void withdrawStatus() {
+        java.nio.file.Path dir = statusDir;
+        if (dir != null) {
+            statusDir = null;
+            StatusFiles.withdraw(dir, connectionId, ProcessHandle.current().pid(), statusSource);
+        }
     }
 
     private void start() {
@@ -244,7 +308,9 @@ public final class FuseMount implements AutoCloseable {
                                 mountPoint, e.getMessage());
                     }
                     session.awaitProbeReleased(2000);
-                    dev = (Long) Files.getAttribute(mountPoint, "unix:dev");
+                    // the probe's attributes come from the engine: a root getattr of the filesystem's own that
+                    // misses a short deadline on a busy machine must not fail the mount
+                    dev = (Long) Files.getAttribute(p, "unix:dev");
                 } finally {
                     session.endProbe();
                 }
@@ -349,6 +415,12 @@ public final class FuseMount implements AutoCloseable {
             notifier = n;
         }
         return n;
+    }
+
+    /** FUSE passthrough on this mount: on or why not, and how many opens were backed (see {@link PassthroughStatus}). */
+    public PassthroughStatus passthrough() {
+        return new PassthroughStatus(session.passthroughStatus(), session.backedOpens(), session.fallbackOpens(),
+                session.openBackingIds());
     }
 
     /** The (real) mount point. */
@@ -490,6 +562,7 @@ public final class FuseMount implements AutoCloseable {
                 ctx.end();
             }
             session.stopWatchdog();
+            withdrawStatus();
             session.closeDevice();
             device.release(); // after the unmount: a waiting auto_unmount helper finds the mount gone
             events.close();

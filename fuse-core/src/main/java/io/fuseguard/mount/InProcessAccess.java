@@ -353,6 +353,11 @@ final class InProcessAccess {
         }
 
         @Override
+        public void fsyncdir(String path, boolean dataOnly) {
+            perform(Operation.FSYNCDIR, path, c -> ops.fsyncdir(c, path, 0, dataOnly));
+        }
+
+        @Override
         public void mknod(String path, FileType type, int permissions, long rdev) {
             perform(Operation.MKNOD, path, c -> ops.mknod(c, path, type.bits() | (permissions & 07777), (int) rdev));
         }

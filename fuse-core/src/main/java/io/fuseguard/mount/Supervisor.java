@@ -123,6 +123,13 @@ public final class Supervisor implements AutoCloseable {
      */
     public static Supervisor start(Path mountPoint, FuseguardConfig config, Options options) {
         Objects.requireNonNull(options, "options");
+        if (config.mount().cloneFd()) {
+            // The kernel ends the requests in a clone's processing list with ECONNABORTED when the clone closes,
+            // so a dying worker's clones would turn its in-flight requests into errors instead of resent requests.
+            throw new MountException(MountException.Reason.OPTION_REJECTED, "clone_fd does not go with a "
+                    + "supervised mount: requests a worker had read through its clones would fail when it dies "
+                    + "instead of going to the next worker; drop clone_fd (or -o clone_fd) or --supervise");
+        }
         MountOptions mountOptions = MountOptions.parse(config.mount().options(), config.mount().maxWrite());
         if (mountOptions.ioUring()) {
             throw new MountException(MountException.Reason.OPTION_REJECTED, "io_uring cannot be combined with a "

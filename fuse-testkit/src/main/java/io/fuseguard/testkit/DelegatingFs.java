@@ -91,6 +91,11 @@ public class DelegatingFs implements FuseFileSystem {
     }
 
     @Override
+    public void fsyncdir(String path, boolean dataOnly) throws IOException {
+        fs.fsyncdir(path, dataOnly);
+    }
+
+    @Override
     public void fallocate(String path, long fh, FallocateMode mode, long offset, long length) throws IOException {
         fs.fallocate(path, fh, mode, offset, length);
     }

@@ -3,12 +3,15 @@ package io.fuseguard.cli;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.OptionalInt;
 import java.util.concurrent.Callable;
 
 import io.fuseguard.kernel.ConnectionReport;
 import io.fuseguard.kernel.ConnectionReport.Connection;
+import io.fuseguard.kernel.ConnectionStatus;
 import io.fuseguard.kernel.FuseControl;
 import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.TaskInfo;
@@ -20,17 +23,19 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code fuseguard connections}: lists every FUSE connection of the machine and every task
- * waiting in FUSE.
+ * waiting in FUSE, and for fuseguard daemons the FUSE protocol and capabilities they negotiated (from the status
+ * file each publishes, {@link ConnectionStatus}).
  *
- * <p>Only {@code /proc} and {@code /sys/fs/fuse/connections} are read, never a mount point, so
- * the command answers at once even when some mounts are wedged. Exit code 0 (1 if
+ * <p>Only {@code /proc}, {@code /sys/fs/fuse/connections} and the status files under {@code /run} are read,
+ * never a mount point, so the command answers at once even when some mounts are wedged. Exit code 0 (1 if
  * {@code /proc/self/mountinfo} cannot be read).
  */
 @Command(name = "connections", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = {
-            "List every FUSE connection (id, mount point, type, daemon pid, pending requests)"
-                    + " and every task waiting in FUSE.",
-            "Reads only /proc and /sys/fs/fuse/connections: never blocks on a wedged mount."})
+            "List every FUSE connection (id, mount point, type, daemon pid, pending requests, and for fuseguard"
+                    + " daemons the protocol and capabilities negotiated) and every task waiting in FUSE.",
+            "Reads only /proc, /sys/fs/fuse/connections and fuseguard's status files in /run: never blocks on a"
+                    + " wedged mount."})
 public final class ConnectionsCommand implements Callable<Integer> {
 
     @Spec
@@ -56,31 +61,47 @@ public final class ConnectionsCommand implements Callable<Integer> {
         }
         List<TaskInfo> waiting = Tasks.tasksWaitingInFuse();
         boolean fusectl = FuseControl.isMounted();
+        Map<Long, ConnectionStatus> statuses = new HashMap<>();
+        for (Connection c : connections) {
+            ConnectionStatus.of(c).ifPresent(st -> statuses.put(c.id(), st));
+        }
         if (json) {
-            out.println(toJson(fusectl, connections, waiting));
+            out.println(toJson(fusectl, connections, statuses, waiting));
         } else {
-            printTables(out, fusectl, connections, waiting);
+            printTables(out, fusectl, connections, statuses, waiting);
         }
         out.flush();
         return 0;
     }
 
     private static void printTables(PrintWriter out, boolean fusectl, List<Connection> connections,
-                                    List<TaskInfo> waiting) {
+                                    Map<Long, ConnectionStatus> statuses, List<TaskInfo> waiting) {
         if (connections.isEmpty()) {
             out.println("No FUSE connections.");
         } else {
             List<String[]> rows = new ArrayList<>();
-            rows.add(new String[] {"ID", "MOUNTPOINT", "TYPE", "DAEMON PID", "WAITING"});
+            rows.add(new String[] {"ID", "MOUNTPOINT", "TYPE", "DAEMON PID", "WAITING", "PROTOCOL"});
             for (Connection c : connections) {
+                ConnectionStatus st = statuses.get(c.id());
                 rows.add(new String[] {
                     Long.toString(c.id()),
                     c.mount().map(m -> printable(m.mountPoint().toString())).orElse("(not mounted here)"),
                     c.mount().map(MountEntry::fsType).orElse("-"),
                     intOrDash(c.daemonPid()),
-                    c.waiting().isPresent() ? Integer.toString(c.waiting().getAsInt()) : "?"});
+                    c.waiting().isPresent() ? Integer.toString(c.waiting().getAsInt()) : "?",
+                    st == null ? "-" : st.protocol()});
             }
             printTable(out, rows);
+            if (!statuses.isEmpty()) {
+                out.println();
+                out.println("Negotiated by fuseguard daemons:");
+                for (Connection c : connections) {
+                    ConnectionStatus st = statuses.get(c.id());
+                    if (st != null) {
+                        out.println("  " + c.id() + ": " + printable(st.describe()));
+                    }
+                }
+            }
         }
         if (!fusectl) {
             out.println();
@@ -154,7 +175,8 @@ public final class ConnectionsCommand implements Callable<Integer> {
         return sb.toString();
     }
 
-    static String toJson(boolean fusectl, List<Connection> connections, List<TaskInfo> waiting) {
+    static String toJson(boolean fusectl, List<Connection> connections, Map<Long, ConnectionStatus> statuses,
+                         List<TaskInfo> waiting) {
         StringBuilder sb = new StringBuilder();
         sb.append("{\"fusectlMounted\":").append(fusectl).append(",\"connections\":[");
         for (int i = 0; i < connections.size(); i++) {
@@ -168,6 +190,7 @@ public final class ConnectionsCommand implements Callable<Integer> {
             sb.append(",\"source\":").append(c.mount().map(m -> quote(m.source())).orElse("null"));
             sb.append(",\"daemonPid\":").append(intOrNull(c.daemonPid()));
             sb.append(",\"waiting\":").append(intOrNull(c.waiting()));
+            sb.append(",\"protocol\":").append(protocolJson(statuses.get(c.id())));
             sb.append('}');
         }
         sb.append("],\"waitingTasks\":[");
@@ -192,6 +215,29 @@ public final class ConnectionsCommand implements Callable<Integer> {
         }
         sb.append("]}");
         return sb.toString();
+    }
+
+    /** What a fuseguard daemon negotiated, or null. */
+    private static String protocolJson(ConnectionStatus st) {
+        if (st == null) {
+            return "null";
+        }
+        return "{\"version\":" + quote(st.protocol()) + ",\"kernelMinor\":" + st.kernelMinor()
+                + ",\"capabilities\":" + stringArray(st.capabilities()) + ",\"offeredUnused\":"
+                + stringArray(st.offeredUnused()) + ",\"passthrough\":" + quote(st.passthrough())
+                + ",\"writebackCache\":" + st.writebackCache() + ",\"readdirPlus\":" + st.readdirPlus()
+                + ",\"cloneFd\":" + st.cloneFd() + ",\"ioUring\":" + st.ioUring() + "}";
+    }
+
+    private static String stringArray(List<String> l) {
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0; i < l.size(); i++) {
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append(quote(l.get(i)));
+        }
+        return sb.append(']').toString();
     }
 
     private static String intOrNull(OptionalInt v) {

@@ -34,6 +34,10 @@ public final class DrillCommand implements Callable<Integer> {
     @Option(names = "--fuseguard-only", description = "skip the plain jnr-fuse controls")
     boolean fuseguardOnly;
 
+    @Option(names = "--writeback-cache", description = "run fuseguard's daemons with the kernel's writeback cache "
+            + "(MountSettings.writebackCache): its side must stay clean with it too")
+    boolean writebackCache;
+
     @Option(names = "--work-dir", paramLabel = "DIR", description = "where mount points and daemon logs go "
             + "(default: a new temporary directory)")
     Path workDir;
@@ -54,7 +58,8 @@ public final class DrillCommand implements Callable<Integer> {
                     : List.of("plain", "fuseguard")) {
                 err.printf("drill: %s with %s ...%n", s.description(), impl);
                 err.flush();
-                outcomes.add(runner.run(s, impl));
+                outcomes.add(runner.run(s, impl, impl.equals("fuseguard") && writebackCache ? List.of("writeback")
+                        : List.of()));
             }
         }
         out.print(io.fuseguard.drill.DrillTable.render(outcomes));

@@ -2,6 +2,7 @@ package io.fuseguard.cli;
 
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.examples.upload.Backend;
+import io.fuseguard.examples.upload.CacheLock;
 import io.fuseguard.examples.upload.CachedUploadFs;
 import io.fuseguard.examples.upload.DirectoryBackend;
 import io.fuseguard.examples.upload.FaultInjectingBackend;
@@ -119,7 +120,8 @@ final class MountUploadCommand extends MountSubcommand {
     private void checkLayout(Path dir) {
         try {
             UploadLayout.check(mountPoint(), cache, dir, createBackend);
-        } catch (UploadLayout.BadLayoutException e) {
+            CacheLock.probe(cache); // a second daemon on one cache would lose the first one's uploads
+        } catch (UploadLayout.BadLayoutException | CacheLock.InUseException e) {
             throw new FuseguardCommand.BadInputException(e.getMessage());
         }
     }
@@ -129,7 +131,11 @@ final class MountUploadCommand extends MountSubcommand {
         Backend be = withFaults(uploadBackend());
         uploadBackend = be;
         Files.createDirectories(cache);
-        return new CachedUploadFs(cache, be);
+        try {
+            return new CachedUploadFs(cache, be);
+        } catch (CacheLock.InUseException e) {
+            throw new FuseguardCommand.BadInputException(e.getMessage());
+        }
     }
 
     @Override

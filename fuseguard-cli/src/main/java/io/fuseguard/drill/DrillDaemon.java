@@ -24,9 +24,9 @@ import java.util.List;
  * <p>Arguments: {@code plain|fuseguard MOUNTPOINT [hold] [clients=N] [stall-flush] [flush-deadline-ms=N]
  * [self-open] [fs=drill|ndrive|sink] [store=DIR] [indexer] [indexer-interval-ms=N] [indexer-report-ms=N]
  * [stall-upload] [policy=default|bounded|no-flush] [self=auto|allow|refuse] [source=DIR] [supervise]
- * [pid-file=FILE]}. {@code fs=directory} serves {@link DirectoryJnrFs} of {@code source}; {@code supervise}
- * (fuseguard only) makes this process a supervisor whose workers run this same command and serve the mount
- * ({@code pid-file} then holds the active worker's pid). With {@code fs=ndrive} the daemon
+ * [pid-file=FILE] [writeback]}. {@code fs=directory} serves {@link DirectoryJnrFs} of {@code source};
+ * {@code supervise} (fuseguard only) makes this process a supervisor whose workers run this same command and serve
+ * the mount ({@code pid-file} then holds the active worker's pid). With {@code fs=ndrive} the daemon
  * serves {@link NdriveFs} uploading to {@code store}; {@code indexer} starts its indexer (which keeps
  * {@code /index.db} open on the mount; every second unless {@code indexer-interval-ms} says otherwise);
  * {@code indexer-report-ms} lets it run that long more and prints {@code INDEXER indexed=N errors=N last=...}
@@ -34,7 +34,7 @@ import java.util.List;
  * hangs. {@code fs=sink} serves {@link SinkFs} (writes counted and dropped). {@code policy} and {@code self} set
  * fuseguard's flush and self-access policies ({@code self=allow} is
  * {@link SelfAccessPolicy#ALLOW_WITH_WARNING}); without them a scenario's own choice (or the defaults) applies.
- * Plain jnr-fuse ignores both.
+ * {@code writeback} turns fuseguard's writeback cache option on. Plain jnr-fuse ignores all three.
  */
 public final class DrillDaemon {
     private DrillDaemon() {
@@ -60,6 +60,7 @@ public final class DrillDaemon {
         Path source = null;
         boolean supervise = false;
         Path pidFile = null;
+        boolean writeback = false;
         for (int i = 2; i < args.length; i++) {
             String a = args[i];
             if (a.startsWith("source=")) {
@@ -97,6 +98,8 @@ public final class DrillDaemon {
                     case "no-flush" -> FlushPolicy.NO_FLUSH;
                     default -> throw new IllegalArgumentException("unknown policy " + a);
                 };
+            } else if (a.equals("writeback")) {
+                writeback = true;
             } else if (a.startsWith("self=")) {
                 self = switch (a.substring(5)) {
                     case "auto" -> SelfAccessPolicy.AUTO;
@@ -156,6 +159,9 @@ public final class DrillDaemon {
             }
             if (self != null) {
                 c.selfAccessPolicy(self);
+            }
+            if (writeback) {
+                c.writebackCache(true);
             }
             FuseMount m = JnrFuseMount.mount(fs, mp, c.build());
             if (Supervisor.isWorker()) {

@@ -11,7 +11,10 @@ import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
 
+import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.kernel.Tasks;
+import io.fuseguard.mount.FuseMount;
+import io.fuseguard.testkit.SmallFs;
 import picocli.CommandLine;
 
 class ConnectionsCommandTest {
@@ -23,11 +26,38 @@ class ConnectionsCommandTest {
             Run r = Run.of(new ConnectionsCommand());
             assertThat(r.exit).isZero();
             assertThat(r.err).isEmpty();
-            assertThat(r.out).contains("ID", "MOUNTPOINT", "TYPE", "DAEMON PID", "WAITING");
+            assertThat(r.out).contains("ID", "MOUNTPOINT", "TYPE", "DAEMON PID", "WAITING", "PROTOCOL");
             String row = r.lineContaining(m.mountPoint.toString());
             assertThat(row.trim().split("\\s+"))
+                    .as("a plain jnr-fuse daemon publishes no protocol")
                     .containsExactly(Long.toString(m.connectionId()), m.mountPoint.toString(), m.entry.fsType(),
-                            Long.toString(ProcessHandle.current().pid()), "0");
+                            Long.toString(ProcessHandle.current().pid()), "0", "-");
+        }
+    }
+
+    @Test
+    void showsTheProtocolAndCapabilitiesAFuseguardDaemonNegotiated() throws Exception {
+        FuseTestSupport.assumeFuseUsable();
+        java.nio.file.Path mp = FuseTestSupport.newTempDir("cli-protocol-", "rwxr-xr-x");
+        try (FuseMount m = FuseMount.mount(new SmallFs(), mp,
+                FuseguardConfig.builder().fsName("cli-protocol").shutdownHook(false).build())) {
+            long id = m.connectionId().orElseThrow();
+            String version = "7." + m.protocol().minor();
+            Run r = Run.of(new ConnectionsCommand());
+            assertThat(r.exit).isZero();
+            String row = r.lineContaining(mp.toRealPath().toString());
+            assertThat(row.trim().split("\\s+")).as("the PROTOCOL column").endsWith(version);
+            assertThat(r.out).contains("Negotiated by fuseguard daemons:");
+            assertThat(r.lineContaining("  " + id + ": ")).isEqualTo("  " + id + ": " + version + " (kernel 7."
+                    + m.protocol().kernelMinor() + "); passthrough " + m.passthrough().state() + "; using "
+                    + String.join(", ", m.protocol().used()));
+
+            Run json = Run.of(new ConnectionsCommand(), "--json");
+            assertThat(json.out).contains(",\"protocol\":{\"version\":\"" + version + "\",\"kernelMinor\":"
+                    + m.protocol().kernelMinor() + ",\"capabilities\":[\"" + String.join("\",\"", m.protocol().used())
+                    + "\"]");
+        } finally {
+            java.nio.file.Files.deleteIfExists(mp);
         }
     }
 

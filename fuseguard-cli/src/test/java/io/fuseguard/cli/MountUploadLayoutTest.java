@@ -68,4 +68,46 @@ class MountUploadLayoutTest {
         }
         assertThat(MountTable.load().findByMountPoint(mnt.toRealPath())).isEmpty();
     }
+
+    /**
+     * The layouts of the review of issue 17 (finding 6) that used to mount: a mount point that is a symbolic link
+     * into the cache or into the backend, and a backend that is the cache seen through a bind mount.
+     */
+    @Test
+    void linksAndBindMountsAreSeenThrough() throws Exception {
+        FuseAvailability.assumeUsable();
+        Path cache = tmp.resolve("cache");
+        Path inner = Files.createDirectories(cache.resolve("data").resolve("inner"));
+        Path backend = Files.createDirectory(tmp.resolve("backend"));
+        Path backendInner = Files.createDirectory(backend.resolve("inner"));
+        Path intoCache = Files.createSymbolicLink(tmp.resolve("mp-cache"), inner);
+        Path intoBackend = Files.createSymbolicLink(tmp.resolve("mp-backend"), backendInner);
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path base = Files.createDirectory(tmp.resolve("base"));
+        Path c3 = Files.createDirectory(base.resolve("c3"));
+        Path alias = Files.createDirectory(tmp.resolve("alias"));
+        Child.runOk("mount", "--bind", base.toString(), alias.toString());
+        try {
+            String[][] cases = {
+                    {"is inside --cache", intoCache.toString(), "--cache", cache.toString(), "--backend",
+                            tmp.resolve("backend2").toString(), "--create-backend"},
+                    {"is inside --backend", intoBackend.toString(), "--cache", tmp.resolve("cache2").toString(),
+                            "--backend", backend.toString()},
+                    {"is the same directory as --backend", mnt.toString(), "--cache", c3.toString(), "--backend",
+                            alias.resolve("c3").toString()},
+            };
+            for (String[] c : cases) {
+                List<String> args = new ArrayList<>(List.of("mount", "upload"));
+                args.addAll(List.of(c).subList(1, c.length));
+                Child.Result r = fuseguard(args.toArray(String[]::new));
+                assertThat(r.exit()).as("exit code of %s: %s", args, r.err()).isEqualTo(2);
+                assertThat(r.err()).as("stderr of %s", args).contains("fuseguard: ").contains(c[0]);
+            }
+            assertThat(MountTable.load().findByMountPoint(inner.toRealPath())).isEmpty();
+            assertThat(MountTable.load().findByMountPoint(backendInner.toRealPath())).isEmpty();
+            assertThat(MountTable.load().findByMountPoint(mnt.toRealPath())).isEmpty();
+        } finally {
+            Child.run(Duration.ofSeconds(20), "umount", "-l", alias.toString());
+        }
+    }
 }

@@ -55,6 +55,23 @@ class ExitDeadlockScenariosTest {
     }
 
     /**
+     * The writeback cache option (issue 18): with it, a closing or exiting process writes its dirty pages back
+     * through the daemon before the kernel looks at {@code no_flush}. fuseguard's side of every kill scenario must
+     * stay clean with it on (the daemon's own writable opens are refused under it, see SelfAccess).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Scenario.class, names = "SELF_ACCESS", mode = EnumSource.Mode.EXCLUDE)
+    void fuseguardStaysCleanWithTheWritebackCache(Scenario scenario) throws Exception {
+        Outcome guarded = new DrillRunner(work).run(scenario, "fuseguard", java.util.List.of("writeback"));
+        System.out.printf("%-55s fuseguard, writeback cache: %s (%s)%n", scenario.description(), describe(guarded),
+                guarded.detail());
+        assertThat(guarded.stuckTasks()).isEmpty();
+        assertThat(guarded.teardownMillis()).as("fuseguard side gone").isNotNegative();
+        assertThat(guarded.teardownMillis()).isLessThanOrEqualTo(scenario.limit().toMillis());
+        assertThat(guarded.clean()).isTrue();
+    }
+
+    /**
      * The mission's target, repeated: an unchanged ndrive-style jnr-fuse filesystem served with default
      * configuration, its indexer holding its own file, clients mid-I/O and one mid-close with a stalled upload,
      * its container killed: gone within 200 ms, nothing in D state, no request left waiting, five times in a row.

@@ -1,5 +1,6 @@
 package io.fuseguard.internal.bridge;
 
+import io.fuseguard.api.BackingFile;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.FallocateMode;
@@ -48,6 +49,7 @@ public final class JavaFsOps implements FsOps {
     private final boolean hasFlush;
     private final boolean hasLocks;
     private final boolean hasFlock;
+    private final boolean backsFiles;
 
     /** A bridge for {@code fs}. */
     public JavaFsOps(FuseFileSystem fs, EventReporter events) {
@@ -58,6 +60,7 @@ public final class JavaFsOps implements FsOps {
                 boolean.class);
         this.hasFlock = overrides(fs.getClass(), "flock", String.class, long.class, long.class,
                 FileLock.Type.class, boolean.class);
+        this.backsFiles = overrides(fs.getClass(), "backingFile", String.class, long.class, OpenFlags.class);
         refuseOldSignatures(fs.getClass());
     }
 
@@ -341,6 +344,25 @@ public final class JavaFsOps implements FsOps {
     }
 
     @Override
+    public boolean backsFiles() {
+        return backsFiles;
+    }
+
+    @Override
+    public int backingFile(OpContext c, String path, long fh, int flags) {
+        try {
+            BackingFile b = fs.backingFile(path, fh, OpenFlags.of(flags));
+            if (b == null) {
+                return NO_BACKING;
+            }
+            return b.descriptor() >= 0 ? b.descriptor() : UNKNOWN_DESCRIPTOR;
+        } catch (Throwable t) {
+            failures.map(c, t); // logged as any handler's failure; the open itself succeeded and falls back
+            return NO_BACKING;
+        }
+    }
+
+    @Override
     public int read(OpContext c, String path, long fh, ByteBuffer dst, long offset) {
         try {
             int n = fs.read(path, fh, dst, offset);
@@ -489,9 +511,22 @@ public final class JavaFsOps implements FsOps {
         }
         for (Object[] e : copy) {
             FileAttributes a = (FileAttributes) e[1];
-            out.add((String) e[0], a == null ? 0 : a.inode(), a == null ? 0 : a.type().bits());
+            out.add((String) e[0], a == null ? 0 : a.inode(), a == null ? 0 : a.type().bits(), a);
         }
         return 0;
+    }
+
+    @Override
+    public boolean listedAttributes(Object listed, Attr out) {
+        if (!(listed instanceof FileAttributes a)) {
+            return false;
+        }
+        try {
+            Conversions.fill(out, a);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false; // an owner beyond 32 bits: the entry's LOOKUP answers EIO and logs it
+        }
     }
 
     @Override
@@ -501,7 +536,12 @@ public final class JavaFsOps implements FsOps {
 
     @Override
     public int fsyncdir(OpContext c, String path, long fh, boolean dataOnly) {
-        return -ENOSYS;
+        try {
+            fs.fsyncdir(path, dataOnly); // the directory handle's fh is this bridge's own (0): not passed on
+            return 0;
+        } catch (Throwable t) {
+            return failures.map(c, t);
+        }
     }
 
     @Override

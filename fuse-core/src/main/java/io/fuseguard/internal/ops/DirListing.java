@@ -13,11 +13,21 @@ public final class DirListing {
     private String[] names = new String[16];
     private long[] inos = new long[16];
     private int[] types = new int[16];
+    /** The attributes the filesystem listed with each entry (its bridge's own type), or null. */
+    private Object[] attrs;
     private int size;
     private boolean sealed;
 
     /** Adds an entry; {@code type} is the S_IFMT bits of its mode (0 when unknown), {@code ino} 0 when unknown. */
     public synchronized void add(String name, long ino, int type) {
+        add(name, ino, type, null);
+    }
+
+    /**
+     * Adds an entry with the attributes the filesystem listed for it ({@code listed}: the bridge's own value, turned
+     * into wire attributes by {@link FsOps#listedAttributes} for READDIRPLUS), or null.
+     */
+    public synchronized void add(String name, long ino, int type, Object listed) {
         if (sealed) {
             return;
         }
@@ -25,11 +35,25 @@ public final class DirListing {
             names = Arrays.copyOf(names, size * 2);
             inos = Arrays.copyOf(inos, size * 2);
             types = Arrays.copyOf(types, size * 2);
+            if (attrs != null) {
+                attrs = Arrays.copyOf(attrs, size * 2);
+            }
+        }
+        if (listed != null && attrs == null) {
+            attrs = new Object[names.length];
         }
         names[size] = name;
         inos[size] = ino;
         types[size] = type;
+        if (attrs != null) {
+            attrs[size] = listed;
+        }
         size++;
+    }
+
+    /** The attributes listed with entry {@code i}, or null. */
+    public synchronized Object listed(int i) {
+        return attrs == null ? null : attrs[i];
     }
 
     /** Whether an entry of this name was added. */

@@ -84,6 +84,24 @@ public interface FsOps {
         return open(c, path, flags, out);
     }
 
+    /** {@link #backingFile}: the filesystem names no backing file (or failing to, was logged by the bridge). */
+    int NO_BACKING = -1;
+    /** {@link #backingFile}: the filesystem named a backing file whose descriptor could not be found. */
+    int UNKNOWN_DESCRIPTOR = -2;
+
+    /** Whether the filesystem can name backing files for its opens (FUSE passthrough). */
+    default boolean backsFiles() {
+        return false;
+    }
+
+    /**
+     * The descriptor of the file the kernel should read and write directly for the file just opened as {@code fh}
+     * (a descriptor the filesystem owns and keeps open), {@link #NO_BACKING}, or {@link #UNKNOWN_DESCRIPTOR}.
+     */
+    default int backingFile(OpContext c, String path, long fh, int flags) {
+        return NO_BACKING;
+    }
+
     /** Reads into {@code dst} (position 0, limit = size); returns the byte count. */
     int read(OpContext c, String path, long fh, ByteBuffer dst, long offset);
 
@@ -103,6 +121,14 @@ public interface FsOps {
     int opendir(OpContext c, String path, int flags, OpenResult out);
 
     int readdir(OpContext c, String path, long fh, DirListing out);
+
+    /**
+     * Fills {@code out} with the attributes a listing carried for an entry ({@link DirListing#listed}); false when
+     * they cannot be sent (the kernel then looks the entry up as after a plain READDIR).
+     */
+    default boolean listedAttributes(Object listed, io.fuseguard.internal.wire.Attr out) {
+        return false;
+    }
 
     int releasedir(OpContext c, String path, long fh);
 

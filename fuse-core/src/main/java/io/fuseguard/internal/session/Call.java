@@ -43,6 +43,8 @@ final class Call {
     // Written by the worker before the state becomes RUNNING; read by others after reading the state.
     long unique;
     int opcode;
+    /** The device descriptor the request was read from, where its answer must go (clones keep their own). */
+    int fd;
     Operation operation;
     String path;
     int pid;

@@ -42,6 +42,7 @@ final class CloseWork {
     private final HandleTable handles;
     private final PathLocks paths;
     private final java.util.function.BiConsumer<Throwable, String> fatal;
+    private final Passthrough passthrough;
     private final boolean deferredFlush;
     private final long deadlineNanos;
     private final EventReporter events;
@@ -53,8 +54,9 @@ final class CloseWork {
 
     CloseWork(String name, FsOps ops, NodeTable nodes, HandleTable handles, PathLocks paths, FlushPolicy policy,
               Duration deadline, EventReporter events, int maxStuck,
-              java.util.function.BiConsumer<Throwable, String> fatal) {
+              java.util.function.BiConsumer<Throwable, String> fatal, Passthrough passthrough) {
         this.fatal = fatal;
+        this.passthrough = passthrough;
         this.paths = paths;
         this.maxStuck = maxStuck;
         this.name = name;
@@ -115,10 +117,14 @@ final class CloseWork {
         submit(new Job(h, null, 0, 0, h.isDirectory(), h.openerUid(), h.openerGid(), h.openerPid()));
     }
 
-    /** Counts a handle's release (once): from now on the file is not open through it. */
+    /**
+     * Counts a handle's release (once): from now on the file is not open through it, and the kernel no longer
+     * uses its backing file (closed with the file's last backed open).
+     */
     void noteReleased(Handle h) {
         if (handles.released(h) && !h.isDirectory()) {
             nodes.released(h.node());
+            passthrough.detach(h);
         }
     }
 

@@ -72,10 +72,21 @@ final class ConnectionRequests extends Requests {
             granted |= InitFlags.REQUEST_TIMEOUT;
             o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
         }
+        if (opt.readdirPlus()) {
+            granted |= InitFlags.DO_READDIRPLUS | InitFlags.READDIRPLUS_AUTO; // the kernel picks plus when it pays
+        }
+        if (opt.writebackCache()) {
+            granted |= InitFlags.WRITEBACK_CACHE;
+        }
+        granted |= s.passthrough.capability();
         if (s.ring() != null) {
             granted |= InitFlags.OVER_IO_URING; // the io_uring option, on a kernel with enable_uring set
         }
         granted &= offered; // a capability is used only when this kernel has it
+        s.passthrough.negotiated(granted, minor);
+        if ((granted & InitFlags.PASSTHROUGH) != 0) {
+            o.putInt(Fuse.OUT_HEADER + Fuse.INIT_OUT_MAX_STACK_DEPTH, Passthrough.MAX_STACK_DEPTH);
+        }
         if ((granted >>> 32) != 0) {
             granted |= InitFlags.INIT_EXT;
         }
@@ -101,6 +112,7 @@ final class ConnectionRequests extends Requests {
         long now = System.nanoTime();
         c.unique = r.unique;
         c.opcode = r.opcode;
+        c.fd = r.fd;
         c.operation = Operation.GETATTR;
         c.path = "/";
         c.pid = r.pid;
@@ -131,6 +143,7 @@ final class ConnectionRequests extends Requests {
         if (ring != null) {
             ring.initAnswered((granted & InitFlags.OVER_IO_URING) != 0, maxWrite, maxPages);
         }
+        s.passthrough.afterInit(granted);
         s.markInitialized();
     }
 

@@ -89,7 +89,7 @@ final class Dispatcher {
             case Fuse.REMOVEXATTR -> Operation.REMOVEXATTR;
             case Fuse.FLUSH -> Operation.FLUSH;
             case Fuse.OPENDIR -> Operation.OPENDIR;
-            case Fuse.READDIR -> Operation.READDIR;
+            case Fuse.READDIR, Fuse.READDIRPLUS -> Operation.READDIR;
             case Fuse.RELEASEDIR -> Operation.RELEASEDIR;
             case Fuse.FSYNCDIR -> Operation.FSYNCDIR;
             case Fuse.ACCESS -> Operation.ACCESS;
@@ -110,6 +110,7 @@ final class Dispatcher {
     // ---- entry points --------------------------------------------------------------------------------------
 
     void dispatch(Worker w, Request r) {
+        w.replyFd = r.fd;
         w.context.journalUnique = r.unique;
         try {
             dispatchRead(w, r);
@@ -160,6 +161,7 @@ final class Dispatcher {
      * handler runs on this thread.
      */
     void dispatchWithoutHandlers(Worker w, Request r) {
+        w.replyFd = r.fd;
         if ((r.opcode == Fuse.RELEASE || r.opcode == Fuse.RELEASEDIR) && r.unique < 0 && resent.answer(w, r)) {
             w.justRead = 0;
             return; // resent, and released by the previous worker already (its close work is finished anyway)
@@ -209,7 +211,7 @@ final class Dispatcher {
     /** Puts a request in its lane's queue with its deadline; answers the overload errno when the queue is full. */
     private boolean queue(Worker w, Request r, Lane lane) {
         long now = System.nanoTime();
-        QueuedRequest q = new QueuedRequest(r.buf, r.length, now, now + s.deadlines[kindOf(r).ordinal()]);
+        QueuedRequest q = new QueuedRequest(r.buf, r.length, r.fd, now, now + s.deadlines[kindOf(r).ordinal()]);
         if (lane.offer(q)) {
             return true;
         }
@@ -244,6 +246,7 @@ final class Dispatcher {
     private volatile boolean malformedNameLogged;
 
     private void run(Worker w, Request r, Lane lane, long deadline) {
+        w.replyFd = r.fd;
         w.call.lane = lane;
         w.context.journalUnique = r.unique;
         try {
@@ -332,6 +335,7 @@ final class Dispatcher {
             case Fuse.FLUSH -> files.flush(w, r, deadline);
             case Fuse.OPENDIR -> dirs.opendir(w, r, deadline);
             case Fuse.READDIR -> dirs.readdir(w, r, deadline);
+            case Fuse.READDIRPLUS -> dirs.readdirplus(w, r, deadline);
             case Fuse.FSYNCDIR -> dirs.fsyncdir(w, r, deadline);
             case Fuse.ACCESS -> attrs.access(w, r, deadline);
             case Fuse.CREATE -> files.create(w, r, deadline);

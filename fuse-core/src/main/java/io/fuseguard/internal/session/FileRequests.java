@@ -1,8 +1,10 @@
 package io.fuseguard.internal.session;
 
+import io.fuseguard.api.GuardEvent;
 import io.fuseguard.api.Operation;
 import io.fuseguard.api.OperationKind;
 import io.fuseguard.config.FlushPolicy;
+import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.OpContext;
 import io.fuseguard.internal.tree.Handle;
 import io.fuseguard.internal.tree.Node;
@@ -13,6 +15,7 @@ import java.nio.ByteBuffer;
 
 import static io.fuseguard.internal.sys.Syscalls.EBADF;
 import static io.fuseguard.internal.sys.Syscalls.EEXIST;
+import static io.fuseguard.internal.sys.Syscalls.EDEADLK;
 import static io.fuseguard.internal.sys.Syscalls.EINVAL;
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
@@ -22,6 +25,7 @@ import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
  * as close-time work).
  */
 final class FileRequests extends Requests {
+    private static final int O_ACCMODE = 03;
 
     FileRequests(Requests.Shared shared) {
         super(shared);
@@ -41,6 +45,35 @@ final class FileRequests extends Requests {
         return f;
     }
 
+    /**
+     * The FOPEN flags of an open the kernel serves from a backing file: only those the kernel allows beside
+     * {@link Fuse#FOPEN_PASSTHROUGH} (no direct I/O, which would send reads and writes to the daemon again, no kept
+     * cache: the backing file has its own).
+     */
+    int passthroughFlags() {
+        return Fuse.FOPEN_PASSTHROUGH | (policy != FlushPolicy.BOUNDED ? Fuse.FOPEN_NOFLUSH : 0);
+    }
+
+    /**
+     * The backing id to answer the open of {@code h} with (0: none), on a mount that passes I/O through:
+     * {@code backingFd} is what the filesystem named for it, asked inside the open's guarded section.
+     */
+    private int backing(Worker w, Handle h, int backingFd, int flags, String path) {
+        return s.passthrough.attach(h, backingFd, (flags & O_ACCMODE) != 0, path,
+                w.outAddress + w.buffers.outCapacity - Fuse.BACKING_MAP_SIZE);
+    }
+
+    /** Whether an open for writing by the daemon's own thread was refused (answered EDEADLK) under writeback. */
+    private boolean refusedWrite(Worker w, Request r, int flags, Operation op, String path) {
+        if (!opt.writebackCache() || (flags & O_ACCMODE) == 0 || !s.selfAccess.refuseWrite(path, r.pid)) {
+            return false;
+        }
+        reply(w, r, EDEADLK);
+        events.report(GuardEvent.Type.SELF_ACCESS, op, path, r.pid, System.nanoTime(), EDEADLK, null,
+                "refused: an open for writing by the daemon itself, with the writeback cache on");
+        return true;
+    }
+
     void open(Worker w, Request r, long deadline) {
         int flags = r.i32(0);
         if (isProbe(r)) {
@@ -54,6 +87,9 @@ final class FileRequests extends Requests {
             reply(w, r, ENOENT);
             return;
         }
+        if (opt.writebackCache() && refusedWrite(w, r, flags, Operation.OPEN, nodes.path(n))) {
+            return;
+        }
         if (!beginOn(w, r, Operation.OPEN, OperationKind.METADATA, n, null, deadline, false)) {
             return;
         }
@@ -63,6 +99,8 @@ final class FileRequests extends Requests {
         int rc = ops.open(c, path, flags, c.open);
         long fh = c.open.fh;
         int fopen = c.open.openFlags;
+        boolean passthrough = s.passthrough.usable();
+        int backingFd = rc >= 0 && passthrough ? ops.backingFile(c, path, fh, flags) : FsOps.NO_BACKING;
         if (!end(w, r, rc)) {
             if (rc >= 0) {
                 s.closeWork.releaseLateOpen(n, fh, flags, false); // the caller was told it failed
@@ -75,7 +113,8 @@ final class FileRequests extends Requests {
         }
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
-        encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), openFlags(fopen));
+        int backing = passthrough ? backing(w, h, backingFd, flags, path) : 0;
+        encodeOpen(w.out, Fuse.OUT_HEADER, h.id(), backing > 0 ? passthroughFlags() : openFlags(fopen), backing);
         if (!replyOk(w, r, Fuse.OPEN_OUT)) {
             // the caller went away: no RELEASE will come
             s.closeWork.release(h, r.uid, r.gid, r.pid);
@@ -89,6 +128,9 @@ final class FileRequests extends Requests {
         int umask = r.i32(8);
         String name = r.string(16);
         String path = newPath(w, r, parent, name);
+        if (path != null && refusedWrite(w, r, flags, Operation.CREATE, path)) {
+            return;
+        }
         if (path == null || !begin(w, r, Operation.CREATE, OperationKind.METADATA, path, null, deadline, umask)
                 || !pin(w, r, parent, name)) {
             return;
@@ -121,6 +163,12 @@ final class FileRequests extends Requests {
                 ops.release(c, path, fh, flags);
             }
         }
+        boolean passthrough = s.passthrough.usable();
+        int backingFd = FsOps.NO_BACKING;
+        if (rc >= 0 && passthrough) {
+            c.operation = Operation.CREATE;
+            backingFd = ops.backingFile(c, path, fh, flags);
+        }
         if (!end(w, r, rc)) {
             if (rc >= 0) {
                 Node n = nodes.lookup(parent, name);
@@ -139,7 +187,9 @@ final class FileRequests extends Requests {
                 : nodes.lookup(parent, name, reportsIno ? a.ino : 0, Integer.toUnsignedLong(a.nlink));
         nodes.opened(n);
         Handle h = s.handles.add(n, fh, flags, false, r.uid, r.gid, r.pid);
-        encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), openFlags(fopen));
+        int backing = passthrough ? backing(w, h, backingFd, flags, path) : 0;
+        encodeOpen(w.out, Fuse.OUT_HEADER + Fuse.ENTRY_OUT, h.id(), backing > 0 ? passthroughFlags()
+                : openFlags(fopen), backing);
         if (!sendEntry(w, r, n, a, Fuse.OPEN_OUT)) {
             s.closeWork.release(h, r.uid, r.gid, r.pid);
         }

@@ -35,13 +35,21 @@ import java.util.Set;
  * @param defaultPermissions whether the kernel checks permissions ({@code default_permissions})
  * @param intr            honour every kernel interrupt ({@code intr}); by default, as libfuse, only a caller that is
  *                        being killed is let go
+ * @param passthrough     let the filesystem's backing files serve reads and writes (FUSE passthrough), when it names
+ *                        any; off with {@code no_passthrough}
+ * @param writebackCache  the kernel caches writes and sends them later ({@code writeback_cache}, libfuse 3's name)
+ * @param readdirPlus     listings carry the entries' attributes ({@code readdirplus}), so the kernel caches them
+ *                        and needs no lookup per entry
+ * @param cloneFd         each request thread reads from its own clone of the connection's device
+ *                        ({@code clone_fd}, libfuse 3's name)
  * @param ioUring         serve requests over io_uring ({@code io_uring}, libfuse 3's name) when the kernel can
  */
 public record MountOptions(List<String> kernel, double entryTimeout, double attrTimeout, double negativeTimeout,
                     boolean useIno, boolean readdirIno, boolean hardRemove, int umask, int uid, int gid,
                     boolean directIo, boolean kernelCache, int maxWrite, int maxReadahead, boolean asyncRead,
                     boolean atomicOTrunc, int maxBackground, int congestionThreshold, boolean readOnly,
-                    boolean defaultPermissions, boolean intr, boolean ioUring) {
+                    boolean defaultPermissions, boolean intr, boolean passthrough, boolean writebackCache,
+                    boolean readdirPlus, boolean cloneFd, boolean ioUring) {
 
     /** Options of the kernel mount that libfuse's fuse_mount passes on. */
     private static final Set<String> KERNEL = Set.of("allow_other", "allow_root", "default_permissions", "fsname",
@@ -78,6 +86,10 @@ public record MountOptions(List<String> kernel, double entryTimeout, double attr
         boolean ro = false;
         boolean defaultPermissions = false;
         boolean intr = false;
+        boolean passthrough = true;
+        boolean writebackCache = false;
+        boolean readdirPlus = false;
+        boolean cloneFd = false;
         boolean ioUring = false;
         for (String o : options) {
             int eq = o.indexOf('=');
@@ -85,6 +97,10 @@ public record MountOptions(List<String> kernel, double entryTimeout, double attr
             String value = eq < 0 ? null : o.substring(eq + 1);
             switch (key) {
                 case "intr" -> intr = flag(o, value);
+                case "no_passthrough" -> passthrough = !flag(o, value);
+                case "writeback_cache" -> writebackCache = flag(o, value);
+                case "readdirplus" -> readdirPlus = flag(o, value);
+                case "clone_fd" -> cloneFd = flag(o, value);
                 case "io_uring" -> ioUring = flag(o, value);
                 case "intr_signal" -> throw new MountException(MountException.Reason.OPTION_REJECTED,
                         "mount option '" + o + "' is not supported: libfuse sends that signal to its threads; "
@@ -129,9 +145,17 @@ public record MountOptions(List<String> kernel, double entryTimeout, double attr
                 }
             }
         }
+        if (cloneFd && ioUring) {
+            // With io_uring requests come on ring entries, not from device reads, and an answer to one that came
+            // from /dev/fuse must go back through the descriptor it was read from: the clones would add nothing
+            // and break that.
+            throw new MountException(MountException.Reason.OPTION_REJECTED, "mount options 'clone_fd' and "
+                    + "'io_uring' cannot be combined: with io_uring requests do not come from device reads; drop one");
+        }
         return new MountOptions(List.copyOf(kernel), entry, attr, negative, useIno, readdirIno, hardRemove, umask,
                 uid, gid, directIo, kernelCache, maxWrite, maxReadahead, asyncRead, atomicOTrunc, maxBackground,
-                congestion, ro, defaultPermissions, intr, ioUring);
+                congestion, ro, defaultPermissions, intr, passthrough, writebackCache, readdirPlus, cloneFd,
+                ioUring);
     }
 
     private static boolean flag(String o, String value) {

@@ -11,12 +11,12 @@ final class QueuedRequest {
     final long deadlineNanos;
     private final AtomicBoolean taken = new AtomicBoolean();
 
-    QueuedRequest(ByteBuffer from, int length, long arrivedNanos, long deadlineNanos) {
+    QueuedRequest(ByteBuffer from, int length, int fd, long arrivedNanos, long deadlineNanos) {
         ByteBuffer copy = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < length; i++) {
             copy.put(i, from.get(i));
         }
-        request.load(copy, length);
+        request.load(copy, length, fd);
         this.arrivedNanos = arrivedNanos;
         this.deadlineNanos = deadlineNanos;
     }

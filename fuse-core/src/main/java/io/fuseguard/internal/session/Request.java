@@ -10,6 +10,8 @@ import java.util.Arrays;
 final class Request {
     ByteBuffer buf;
     int length;
+    /** The device descriptor it was read from: its answer goes there (a clone's requests are its own). */
+    int fd;
     int opcode;
     long unique;
     long nodeid;
@@ -19,7 +21,8 @@ final class Request {
     /** End of the operation's arguments (extensions excluded). */
     int end;
 
-    void load(ByteBuffer b, int n) {
+    void load(ByteBuffer b, int n, int fd) {
+        this.fd = fd;
         buf = b;
         length = n;
         opcode = b.getInt(Fuse.H_OPCODE);

@@ -157,6 +157,7 @@ abstract class Requests {
         long d = deadline != 0 ? deadline : now + s.deadlines[kind.ordinal()];
         c.unique = r.unique;
         c.opcode = r.opcode;
+        c.fd = r.fd;
         c.operation = op;
         c.path = path;
         c.pid = r.pid;
@@ -291,7 +292,11 @@ abstract class Requests {
     }
 
     void encodeEntry(ByteBuffer o, long nodeid, long generation, Attr a, long validSec, int validNsec) {
-        int at = Fuse.OUT_HEADER;
+        encodeEntryAt(o, Fuse.OUT_HEADER, nodeid, generation, a, validSec, validNsec);
+    }
+
+    /** A {@code fuse_entry_out} at {@code at}. */
+    void encodeEntryAt(ByteBuffer o, int at, long nodeid, long generation, Attr a, long validSec, int validNsec) {
         o.putLong(at, nodeid);
         o.putLong(at + 8, generation);
         o.putLong(at + 16, validSec);
@@ -428,8 +433,13 @@ abstract class Requests {
     }
 
     static void encodeOpen(ByteBuffer o, int at, long fh, int flags) {
+        encodeOpen(o, at, fh, flags, 0);
+    }
+
+    /** {@code fuse_open_out}: the handle, the FOPEN flags and the backing id (0: none). */
+    static void encodeOpen(ByteBuffer o, int at, long fh, int flags, int backingId) {
         o.putLong(at, fh);
         o.putInt(at + 8, flags);
-        o.putInt(at + 12, 0);
+        o.putInt(at + 12, backingId);
     }
 }

@@ -21,13 +21,17 @@ final class SelfAccess {
     private static final int MAX_REMEMBERED = 1024;
 
     private final SelfAccessPolicy policy;
+    private final SelfAccessPolicy configured;
+    private final boolean writeback;
     private final FlushPolicy flushPolicy;
     private final boolean refuse;
     private final Set<String> logged = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean infoLogged = new AtomicBoolean();
     private volatile int exemptTid;
 
-    SelfAccess(SelfAccessPolicy configured, FlushPolicy flushPolicy) {
+    SelfAccess(SelfAccessPolicy configured, FlushPolicy flushPolicy, boolean writeback) {
+        this.configured = configured;
+        this.writeback = writeback;
         this.flushPolicy = flushPolicy;
         this.policy = configured == SelfAccessPolicy.AUTO
                 ? (flushPolicy == FlushPolicy.BOUNDED ? SelfAccessPolicy.REFUSE : SelfAccessPolicy.ALLOW)
@@ -82,6 +86,44 @@ final class SelfAccess {
                             + "requests is being served, its exit waits for the kernel's request timeout (Linux "
                             + "6.15+) or for 'fuseguard guard'. (Logged once.)", pid, path, flushPolicy);
                 }
+                return false;
+            }
+        }
+    }
+
+    /**
+     * Under the writeback cache: whether to refuse (EDEADLK) an open for writing that comes from the daemon's own
+     * thread. With the cache the kernel writes a file's dirty pages back when it is closed, before it looks at
+     * {@code no_flush}: a daemon killed while it holds a file of its own mount with dirty pages would, as it exits,
+     * wait for WRITE answers that none of its threads is left to give (until the kernel's request timeout, if
+     * any). Refused under {@link SelfAccessPolicy#AUTO} (reading stays allowed: it leaves nothing dirty), served
+     * with a warning under {@link SelfAccessPolicy#ALLOW_WITH_WARNING}, served under {@link SelfAccessPolicy#ALLOW}
+     * (the operator's choice); {@link SelfAccessPolicy#REFUSE} refuses every request already.
+     */
+    boolean refuseWrite(String path, int pid) {
+        if (!writeback || refuse || pid <= 0 || pid == exemptTid || !Syscalls.isOwnThread(pid)) {
+            return false;
+        }
+        switch (configured) {
+            case AUTO -> {
+                if (remember("w:" + path)) {
+                    LOG.warn("Refused an open for writing of {} with EDEADLK: it comes from the daemon's own thread "
+                            + "{}, and with the writeback cache a daemon killed while holding dirty pages of its own "
+                            + "mount could not finish exiting (its close writes them back through itself). Use "
+                            + "FuseMount.inProcess(), or SelfAccessPolicy.ALLOW to accept that risk. (Logged once "
+                            + "per path.)", path, pid);
+                }
+                return true;
+            }
+            case ALLOW_WITH_WARNING -> {
+                if (remember("w:" + path)) {
+                    LOG.warn("Serving an open for writing of {} from the daemon's own thread {} with the writeback "
+                            + "cache on (SelfAccessPolicy.ALLOW_WITH_WARNING): killed while it has dirty pages there, "
+                            + "the daemon cannot finish exiting. (Logged once per path.)", path, pid);
+                }
+                return false;
+            }
+            default -> {
                 return false;
             }
         }

@@ -47,6 +47,7 @@ public final class Session {
     final io.fuseguard.internal.tree.PathLocks paths = new io.fuseguard.internal.tree.PathLocks(nodes);
     final Probe probe = new Probe();
     final SelfAccess selfAccess;
+    final Passthrough passthrough;
     final CloseWork closeWork;
     final Dispatcher dispatcher;
     final Notifier notifier;
@@ -117,15 +118,19 @@ public final class Session {
         // Threads are kept rather than churned: a new thread costs a start and page faults on fresh buffers.
         this.maxIdle = Math.max(8, 2 * Runtime.getRuntime().availableProcessors());
         this.maxStuck = config.guard().maxStuckThreads();
+        this.cloning = options.cloneFd();
         int reserve = Math.max(1, maxLive / 8);
         this.metadataLane = new Lane("metadata", Math.max(1, maxLive - reserve), config.guard().queueCapacity());
         this.dataLane = new Lane("data", Math.max(1, maxLive - reserve), config.guard().queueCapacity());
         int maxWrite = options.maxWrite();
         this.inCapacity = Math.max(Fuse.MIN_READ_BUFFER, maxWrite + 4096);
         this.outCapacity = Fuse.OUT_HEADER + Math.max(maxWrite, 65536) + 4096;
-        this.selfAccess = new SelfAccess(config.guard().selfAccessPolicy(), config.guard().flushPolicy());
+        this.selfAccess = new SelfAccess(config.guard().selfAccessPolicy(), config.guard().flushPolicy(),
+                options.writebackCache());
+        this.passthrough = new Passthrough(name, this, ops, options);
         this.closeWork = new CloseWork(name, ops, nodes, handles, paths, config.guard().flushPolicy(),
-                config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal);
+                config.guard().deadline(OperationKind.DATA), events, config.guard().maxStuckThreads(), this::fatal,
+                passthrough);
         this.dispatcher = new Dispatcher(this, ops, config, options, events, metrics);
         this.notifier = new Notifier(this);
         ops.pollWaker(notifier::pollWakeup); // a jnr-fuse filesystem's fuse_notify_poll
@@ -163,6 +168,7 @@ public final class Session {
     public boolean supervise(io.fuseguard.internal.state.StateJournal j) {
         long t0 = System.nanoTime();
         journal = j;
+        passthrough.offForSupervision();
         io.fuseguard.internal.state.StateJournal.Init init = j.init();
         if (init == null) {
             nodes.record(j);
@@ -297,7 +303,7 @@ public final class Session {
         for (int i = 0; i < MIN_THREADS; i++) {
             spawn();
         }
-        sentinel = new Worker(this, new WorkerBuffers(inCapacity, outCapacity), 0, Worker.Role.SENTINEL);
+        sentinel = new Worker(this, new WorkerBuffers(inCapacity, outCapacity, fd), 0, Worker.Role.SENTINEL);
         sentinel.start();
         watchdog = new Thread(this::watch, "fuseguard-watchdog-" + name);
         watchdog.setDaemon(true);
@@ -451,7 +457,7 @@ public final class Session {
                 spawn(); // keep a thread waiting for the next request while this one runs a handler
             }
             requests.increment();
-            w.request.load(w.in, (int) n);
+            w.request.load(w.in, (int) n, w.buffers.fd);
             dispatching.incrementAndGet();
             try {
                 if (quiescing && !withoutAnswer(w.request.opcode)) {
@@ -514,7 +520,7 @@ public final class Session {
                 return;
             }
             requests.increment();
-            w.request.load(w.in, (int) n);
+            w.request.load(w.in, (int) n, w.buffers.fd);
             w.justRead = w.request.unique;
             if (!sentinelReported.getAndSet(true)) {
                 events.report(GuardEvent.Type.OVERLOADED, Dispatcher.operationOf(w.request.opcode), "",
@@ -552,8 +558,37 @@ public final class Session {
     /** Buffers for a new request thread: one a finished thread gave back, or new ones (full size: pooled again). */
     private WorkerBuffers buffers() {
         WorkerBuffers b = bufferPool.poll();
-        return b != null ? b : new WorkerBuffers(inCapacity, outCapacity);
+        return b != null ? b : new WorkerBuffers(inCapacity, outCapacity, readDescriptor());
     }
+
+    /**
+     * The device descriptor new buffers read from: the connection's own, or with {@code clone_fd} a new clone of
+     * it (kept until the connection ends; see {@link WorkerBuffers#fd}). A clone that fails (a kernel without
+     * {@code FUSE_DEV_IOC_CLONE}, or /dev/fuse not openable) turns cloning off, said once.
+     */
+    private int readDescriptor() {
+        if (!cloning) {
+            return fd;
+        }
+        synchronized (clones) {
+            if (connectionEnded) {
+                return fd;
+            }
+            int c = Syscalls.cloneDevice(fd);
+            if (c < 0) {
+                cloning = false;
+                LOG.info("{}: cannot clone the connection's device (errno {}): every request thread reads from the one "
+                        + "descriptor (clone_fd off)", name, -c);
+                return fd;
+            }
+            clones.add(c);
+            return c;
+        }
+    }
+
+    /** Device clones made for request threads ({@code clone_fd}); guarded by itself. */
+    private final List<Integer> clones = new java.util.ArrayList<>();
+    private volatile boolean cloning;
 
     /**
      * Waits (at most a millisecond) until every request read before {@code unique} by another thread has begun its
@@ -650,18 +685,21 @@ public final class Session {
         if (ring != null && ring.answer(unique, w.outAddress, Fuse.OUT_HEADER + payload)) {
             return true; // it came on an io_uring entry: committed there
         }
-        long r = Syscalls.write(fd, w.outAddress, Fuse.OUT_HEADER + payload);
+        long r = Syscalls.write(w.replyFd, w.outAddress, Fuse.OUT_HEADER + payload);
         if (r >= 0) {
             return true;
         }
         if (sendFailed(r, unique, w.call.operation)) {
-            sendError(unique, Syscalls.EIO);
+            sendError(w.replyFd, unique, Syscalls.EIO);
         }
         return false;
     }
 
-    /** Writes an error answer from a thread that is not a worker (watchdog, interrupts, shutdown). */
-    void sendError(long unique, int errno) {
+    /**
+     * Writes an error answer from a thread that is not a worker (watchdog, interrupts, shutdown), through the
+     * device descriptor the request was read from.
+     */
+    void sendError(int device, long unique, int errno) {
         if (errno <= 0 || errno > MAX_ERRNO) {
             badError(null, errno);
             errno = Syscalls.EIO;
@@ -674,7 +712,7 @@ public final class Session {
             watchdogOut.putInt(0, Fuse.OUT_HEADER);
             watchdogOut.putInt(4, -errno);
             watchdogOut.putLong(8, unique);
-            long r = Syscalls.write(fd, watchdogOutAddress, Fuse.OUT_HEADER);
+            long r = Syscalls.write(device, watchdogOutAddress, Fuse.OUT_HEADER);
             if (r < 0) {
                 sendFailed(r, unique, null);
             }
@@ -778,7 +816,7 @@ public final class Session {
         long unique = c.unique;
         // The thread is given up first, so that what queued behind it runs by the time the caller hears back.
         boolean replaced = takeOffBooks(w, c);
-        sendError(unique, lockSafe(c.opcode, errno));
+        sendError(c.fd, unique, lockSafe(c.opcode, errno));
         StackTraceElement[] stack = w.getStackTrace();
         long flags = s & (Call.THREAD_INTERRUPTED | Call.KERNEL_INTERRUPTED);
         boolean interrupt = interruptHandlers && c.opcode != Fuse.FLUSH;
@@ -826,7 +864,7 @@ public final class Session {
         }
         for (QueuedRequest q : lane.queue) {
             if (now - q.deadlineNanos > 0 && lane.remove(q)) {
-                sendError(q.request.unique, lockSafe(q.request.opcode, timeoutErrno));
+                sendError(q.request.fd, q.request.unique, lockSafe(q.request.opcode, timeoutErrno));
                 events.report(GuardEvent.Type.TIMEOUT, Dispatcher.operationOf(q.request.opcode), "",
                         q.request.pid, q.arrivedNanos, timeoutErrno, null,
                         "waited in the " + lane.name + " queue (all " + lane.budget + " threads of the lane busy)");
@@ -940,7 +978,7 @@ public final class Session {
             c.set(s);
             return;
         }
-        sendError(unique, Syscalls.EINTR);
+        sendError(c.fd, unique, Syscalls.EINTR);
         long flags = Call.KERNEL_INTERRUPTED;
         w.context.interrupted = true;
         boolean interrupt = interruptHandlers && c.opcode != Fuse.FLUSH;
@@ -960,8 +998,8 @@ public final class Session {
     private static boolean answersInterruptAtOnce(int opcode) {
         return switch (opcode) {
             case Fuse.LOOKUP, Fuse.GETATTR, Fuse.READLINK, Fuse.OPEN, Fuse.READ, Fuse.STATFS, Fuse.GETXATTR,
-                    Fuse.LISTXATTR, Fuse.OPENDIR, Fuse.READDIR, Fuse.ACCESS, Fuse.FSYNC, Fuse.FSYNCDIR,
-                    Fuse.FLUSH, Fuse.GETLK, Fuse.SETLKW, Fuse.LSEEK, Fuse.STATX, Fuse.POLL -> true;
+                    Fuse.LISTXATTR, Fuse.OPENDIR, Fuse.READDIR, Fuse.READDIRPLUS, Fuse.ACCESS, Fuse.FSYNC,
+                    Fuse.FSYNCDIR, Fuse.FLUSH, Fuse.GETLK, Fuse.SETLKW, Fuse.LSEEK, Fuse.STATX, Fuse.POLL -> true;
             default -> false;
         };
     }
@@ -988,7 +1026,7 @@ public final class Session {
                 if (!lane.remove(q)) {
                     return false;
                 }
-                sendError(unique, Syscalls.EINTR);
+                sendError(q.request.fd, unique, Syscalls.EINTR);
                 events.report(GuardEvent.Type.INTERRUPTED, Dispatcher.operationOf(q.request.opcode), "",
                         q.request.pid, q.arrivedNanos, Syscalls.EINTR, null, "answered EINTR: it had not started");
                 return true;
@@ -1047,7 +1085,7 @@ public final class Session {
         for (Lane lane : List.of(metadataLane, dataLane)) {
             QueuedRequest q;
             while ((q = lane.poll()) != null) {
-                sendError(q.request.unique, Syscalls.ENOTCONN);
+                sendError(q.request.fd, q.request.unique, Syscalls.ENOTCONN);
             }
         }
     }
@@ -1080,6 +1118,11 @@ public final class Session {
     public void detachDevice() {
         int devnull = Syscalls.openReadWrite("/dev/null");
         if (devnull >= 0) {
+            synchronized (clones) {
+                for (int c : clones) {
+                    Syscalls.dup2(devnull, c);
+                }
+            }
             Syscalls.dup2(devnull, fd);
             Syscalls.close(devnull);
         }
@@ -1093,6 +1136,13 @@ public final class Session {
     /** Closes the descriptor once no thread can use it any more. */
     public void closeDevice() {
         if (workers.isEmpty()) {
+            passthrough.close();
+            synchronized (clones) {
+                for (int c : clones) {
+                    Syscalls.close(c);
+                }
+                clones.clear();
+            }
             Syscalls.close(fd);
         }
     }
@@ -1180,6 +1230,33 @@ public final class Session {
     /** Threads held by handlers stuck past their deadline. */
     public int stuckThreads() {
         return stuck.get();
+    }
+
+    /** FUSE passthrough on this mount: "on", or off/not available and why. */
+    public String passthroughStatus() {
+        return passthrough.status();
+    }
+
+    /** Opens answered with a backing file (FUSE passthrough). */
+    public long backedOpens() {
+        return passthrough.backedOpens();
+    }
+
+    /** Opens the filesystem named a backing file for that were served by it instead. */
+    public long fallbackOpens() {
+        return passthrough.fallbackOpens();
+    }
+
+    /** Backing ids registered with the kernel and not closed yet. */
+    public int openBackingIds() {
+        return passthrough.openBackingIds();
+    }
+
+    /** Clones of the connection's device that request threads read from ({@code clone_fd}); 0 when off. */
+    public int clonedDevices() {
+        synchronized (clones) {
+            return clones.size();
+        }
     }
 
     /** FLUSH requests the kernel sent. */

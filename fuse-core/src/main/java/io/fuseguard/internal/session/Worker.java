@@ -25,6 +25,10 @@ final class Worker extends Thread implements OpContext.Owner {
     final Call call = new Call();
     final OpContext context = new OpContext();
     final Request request = new Request();
+    /** The device descriptor the request being handled came from: its answers go there. */
+    int replyFd;
+    /** The nodes a READDIRPLUS answer counted, to uncount if the kernel does not take it (grows when needed). */
+    long[] plusNodes = new long[64];
     /**
      * The unique of the request this thread has read and not yet begun to dispatch (0 when none): a removal that
      * finds its file open waits for an earlier-read RELEASE to be counted (see {@code Session.awaitEarlierReads}).
@@ -50,6 +54,7 @@ final class Worker extends Thread implements OpContext.Owner {
         setDaemon(true); // a stuck handler must never keep the JVM alive
         this.session = session;
         this.buffers = buffers;
+        this.replyFd = buffers.fd; // until a request read elsewhere says otherwise
         this.in = buffers.in;
         this.inAddress = buffers.inAddress;
         this.out = buffers.out;
@@ -80,6 +85,6 @@ final class Worker extends Thread implements OpContext.Owner {
         if (ring != null) {
             return ring.take(this); // io_uring: requests are handed over, from the ring and from /dev/fuse
         }
-        return Syscalls.read(session.fd(), inAddress, buffers.inCapacity);
+        return Syscalls.read(buffers.fd, inAddress, buffers.inCapacity);
     }
 }

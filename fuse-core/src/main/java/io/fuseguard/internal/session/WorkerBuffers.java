@@ -10,6 +10,12 @@ import java.nio.ByteBuffer;
  * life of the process, whatever the handler does with it.
  */
 final class WorkerBuffers {
+    /**
+     * The device descriptor a thread with these buffers reads from: the connection's own, or a clone of it
+     * ({@code clone_fd}) that lives as long as the buffers, never closed before the connection ends, so a request
+     * read through it and waiting in a lane can always be answered through it.
+     */
+    final int fd;
     final int inCapacity;
     final int outCapacity;
     final long inAddress;
@@ -17,7 +23,8 @@ final class WorkerBuffers {
     final ByteBuffer in;
     final ByteBuffer out;
 
-    WorkerBuffers(int inCapacity, int outCapacity) {
+    WorkerBuffers(int inCapacity, int outCapacity, int fd) {
+        this.fd = fd;
         this.inCapacity = inCapacity;
         this.outCapacity = outCapacity;
         this.inAddress = Syscalls.mapAnonymous(inCapacity);

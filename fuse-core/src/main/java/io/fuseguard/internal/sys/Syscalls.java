@@ -394,6 +394,55 @@ public final class Syscalls {
                 -100 /* AT_FDCWD */, c[1], 0x4 /* MOVE_MOUNT_F_EMPTY_PATH */)), "", target);
     }
 
+    /** ioctl(2) with a pointer (or number) argument: its result ({@code >= 0}) or -errno. */
+    public static int ioctl(int fd, long request, long arg) {
+        return resultInt(INVOKER.invokeN3(L3, IOCTL, fd, request, arg));
+    }
+
+    /**
+     * {@code FUSE_DEV_IOC_BACKING_OPEN}: registers {@code backingFd} (a regular file the daemon has open) with the
+     * connection of {@code deviceFd}, using {@code scratch} (16 bytes of native memory the caller owns) for the
+     * {@code struct fuse_backing_map}. The backing id ({@code > 0}), or -errno: EPERM without {@code CAP_SYS_ADMIN}
+     * in the initial user namespace or when passthrough was not negotiated, ELOOP for a file on a stacked
+     * filesystem deeper than the negotiated {@code max_stack_depth}, EINVAL/EBADF for what cannot back a file.
+     */
+    public static int backingOpen(int deviceFd, int backingFd, long scratch) {
+        MEMORY.putInt(scratch, backingFd);
+        MEMORY.putInt(scratch + 4, 0);
+        MEMORY.putLong(scratch + 8, 0);
+        return ioctl(deviceFd, io.fuseguard.internal.wire.Fuse.DEV_IOC_BACKING_OPEN, scratch);
+    }
+
+    /** {@code FUSE_DEV_IOC_BACKING_CLOSE} of a backing id ({@code scratch}: 4 bytes the caller owns); 0 or -errno. */
+    public static int backingClose(int deviceFd, int backingId, long scratch) {
+        MEMORY.putInt(scratch, backingId);
+        return ioctl(deviceFd, io.fuseguard.internal.wire.Fuse.DEV_IOC_BACKING_CLOSE, scratch);
+    }
+
+    /**
+     * A new descriptor of {@code /dev/fuse} attached to the connection of {@code deviceFd}
+     * ({@code FUSE_DEV_IOC_CLONE}), close-on-exec: requests read from it are answered through it. The descriptor,
+     * or -errno.
+     */
+    public static int cloneDevice(int deviceFd) {
+        int fd = openReadWrite("/dev/fuse");
+        if (fd < 0) {
+            return fd;
+        }
+        long arg = allocate(4);
+        try {
+            MEMORY.putInt(arg, deviceFd);
+            int r = ioctl(fd, io.fuseguard.internal.wire.Fuse.DEV_IOC_CLONE, arg);
+            if (r < 0) {
+                close(fd);
+                return r;
+            }
+            return fd;
+        } finally {
+            free(arg);
+        }
+    }
+
     /** memfd_create(2) with MFD_CLOEXEC: an anonymous file, or -errno. */
     public static int memfd(String name) {
         return (int) withStrings(c -> result(INVOKER.invokeN6(L6, SYSCALL, SYS_MEMFD_CREATE, c[0], 1, 0, 0, 0)),
@@ -450,11 +499,6 @@ public final class Syscalls {
     /** ftruncate(2): 0 or -errno. */
     public static int ftruncate(int fd, long length) {
         return resultInt(INVOKER.invokeN3(L3, FTRUNCATE, fd, length, 0));
-    }
-
-    /** ioctl(2) with an integer (or pointer) argument: its result, or -errno. */
-    public static int ioctl(int fd, long request, long argument) {
-        return resultInt(INVOKER.invokeN3(L3, IOCTL, fd, request, argument));
     }
 
     /** A long load from native memory. */

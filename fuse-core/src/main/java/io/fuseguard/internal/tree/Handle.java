@@ -22,6 +22,12 @@ public final class Handle {
     private volatile boolean dirty;
     private volatile boolean flushedClean;
     private volatile Object listing;
+    /** How this open's I/O was counted for passthrough: 0 not counted, {@link #PLAIN} or {@link #BACKED}. */
+    private volatile int ioMode;
+    /** Counted as an open whose reads and writes reach the filesystem. */
+    public static final int PLAIN = 1;
+    /** Counted as an open the kernel serves from a backing file. */
+    public static final int BACKED = 2;
     private volatile int openerUid;
     private volatile int openerGid;
     private volatile int openerPid;
@@ -74,6 +80,16 @@ public final class Handle {
     /** Whether this is a directory handle. */
     public boolean isDirectory() {
         return directory;
+    }
+
+    /** How this open's I/O is counted for passthrough (0, {@link #PLAIN}, {@link #BACKED}). */
+    public int ioMode() {
+        return ioMode;
+    }
+
+    /** Sets how this open's I/O is counted for passthrough. */
+    public void ioMode(int mode) {
+        ioMode = mode;
     }
 
     /** Remembers who opened the handle (RELEASE carries no caller: the kernel may send it from a worker). */

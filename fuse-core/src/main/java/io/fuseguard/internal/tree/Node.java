@@ -34,6 +34,15 @@ public final class Node {
     HashMap<String, Node> children;
     /** A failure (positive errno) of close-time work on this file, reported at its next fsync. */
     volatile int pendingFailure;
+    /**
+     * FUSE passthrough, guarded by this node's monitor (used only on mounts that pass I/O through): the backing id
+     * registered for this file while some open of it is backed, and how many of its opens the kernel may hold
+     * backed and not backed (counted at the open's answer, uncounted when its RELEASE is read: never fewer than the
+     * kernel holds, which is what keeps the two kinds apart as the kernel demands).
+     */
+    public int backingId;
+    public int backedOpens;
+    public int plainOpens;
     /** Cached full path and the table epoch it was computed in; renames bump the epoch. */
     volatile PathCache path;
 

@@ -149,6 +149,22 @@ public final class Fuse {
     public static final int FOPEN_NONSEEKABLE = 1 << 2;
     /** Kernel 5.16+: no FLUSH is sent when a descriptor of this open file is closed. */
     public static final int FOPEN_NOFLUSH = 1 << 5;
+    /**
+     * Kernel 6.9+ (protocol 7.40): reads, writes and mmap of this open file go to the backing file named by
+     * {@code fuse_open_out.backing_id}, never to the daemon. The kernel allows it only with {@link #FOPEN_NOFLUSH}
+     * and {@link #FOPEN_DIRECT_IO} beside it (it refuses the open otherwise).
+     */
+    public static final int FOPEN_PASSTHROUGH = 1 << 7;
+
+    // ioctls on /dev/fuse (_IOR/_IOW with magic 229).
+    /** Attaches a new /dev/fuse descriptor to the connection of the one passed (a {@code uint32_t} descriptor). */
+    public static final long DEV_IOC_CLONE = 0x8004E500L;
+    /** Registers a backing file ({@code struct fuse_backing_map}: fd, flags, padding); returns its id. */
+    public static final long DEV_IOC_BACKING_OPEN = 0x4010E501L;
+    /** Unregisters a backing id ({@code uint32_t}). */
+    public static final long DEV_IOC_BACKING_CLOSE = 0x4004E502L;
+    /** Size of {@code struct fuse_backing_map}. */
+    public static final int BACKING_MAP_SIZE = 16;
 
     // SETATTR valid bits.
     public static final int FATTR_MODE = 1;
@@ -179,6 +195,10 @@ public final class Fuse {
     public static final int WRITE_IN = 40;
     public static final int READ_IN = 40;
     public static final int INIT_OUT = 64;
+    /** Offsets in {@code fuse_init_out}: flags2, max_stack_depth (7.40), request_timeout (7.43). */
+    public static final int INIT_OUT_FLAGS2 = 32;
+    public static final int INIT_OUT_MAX_STACK_DEPTH = 36;
+    public static final int INIT_OUT_REQUEST_TIMEOUT = 40;
     public static final int STATFS_OUT = 80;
     /** Where a WRITE's data starts in the request. */
     public static final int WRITE_DATA = IN_HEADER + WRITE_IN;

@@ -1,5 +1,6 @@
 package io.fuseguard.examples.passthrough;
 
+import io.fuseguard.api.BackingFile;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
@@ -54,7 +55,9 @@ import java.util.function.Function;
  * ({@code statx(AT_SYMLINK_NOFOLLOW)}, {@code openat(O_NOFOLLOW)}, {@code mkdirat}, {@code mknodat},
  * {@code unlinkat}, {@code renameat}, {@code linkat}, {@code symlinkat}, {@code readlinkat},
  * {@code fchownat(AT_SYMLINK_NOFOLLOW)}, {@code fchmodat}, {@code utimensat(AT_SYMLINK_NOFOLLOW)}); open files
- * are descriptors used with {@code pread}/{@code pwrite}/{@code fsync}. Errors are the host's errno, passed on
+ * are descriptors used with {@code pread}/{@code pwrite}/{@code fsync}, and back their opens
+ * ({@link #backingFile}: with FUSE passthrough the kernel reads and writes them itself, at the source's speed,
+ * where the mount allows it). Errors are the host's errno, passed on
  * unchanged. So FIFOs, sockets and device nodes can be made, trees deeper than PATH_MAX work (each
  * {@code openat2} gets at most {@link BeneathResolver#CHUNK} bytes), and the answers are the host's.
  *
@@ -435,6 +438,17 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
             throw new ErrnoException(Errno.EBADF);
         }
         return fd;
+    }
+
+    /**
+     * The host file itself backs every open (FUSE passthrough): where the mount allows it (Linux 6.9+, a root
+     * daemon), the kernel reads, writes and maps it directly and {@link #read}/{@link #write} are not called. The
+     * descriptor stays this filesystem's; it is closed at {@link #release} as before.
+     */
+    @Override
+    public BackingFile backingFile(String path, long fh, OpenFlags flags) {
+        Integer fd = fds.get(fh);
+        return fd == null ? null : BackingFile.ofDescriptor(fd);
     }
 
     @Override

@@ -107,6 +107,16 @@ public interface Backend extends Closeable {
     }
 
     /**
+     * Whether {@code path} is a name the backend keeps for itself and cannot store anything at
+     * ({@link DirectoryBackend}: its {@value DirectoryBackend#INCOMING} directory of uploads in progress, and
+     * everything below it). Only top-level names, with everything below them, may be reserved.
+     * {@link CachedUploadFs} hides such names from the mount and refuses to create them (EPERM). None by default.
+     */
+    default boolean reserves(String path) {
+        return false;
+    }
+
+    /**
      * Releases what the backend holds (an S3 client's connections). {@link CachedUploadFs} does not own its
      * backend: whoever created the backend closes it after the filesystem. Nothing to release by default.
      */

@@ -1,5 +1,6 @@
 package io.fuseguard.examples.upload;
 
+import io.fuseguard.api.BackingFile;
 import io.fuseguard.api.DirectorySink;
 import io.fuseguard.api.Errno;
 import io.fuseguard.api.ErrnoException;
@@ -41,7 +42,9 @@ import java.util.Set;
  * {@link Settings#uploadDelay()}, and closes, truncates and renames of the path meanwhile join it, so a file
  * rewritten or renamed over and over is uploaded once with its last content. Upload work is never done in FLUSH
  * (under fuseguard's default policy the kernel never even sends it) and never on a FUSE handler thread, except
- * in {@link #fsync}.
+ * in {@link #fsync}. Where the mount allows FUSE passthrough, an open of a file whose cache copy is complete is
+ * backed by the cache file ({@link #backingFile}): the kernel reads and writes it directly; a writable one is
+ * journaled at its open and counted as changed at its release.
  *
  * <h2>Uploads</h2>
  * An uploader thread streams the cache file to the backend (a file with holes: its data extents only, where the
@@ -177,10 +180,12 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         }
     }
 
+    private final CacheLock cacheLock;
     private final CacheDir cache;
     private final StateLock lock = new StateLock();
     private final OpenFiles files = new OpenFiles();
     private final Uploader uploader;
+    private final Backend backend;
     private final int maxPathLength;
     private final UnionView view;
 
@@ -196,6 +201,8 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
      *
      * @throws UploadLayout.BadLayoutException when {@code cacheDir} and a {@link DirectoryBackend}'s directory
      *                                         overlap (nothing is created then)
+     * @throws CacheLock.InUseException        when another filesystem uses {@code cacheDir} (its lock, held for
+     *                                         the filesystem's life, until {@link #close})
      */
     public CachedUploadFs(Path cacheDir, Backend backend, Settings settings) throws IOException {
         Objects.requireNonNull(backend, "backend");
@@ -204,10 +211,15 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         if (inner instanceof DirectoryBackend d) {
             checkApart(cacheDir, d.root());
         }
+        this.backend = backend;
         this.maxPathLength = backend.maxPathLength();
-        this.cache = CacheDir.open(cacheDir);
+        // before anything in the cache is touched: a second filesystem would empty tmp and rewrite the journal
+        this.cacheLock = CacheLock.acquire(cacheDir);
+        CacheDir openedCache = null;
         Journal journal = null;
         try {
+            openedCache = CacheDir.open(cacheDir);
+            this.cache = openedCache;
             journal = Journal.open(cacheDir.resolve("journal"));
             this.uploader = new Uploader(backend, cache, journal, settings, lock, files::hasWriters);
             this.view = new UnionView(cache, backend, uploader, lock);
@@ -216,16 +228,17 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
             if (journal != null) {
                 journal.close();
             }
-            cache.close(); // the descriptor of the cache root
+            if (openedCache != null) {
+                openedCache.close(); // the descriptor of the cache root
+            }
+            cacheLock.close();
             throw e;
         }
     }
 
     /** A cache inside the backend's directory (or the reverse) would store the cache as files of the filesystem. */
     private static void checkApart(Path cacheDir, Path backendRoot) {
-        Path c = UploadLayout.resolved(cacheDir);
-        Path b = UploadLayout.resolved(backendRoot);
-        if (c.startsWith(b) || b.startsWith(c)) {
+        if (UploadLayout.overlap(cacheDir, backendRoot)) { // by name, or by device and inode (a bind mount)
             throw new UploadLayout.BadLayoutException("the cache " + cacheDir + " and the backend directory "
                     + backendRoot + " overlap: the cache's own files would be stored as files of the filesystem");
         }
@@ -405,6 +418,26 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         return HostFiles.read(h.fd, dst, offset);
     }
 
+    /**
+     * An open whose cache copy is complete is served by the kernel from the cache file itself (FUSE passthrough,
+     * where the mount allows it: Linux 6.9+, a root daemon): its reads and writes never reach the daemon. An open of
+     * a file still being downloaded is served here (its reads wait for their bytes). A writable backed open is
+     * journaled "upload pending" now, before the kernel may change the file, and counted as changed at its release
+     * ({@link #release}), which then uploads it as after any write.
+     */
+    @Override
+    public BackingFile backingFile(String path, long fh, OpenFlags flags) {
+        OpenFiles.Handle h = files.get(fh);
+        if (h.download != null) {
+            return null;
+        }
+        if (h.writable) {
+            uploader.beforeChange(h.path);
+            h.backedWritable = true;
+        }
+        return BackingFile.ofDescriptor(h.fd);
+    }
+
     /** A change starts from the whole file: waits for a download still filling it (EIO when it failed). */
     private static void awaitWhole(OpenFiles.Handle h) {
         Download d = h.download;
@@ -487,11 +520,42 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     }
 
     /**
+     * The durability point of a directory's names ({@code fsync(2)} of a directory, the last step of an editor's
+     * atomic save and of sqlite's commit): flushes the journal, then carries out on this handler thread, within
+     * the request's deadline, every pending upload and delete that changes the names in {@code path} (created,
+     * renamed into or out of it, unlinked; a directory renamed in or removed with everything below it). Answers 0
+     * only when the backend has them; a failure is logged at WARN and answered EIO, everything staying pending.
+     * Changes in other directories (subdirectories that keep their names included) wait for the uploader, as a
+     * local filesystem's {@code fsync} of a directory covers that directory's entries only.
+     */
+    @Override
+    public void fsyncdir(String path, boolean dataOnly) throws IOException {
+        try {
+            uploader.syncJournal(); // renames and unlinks before this call on disk too
+            uploader.syncDirectory(path);
+        } catch (RuntimeException e) {
+            LOG.warn("fsync of the directory {} failed: {}; its changes stay pending", path, e.getMessage());
+            throw e;
+        }
+    }
+
+    /**
      * The after-close hook: hands the file to the uploader and returns at once. The last handle of a file hidden
      * while it was open (unlinked while open) removes it: nothing can reach it any more.
      */
     @Override
     public void release(String path, long fh, OpenFlags flags) {
+        OpenFiles.Handle backed = files.find(fh);
+        if (backed != null && backed.backedWritable) {
+            // the kernel wrote the cache file itself: a change this daemon did not see, so journaled and marked
+            // again now (an upload that finished meanwhile may have cleared the entry)
+            try {
+                uploader.beforeChange(backed.path);
+                uploader.afterChange(backed.path);
+            } catch (RuntimeException e) {
+                LOG.warn("could not journal {} after a write through its cache file: {}", backed.path, e.toString());
+            }
+        }
         OpenFiles.Handle h;
         boolean upload;
         try (StateLock.Held held = lock.hold()) {
@@ -518,8 +582,13 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
     /**
      * ENAMETOOLONG for a path longer than the backend can store ({@link Backend#maxPathLength()}, S3: 1024
      * bytes of key): refused before anything is written, instead of a file closed fine and parked for good.
+     * EPERM for a name the backend keeps for itself ({@link Backend#reserves}, a {@link DirectoryBackend}'s
+     * {@code /.incoming}), which could never be uploaded.
      */
     private void requireStorablePath(String path) {
+        if (backend.reserves(path)) {
+            throw new ErrnoException(Errno.EPERM, path + " is a name the backend reserves for itself");
+        }
         // a String has at least as many UTF-8 bytes as chars: count bytes only near the limit
         if (maxPathLength != Integer.MAX_VALUE && path.length() * 3L > maxPathLength
                 && path.getBytes(StandardCharsets.UTF_8).length > maxPathLength) {
@@ -856,5 +925,6 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         try (StateLock.Held h = lock.hold()) {
             cache.close(); // after any install still under way (installs run under the lock); refused after
         }
+        cacheLock.close(); // last: the journal and the cache are closed, the next filesystem may take them
     }
 }

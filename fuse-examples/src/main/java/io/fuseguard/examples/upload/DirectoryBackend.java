@@ -36,10 +36,10 @@ import java.util.stream.Stream;
  * DirectoryBackend backend = new DirectoryBackend(Path.of("/srv/backend"));
  * }</pre>
  *
- * <p>A put writes to a temp file under {@value #INCOMING} (never listed) and renames it into place, so readers
- * never see half a file; each chunk is written through at once, so the temp file is the visible sign of an
- * upload in flight (a stalled one included). Temp files left by a killed process are removed when a backend is
- * created.
+ * <p>A put writes to a temp file under {@value #INCOMING} (never listed, and {@linkplain #reserves reserved}:
+ * nothing can be stored there) and renames it into place, so readers never see half a file; each chunk is
+ * written through at once, so the temp file is the visible sign of an upload in flight (a stalled one
+ * included). Temp files left by a killed process are removed when a backend is created.
  *
  * <p>{@link #putSparse} copies by position (no stream): a cache file comes this way, and one with holes is stored
  * with the same holes, only its data extents read and written.
@@ -94,6 +94,15 @@ public final class DirectoryBackend implements Backend {
     public Path root() {
         return root;
     }
+
+    /** {@value #INCOMING} at the top, and everything below it: where uploads in progress are written. */
+    @Override
+    public boolean reserves(String path) {
+        return path.startsWith(RESERVED) && (path.length() == RESERVED.length()
+                || path.charAt(RESERVED.length()) == '/');
+    }
+
+    private static final String RESERVED = "/" + INCOMING;
 
     /** Puts completed since creation. */
     public long completedPuts() {

@@ -95,6 +95,11 @@ public final class FaultInjectingBackend implements Backend {
     }
 
     @Override
+    public boolean reserves(String path) {
+        return delegate.reserves(path);
+    }
+
+    @Override
     public void close() throws IOException {
         delegate.close();
     }

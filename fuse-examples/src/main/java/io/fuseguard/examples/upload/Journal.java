@@ -54,11 +54,28 @@ import java.util.zip.CRC32C;
  * <p>Appends use a plain descriptor ({@code pwrite}), which a thread interrupt leaves alone (an interrupted
  * {@code FileChannel} would close for good). A failed append (ENOSPC) is cut off again, so the log never keeps
  * half a record, and the operation it announced does not happen.
+ *
+ * <h2>A full cache</h2>
+ * The log keeps {@link #RESERVE} bytes allocated beyond its end ({@code fallocate(FALLOC_FL_KEEP_SIZE)}, so the
+ * file's size and content do not change). An <em>ordinary</em> record (a new file, a change, a rename) may not
+ * eat into it: when the filesystem has no room for the record and a full reserve behind it, the record, and the
+ * operation it announces, fail with ENOSPC. An <em>essential</em> record (a delete, the hide of a file unlinked
+ * while open, a rename's outcome, the uploads' bookkeeping, a flush or stop note) is written into the reserve,
+ * so {@code rm} frees space on a cache that is full, with a WARN the first time. Ordinary records refill the
+ * reserve as soon as there is room again. On a filesystem that cannot preallocate there is no reserve (one WARN).
+ * A start whose rewrite ({@link #compact}) finds no room appends to the old log instead ({@link #resume}).
  */
 final class Journal implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Journal.class);
     /** Log size past which the log is rewritten with the pending entries only (also 4 x the last rewrite). */
     static final long COMPACT_BYTES = 4L << 20;
+    /** Bytes kept allocated beyond the log's end for essential records when the cache's filesystem is full. */
+    static final long RESERVE = 256L << 10;
+    /** How far past the reserve one allocation reaches (one {@code fallocate} per this many bytes of records). */
+    private static final long ALLOCATION_STEP = 64L << 10;
+    private static final int FALLOC_FL_KEEP_SIZE = 1;
+    /** How long a rewrite that failed (a full cache) waits before the next attempt. */
+    private static final long COMPACT_RETRY_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
     private static final int MAGIC = 0x46475531; // "FGU1"
     private static final String LOG_NAME = "log";
     private static final String TMP_NAME = "log.tmp";
@@ -94,9 +111,11 @@ final class Journal implements AutoCloseable {
      * @param bootId       the boot id of the machine that wrote the last {@code START}, or empty
      * @param syncedMillis wall time of the last flush that is known to have reached the disk
      * @param damaged      bytes at the end that could not be read (a torn record)
+     * @param validEnd     where the readable records end (0: no readable log)
+     * @param legacy       entries taken over from the previous journal format
      */
     record Replay(Map<String, Entry> entries, Intent openIntent, long maxVersion, long maxIntent, boolean clean,
-                  String bootId, long syncedMillis, long damaged) {
+                  String bootId, long syncedMillis, long damaged, long validEnd, int legacy) {
     }
 
     private static final byte T_START = 1;
@@ -117,6 +136,16 @@ final class Journal implements AutoCloseable {
     /** End of the log; appends are serialised by the caller (the filesystem's lock). */
     private long end;
     private long compactedSize;
+    /** End of the range allocated for the log (its end plus what is preallocated beyond it). */
+    private long allocated;
+    /** False once the filesystem refused to preallocate: no reserve then. */
+    private boolean preallocates = true;
+    /** Whether an ordinary record was refused for want of room (logged once until there is room again). */
+    private boolean full;
+    /** Whether an essential record found no reserve left (logged once until there is room again). */
+    private boolean reserveUsedUp;
+    /** System.nanoTime before which no rewrite is tried again (after one failed). */
+    private long nextCompaction;
     private ByteBuffer buf = ByteBuffer.allocateDirect(4096).order(ByteOrder.LITTLE_ENDIAN);
 
     private Journal(Path dir, String bootId) {
@@ -183,7 +212,7 @@ final class Journal implements AutoCloseable {
         LOG.info("Journal {}: {} entr{} of the previous journal format taken over", journalDir, legacy.size(),
                 legacy.size() == 1 ? "y" : "ies");
         return new Replay(merged, r.openIntent(), maxVersion, r.maxIntent(), false, r.bootId(), r.syncedMillis(),
-                r.damaged());
+                r.damaged(), r.validEnd(), legacy.size());
     }
 
     /** The previous format's magic line: one file {@code <hash>.entry} per path, "op", "version", "path". */
@@ -236,7 +265,7 @@ final class Journal implements AutoCloseable {
         try {
             all = Files.readAllBytes(log);
         } catch (NoSuchFileException e) {
-            return new Replay(new LinkedHashMap<>(), null, 0, 0, true, "", 0, 0);
+            return new Replay(new LinkedHashMap<>(), null, 0, 0, true, "", 0, 0, 0, 0);
         }
         ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
         Map<String, Entry> entries = new LinkedHashMap<>();
@@ -250,8 +279,9 @@ final class Journal implements AutoCloseable {
         if (b.remaining() >= 4 && b.getInt(0) == MAGIC) {
             b.position(4);
         } else if (all.length > 0) {
-            LOG.error("{} is not a journal of this version: ignored ({} bytes)", log, all.length);
-            return new Replay(entries, null, 0, 0, false, "", 0, all.length);
+            LOG.error("{} is not a journal of this version, or its first bytes are damaged: none of its {} bytes "
+                    + "can be read", log, all.length);
+            return new Replay(entries, null, 0, 0, false, "", 0, all.length, 0, 0);
         }
         while (b.remaining() > 0) {
             int start = b.position();
@@ -260,7 +290,7 @@ final class Journal implements AutoCloseable {
                 long damaged = all.length - start;
                 LOG.warn("Journal {} ends with {} unreadable byte(s) at offset {} (a record torn by a crash of the "
                         + "machine); the records before it are used", log, damaged, start);
-                return new Replay(entries, open, maxVersion, maxIntent, false, boot, synced, damaged);
+                return new Replay(entries, open, maxVersion, maxIntent, false, boot, synced, damaged, start, 0);
             }
             byte type = payload.get();
             clean = false;
@@ -305,7 +335,8 @@ final class Journal implements AutoCloseable {
                 default -> {
                     LOG.error("Journal {}: unknown record type {} at offset {}; the rest is ignored", log, type,
                             start);
-                    return new Replay(entries, open, maxVersion, maxIntent, false, boot, synced, all.length - start);
+                    return new Replay(entries, open, maxVersion, maxIntent, false, boot, synced, all.length - start,
+                            start, 0);
                 }
             }
             if (open != null && type != T_INTENT) {
@@ -317,7 +348,7 @@ final class Journal implements AutoCloseable {
             LOG.warn("Journal {}: the rename {} -> {} has no outcome but records follow it", log, open.from(),
                     open.to());
         }
-        return new Replay(entries, open, maxVersion, maxIntent, clean, boot, synced, 0);
+        return new Replay(entries, open, maxVersion, maxIntent, clean, boot, synced, 0, all.length, 0);
     }
 
     /** The payload of the frame at {@code b}'s position (position moved past it), or null when torn. */
@@ -350,17 +381,23 @@ final class Journal implements AutoCloseable {
     // ---------------------------------------------------------------- writing (caller holds the filesystem's lock)
 
     /**
-     * Starts a fresh log holding {@code entries} only: written beside the old one, flushed, renamed over it and
-     * the directory flushed, so a crash leaves the old log or the new one. Then appends go to it.
+     * Starts a fresh log holding {@code entries} only: written beside the old one (with its reserve allocated),
+     * flushed, renamed over it and the directory flushed, so a crash leaves the old log or the new one. Then
+     * appends go to it. A failure before the rename (a full cache) leaves the old log in place and in use, and
+     * {@link #wantsCompaction} false for a while.
      */
     void compact(Collection<Entry> entries) throws IOException {
         Path tmp = dir.resolve(TMP_NAME);
         int nfd = Host.LIBC.openat(Host.AT_FDCWD, tmp.toString(),
                 Host.O_WRONLY | Host.O_CREAT | Host.O_TRUNC | Host.O_CLOEXEC, 0600);
         if (nfd < 0) {
-            throw new IOException("cannot create " + tmp + ": errno " + Host.errno());
+            nextCompaction = System.nanoTime() + COMPACT_RETRY_NANOS;
+            Errno known = Errno.of(Host.errno());
+            throw new JournalException(known == null ? Errno.EIO : known, "cannot create " + tmp + ": errno "
+                    + Host.errno());
         }
         long size;
+        long alloc;
         try {
             ByteBuffer magic = ByteBuffer.allocateDirect(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, MAGIC);
             writeFully(nfd, magic, 0, 4);
@@ -372,19 +409,101 @@ final class Journal implements AutoCloseable {
             for (Entry e : entries) {
                 size += writeRecord(nfd, size, setRecord(e));
             }
+            alloc = size;
+            if (preallocates && preallocate(nfd, size, RESERVE + ALLOCATION_STEP) == 0) {
+                alloc = size + RESERVE + ALLOCATION_STEP; // else the first appends try again
+            }
             if (Host.LIBC.fdatasync(nfd) < 0) {
                 throw new IOException("cannot flush " + tmp + ": errno " + Host.errno());
             }
+            CrashPoints.reached(CrashPoints.Point.JOURNAL_COMPACT_WRITTEN);
+            Files.move(tmp, dir.resolve(LOG_NAME), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException | RuntimeException e) {
             Host.LIBC.close(nfd);
             Files.deleteIfExists(tmp);
+            nextCompaction = System.nanoTime() + COMPACT_RETRY_NANOS;
             throw e;
         }
-        CrashPoints.reached(CrashPoints.Point.JOURNAL_COMPACT_WRITTEN);
-        Files.move(tmp, dir.resolve(LOG_NAME), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        syncDir();
-        removeLegacy(); // the log holds them now
+        // From here on the new log is the log: nothing may fail the rewrite any more (a caller would fall back
+        // to the old one, which is gone).
+        swapDescriptor(nfd);
+        end = size;
+        compactedSize = size;
+        allocated = alloc;
+        dirty = false;
+        try {
+            syncDir();
+        } catch (IOException e) {
+            // the rename may not survive a crash of the machine; the boot id check then rescans the cache
+            LOG.warn("Journal: cannot flush {} after its rewrite: {}", dir, e.toString());
+        }
+        try {
+            removeLegacy(); // the log holds them now
+        } catch (IOException e) {
+            LOG.warn("Journal: cannot remove the previous format's entries from {}: {}", dir, e.toString());
+        }
+    }
+
+    /**
+     * Goes on with the log a previous run left, for a start that could not rewrite it ({@link #compact} failed:
+     * a full cache): cuts off what could not be read, then appends, as essential records that may use the old
+     * log's reserve, what the start decided: a {@code START}, the interrupted rename closed (its effects are
+     * among the entries), every entry that differs from the log's, and a clear for every path the log has that is
+     * no longer pending; then flushes.
+     *
+     * @param r   what {@link #load} read from the log
+     * @param now the entries pending after the start's replay
+     * @throws IOException when the old log cannot be continued (entries of the previous format, an unreadable
+     *                     log, or no room even for these records)
+     */
+    void resume(Replay r, Collection<Entry> now) throws IOException {
+        if (r.legacy() > 0 || r.validEnd() < 4) {
+            throw new IOException(r.legacy() > 0 ? "the journal has entries of the previous format"
+                    : "the journal is not readable");
+        }
+        Path log = dir.resolve(LOG_NAME);
+        int nfd = Host.LIBC.openat(Host.AT_FDCWD, log.toString(), Host.O_WRONLY | Host.O_CLOEXEC, 0);
+        if (nfd < 0) {
+            throw new IOException("cannot open " + log + ": errno " + Host.errno());
+        }
+        // unreadable bytes at the end would hide every record behind them; cutting them needs no space (and only
+        // then: a truncate to the same size may drop the reserve allocated beyond it)
+        if (Files.size(log) > r.validEnd() && Host.LIBC.ftruncate(nfd, r.validEnd()) < 0) {
+            int errno = Host.errno();
+            Host.LIBC.close(nfd);
+            throw new IOException("cannot cut the unreadable end off " + log + ": errno " + errno);
+        }
+        swapDescriptor(nfd);
+        end = r.validEnd();
+        compactedSize = end;
+        allocated = end; // what the last run preallocated is unknown: the first append asks (free when it is there)
+        nextCompaction = System.nanoTime() + COMPACT_RETRY_NANOS;
+        begin(T_START);
+        putString(bootId);
+        buf.putLong(System.currentTimeMillis()); // flushed below with everything before it
+        append(buf, true);
+        if (r.openIntent() != null) {
+            failed(r.openIntent().id()); // resolved: its effects, if it happened, are among the entries below
+        }
+        Map<String, Entry> pendingNow = new LinkedHashMap<>();
+        for (Entry e : now) {
+            pendingNow.put(e.path(), e);
+        }
+        for (String p : r.entries().keySet()) {
+            if (!pendingNow.containsKey(p)) {
+                clear(p);
+            }
+        }
+        for (Entry e : now) {
+            if (!e.equals(r.entries().get(e.path()))) {
+                set(e, true);
+            }
+        }
+        sync();
+    }
+
+    private void swapDescriptor(int nfd) {
         fdLock.lock();
         try {
             int old = fd;
@@ -395,36 +514,65 @@ final class Journal implements AutoCloseable {
         } finally {
             fdLock.unlock();
         }
-        end = size;
-        compactedSize = size;
-        dirty = false;
     }
 
-    /** Whether the log has grown enough to be rewritten ({@link #compact}). */
+    /**
+     * Keeps the log as it is under a second name, {@code log.damaged-<millis>} (a hard link: it needs no room, and
+     * the rewrite that follows replaces only the name {@code log}), so that records {@link #load} could not read
+     * can still be looked at by hand. Returns that name, or null when the link could not be made (WARN).
+     */
+    Path keepDamaged() {
+        Path aside = dir.resolve(LOG_NAME + ".damaged-" + System.currentTimeMillis());
+        try {
+            Files.createLink(aside, dir.resolve(LOG_NAME));
+            return aside;
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("Journal: cannot keep the damaged log aside as {}: {}", aside, e.toString());
+            return null;
+        }
+    }
+
+    /** Whether the log has grown enough to be rewritten ({@link #compact}), and no rewrite failed just now. */
     boolean wantsCompaction() {
-        return end > Math.max(COMPACT_BYTES, 4 * compactedSize);
+        return end > Math.max(COMPACT_BYTES, 4 * compactedSize) && System.nanoTime() - nextCompaction >= 0;
     }
 
-    /** Appends "the entry of {@code e.path()} is now {@code e}". */
+    /** Appends "the entry of {@code e.path()} is now {@code e}"; a delete is essential, anything else ordinary. */
     void set(Entry e) throws IOException {
-        append(setRecord(e));
+        set(e, e.op() == Op.DELETE);
     }
 
-    /** Appends "nothing pending for {@code path}". */
+    /**
+     * Appends "the entry of {@code e.path()} is now {@code e}"; an {@code essential} record may use the reserve
+     * of a full cache (a removal, an entry put back after a failed change).
+     */
+    void set(Entry e, boolean essential) throws IOException {
+        append(setRecord(e), essential);
+    }
+
+    /** Appends "nothing pending for {@code path}" (essential: bookkeeping of a confirmed upload or delete). */
     void clear(String path) throws IOException {
         begin(T_CLEAR);
         putString(path);
-        append();
+        append(buf, true);
     }
 
-    /** Appends a rename's intent; its outcome ({@link #done} or {@link #failed}) follows in the same lock hold. */
-    void intent(Intent i) throws IOException {
+    /**
+     * Appends a rename's intent; its outcome ({@link #done} or {@link #failed}) follows in the same lock hold.
+     * {@code essential} for a removal (the hide of a file unlinked while open), which a full cache must allow.
+     */
+    void intent(Intent i, boolean essential) throws IOException {
         begin(T_INTENT);
         buf.putLong(i.id());
         putString(i.from());
         putString(i.to());
         buf.put((byte) (i.directory() ? 1 : 0));
-        append();
+        append(buf, essential);
+    }
+
+    /** Appends an ordinary rename intent ({@link #intent(Intent, boolean)}). */
+    void intent(Intent i) throws IOException {
+        intent(i, false);
     }
 
     /** Appends "rename {@code id} happened" with the entries it gives the paths it moved (CLEAR: none). */
@@ -440,20 +588,20 @@ final class Journal implements AutoCloseable {
             buf.put(p);
             buf.putLong(e.version());
         }
-        append();
+        append(buf, true);
     }
 
-    /** Appends "rename {@code id} did not happen". */
+    /** Appends "rename {@code id} did not happen" (or, at a start, "is settled"). */
     void failed(long id) throws IOException {
         begin(T_FAILED);
         buf.putLong(id);
-        append();
+        append(buf, true);
     }
 
     /** Appends "the daemon stopped cleanly" and flushes. */
     void closed() throws IOException {
         begin(T_CLOSED);
-        append();
+        append(buf, true);
         sync();
     }
 
@@ -488,18 +636,101 @@ final class Journal implements AutoCloseable {
         }
     }
 
-    private void append() throws IOException {
-        append(buf);
-    }
-
-    private void append(ByteBuffer record) throws IOException {
+    private void append(ByteBuffer record, boolean essential) throws IOException {
         int f = fd;
         if (f < 0) {
             throw new IOException("journal closed");
         }
-        end += writeRecord(f, end, record);
+        makeRoom(f, record.position(), essential);
+        try {
+            end += writeRecord(f, end, record);
+        } catch (IOException e) {
+            allocated = Math.min(allocated, end); // the cut may have dropped what was allocated beyond the end
+            throw e;
+        }
         dirty = true;
     }
+
+    /**
+     * Makes sure a record of {@code len} bytes fits: an ordinary one with a whole {@link #RESERVE} behind it
+     * (allocated now if need be, else ENOSPC), an essential one in what is allocated (it may use the reserve).
+     */
+    private void makeRoom(int f, int len, boolean essential) throws JournalException {
+        if (!preallocates || end + len + (essential ? 0 : RESERVE) <= allocated) {
+            return; // the common case: one comparison
+        }
+        int errno = preallocate(f, end, len + RESERVE + ALLOCATION_STEP);
+        if (errno == 0) {
+            allocated = end + len + RESERVE + ALLOCATION_STEP;
+            refilled();
+            return;
+        }
+        if (errno == ENOSPC || errno == EDQUOT) {
+            if (preallocate(f, end, len + RESERVE) == 0) { // room for this record and the reserve, just
+                allocated = Math.max(allocated, end + len + RESERVE);
+                refilled();
+                return;
+            }
+        }
+        if (!preallocates) {
+            return; // the filesystem cannot preallocate: appends as they come
+        }
+        if (essential) {
+            if (!reserveUsedUp) {
+                reserveUsedUp = true;
+                LOG.warn("The cache's filesystem is full and the journal's reserve is used up: removals may fail with "
+                        + "ENOSPC too; free space in the cache's filesystem");
+            }
+            return; // as it comes: the write itself tells
+        }
+        if (!full) {
+            full = true;
+            LOG.warn("The cache's filesystem is full: new files and changes are refused with ENOSPC, removals go on "
+                    + "in the journal's reserve ({} KiB left); remove files through the mount to make room",
+                    Math.max(0, allocated - end) >> 10);
+        }
+        Errno known = Errno.of(errno);
+        throw new JournalException(known == null ? Errno.EIO : known, "journal: no room for the record and the "
+                + (RESERVE >> 10) + " KiB it keeps for removals (fallocate: errno " + errno + ")");
+    }
+
+    private void refilled() {
+        if (full || reserveUsedUp) {
+            full = false;
+            reserveUsedUp = false;
+            LOG.info("The cache's filesystem has room again: new files and changes are taken, the journal's reserve "
+                    + "for removals is whole");
+        }
+    }
+
+    /**
+     * {@code fallocate(FALLOC_FL_KEEP_SIZE)} of a range of {@code f}: blocks allocated, size and content unchanged.
+     * Returns 0 or the errno; a filesystem that cannot preallocate turns the reserve off (one WARN).
+     */
+    private int preallocate(int f, long offset, long len) {
+        for (;;) {
+            if (Host.LIBC.fallocate(f, FALLOC_FL_KEEP_SIZE, offset, len) == 0) {
+                return 0;
+            }
+            int errno = Host.errno();
+            if (errno == EINTR) {
+                continue;
+            }
+            if ((errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) && preallocates) {
+                preallocates = false;
+                LOG.warn("Journal {}: the cache's filesystem cannot preallocate (fallocate: errno {}); without a "
+                        + "reserve, a full cache refuses removals too", dir, errno);
+            }
+            return errno;
+        }
+    }
+
+    private static final int EINTR = 4;
+    private static final int EINVAL = 22;
+    private static final int ENOSPC = 28;
+    private static final int ENOSYS = 38;
+    private static final int EOPNOTSUPP = 95;
+    private static final int EDQUOT = 122;
 
     private long writeRecord(int f, long offset) throws IOException {
         return writeRecord(f, offset, buf);
@@ -574,7 +805,7 @@ final class Journal implements AutoCloseable {
     void noteSynced(long wallMillis) throws IOException {
         begin(T_SYNCED);
         buf.putLong(wallMillis);
-        append();
+        append(buf, true);
     }
 
     private void syncDir() throws IOException {

@@ -29,6 +29,8 @@ final class OpenFiles {
         final Download origin;
         /** The file was renamed to a hidden name while this handle was open (the engine's hide of an unlink). */
         volatile boolean hidden;
+        /** Writable and backed by its cache file (FUSE passthrough): the kernel writes it without the daemon. */
+        volatile boolean backedWritable;
 
         Handle(String path, int fd, boolean writable, Download download) {
             this.path = path;
@@ -73,6 +75,11 @@ final class OpenFiles {
             throw new ErrnoException(Errno.EBADF);
         }
         return h;
+    }
+
+    /** The open file of handle {@code fh}, or null when unknown. */
+    Handle find(long fh) {
+        return handles.get(fh);
     }
 
     /** Forgets handle {@code fh}; null when unknown. Caller holds the lock. */

@@ -85,8 +85,14 @@ final class UnionView {
         fetchers.allowCoreThreadTimeOut(true);
     }
 
-    /** The attributes of {@code path}: its cache file's, else the backend's. */
+    /**
+     * The attributes of {@code path}: its cache file's, else the backend's; ENOENT for a name the backend
+     * reserves (hidden even if a cache written before it was refused holds it).
+     */
     FileAttributes getattr(String path) throws IOException {
+        if (backend.reserves(path)) {
+            throw new ErrnoException(Errno.ENOENT);
+        }
         try {
             return cache.attributes(path);
         } catch (NoSuchFileException e) {
@@ -165,6 +171,9 @@ final class UnionView {
     Map<String, FileAttributes> list(String path) throws IOException {
         Map<String, FileAttributes> out = new LinkedHashMap<>();
         cache.listInto(path, out);
+        if (path.equals("/")) { // reserved names are top-level ones (Backend.reserves)
+            out.keySet().removeIf(name -> backend.reserves("/" + name));
+        }
         if (localDirs.contains(path)) {
             return out;
         }
@@ -204,6 +213,9 @@ final class UnionView {
     }
 
     private void requireVisibleInBackend(String path) {
+        if (backend.reserves(path)) {
+            throw new ErrnoException(Errno.ENOENT);
+        }
         try (StateLock.Held h = lock.hold()) {
             if (uploader.deletePending(path) || UploadPaths.localOnly(path)) {
                 throw new ErrnoException(Errno.ENOENT);

@@ -4,6 +4,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Refuses a layout of mount point, cache directory and backend directory that cannot work, before anything is
@@ -15,10 +18,15 @@ import java.nio.file.Path;
  * UploadLayout.check(Path.of("/mnt/drive"), Path.of("/var/cache/drive"), Path.of("/srv/store"), false);
  * }</pre>
  *
- * <p>Paths are compared as the kernel would resolve them: symbolic links in their existing part are followed,
- * {@code .} and {@code ..} are normalised, so a link into the mount point is caught as well.
+ * <p>Paths are compared as the kernel would resolve them: symbolic links are followed (a mount point given as a
+ * link is where the link leads, found with {@code readlink(2)} so that a mount point with a filesystem on it is
+ * never looked into), {@code .} and {@code ..} are normalised, and directories are compared by device and inode
+ * as well as by name, so a link, or a bind mount that shows a directory under a second name, is caught too.
  */
 public final class UploadLayout {
+    /** Most symbolic links followed from a mount point, as the kernel's limit (ELOOP). */
+    private static final int MAX_LINKS = 40;
+
     private UploadLayout() {
     }
 
@@ -42,37 +50,39 @@ public final class UploadLayout {
      */
     public static void check(Path mountPoint, Path cache, Path backendDir, boolean createBackend) {
         // the mount point itself is never looked at (it may be a FUSE mount that does not answer): its parent is
-        Path abs = mountPoint.toAbsolutePath().normalize();
-        Path mnt = abs.getParent() == null ? abs : resolved(abs.getParent()).resolve(abs.getFileName());
-        Path c = resolved(cache);
+        Place mnt = Place.ofMountPoint(mountTarget(mountPoint));
+        Place c = Place.of(cache);
         if (Files.exists(cache) && !Files.isDirectory(cache)) {
             throw new BadLayoutException("--cache " + cache + " exists and is not a directory");
         }
-        if (c.startsWith(mnt)) {
-            throw new BadLayoutException("--cache " + cache + " is " + where(c, mnt) + " the mount point "
+        Relation r = c.in(mnt);
+        if (r != Relation.APART) {
+            throw new BadLayoutException("--cache " + cache + " is " + r.words + " the mount point "
                     + mountPoint + ": the cache would be created in the directory the filesystem is mounted on");
         }
-        if (mnt.startsWith(c)) {
+        if (mnt.in(c) != Relation.APART) {
             throw new BadLayoutException("the mount point " + mountPoint + " is inside --cache " + cache
                     + ": the filesystem would be mounted among the cache's own files");
         }
         if (backendDir == null) {
             return;
         }
-        Path b = resolved(backendDir);
-        if (c.startsWith(b)) {
-            throw new BadLayoutException("--cache " + cache + " is " + where(c, b) + " --backend " + backendDir
+        Place b = Place.of(backendDir);
+        r = c.in(b);
+        if (r != Relation.APART) {
+            throw new BadLayoutException("--cache " + cache + " is " + r.words + " --backend " + backendDir
                     + ": the cache's own files would be stored as files of the filesystem");
         }
-        if (b.startsWith(c)) {
+        if (b.in(c) != Relation.APART) {
             throw new BadLayoutException("--backend " + backendDir + " is inside --cache " + cache
                     + ": the store would be mixed with the cache's own files");
         }
-        if (b.startsWith(mnt)) {
-            throw new BadLayoutException("--backend " + backendDir + " is " + where(b, mnt) + " the mount point "
+        r = b.in(mnt);
+        if (r != Relation.APART) {
+            throw new BadLayoutException("--backend " + backendDir + " is " + r.words + " the mount point "
                     + mountPoint + ": the store would be hidden by the mount, or be the filesystem itself");
         }
-        if (mnt.startsWith(b)) {
+        if (mnt.in(b) != Relation.APART) {
             throw new BadLayoutException("the mount point " + mountPoint + " is inside --backend " + backendDir
                     + ": the mount would be read as part of the store");
         }
@@ -86,8 +96,123 @@ public final class UploadLayout {
         }
     }
 
-    private static String where(Path inner, Path outer) {
-        return inner.equals(outer) ? "the same directory as" : "inside";
+    /** Whether two directories overlap (one is, or is inside, the other), by name or by device and inode. */
+    static boolean overlap(Path a, Path b) {
+        Place pa = Place.of(a);
+        Place pb = Place.of(b);
+        return pa.in(pb) != Relation.APART || pb.in(pa) != Relation.APART;
+    }
+
+    /** How one place lies relative to another. */
+    private enum Relation {
+        SAME("the same directory as"), INSIDE("inside"), APART("apart from");
+
+        final String words;
+
+        Relation(String words) {
+            this.words = words;
+        }
+    }
+
+    /**
+     * A directory to be compared: its resolved path, and the directories on it that exist, deepest first, each
+     * with its identity (device and inode); a path that does not exist yet is known by its deepest existing
+     * directory and the names that follow it.
+     */
+    private record Place(Path path, List<Path> existing, List<String> ids) {
+        static Place of(Path p) {
+            return chain(resolved(p));
+        }
+
+        /** The mount point's place, from its parent's directories only (the mount point may not answer). */
+        static Place ofMountPoint(Path resolvedMountPoint) {
+            Path parent = resolvedMountPoint.getParent();
+            if (parent == null) {
+                return new Place(resolvedMountPoint, List.of(), List.of());
+            }
+            Place p = chain(parent);
+            return new Place(resolvedMountPoint, p.existing, p.ids);
+        }
+
+        private static Place chain(Path resolved) {
+            List<Path> existing = new ArrayList<>();
+            List<String> ids = new ArrayList<>();
+            for (Path q = resolved; q != null; q = q.getParent()) {
+                String id = identity(q);
+                if (id != null) {
+                    existing.add(q);
+                    ids.add(id);
+                }
+            }
+            return new Place(resolved, existing, ids);
+        }
+
+        /**
+         * Whether this place is {@code outer}, or inside it: by name, or because one of this place's directories
+         * is {@code outer}'s deepest existing one (the same device and inode, under whatever name) and the names
+         * from there on lead into {@code outer}.
+         */
+        Relation in(Place outer) {
+            if (path.equals(outer.path)) {
+                return Relation.SAME;
+            }
+            if (path.startsWith(outer.path)) {
+                return Relation.INSIDE;
+            }
+            if (outer.existing.isEmpty()) {
+                return Relation.APART;
+            }
+            Path outerAnchor = outer.existing.get(0);
+            Path outerRest = outerAnchor.relativize(outer.path);
+            String anchorId = outer.ids.get(0);
+            for (int i = 0; i < ids.size(); i++) {
+                if (!ids.get(i).equals(anchorId)) {
+                    continue;
+                }
+                Path below = existing.get(i).relativize(path);
+                if (below.equals(outerRest)) {
+                    return Relation.SAME;
+                }
+                if (outerRest.toString().isEmpty() || below.startsWith(outerRest)) {
+                    return Relation.INSIDE;
+                }
+            }
+            return Relation.APART;
+        }
+    }
+
+    /** "device:inode" of an existing directory (links followed), or null. */
+    private static String identity(Path p) {
+        try {
+            Map<String, Object> a = Files.readAttributes(p, "unix:dev,ino");
+            return a.get("dev") + ":" + a.get("ino");
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Where a mount point leads: its parent resolved, and the mount point itself followed with {@code readlink(2)}
+     * while it is a symbolic link (readlink of a directory with a filesystem mounted on it answers EINVAL without
+     * asking that filesystem, unlike {@code stat}).
+     */
+    static Path mountTarget(Path mountPoint) {
+        Path p = mountPoint.toAbsolutePath().normalize();
+        for (int links = 0; links <= MAX_LINKS; links++) {
+            if (p.getParent() == null) {
+                return p;
+            }
+            Path here = resolved(p.getParent()).resolve(p.getFileName());
+            Path target;
+            try {
+                target = Files.readSymbolicLink(here);
+            } catch (IOException | UnsupportedOperationException e) {
+                return here; // not a link (NotLinkException), or nothing there yet
+            }
+            p = here.getParent().resolve(target).normalize();
+        }
+        throw new BadLayoutException("the mount point " + mountPoint + " leads through more than " + MAX_LINKS
+                + " symbolic links");
     }
 
     /**

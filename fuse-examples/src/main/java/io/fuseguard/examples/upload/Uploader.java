@@ -9,6 +9,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -175,7 +177,11 @@ final class Uploader implements AutoCloseable {
      *   <li>a delete whose cache entry is still there (the run stopped between journal and cache) is finished;
      *       a hidden name ({@code .fuse_hidden*}, local only) is removed from the cache;</li>
      *   <li>after a crash of the machine (another boot id, no clean stop) every cache file changed since the
-     *       journal's last flush is uploaded again: its records may not have reached the disk.</li>
+     *       journal's last flush is uploaded again: its records may not have reached the disk;</li>
+     *   <li>a log whose end cannot be read (a torn or damaged record) lost the records after it: every cache
+     *       file changed since the last flush before the damage (all of them when none can be read) is uploaded
+     *       again, with a WARN;</li>
+     *   <li>a cache too full to rewrite the log in: the old log is continued ({@link Journal#resume}).</li>
      * </ul>
      */
     void replay() throws IOException {
@@ -191,10 +197,36 @@ final class Uploader implements AutoCloseable {
                 CrashPoints.reached(Point.REPLAY_RESOLVED);
             }
             if (!r.clean() && !r.bootId().isEmpty() && !r.bootId().equals(journal.bootId())) {
-                rescanAfterMachineCrash(r.syncedMillis());
+                rescanChanged(r.syncedMillis(), "The machine stopped without a clean stop of this filesystem (boot "
+                        + "id changed)");
+            } else if (r.damaged() > 0) {
+                rescanChanged(r.syncedMillis(), "The journal ends with " + r.damaged() + " unreadable byte(s) "
+                        + "(damaged on disk, or torn by a crash of the machine), whose records are lost");
             }
+            // the rewrite below would drop what could not be read: a copy stays for a look by hand
+            Path aside = r.damaged() > 0 && r.legacy() == 0 ? journal.keepDamaged() : null;
+            dropReserved();
             cleanUp();
-            journal.compact(new ArrayList<>(pending.values()));
+            List<Entry> now = new ArrayList<>(pending.values());
+            try {
+                journal.compact(now);
+                if (aside != null) {
+                    LOG.warn("Journal: the damaged log is kept as {} (its unreadable records are not used)", aside);
+                }
+            } catch (IOException e) {
+                // a full cache: no room for a second log beside the first. Continue the first one instead.
+                if (aside != null) {
+                    Files.deleteIfExists(aside); // the same file, about to be cut at its last readable record
+                }
+                try {
+                    journal.resume(r, now);
+                } catch (IOException again) {
+                    e.addSuppressed(again);
+                    throw e;
+                }
+                LOG.warn("Journal: no room to rewrite the journal ({}); appending to the old one instead", e
+                        .getMessage());
+            }
             toSchedule = new ArrayList<>(pending.keySet());
             resumed = toSchedule.size();
         }
@@ -251,20 +283,45 @@ final class Uploader implements AutoCloseable {
         }
     }
 
-    /** After a crash of the machine: uploads every cache file whose records may not have reached the disk. */
-    private void rescanAfterMachineCrash(long syncedMillis) {
+    /**
+     * Uploads again every cache file whose records may be lost: changed (ctime) since {@code syncedMillis}, the
+     * last flush known to have reached the disk (0: every file). A lost record was appended after that flush,
+     * and the change it announced came after it, so nothing acknowledged is missed. (A lost delete or rename is not
+     * recovered: the old name shows again from the backend, which loses nothing.)
+     */
+    private void rescanChanged(long syncedMillis, String why) {
         long since = syncedMillis - 2000; // the kernel's coarse clock and the record's own timestamp
         List<String> changed = new ArrayList<>();
         cache.forEachFile((path, ctimeMillis) -> {
-            if (ctimeMillis >= since && !UploadPaths.localOnly(path) && !pending.containsKey(path)) {
+            if (ctimeMillis >= since && !UploadPaths.localOnly(path) && !backend.reserves(path)
+                    && !pending.containsKey(path)) {
                 changed.add(path);
             }
         });
         for (String p : changed) {
             pending.put(p, new Entry(Op.PUT, p, versions++));
         }
-        LOG.warn("The machine stopped without a clean stop of this filesystem (boot id changed): {} cache file(s) "
-                + "changed since the journal's last flush are uploaded again", changed.size());
+        LOG.warn("{}: {} cache file(s) changed since the journal's last flush{} are uploaded again", why,
+                changed.size(), syncedMillis > 0 ? " (" + java.time.Instant.ofEpochMilli(syncedMillis) + ")" : "");
+    }
+
+    /**
+     * Forgets entries of paths the backend keeps for itself ({@link Backend#reserves}): a cache written before
+     * such names were refused may hold them; they can never be uploaded. The cache keeps them (WARN).
+     */
+    private void dropReserved() {
+        List<String> reserved = new ArrayList<>();
+        for (String p : pending.keySet()) {
+            if (backend.reserves(p)) {
+                reserved.add(p);
+            }
+        }
+        if (!reserved.isEmpty()) {
+            reserved.forEach(pending::remove);
+            LOG.warn("Journal replay: {} pending operation(s) on names the backend reserves for itself are dropped "
+                    + "(never uploadable; the cache keeps their files, hidden from the mount): {}", reserved.size(),
+                    reserved.subList(0, Math.min(NAMED_PATHS, reserved.size())));
+        }
     }
 
     // ---------------------------------------------------------------- bookkeeping (caller holds the lock)
@@ -330,7 +387,7 @@ final class Uploader implements AutoCloseable {
             if (previous == null) {
                 dropEntry(path);
             } else {
-                set(new Entry(previous.op(), path, versions++));
+                set(new Entry(previous.op(), path, versions++), true); // an undo: may use a full cache's reserve
             }
         } catch (IOException e) {
             LOG.error("Journal: cannot restore the entry of {} after a failed change: {}", path, e.toString());
@@ -347,7 +404,11 @@ final class Uploader implements AutoCloseable {
     }
 
     private void set(Entry e) throws IOException {
-        journal.set(e);
+        set(e, e.op() == Op.DELETE); // a removal must be possible on a full cache
+    }
+
+    private void set(Entry e, boolean essential) throws IOException {
+        journal.set(e, essential);
         appendsSinceSync++;
         pending.put(e.path(), e);
     }
@@ -374,7 +435,8 @@ final class Uploader implements AutoCloseable {
     /** Appends a rename's intent, before the cache is renamed. */
     Journal.Intent renameIntent(String from, String to, boolean directory) throws IOException {
         Journal.Intent i = new Journal.Intent(++intents, from, to, directory);
-        journal.intent(i);
+        // the engine's hide of a file unlinked while open is a removal: a full cache must allow it
+        journal.intent(i, !directory && UploadPaths.localOnly(to) && !UploadPaths.localOnly(from));
         appendsSinceSync++;
         CrashPoints.reached(Point.JOURNAL_RENAME_INTENT);
         return i;
@@ -623,6 +685,66 @@ final class Uploader implements AutoCloseable {
             if (handle.path.equals(path)) {
                 return;
             }
+        }
+    }
+
+    /**
+     * Carries out now, on the calling thread (the handler of an {@code fsync(2)} of directory {@code dir}), every
+     * pending operation that changes the names in {@code dir}: the entries of its own names (a file created or
+     * renamed into it is uploaded, a name unlinked or renamed out of it is deleted), and every entry below one of
+     * its names when that name is to go (a directory removed or renamed away: its files' deletes first) or is not
+     * in the backend yet (a directory renamed in: its files' uploads). Changes inside subdirectories that keep
+     * their names are theirs to sync. Operations already running are waited for; the deepest paths go first, as
+     * a directory's delete waits for what is below it.
+     *
+     * @throws ErrnoException EIO when the backend failed, the deadline passed, or a delete could not run
+     */
+    void syncDirectory(String dir) {
+        String prefix = dir.equals("/") ? "/" : dir + "/";
+        Map<String, Entry> snapshot = new HashMap<>();
+        try (StateLock.Held h = lock.hold()) {
+            for (Entry e : below(prefix).values()) {
+                if (e.op() != Op.LOCAL) {
+                    snapshot.put(e.path(), e);
+                }
+            }
+        }
+        List<String> due = new ArrayList<>();
+        Map<String, List<String>> deeperByName = new TreeMap<>();
+        for (String p : snapshot.keySet()) {
+            int slash = p.indexOf('/', prefix.length());
+            if (slash < 0) {
+                due.add(p);
+            } else {
+                deeperByName.computeIfAbsent(p.substring(0, slash), k -> new ArrayList<>()).add(p);
+            }
+        }
+        for (Map.Entry<String, List<String>> n : deeperByName.entrySet()) {
+            Entry own = snapshot.get(n.getKey());
+            if ((own != null && own.op() == Op.DELETE) || !backendHasDirectory(n.getKey())) {
+                due.addAll(n.getValue());
+            }
+        }
+        due.sort(java.util.Comparator.reverseOrder()); // below a directory before the directory
+        for (String p : due) {
+            reconcile(p, true);
+        }
+        try (StateLock.Held h = lock.hold()) {
+            for (String p : due) {
+                Entry now = pending.get(p);
+                if (now != null && now.op() == Op.DELETE && now.equals(snapshot.get(p))) {
+                    // not claimed: something below it is still pending (added after the snapshot)
+                    throw new ErrnoException(Errno.EIO, "the delete of " + p + " waits for entries below it");
+                }
+            }
+        }
+    }
+
+    private boolean backendHasDirectory(String path) {
+        try {
+            return backend.stat(path).map(BackendEntry::directory).orElse(false);
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "backend stat " + path + ": " + e.getMessage());
         }
     }
 

@@ -117,6 +117,33 @@ class CachedUploadFsSubsetTest {
         assertThat(readlink.err()).contains("Invalid argument");
     }
 
+    /**
+     * The directory backend's {@code /.incoming} (its uploads in progress) is a name the mount neither shows nor
+     * lets anyone create (review of issue 17, finding 8): creating it answered EIO, every look-up of it logged an
+     * ERROR, and files put there were never uploaded. Now it is EPERM to create or rename to, ENOENT to look up,
+     * also when a cache written before holds it.
+     */
+    @Test
+    void theBackendsReservedNameIsHiddenAndRefusedWithEperm() throws Exception {
+        Child.Result mkdir = run("mkdir", mnt().resolve(".incoming").toString());
+        assertThat(mkdir.exit()).isNotZero();
+        assertThat(mkdir.err()).contains("Operation not permitted");
+        Child.runOk("mkdir", mnt().resolve("d").toString());
+        Child.Result mv = run("mv", "-T", mnt().resolve("d").toString(), mnt().resolve(".incoming").toString());
+        assertThat(mv.exit()).isNotZero();
+        assertThat(mv.err()).contains("Operation not permitted");
+        Child.Result touch = run("touch", mnt().resolve(".incoming").toString());
+        assertThat(touch.exit()).isNotZero();
+        assertThat(touch.err()).contains("Operation not permitted");
+        // a cache that holds the name already (written before it was refused): hidden
+        Files.createDirectories(fs.cacheFileOf("/.incoming"));
+        Files.writeString(fs.cacheFileOf("/.incoming").resolve("old"), "old");
+        assertThat(Child.runOk("ls", "-A", mnt().toString()).trim()).isEqualTo("d");
+        Child.Result stat = run("stat", mnt().resolve(".incoming").toString());
+        assertThat(stat.err()).contains("No such file or directory");
+        assertThat(backend.root().resolve(".incoming")).isEmptyDirectory();
+    }
+
     @Test
     void mknodOfARegularFileIsInsideTheSubsetAndUploaded() throws Exception {
         Path f = mnt().resolve("made-by-mknod");

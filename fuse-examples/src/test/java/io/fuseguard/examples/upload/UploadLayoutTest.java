@@ -54,6 +54,57 @@ class UploadLayoutTest {
         refused(mnt, file, backend, false, "is not a directory");
     }
 
+    /**
+     * Review of issue 17, finding 6: a mount point given as a symbolic link into the cache or into the backend
+     * was taken for the link's own place (the filesystem then showed itself, or uploaded into itself).
+     */
+    @Test
+    void aMountPointThatIsASymbolicLinkIsWhereItLeads() throws Exception {
+        Path cache = Files.createDirectories(tmp.resolve("cache").resolve("data").resolve("inner"))
+                .getParent().getParent();
+        Path backend = Files.createDirectories(tmp.resolve("backend").resolve("inner")).getParent();
+        Path intoCache = Files.createSymbolicLink(tmp.resolve("mp-cache"), cache.resolve("data/inner"));
+        refused(intoCache, cache, tmp.resolve("backend2"), true, "the mount point " + intoCache
+                + " is inside --cache");
+        Path intoBackend = Files.createSymbolicLink(tmp.resolve("mp-backend"), backend.resolve("inner"));
+        refused(intoBackend, tmp.resolve("cache2"), backend, false, "the mount point " + intoBackend
+                + " is inside --backend");
+        // a link to a link: followed to the end
+        Path twice = Files.createSymbolicLink(tmp.resolve("mp-twice"), intoCache);
+        refused(twice, cache, tmp.resolve("backend2"), true, "is inside --cache");
+        // a link elsewhere is fine
+        Path elsewhere = Files.createSymbolicLink(tmp.resolve("mp-ok"), Files.createDirectory(tmp.resolve("mnt")));
+        assertThatCode(() -> UploadLayout.check(elsewhere, cache, backend, false)).doesNotThrowAnyException();
+    }
+
+    /**
+     * Review of issue 17, finding 6: a bind mount shows a directory under a second name; the cache seen through
+     * one as the backend (or as a directory holding it) was not caught by comparing names.
+     */
+    @Test
+    void aBackendThatIsTheCacheThroughABindMountIsRefused() throws Exception {
+        io.fuseguard.testkit.Edges.assumeFuseAndRoot();
+        Path base = Files.createDirectory(tmp.resolve("base"));
+        Path alias = Files.createDirectory(tmp.resolve("alias"));
+        Path mnt = Files.createDirectory(tmp.resolve("mnt"));
+        Path cache = Files.createDirectory(base.resolve("cache"));
+        io.fuseguard.testkit.Child.runOk("mount", "--bind", base.toString(), alias.toString());
+        try {
+            refused(mnt, cache, alias.resolve("cache"), false, "is the same directory as --backend");
+            refused(mnt, cache, alias, false, "is inside --backend");
+            refused(mnt, base.resolve("new-cache"), alias.resolve("new-cache"), true,
+                    "is the same directory as --backend"); // neither exists yet
+            refused(mnt, cache, alias.resolve("cache").resolve("store"), true, "is inside --cache");
+            refused(alias.resolve("cache").resolve("m"), cache, tmp.resolve("backend"), true, "is inside --cache");
+            DirectoryBackend backend = new DirectoryBackend(alias.resolve("cache"));
+            assertThatThrownBy(() -> new CachedUploadFs(cache, backend))
+                    .isInstanceOf(UploadLayout.BadLayoutException.class).hasMessageContaining("overlap");
+            backend.close();
+        } finally {
+            io.fuseguard.testkit.Child.run(java.time.Duration.ofSeconds(20), "umount", "-l", alias.toString());
+        }
+    }
+
     @Test
     void goodLayoutsPass() {
         Path mnt = tmp.resolve("mnt");
