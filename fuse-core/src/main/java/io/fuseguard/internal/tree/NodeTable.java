@@ -199,19 +199,7 @@ public final class NodeTable {
                 }
                 return existing;
             }
-            if (n.parent == null) {
-                // the file lost its last name meanwhile: this name becomes its only one
-                n.parent = parent;
-                n.name = name;
-            } else {
-                n.aliases = new Node.Alias(parent, name, n.aliases);
-            }
-            putChild(parent, name, n);
-            if (fsIno != 0 && n.fsIno == 0) {
-                n.fsIno = fsIno;
-                byIno.putIfAbsent(fsIno, n);
-            }
-            n.nlookup++;
+            attachName(n, parent, name, fsIno);
             epoch++;
             if (journal != null) {
                 journal.nodeLink(unique(), n.id, parent.id, name, n.fsIno);
@@ -794,18 +782,7 @@ public final class NodeTable {
                     Node dir = get(e.l());
                     long fsIno = e.l();
                     String name = e.s();
-                    if (n.parent == null) {
-                        n.parent = dir;
-                        n.name = name;
-                    } else {
-                        n.aliases = new Node.Alias(dir, name, n.aliases);
-                    }
-                    putChild(dir, name, n);
-                    if (fsIno != 0 && n.fsIno == 0) {
-                        n.fsIno = fsIno;
-                        byIno.putIfAbsent(fsIno, n);
-                    }
-                    n.nlookup++;
+                    attachName(n, dir, name, fsIno);
                 }
                 case StateJournal.REF -> {
                     e.l();
@@ -948,5 +925,25 @@ public final class NodeTable {
         synchronized (lock) {
             r.run();
         }
+    }
+
+    /**
+     * Gives node {@code n} one more name ({@code parent}/{@code name}) and counts the kernel's lookup of it: a file
+     * that lost its last name meanwhile takes it as its only one, else it becomes an alias (a hard link). Shared by
+     * a live lookup of a link and the replay of one from the state journal. Caller holds the table's lock.
+     */
+    private void attachName(Node n, Node parent, String name, long fsIno) {
+        if (n.parent == null) {
+            n.parent = parent;
+            n.name = name;
+        } else {
+            n.aliases = new Node.Alias(parent, name, n.aliases);
+        }
+        putChild(parent, name, n);
+        if (fsIno != 0 && n.fsIno == 0) {
+            n.fsIno = fsIno;
+            byIno.putIfAbsent(fsIno, n);
+        }
+        n.nlookup++;
     }
 }
