@@ -339,15 +339,8 @@ final class CloseWork {
                 handles.remove(handle);
             }
             if (handle != null && nodes.lastCloseOfHidden(node, 1)) {
-                String hidden = nodes.path(node);
-                if (hidden != null) {
-                    int u = step(ctx, Operation.UNLINK, () -> ops.unlink(ctx, hidden));
-                    if (u < 0) {
-                        LOG.warn("Could not remove {} (a file unlinked while open) at its release: errno {}", hidden,
-                                -u);
-                    }
-                    nodes.unlinked(node);
-                }
+                removeHidden(paths, nodes, ctx, node, deadline,
+                        hidden -> step(ctx, Operation.UNLINK, () -> ops.unlink(ctx, hidden)));
             }
         }
 
@@ -361,5 +354,38 @@ final class CloseWork {
                 ctx.end();
             }
         }
+    }
+
+    /**
+     * Removes the hidden name of a file at its last close (a file unlinked while open, or the reserved name of an
+     * O_TMPFILE file), for the thread whose {@code ctx.pin} pins the file: it trades the pin for a write lock on
+     * that name, as an unlink takes, before it asks the filesystem. A linked O_TMPFILE file can be opened by its
+     * new name while its descriptor's close is being handled, and the engine names the file to the filesystem by
+     * its first name, the reserved one; without the lock that open could reach the filesystem with the reserved
+     * name after the filesystem dropped it (ENOENT for a file that exists: 2 opens in 300 before). With it, the
+     * open waits, and then finds the file by the name it has left. The lock is released with the pin (by the
+     * caller, as usual). Past the deadline the name is removed without the lock rather than left behind.
+     */
+    static void removeHidden(PathLocks paths, NodeTable nodes, OpContext ctx, Node node, long deadlineNanos,
+                             java.util.function.ToIntFunction<String> unlink) {
+        Node dir = nodes.parentOf(node);
+        String name = nodes.nameOf(node);
+        if (dir == null || name == null) {
+            return;
+        }
+        paths.unpin(ctx.pin);
+        if (!paths.lock(ctx.pin, dir, name, null, null, deadlineNanos)) {
+            LOG.warn("Removing the hidden name {} of a closed file without waiting any longer for the requests "
+                    + "that use the file", name);
+        }
+        String hidden = nodes.path(node);
+        if (hidden == null) {
+            return;
+        }
+        int u = unlink.applyAsInt(hidden);
+        if (u < 0) {
+            LOG.warn("Could not remove {} (a file unlinked while open) at its release: errno {}", hidden, -u);
+        }
+        nodes.unlinked(node);
     }
 }

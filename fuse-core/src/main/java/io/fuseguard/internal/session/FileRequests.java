@@ -427,15 +427,10 @@ final class FileRequests extends Requests {
         int rc = dir ? ops.releasedir(c, path, h.userFh()) : ops.release(c, path, h.userFh(), h.flags());
         s.handles.remove(h);
         if (!dir && nodes.lastCloseOfHidden(n, 0)) {
-            String hidden = nodes.path(n);
-            if (hidden != null) {
+            CloseWork.removeHidden(s.paths, nodes, c, n, w.call.deadlineNanos, hidden -> {
                 c.operation = Operation.UNLINK;
-                int u = ops.unlink(c, hidden);
-                if (u < 0) {
-                    LOG.warn("Could not remove {} (a file unlinked while open) at its release: errno {}", hidden, -u);
-                }
-                nodes.unlinked(n);
-            }
+                return ops.unlink(c, hidden);
+            });
         }
         if (end(w, r, rc)) {
             reply(w, r, 0); // the kernel ignores release errors, as libfuse does

@@ -393,6 +393,13 @@ public final class NodeTable {
         }
     }
 
+    /** The name a node's path ends in (its first name: a hidden file's hidden name), or null if it has none. */
+    public String nameOf(Node n) {
+        synchronized (lock) {
+            return n.parent == null ? null : n.name;
+        }
+    }
+
     /** The parent directory of a node (null for the root or an unlinked node). */
     public Node parentOf(Node n) {
         synchronized (lock) {

@@ -110,6 +110,37 @@ class MemoryFsHolesBirthAndTmpfileTest {
         assertThat(run(fuse.mountPoint())).as("MemoryFs through the kernel").isEqualTo(expected);
     }
 
+    /**
+     * {@code O_TMPFILE}, {@code linkat} to a name, close, and at once open by that name: the open runs while the
+     * close's release removes the reserved name. Before the removal took the name's lock, 1 to 3 opens in 300
+     * failed with ENOENT (the open reached MemoryFs with the reserved name, just dropped).
+     */
+    @Test
+    void aLinkedTmpfileOpensByItsNameWhileItsCloseIsHandled() {
+        String out = MountedFsSupport.run("python3", "-c", """
+                import ctypes, os, sys
+                libc = ctypes.CDLL(None, use_errno=True)
+                os.chdir(sys.argv[1])
+                bad = []
+                for i in range(300):
+                    t = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o600)
+                    os.write(t, b"tmp%d" % i)
+                    name = "linked%d" % i
+                    if libc.linkat(-100, ("/proc/self/fd/%d" % t).encode(), -100, name.encode(), 0x400) != 0:
+                        raise OSError(ctypes.get_errno(), "linkat")
+                    os.close(t)
+                    try:
+                        with open(name, "rb") as f:
+                            if f.read() != b"tmp%d" % i:
+                                bad.append("%s: wrong content" % name)
+                    except OSError as e:
+                        bad.append("%s: %s" % (name, e.strerror))
+                    os.unlink(name)
+                print(len(bad), bad[:3])
+                """, fuse.mountPoint().toString()).assertOk().out().trim();
+        assertThat(out).as("opens that failed, of 300").isEqualTo("0 []");
+    }
+
     @Test
     void aTmpfileThatNeverGotANameLeavesNothingBehind() {
         MemoryFs fs = (MemoryFs) fuse.fileSystem();
