@@ -273,7 +273,7 @@ final class Dispatcher {
                 s.fatal(e, "the handling of " + Fuse.name(r.opcode)); // not a handler's: bridges catch those
             }
         } finally {
-            s.paths.unpin(w.context.pin); // whatever the request pinned or locked, held until it was answered
+            s.paths.unpin(w.context.pin); // what the request still holds: it was not answered here (see Session.send)
             Lane l = w.call.lane;
             if (l != null) {
                 l.exit();

@@ -681,6 +681,8 @@ public final class Session {
         o.putInt(0, Fuse.OUT_HEADER + payload);
         o.putInt(4, -error);
         o.putLong(8, unique);
+        // the request's path hold ends before its answer, not after: see PathLocks.unpin
+        paths.unpin(w.context.pin);
         RingRequests ring = this.ring;
         if (ring != null && ring.answer(unique, w.outAddress, Fuse.OUT_HEADER + payload)) {
             return true; // it came on an io_uring entry: committed there

@@ -136,9 +136,19 @@ public final class PathLocks {
         }
     }
 
-    /** Releases what {@code p} holds (a pin or a write lock). */
+    /**
+     * Releases what {@code p} holds (a pin or a write lock); nothing when it holds nothing. The engine calls it
+     * just before a request's answer is written, as libfuse's high-level layer frees its path locks before it
+     * replies: the kernel sends the next request the moment it has the answer (an UNLINK right after its
+     * LOOKUP), and a holder still between its answer and its release would make that request wait (a futex
+     * wait and wake each time: measured, one unlink in four waited). What the pin guards is done by then: the
+     * filesystem has answered, and the node table records what the answer says.
+     */
     public void unpin(Pin p) {
         Write w = p.own;
+        if (w == null && p.node == null) {
+            return;
+        }
         p.node = null;
         if (w != null) {
             p.own = null;
