@@ -608,7 +608,11 @@ public final class BenchReport {
             line("- **create / stat / unlink**: `fuse-bench`'s `MetadataBench` with " + env.get("meta_n")
                     + " files in one directory, each phase timed separately, after an untimed warm-up; it "
                     + "waits " + env.get("meta_wait_ms") + " ms (longer than attr_timeout/entry_timeout) "
-                    + "before the stat and the unlink phase, so every stat is a LOOKUP the daemon answers.");
+                    + "before each of the 3 stat passes and the unlink phase, so every stat is a LOOKUP the daemon "
+                    + "answers; the stat figure is the median pass. MemoryFs runs with `--no-birth-time`: Java's "
+                    + "stat asks for the birth time, which the C references do not report, and a filesystem that "
+                    + "reports it is asked with a second request (STATX) the first time each file is stat'ed "
+                    + "(docs/design.md).");
             line("- **tar -x**: a deterministic tarball (`TreeGen`: " + env.get("tar_files") + " files of 0–16 "
                     + "KiB in " + env.get("tar_dirs") + " directories, " + String.format(Locale.ROOT, "%,d",
                     Long.parseLong(env.getOrDefault("tar_bytes", "0"))) + " bytes; fixed owner, mtime and "

@@ -226,6 +226,12 @@ public interface FuseFileSystem {
      * for more (its birth time, {@link FileAttributes#birthTime()}); the kernel asks only then, and serves plain
      * {@code stat} from {@link #getattr}. The default answers ENOSYS: the kernel then uses {@link #getattr} for
      * good and callers see no birth time, as before.
+     *
+     * <p>What it costs: no LOOKUP or CREATE answer can carry a birth time, so the first {@code statx} that asks
+     * for one on each file (every Java {@code Files.readAttributes}, {@code stat(1)}) is a second request after
+     * the LOOKUP; later ones come from the kernel's cache like any attribute. A directory of fresh files stat'ed
+     * once each from Java takes two requests per file instead of one. Answer ENOSYS (from the first call) to
+     * turn it off.
      */
     default FileAttributes statx(String path) throws IOException {
         throw new ErrnoException(Errno.ENOSYS);

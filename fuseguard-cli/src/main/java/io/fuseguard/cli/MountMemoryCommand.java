@@ -20,6 +20,11 @@ final class MountMemoryCommand extends MountSubcommand {
             description = "most bytes the files may hold (default 1G); the JVM heap must hold them")
     Long capacity;
 
+    @Option(names = "--no-birth-time",
+            description = "do not report birth times: saves the STATX request that the first statx(2) asking for "
+                    + "one (every Java Files.readAttributes, stat(1)) costs on each file")
+    boolean noBirthTime;
+
     @Override
     String kind() {
         return "memory";
@@ -48,7 +53,7 @@ final class MountMemoryCommand extends MountSubcommand {
                     + "m) or give a smaller --capacity");
         }
         try {
-            return MemoryFs.builder().capacity(bytes).build();
+            return MemoryFs.builder().capacity(bytes).birthTime(!noBirthTime).build();
         } catch (IllegalArgumentException e) {
             throw new FuseguardCommand.BadInputException(UserFacing.optionNames(e.getMessage()));
         }

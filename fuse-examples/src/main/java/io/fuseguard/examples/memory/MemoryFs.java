@@ -51,7 +51,9 @@ import java.util.OptionalLong;
  *   <li>Content lives in fixed-size chunks ({@link ChunkStore}): a write costs what it writes, holes cost no
  *       memory and read as zeros, {@code st_blocks} counts what is really allocated, and
  *       {@code lseek(SEEK_DATA/SEEK_HOLE)} finds them (in 4 KiB steps, as a local filesystem's blocks).</li>
- *   <li>Every inode keeps its birth time ({@code statx}'s {@code stx_btime}), across writes and renames.</li>
+ *   <li>Every inode keeps its birth time ({@code statx}'s {@code stx_btime}), across writes and renames
+ *       (reported unless built with {@link Builder#birthTime birthTime(false)}, which saves a request per file;
+ *       see there).</li>
  *   <li>{@code O_TMPFILE} files are inodes without a link, known by the name fuseguard reserves for them until
  *       {@code linkat} gives them one or their last descriptor is closed.</li>
  *   <li>Timestamps follow POSIX: write/truncate set mtime and ctime; chmod, chown, link, unlink, rename,
@@ -112,6 +114,7 @@ public final class MemoryFs implements FuseFileSystem {
     private final int chunkSize;
     private final long maxFileSize;
     private final Clock clock;
+    private final boolean birthTime;
     private final NodeTree tree;
 
     private MemoryFs(Builder b) {
@@ -120,6 +123,7 @@ public final class MemoryFs implements FuseFileSystem {
         this.chunkSize = b.chunkSize;
         this.maxFileSize = b.maxFileSize;
         this.clock = b.clock;
+        this.birthTime = b.birthTime;
         this.tree = new NodeTree(b.maxInodes, space, b.rootPermissions, b.rootUid, b.rootGid, now());
     }
 
@@ -363,9 +367,15 @@ public final class MemoryFs implements FuseFileSystem {
         }
     }
 
-    /** The attributes with the birth time (every inode keeps when it was made). */
+    /**
+     * The attributes with the birth time (every inode keeps when it was made); ENOSYS when built with
+     * {@link Builder#birthTime birthTime(false)}, so that the kernel stops asking.
+     */
     @Override
     public FileAttributes statx(String path) {
+        if (!birthTime) {
+            throw new ErrnoException(Errno.ENOSYS, "birth time not reported (MemoryFs.Builder.birthTime(false))");
+        }
         return getattr(path);
     }
 
@@ -717,6 +727,7 @@ public final class MemoryFs implements FuseFileSystem {
         private long rootUid = daemonId("unix:uid");
         private long rootGid = daemonId("unix:gid");
         private Clock clock = Clock.systemUTC();
+        private boolean birthTime = true;
 
         private Builder() {
         }
@@ -786,6 +797,19 @@ public final class MemoryFs implements FuseFileSystem {
         /** Source of timestamps (tests use a fixed or stepping clock). Default the system clock. */
         public Builder clock(Clock clock) {
             this.clock = Objects.requireNonNull(clock);
+            return this;
+        }
+
+        /**
+         * Whether {@code statx(2)} callers get each file's birth time. Default true. It has a price the kernel
+         * sets: no LOOKUP or CREATE answer can carry a birth time, so the first {@code statx} that asks for it on
+         * each file (every Java {@code Files.readAttributes}, {@code stat(1)}) costs a second request (STATX)
+         * after the LOOKUP; later ones are served from the kernel's cache like any attribute. Without it the
+         * filesystem answers STATX with ENOSYS once, the kernel stops asking, and callers see no birth time (Java
+         * reports the modification time instead), as on libfuse filesystems without a {@code statx} operation.
+         */
+        public Builder birthTime(boolean report) {
+            this.birthTime = report;
             return this;
         }
 
