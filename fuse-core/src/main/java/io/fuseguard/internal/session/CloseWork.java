@@ -362,7 +362,7 @@ final class CloseWork {
      * that name, as an unlink takes, before it asks the filesystem. A linked O_TMPFILE file can be opened by its
      * new name while its descriptor's close is being handled, and the engine names the file to the filesystem by
      * its first name, the reserved one; without the lock that open could reach the filesystem with the reserved
-     * name after the filesystem dropped it (ENOENT for a file that exists: 2 opens in 300 before). With it, the
+     * name after the filesystem dropped it (ENOENT for a file that exists: 1 to 3 opens in 300 before). With it, the
      * open waits, and then finds the file by the name it has left. The lock is released with the pin (by the
      * caller, as usual). Past the deadline the name is removed without the lock rather than left behind.
      */
