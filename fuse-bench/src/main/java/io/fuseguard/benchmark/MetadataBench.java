@@ -6,6 +6,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -58,7 +59,7 @@ public final class MetadataBench {
             passes[p] = stat(d, n);
         }
         double[] sorted = passes.clone();
-        java.util.Arrays.sort(sorted);
+        Arrays.sort(sorted);
         double stat = sorted[STAT_PASSES / 2];
         Thread.sleep(waitMs);
         double unlink = unlink(d, n);

@@ -364,19 +364,28 @@ final class CloseWork {
      * its first name, the reserved one; without the lock that open could reach the filesystem with the reserved
      * name after the filesystem dropped it (ENOENT for a file that exists: 1 to 3 opens in 300 before). With it, the
      * open waits, and then finds the file by the name it has left. The lock is released with the pin (by the
-     * caller, as usual). Past the deadline the name is removed without the lock rather than left behind.
+     * caller, as usual). A rename of the hidden name between the release of the pin and the lock is seen after
+     * the lock, which is then taken again on the new name. Past the deadline the name is removed without the lock
+     * rather than left behind.
      */
     static void removeHidden(PathLocks paths, NodeTable nodes, OpContext ctx, Node node, long deadlineNanos,
                              java.util.function.ToIntFunction<String> unlink) {
-        Node dir = nodes.parentOf(node);
-        String name = nodes.nameOf(node);
-        if (dir == null || name == null) {
-            return;
-        }
         paths.unpin(ctx.pin);
-        if (!paths.lock(ctx.pin, dir, name, null, null, deadlineNanos)) {
-            LOG.warn("Removing the hidden name {} of a closed file without waiting any longer for the requests "
-                    + "that use the file", name);
+        while (true) {
+            Node dir = nodes.parentOf(node);
+            String name = nodes.nameOf(node);
+            if (dir == null || name == null) {
+                return;
+            }
+            if (!paths.lock(ctx.pin, dir, name, null, null, deadlineNanos)) {
+                LOG.warn("Removing the hidden name {} of a closed file without waiting any longer for the "
+                        + "requests that use the file", name);
+                break;
+            }
+            if (nodes.parentOf(node) == dir && name.equals(nodes.nameOf(node))) {
+                break; // locked, and still the file's name (nothing renamed it while this thread held nothing)
+            }
+            paths.unpin(ctx.pin);
         }
         String hidden = nodes.path(node);
         if (hidden == null) {
