@@ -118,7 +118,7 @@ public final class Notifier {
         return submit(new BooleanPending(f) {
             @Override
             int fill(ByteBuffer b) {
-                Node n = s.nodes.find(path);
+                Node n = held(s.nodes.findAndHold(path));
                 if (n == null) {
                     return -1;
                 }
@@ -142,7 +142,7 @@ public final class Notifier {
         return submit(new BooleanPending(f) {
             @Override
             int fill(ByteBuffer b) {
-                Node parent = s.nodes.find(parentPath);
+                Node parent = held(s.nodes.findAndHold(parentPath));
                 if (parent == null) {
                     return -1;
                 }
@@ -167,11 +167,11 @@ public final class Notifier {
         return submit(new BooleanPending(f) {
             @Override
             int fill(ByteBuffer b) {
-                Node parent = s.nodes.find(parentPath);
+                Node parent = held(s.nodes.findAndHold(parentPath));
                 if (parent == null) {
                     return -1;
                 }
-                Node child = s.nodes.child(parent, name);
+                Node child = held(s.nodes.childAndHold(parent, name));
                 if (child == null) {
                     b.putLong(Fuse.OUT_HEADER, parent.id());
                     b.putInt(Fuse.OUT_HEADER + 8, n.length);
@@ -205,7 +205,7 @@ public final class Notifier {
 
             @Override
             int fill(ByteBuffer b) {
-                Node n = s.nodes.find(path);
+                Node n = held(s.nodes.findAndHold(path));
                 if (n == null) {
                     return -1;
                 }
@@ -241,7 +241,7 @@ public final class Notifier {
         return submit(new Pending(f) {
             @Override
             int fill(ByteBuffer b) {
-                Node n = s.nodes.find(path);
+                Node n = held(s.nodes.findAndHold(path));
                 if (n == null) {
                     return -1;
                 }
@@ -360,6 +360,17 @@ public final class Notifier {
         }
     }
 
+    /** Nodes the message being written names by id, kept from reuse until it is written (writer thread only). */
+    private final java.util.ArrayList<Node> held = new java.util.ArrayList<>(2);
+
+    /** Records a node of {@code NodeTable.findAndHold}/{@code childAndHold} for release after the write. */
+    private Node held(Node n) {
+        if (n != null) {
+            held.add(n);
+        }
+        return n;
+    }
+
     private void send(Pending p) {
         try {
             do {
@@ -367,12 +378,21 @@ public final class Notifier {
                     fail(p, new IllegalStateException("the mount's connection ended"));
                     return;
                 }
-                int len = p.fill(buf);
-                if (len < 0) {
-                    complete(p.future, p.onUnknown());
-                    return;
+                int len;
+                long r;
+                try {
+                    len = p.fill(buf);
+                    if (len < 0) {
+                        complete(p.future, p.onUnknown());
+                        return;
+                    }
+                    r = Syscalls.write(s.fd(), bufAddress, len);
+                } finally {
+                    for (Node n : held) {
+                        s.nodes.unhold(n);
+                    }
+                    held.clear();
                 }
-                long r = Syscalls.write(s.fd(), bufAddress, len);
                 if (r == -Syscalls.ENOENT) {
                     complete(p.future, p.onUnknown()); // the kernel holds nothing of it any more
                     return;

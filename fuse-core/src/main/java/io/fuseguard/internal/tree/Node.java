@@ -20,6 +20,11 @@ public final class Node {
     /** Further names of the same file (hard links), or null. */
     Alias aliases;
     long nlookup;
+    /**
+     * Notifications on their way to the kernel that name this node by id (NodeTable.hold): while any is, the
+     * node keeps its slot even after the kernel's FORGET, so the id cannot name another file when it arrives.
+     */
+    int holds;
     /** The filesystem's inode number, when it reports one and the file has several links (else 0). */
     long fsIno;
     /** Open handles (files and directories) whose release has not finished yet. */

@@ -236,7 +236,7 @@ public final class NodeTable {
             if (journal != null) {
                 journal.forget(id, count);
             }
-            if (n.nlookup <= 0) {
+            if (n.nlookup <= 0 && n.holds == 0) {
                 release(n);
             }
         }
@@ -390,6 +390,41 @@ public final class NodeTable {
                 }
             }
             return false;
+        }
+    }
+
+    /**
+     * {@link #find}, and the node found kept from reuse until {@link #unhold}: for a notification, which names the
+     * node by id. Without it, the kernel could forget the node between the lookup of its path and the write of
+     * the notification, its slot go to a file looked up meanwhile, and the notification land on that file (a
+     * STORE put one file's bytes into another's page cache: NotificationLoadTest, 1 run in a few).
+     */
+    public Node findAndHold(String path) {
+        synchronized (lock) {
+            return hold(find(path));
+        }
+    }
+
+    /** {@link #child}, held as by {@link #findAndHold}. */
+    public Node childAndHold(Node parent, String name) {
+        synchronized (lock) {
+            return hold(child(parent, name));
+        }
+    }
+
+    private Node hold(Node n) {
+        if (n != null) {
+            n.holds++;
+        }
+        return n;
+    }
+
+    /** Ends a hold of {@link #findAndHold}; frees the node if the kernel forgot it meanwhile. */
+    public void unhold(Node n) {
+        synchronized (lock) {
+            if (--n.holds == 0 && n.nlookup <= 0 && n != root && slots[(int) n.id] == n) {
+                release(n);
+            }
         }
     }
 
