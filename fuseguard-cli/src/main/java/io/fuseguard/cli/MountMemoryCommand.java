@@ -25,6 +25,12 @@ final class MountMemoryCommand extends MountSubcommand {
                     + "one (every Java Files.readAttributes, stat(1)) costs on each file")
     boolean noBirthTime;
 
+    @Option(names = "--no-xattrs",
+            description = "keep no extended attributes (setfattr gets EOPNOTSUPP): saves the GETXATTR request of "
+                    + "security.capability that the kernel sends before every write and chown of a filesystem "
+                    + "that may hold one")
+    boolean noXattrs;
+
     @Override
     String kind() {
         return "memory";
@@ -53,7 +59,7 @@ final class MountMemoryCommand extends MountSubcommand {
                     + "m) or give a smaller --capacity");
         }
         try {
-            return MemoryFs.builder().capacity(bytes).birthTime(!noBirthTime).build();
+            return MemoryFs.builder().capacity(bytes).birthTime(!noBirthTime).xattrs(!noXattrs).build();
         } catch (IllegalArgumentException e) {
             throw new FuseguardCommand.BadInputException(UserFacing.optionNames(e.getMessage()));
         }

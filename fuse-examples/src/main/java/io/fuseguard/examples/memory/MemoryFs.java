@@ -54,6 +54,9 @@ import java.util.OptionalLong;
  *   <li>Every inode keeps its birth time ({@code statx}'s {@code stx_btime}), across writes and renames
  *       (reported unless built with {@link Builder#birthTime birthTime(false)}, which saves a request per file;
  *       see there).</li>
+ *   <li>Extended attributes in the {@code user.}, {@code trusted.} and {@code security.} namespaces, counted
+ *       against the capacity (unless built with {@link Builder#xattrs xattrs(false)}, which saves the kernel's
+ *       {@code security.capability} question before each write and chown; see there).</li>
  *   <li>{@code O_TMPFILE} files are inodes without a link, known by the name fuseguard reserves for them until
  *       {@code linkat} gives them one or their last descriptor is closed.</li>
  *   <li>Timestamps follow POSIX: write/truncate set mtime and ctime; chmod, chown, link, unlink, rename,
@@ -115,6 +118,7 @@ public final class MemoryFs implements FuseFileSystem {
     private final long maxFileSize;
     private final Clock clock;
     private final boolean birthTime;
+    private final boolean xattrs;
     private final NodeTree tree;
 
     private MemoryFs(Builder b) {
@@ -124,6 +128,7 @@ public final class MemoryFs implements FuseFileSystem {
         this.maxFileSize = b.maxFileSize;
         this.clock = b.clock;
         this.birthTime = b.birthTime;
+        this.xattrs = b.xattrs;
         this.tree = new NodeTree(b.maxInodes, space, b.rootPermissions, b.rootUid, b.rootGid, now());
     }
 
@@ -591,6 +596,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public void setxattr(String path, String name, byte[] value, XattrMode mode) {
+        checkXattrsOn();
         checkXattrName(name);
         if (value.length > XATTR_SIZE_MAX) {
             throw new ErrnoException(Errno.E2BIG);
@@ -616,6 +622,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public byte[] getxattr(String path, String name) {
+        checkXattrsOn();
         checkXattrName(name);
         try (ScopedLock.Held ns = tree.read()) {
             Node n = tree.resolve(path);
@@ -631,6 +638,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public List<String> listxattr(String path) {
+        checkXattrsOn();
         try (ScopedLock.Held ns = tree.read()) {
             Node n = tree.resolve(path);
             try (ScopedLock.Held h = n.lock.read()) {
@@ -641,6 +649,7 @@ public final class MemoryFs implements FuseFileSystem {
 
     @Override
     public void removexattr(String path, String name) {
+        checkXattrsOn();
         checkXattrName(name);
         tree.update(path, n -> {
             byte[] old = n.xattrs == null ? null : n.xattrs.remove(name);
@@ -703,6 +712,13 @@ public final class MemoryFs implements FuseFileSystem {
         }
     }
 
+    /** ENOSYS when built with {@link Builder#xattrs xattrs(false)}: the kernel then stops asking, for good. */
+    private void checkXattrsOn() {
+        if (!xattrs) {
+            throw new ErrnoException(Errno.ENOSYS, "extended attributes off (MemoryFs.Builder.xattrs(false))");
+        }
+    }
+
     private static void checkXattrName(String name) {
         if (name == null || name.isEmpty() || NodeTree.utf8Length(name) > 255) {
             throw new ErrnoException(Errno.ERANGE);
@@ -728,6 +744,7 @@ public final class MemoryFs implements FuseFileSystem {
         private long rootGid = daemonId("unix:gid");
         private Clock clock = Clock.systemUTC();
         private boolean birthTime = true;
+        private boolean xattrs = true;
 
         private Builder() {
         }
@@ -810,6 +827,20 @@ public final class MemoryFs implements FuseFileSystem {
          */
         public Builder birthTime(boolean report) {
             this.birthTime = report;
+            return this;
+        }
+
+        /**
+         * Whether the filesystem keeps extended attributes ({@code user.}, {@code trusted.}, {@code security.}).
+         * Default true. They have a price the kernel sets: a filesystem that may hold {@code security.capability}
+         * is asked for it (a GETXATTR request) before every write and every chown, since either must remove
+         * file capabilities, and the kernel keeps no answer for a FUSE file. A {@code tar -x} as root sends
+         * about two such requests per file. Without, the filesystem answers the first extended-attribute request
+         * with ENOSYS, the kernel stops asking for good, and callers get EOPNOTSUPP, as on libfuse filesystems
+         * without xattr operations.
+         */
+        public Builder xattrs(boolean keep) {
+            this.xattrs = keep;
             return this;
         }
 
