@@ -1,5 +1,7 @@
 package io.fuseguard.benchmark;
 
+import io.fuseguard.examples.upload.CachedUploadFs;
+
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -31,7 +33,10 @@ import java.util.Locale;
  * Prints {@code create_ops_s=… stat_ops_s=… unlink_ops_s=… first_create_ops_s=… first_stat_ops_s=…
  * first_unlink_ops_s=…}, and every stat pass of the main round on a second line.
  *
- * <pre>MetadataBench DIR N WAIT_MS</pre>
+ * With UPLOAD_CACHE (the upload example's cache directory) each round starts once that daemon has nothing left to
+ * upload or delete (as {@link UploadIdle} checks), so the second round does not pay for the first one's uploads.
+ *
+ * <pre>MetadataBench DIR N WAIT_MS [UPLOAD_CACHE]</pre>
  */
 public final class MetadataBench {
     /** Passes of the stat phase; the median one is reported. */
@@ -41,8 +46,8 @@ public final class MetadataBench {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.err.println("usage: MetadataBench DIR N WAIT_MS");
+        if (args.length != 3 && args.length != 4) {
+            System.err.println("usage: MetadataBench DIR N WAIT_MS [UPLOAD_CACHE]");
             System.exit(2);
         }
         Path dir = Path.of(args[0]);
@@ -57,7 +62,10 @@ public final class MetadataBench {
         unlink(warm, w);
         Files.delete(warm);
 
+        Path uploadCache = args.length == 4 ? Path.of(args[3]) : null;
+        settle(uploadCache);
         Round first = round(dir.resolve("first"), n, waitMs, 1);
+        settle(uploadCache);
         Round main = round(dir.resolve("files"), n, waitMs, STAT_PASSES);
         System.out.println(String.format(Locale.ROOT, "create_ops_s=%.1f stat_ops_s=%.1f unlink_ops_s=%.1f "
                         + "first_create_ops_s=%.1f first_stat_ops_s=%.1f first_unlink_ops_s=%.1f",
@@ -67,6 +75,25 @@ public final class MetadataBench {
             each.append(String.format(Locale.ROOT, " %.1f", p));
         }
         System.out.println(each);
+    }
+
+    /** Most time to wait for the upload daemon to catch up before a round. */
+    static final long SETTLE_LIMIT_MS = 120_000;
+
+    /** Waits until the upload daemon of {@code cache} (none: returns at once) has nothing pending, or says not. */
+    private static void settle(Path cache) throws Exception {
+        if (cache == null) {
+            return;
+        }
+        long t0 = System.nanoTime();
+        while (!CachedUploadFs.journaledPaths(cache).isEmpty()) {
+            if ((System.nanoTime() - t0) / 1_000_000 > SETTLE_LIMIT_MS) {
+                System.err.println("MetadataBench: the upload daemon did not catch up in " + SETTLE_LIMIT_MS
+                        + " ms; the round starts anyway");
+                return;
+            }
+            Thread.sleep(20);
+        }
     }
 
     /** One round's rates (ops/s), the stat figure the median of its passes. */
