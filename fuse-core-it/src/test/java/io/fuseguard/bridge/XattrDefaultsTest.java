@@ -23,13 +23,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * A filesystem without extended attributes: fuseguard's defaults answer ENOSYS, so the kernel stops asking after
- * the first question, where an EOPNOTSUPP answer had it ask for {@code security.capability} before every write
- * and chown (one more request each); callers see EOPNOTSUPP either way.
+ * A filesystem without extended attributes: fuseguard answers ENOSYS for the methods it does not override, so
+ * the kernel stops asking after the first question, where an EOPNOTSUPP answer had it ask for
+ * {@code security.capability} before every write and chown (one more request each); callers see EOPNOTSUPP
+ * either way. A filesystem that overrides {@code getxattr} and leaves other names to {@code super} keeps being
+ * asked: the default body's ENOTSUP concerns that name only.
  */
 class XattrDefaultsTest {
     /** "/" and one writable file "/f" whose writes and chowns are accepted and forgotten; no xattr method. */
-    static final class NoXattrFs implements FuseFileSystem {
+    static class NoXattrFs implements FuseFileSystem {
         @Override
         public FileAttributes getattr(String path) throws IOException {
             return switch (path) {
@@ -55,8 +57,23 @@ class XattrDefaultsTest {
         }
     }
 
+    /** As {@link NoXattrFs}, with one attribute, {@code user.k}, on "/f"; other names go to the default. */
+    static final class OneXattrFs extends NoXattrFs {
+        @Override
+        public byte[] getxattr(String path, String name) throws IOException {
+            if (path.equals("/f") && name.equals("user.k")) {
+                return new byte[] {7};
+            }
+            return super.getxattr(path, name);
+        }
+    }
+
     @RegisterExtension
     final FuseMountExtension fuse = FuseMountExtension.of(NoXattrFs::new, FuseguardConfig.builder()
+            .shutdownHook(false).build());
+
+    @RegisterExtension
+    final FuseMountExtension one = FuseMountExtension.of(OneXattrFs::new, FuseguardConfig.builder()
             .shutdownHook(false).build());
 
     @Test
@@ -74,5 +91,17 @@ class XattrDefaultsTest {
                 .as("setxattr").isInstanceOf(IOException.class).hasMessageContaining("not supported");
         assertThatThrownBy(() -> view.read("k", ByteBuffer.allocate(8)))
                 .as("getxattr").isInstanceOf(IOException.class).hasMessageContaining("not supported");
+    }
+
+    @Test
+    void anOverrideThatLeavesOtherNamesToSuperIsStillAskedForItsOwn() throws Exception {
+        Path f = one.mountPoint().resolve("f");
+        Files.write(f, new byte[100], StandardOpenOption.WRITE); // asks for security.capability: super's ENOTSUP
+        UserDefinedFileAttributeView view = Files.getFileAttributeView(f, UserDefinedFileAttributeView.class);
+        ByteBuffer got = ByteBuffer.allocate(8);
+        assertThat(view.read("k", got)).as("user.k read after a name answered by super").isEqualTo(1);
+        assertThat(got.get(0)).isEqualTo((byte) 7);
+        assertThat(one.mount().metrics().requests(Operation.GETXATTR)).as("GETXATTR requests reaching the override")
+                .isGreaterThanOrEqualTo(2);
     }
 }

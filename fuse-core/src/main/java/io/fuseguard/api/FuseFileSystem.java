@@ -389,11 +389,12 @@ public interface FuseFileSystem {
     }
 
     /**
-     * Sets an extended attribute. The default throws ENOSYS: the kernel stops sending SETXATTR and callers get
-     * EOPNOTSUPP, as with libfuse.
+     * Sets an extended attribute. A filesystem that does not override it is answered ENOSYS for it by fuseguard
+     * without a call: the kernel stops sending SETXATTR and callers get EOPNOTSUPP, as with libfuse. The default
+     * body's ENOTSUP is what an override gets from {@code super}.
      */
     default void setxattr(String path, String name, byte[] value, XattrMode mode) throws IOException {
-        throw new ErrnoException(Errno.ENOSYS);
+        throw new ErrnoException(Errno.ENOTSUP);
     }
 
     /**
@@ -401,13 +402,14 @@ public interface FuseFileSystem {
      *
      * <p>What it costs: the kernel keeps no answer of a FUSE filesystem's, and before every write and every
      * {@code chown} it must know whether the file has a {@code security.capability} (either removes it), so a
-     * filesystem that implements this method is asked for that name then: one more request per write and chown
-     * ({@code tar -x} as root, about 2 per file). The default throws ENOSYS, after which the kernel never asks
-     * again and callers get EOPNOTSUPP (as with libfuse); a filesystem that cannot hold file capabilities but
-     * keeps other attributes still answers those questions, ENODATA being the answer.
+     * filesystem that overrides this method is asked for that name then: one more request per write and chown
+     * ({@code tar -x} as root, about 2 per file). One that does not override it is answered ENOSYS by fuseguard
+     * without a call, after which the kernel never asks again and callers get EOPNOTSUPP (as with libfuse). The
+     * default body's ENOTSUP is what an override gets from {@code super}: ENOTSUP for that name only, where an
+     * ENOSYS (thrown by an override) turns the operation off for the whole mount.
      */
     default byte[] getxattr(String path, String name) throws IOException {
-        throw new ErrnoException(Errno.ENOSYS);
+        throw new ErrnoException(Errno.ENOTSUP);
     }
 
     /** Names of the extended attributes of a file. */
@@ -415,8 +417,11 @@ public interface FuseFileSystem {
         return List.of();
     }
 
-    /** Removes an extended attribute; throw ENODATA when absent. The default throws ENOSYS, as setxattr's. */
+    /**
+     * Removes an extended attribute; throw ENODATA when absent. Not overridden: answered ENOSYS without a call, as
+     * {@link #setxattr}.
+     */
     default void removexattr(String path, String name) throws IOException {
-        throw new ErrnoException(Errno.ENOSYS);
+        throw new ErrnoException(Errno.ENOTSUP);
     }
 }

@@ -50,6 +50,15 @@ public final class JavaFsOps implements FsOps {
     private final boolean hasLocks;
     private final boolean hasFlock;
     private final boolean backsFiles;
+    /**
+     * Whether the filesystem overrides these xattr methods. One it does not is answered ENOSYS without a call, so
+     * the kernel stops asking: before every write and chown it asks for {@code security.capability} otherwise.
+     * The default methods' ENOTSUP stays what an override gets from {@code super}: an ENOSYS from there would
+     * switch the kernel off the override's other names too.
+     */
+    private final boolean hasSetxattr;
+    private final boolean hasGetxattr;
+    private final boolean hasRemovexattr;
 
     /** A bridge for {@code fs}. */
     public JavaFsOps(FuseFileSystem fs, EventReporter events) {
@@ -61,6 +70,10 @@ public final class JavaFsOps implements FsOps {
         this.hasFlock = overrides(fs.getClass(), "flock", String.class, long.class, long.class,
                 FileLock.Type.class, boolean.class);
         this.backsFiles = overrides(fs.getClass(), "backingFile", String.class, long.class, OpenFlags.class);
+        this.hasSetxattr = overrides(fs.getClass(), "setxattr", String.class, String.class, byte[].class,
+                XattrMode.class);
+        this.hasGetxattr = overrides(fs.getClass(), "getxattr", String.class, String.class);
+        this.hasRemovexattr = overrides(fs.getClass(), "removexattr", String.class, String.class);
         refuseOldSignatures(fs.getClass());
     }
 
@@ -546,6 +559,9 @@ public final class JavaFsOps implements FsOps {
 
     @Override
     public int setxattr(OpContext c, String path, String name, ByteBuffer value, int flags) {
+        if (!hasSetxattr) {
+            return -ENOSYS;
+        }
         try {
             if (flags != 0 && flags != 1 && flags != 2) {
                 return -Errno.EINVAL.code(); // XATTR_CREATE and XATTR_REPLACE together, or unknown bits
@@ -561,6 +577,9 @@ public final class JavaFsOps implements FsOps {
 
     @Override
     public int getxattr(OpContext c, String path, String name, ByteBuffer out) {
+        if (!hasGetxattr) {
+            return -ENOSYS;
+        }
         try {
             byte[] v = fs.getxattr(path, name);
             if (v == null) {
@@ -602,6 +621,9 @@ public final class JavaFsOps implements FsOps {
 
     @Override
     public int removexattr(OpContext c, String path, String name) {
+        if (!hasRemovexattr) {
+            return -ENOSYS;
+        }
         try {
             fs.removexattr(path, name);
             return 0;
