@@ -627,8 +627,8 @@ public final class BenchReport {
                     + "order), extracted as root into an empty directory of the mount; the file count is "
                     + "checked. MemoryFs runs with `--no-xattrs`, as the C references keep no extended "
                     + "attributes: a filesystem that may hold `security.capability` is asked for it (a GETXATTR "
-                    + "request) before every write and chown, 2.3 requests per file of this tarball "
-                    + "(docs/design.md).");
+                    + "request) before every write and chown (docs/design.md, \"What extended attributes "
+                    + "cost\").");
             line("- **git add**: `git init` and `git add -A` in the tree `tar -x` made; **cp -a**: the same tree "
                     + "unpacked on the local disk, copied into an empty directory of the mount (the file count is "
                     + "checked); **write + rename over**: one Python process writes a 3.5 KiB file and renames it "

@@ -1,8 +1,6 @@
 package io.fuseguard.examples.memory;
 
 import io.fuseguard.api.FileAttributes;
-import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.testkit.DelegatingFs;
 import org.junit.jupiter.api.Test;
@@ -37,21 +35,13 @@ class MemoryFsBirthTimeCostTest {
         }
     }
 
-    /** Attributes cached for a minute: only what the kernel cannot serve from its cache reaches the filesystem. */
-    private static FuseguardConfig cached() {
-        return FuseguardConfig.builder()
-                .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING)
-                .shutdownHook(false)
-                .mountOption("attr_timeout=60")
-                .mountOption("entry_timeout=60")
-                .build();
-    }
+    @RegisterExtension
+    final FuseMountExtension with = FuseMountExtension.of(() -> new Counting(true),
+            MountedFsSupport.cachedConfig());
 
     @RegisterExtension
-    final FuseMountExtension with = FuseMountExtension.of(() -> new Counting(true), cached());
-
-    @RegisterExtension
-    final FuseMountExtension without = FuseMountExtension.of(() -> new Counting(false), cached());
+    final FuseMountExtension without = FuseMountExtension.of(() -> new Counting(false),
+            MountedFsSupport.cachedConfig());
 
     /** Creates FILES files, then asks each for its birth time three times; prints how many had one. */
     private static final String SCRIPT = """

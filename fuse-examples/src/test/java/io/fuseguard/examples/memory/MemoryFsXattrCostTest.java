@@ -1,7 +1,5 @@
 package io.fuseguard.examples.memory;
 
-import io.fuseguard.config.FuseguardConfig;
-import io.fuseguard.config.SelfAccessPolicy;
 import io.fuseguard.junit.FuseMountExtension;
 import io.fuseguard.testkit.DelegatingFs;
 import org.junit.jupiter.api.Test;
@@ -42,21 +40,13 @@ class MemoryFsXattrCostTest {
         }
     }
 
-    /** Attributes cached for a minute: only what the kernel cannot serve from its cache reaches the filesystem. */
-    private static FuseguardConfig cached() {
-        return FuseguardConfig.builder()
-                .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING)
-                .shutdownHook(false)
-                .mountOption("attr_timeout=60")
-                .mountOption("entry_timeout=60")
-                .build();
-    }
+    @RegisterExtension
+    final FuseMountExtension with = FuseMountExtension.of(() -> new Counting(true),
+            MountedFsSupport.cachedConfig());
 
     @RegisterExtension
-    final FuseMountExtension with = FuseMountExtension.of(() -> new Counting(true), cached());
-
-    @RegisterExtension
-    final FuseMountExtension without = FuseMountExtension.of(() -> new Counting(false), cached());
+    final FuseMountExtension without = FuseMountExtension.of(() -> new Counting(false),
+            MountedFsSupport.cachedConfig());
 
     /**
      * Writes FILES files twice each (two writes) and chowns each, then sets a user xattr on the first; prints

@@ -55,6 +55,19 @@ final class MountedFsSupport {
     }
 
     /** Runs a program (as root) and waits for it, at most 60 s. */
+    /**
+     * The configuration of the tests that count what reaches the filesystem: attributes and entries cached for a
+     * minute, so only what the kernel cannot serve from its cache reaches it.
+     */
+    static FuseguardConfig cachedConfig() {
+        return FuseguardConfig.builder()
+                .selfAccessPolicy(SelfAccessPolicy.ALLOW_WITH_WARNING)
+                .shutdownHook(false)
+                .mountOption("attr_timeout=60")
+                .mountOption("entry_timeout=60")
+                .build();
+    }
+
     static Result run(String... cmd) {
         return run(List.of(cmd));
     }
