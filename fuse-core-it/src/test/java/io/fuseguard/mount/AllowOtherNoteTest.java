@@ -10,13 +10,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.LoggerFactory;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** A raw allow_other gets default_permissions too, and the mount says so instead of changing behaviour quietly. */
+/**
+ * A raw allow_other gets default_permissions too, and the mount says so instead of changing behaviour quietly;
+ * no_default_permissions keeps plain libfuse's allow_other (the kernel's mount shows no default_permissions).
+ */
 class AllowOtherNoteTest {
     @TempDir
     Path mp;
@@ -34,6 +38,18 @@ class AllowOtherNoteTest {
                     .anyMatch(e -> e.getFormattedMessage().contains("default_permissions was added")));
         } finally {
             log.detachAppender(appender);
+        }
+    }
+
+    @Test
+    void noDefaultPermissionsLeavesTheKernelsChecksOff() throws Exception {
+        FuseAvailability.assumeUsable();
+        try (FuseMount m = FuseMount.mount(new SmallFs(), mp, FuseguardConfig.builder().shutdownHook(false)
+                .mountOption("allow_other").mountOption("no_default_permissions").build())) {
+            String where = mp.toRealPath().toString();
+            String line = Files.readAllLines(Path.of("/proc/self/mountinfo")).stream()
+                    .filter(l -> l.split(" ")[4].equals(where)).findFirst().orElseThrow();
+            assertThat(line).contains("allow_other").doesNotContain("default_permissions");
         }
     }
 }

@@ -147,6 +147,12 @@ public record FuseguardConfig(GuardSettings guard, MountSettings mount) {
             return this;
         }
 
+        /** See {@link MountSettings.Builder#defaultPermissions}. */
+        public Builder defaultPermissions(boolean on) {
+            mount.defaultPermissions(on);
+            return this;
+        }
+
         /** See {@link MountSettings.Builder#readOnly}. */
         public Builder readOnly(boolean readOnly) {
             mount.readOnly(readOnly);

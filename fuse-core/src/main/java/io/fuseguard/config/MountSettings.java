@@ -14,7 +14,8 @@ import java.util.Objects;
  *
  * @param fsName          the name in the mount table ({@code fuseguard:<pid>:<fsName>}, so tools find the daemon)
  * @param allowOther      other users may access the mount (the kernel then checks permissions:
- *                        {@code default_permissions}, added for a raw {@code allow_other} option too)
+ *                        {@code default_permissions}, added for a raw {@code allow_other} option too, unless
+ *                        the raw option {@code no_default_permissions} says otherwise)
  * @param readOnly        mounted read-only ({@code ro})
  * @param maxWrite        largest write and read request in bytes
  * @param attrTimeout     how long the kernel keeps attributes without asking
@@ -31,6 +32,8 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
                             Duration attrTimeout, Duration entryTimeout, Duration negativeTimeout, boolean useIno,
                             boolean debug, List<String> rawOptions, Duration mountTimeout, Duration unmountTimeout,
                             boolean shutdownHook) {
+    /** fuseguard's raw option for "no {@code default_permissions}, not even with {@code allow_other}". */
+    public static final String NO_DEFAULT_PERMISSIONS = "no_default_permissions";
 
     /** Validates and copies. */
     public MountSettings {
@@ -54,6 +57,10 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
         for (String o : rawOptions) {
             if (o == null || o.isBlank() || o.contains(" ") || o.contains(",")) {
                 throw new IllegalArgumentException("bad mount option: '" + o + "' (one option per call)");
+            }
+            if (o.equals(NO_DEFAULT_PERMISSIONS) && rawOptions.contains("default_permissions")) {
+                throw new IllegalArgumentException("raw options 'default_permissions' and '" + NO_DEFAULT_PERMISSIONS
+                        + "' contradict each other; drop one of them");
             }
             if (readOnly && o.equals("rw")) {
                 // Both would reach libfuse and the last would win silently: say which one the caller meant.
@@ -90,9 +97,9 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
         if (allowOther) {
             add(opts, raw, "allow_other", "allow_other");
         }
-        if (allowOther || raw.contains("allow_other")) {
+        if ((allowOther || raw.contains("allow_other")) && !raw.contains(NO_DEFAULT_PERMISSIONS)) {
             // allow_other without permission checks lets any user do what the daemon may (often: root's rights),
-            // also when it came as a raw option.
+            // also when it came as a raw option; no_default_permissions is the owner's explicit choice against it.
             add(opts, raw, "default_permissions", "default_permissions");
         }
         opts.addAll(raw);
@@ -169,9 +176,27 @@ public record MountSettings(String fsName, boolean allowOther, boolean readOnly,
             return this;
         }
 
-        /** Let other users access the mount (adds {@code default_permissions} too). Default false. */
+        /**
+         * Let other users access the mount. Adds {@code default_permissions} too (also for a raw {@code allow_other}),
+         * unless {@link #defaultPermissions(boolean) defaultPermissions(false)} says otherwise. Default false.
+         */
         public Builder allowOther(boolean allowOther) {
             this.allowOther = allowOther;
+            return this;
+        }
+
+        /**
+         * Whether the kernel checks each access against the owner and mode the filesystem reports
+         * ({@code default_permissions}) before the filesystem sees it. Without a call: on exactly when other users
+         * may access the mount ({@code allow_other}). {@code false} (the raw option {@code no_default_permissions})
+         * leaves every decision to the filesystem's own checks ({@code access()}, its {@code chmod} ...), as plain
+         * libfuse does with {@code allow_other} alone: what a migrated filesystem that checks permissions itself
+         * needs to behave exactly as before. With {@code allow_other}, a filesystem without checks of its own then
+         * lets every user do what the daemon may; the mount logs that once.
+         */
+        public Builder defaultPermissions(boolean on) {
+            rawOptions.removeIf(o -> o.equals("default_permissions") || o.equals(NO_DEFAULT_PERMISSIONS));
+            rawOptions.add(on ? "default_permissions" : NO_DEFAULT_PERMISSIONS);
             return this;
         }
 

@@ -2,6 +2,7 @@ package io.fuseguard.mount;
 
 import io.fuseguard.api.FuseFileSystem;
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.config.MountSettings;
 import io.fuseguard.internal.bridge.AdapterMounts;
 import io.fuseguard.internal.bridge.JavaFsOps;
 import io.fuseguard.internal.events.EventReporter;
@@ -158,7 +159,13 @@ public final class FuseMount implements AutoCloseable {
             // Added for allow_other (typed or raw): a filesystem that relied on its own checks alone is now
             // also checked by the kernel against the modes it reports.
             notes.add("default_permissions was added because of allow_other: the kernel checks each access "
-                    + "against the reported owner and mode before the filesystem sees it (its own checks still run)");
+                    + "against the reported owner and mode before the filesystem sees it (its own checks still run; "
+                    + "mount option no_default_permissions leaves them alone, as plain libfuse did)");
+        }
+        if (config.mount().options().contains("allow_other")
+                && config.mount().rawOptions().contains(MountSettings.NO_DEFAULT_PERMISSIONS)) {
+            LOG.warn("{} lets other users in (allow_other) without default_permissions: only the filesystem's own "
+                    + "checks decide what each user may do", config.mount().fsName());
         }
         if (!notes.isEmpty()) {
             LOG.warn("{} is served by fuseguard with these differences from plain jnr-fuse/libfuse: {}",

@@ -35,6 +35,19 @@ class MountSettingsTest {
     }
 
     @Test
+    void noDefaultPermissionsKeepsPlainLibfusesAllowOther() {
+        assertThat(MountSettings.builder().option("allow_other").option("no_default_permissions").build().options())
+                .contains("allow_other").doesNotContain("default_permissions");
+        assertThat(MountSettings.builder().allowOther(true).defaultPermissions(false).build().options())
+                .contains("allow_other").doesNotContain("default_permissions");
+        assertThat(MountSettings.builder().defaultPermissions(true).build().options())
+                .contains("default_permissions").doesNotContain("no_default_permissions");
+        assertThatThrownBy(() -> MountSettings.builder().option("default_permissions")
+                .option("no_default_permissions").build())
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("contradict");
+    }
+
+    @Test
     void rawRwContradictingReadOnlyIsRefused() {
         assertThatThrownBy(() -> MountSettings.builder().readOnly(true).option("rw").build())
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("rw");

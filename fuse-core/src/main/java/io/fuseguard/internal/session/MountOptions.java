@@ -98,6 +98,7 @@ public record MountOptions(List<String> kernel, double entryTimeout, double attr
             switch (key) {
                 case "intr" -> intr = flag(o, value);
                 case "no_passthrough" -> passthrough = !flag(o, value);
+                case "no_default_permissions" -> flag(o, value); // MountSettings left default_permissions out
                 case "writeback_cache" -> writebackCache = flag(o, value);
                 case "readdirplus" -> readdirPlus = flag(o, value);
                 case "clone_fd" -> cloneFd = flag(o, value);
