@@ -3,6 +3,7 @@ package io.fuseguard.jnr;
 import io.fuseguard.config.FlushPolicy;
 import io.fuseguard.internal.bridge.Failures;
 import io.fuseguard.internal.events.EventReporter;
+import io.fuseguard.internal.log.Log;
 import io.fuseguard.internal.ops.DirListing;
 import io.fuseguard.internal.ops.FsOps;
 import io.fuseguard.internal.ops.LockRecord;
@@ -11,6 +12,7 @@ import io.fuseguard.internal.ops.OpenResult;
 import io.fuseguard.internal.ops.StatfsResult;
 import io.fuseguard.internal.sys.Syscalls;
 import io.fuseguard.internal.wire.Attr;
+import io.fuseguard.internal.wire.Fuse;
 import jnr.ffi.Pointer;
 import ru.serce.jnrfuse.FuseFS;
 import ru.serce.jnrfuse.FuseFillDir;
@@ -23,6 +25,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 import static io.fuseguard.internal.sys.Syscalls.ENOENT;
 import static io.fuseguard.internal.sys.Syscalls.ENOSYS;
@@ -32,12 +35,20 @@ import static io.fuseguard.internal.sys.Syscalls.ERANGE;
 /**
  * Serves an existing jnr-fuse filesystem unchanged, the way libfuse 2's high-level layer calls it: the same
  * operations with the same arguments (raw modes, {@code (uid_t)-1} for an unchanged owner, {@code fgetattr} and
- * {@code ftruncate} when a handle is known, UTIME_NOW/UTIME_OMIT in utimens), the same answers for operations it
- * does not implement, {@code init} and {@code destroy}, and {@code getContext()} that tells the caller of the
- * request being handled. Structs and buffers are native memory owned by the request thread (never freed, not
+ * {@code ftruncate} when a handle is known, utimens only when both times change and with the kernel's clock for
+ * "now", the file's flags and lock owner in {@code fuse_file_info}, ERANGE for a result that is not an errno), the
+ * same answers for operations it does not implement, {@code init} and {@code destroy}, and {@code getContext()}
+ * that tells the caller of the request being handled. Structs and buffers are native memory owned by the request thread (never freed, not
  * reused before the handler returned), so a handler answered at its deadline cannot corrupt anything.
  */
 final class LegacyFsOps implements FsOps {
+    private static final Log LOG = Log.of(LegacyFsOps.class);
+    /** fuse_write_in.write_flags: a write of the page cache (libfuse's {@code fi->writepage}). */
+    private static final int WRITE_CACHE = 1;
+    /** O_CREAT, O_EXCL, O_NOCTTY and O_TRUNC: open(2) clears them from the open file's flags. */
+    private static final int OPEN_ONLY_FLAGS = 0100 | 0200 | 0400 | 01000;
+
+    private final Set<String> oddResults = ConcurrentHashMap.newKeySet();
     private final FuseFS fs;
     private final Set<String> implemented;
     private final Failures failures;
@@ -124,6 +135,32 @@ final class LegacyFsOps implements FsOps {
         return failures.map(c, t);
     }
 
+    /**
+     * libfuse 2.9's answer for the result of an operation that succeeds with 0: a positive value, or one at or below
+     * -1000, is not an errno ("fuse: bad error value") and is answered ERANGE, logged once per operation.
+     */
+    private int status(OpContext c, int rc) {
+        if (rc <= 0 && rc > -1000) {
+            return rc;
+        }
+        String op = c.operation == null ? "?" : c.operation.name();
+        if (oddResults.size() < 256 && oddResults.add(op)) {
+            LOG.warn("{} {} returned {}, neither 0 nor -errno: answered ERANGE, as libfuse 2 does (logged once per "
+                    + "operation)", op, c.path, rc);
+        }
+        return -ERANGE;
+    }
+
+    /** A read or write handler that claims more bytes than asked: the kernel would answer EIO; so does this. */
+    private int tooMany(OpContext c, int rc, int size) {
+        String op = c.operation == null ? "?" : c.operation.name();
+        if (oddResults.size() < 256 && oddResults.add(op + " count")) {
+            LOG.warn("{} {} returned {} for a request of {} bytes: answered EIO, as the kernel does under plain "
+                    + "libfuse (logged once per operation)", op, c.path, rc, size);
+        }
+        return -Syscalls.EIO;
+    }
+
     // ---- lifecycle -------------------------------------------------------------------------------------------
 
     @Override
@@ -172,11 +209,11 @@ final class LegacyFsOps implements FsOps {
         int rc;
         try {
             if (hasFh && has("fgetattr")) {
-                rc = fs.fgetattr(path, s.stat, s.fileInfo(fh, 0));
+                rc = status(c, fs.fgetattr(path, s.stat, s.fileInfo(fh, 0)));
             } else if (path == null) {
                 return -ENOENT;
             } else if (has("getattr")) {
-                rc = fs.getattr(path, s.stat);
+                rc = status(c, fs.getattr(path, s.stat));
             } else {
                 return -ENOSYS;
             }
@@ -223,7 +260,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.mknod(path, Integer.toUnsignedLong(mode), Integer.toUnsignedLong(rdev));
+            return status(c, fs.mknod(path, Integer.toUnsignedLong(mode), Integer.toUnsignedLong(rdev)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -235,7 +272,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.mkdir(path, Integer.toUnsignedLong(mode));
+            return status(c, fs.mkdir(path, Integer.toUnsignedLong(mode)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -247,7 +284,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.unlink(path);
+            return status(c, fs.unlink(path));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -259,7 +296,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.rmdir(path);
+            return status(c, fs.rmdir(path));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -271,7 +308,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.symlink(target, path);
+            return status(c, fs.symlink(target, path));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -286,7 +323,7 @@ final class LegacyFsOps implements FsOps {
             return -Syscalls.EINVAL; // jnr-fuse's rename has no flags: renameat2's answer for "unsupported"
         }
         try {
-            return fs.rename(from, to);
+            return status(c, fs.rename(from, to));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -298,7 +335,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.link(from, to);
+            return status(c, fs.link(from, to));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -310,7 +347,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.chmod(path, Integer.toUnsignedLong(mode));
+            return status(c, fs.chmod(path, Integer.toUnsignedLong(mode)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -323,7 +360,7 @@ final class LegacyFsOps implements FsOps {
         }
         try {
             // libfuse passes (uid_t) -1 for "unchanged", which jnr-fuse hands over as 4294967295
-            return fs.chown(path, Integer.toUnsignedLong(uid), Integer.toUnsignedLong(gid));
+            return status(c, fs.chown(path, Integer.toUnsignedLong(uid), Integer.toUnsignedLong(gid)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -338,12 +375,12 @@ final class LegacyFsOps implements FsOps {
     public int truncate(OpContext c, String path, long size, long fh, boolean hasFh) {
         try {
             if (hasFh && has("ftruncate")) {
-                return fs.ftruncate(path, size, scratch(c).fileInfo(fh, 0));
+                return status(c, fs.ftruncate(path, size, scratch(c).fileInfo(fh, 0)));
             }
             if (!has("truncate")) {
                 return -ENOSYS;
             }
-            return fs.truncate(path, size);
+            return status(c, fs.truncate(path, size));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -354,8 +391,16 @@ final class LegacyFsOps implements FsOps {
         if (!has("utimens")) {
             return -ENOSYS;
         }
+        if (atimeNsec == Fuse.UTIME_OMIT || mtimeNsec == Fuse.UTIME_OMIT) {
+            // libfuse 2.9 calls utimens only when both times change (jnr-fuse sets no flag_utime_omit_ok), and
+            // never with UTIME_OMIT, which a filesystem that stores the value would take for a time.
+            return 0;
+        }
         try {
-            return fs.utimens(path, scratch(c).times(atimeSec, atimeNsec, mtimeSec, mtimeNsec));
+            // UTIME_NOW: the kernel's own reading of its clock, which libfuse 2.9 passes in its place
+            return status(c, fs.utimens(path, scratch(c).times(atimeSec,
+                    atimeNsec == Fuse.UTIME_NOW ? c.kernelAtimeNsec : atimeNsec, mtimeSec,
+                    mtimeNsec == Fuse.UTIME_NOW ? c.kernelMtimeNsec : mtimeNsec)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -368,7 +413,7 @@ final class LegacyFsOps implements FsOps {
         }
         LegacyScratch s = scratch(c);
         try {
-            int rc = fs.open(path, s.fileInfo(0, flags));
+            int rc = status(c, fs.open(path, s.fileInfo(0, flags)));
             s.readOpen(out);
             return rc;
         } catch (Throwable t) {
@@ -383,7 +428,7 @@ final class LegacyFsOps implements FsOps {
         }
         LegacyScratch s = scratch(c);
         try {
-            int rc = fs.create(path, Integer.toUnsignedLong(mode), s.fileInfo(0, flags));
+            int rc = status(c, fs.create(path, Integer.toUnsignedLong(mode), s.fileInfo(0, flags)));
             s.readOpen(out);
             return rc;
         } catch (Throwable t) {
@@ -404,8 +449,8 @@ final class LegacyFsOps implements FsOps {
         Syscalls.zero(address, size);
         Pointer buf = s.pointer(address, size);
         try {
-            int rc = fs.read(path, buf, size, offset, s.fileInfo(fh, 0));
-            return rc > size ? size : rc;
+            int rc = fs.read(path, buf, size, offset, s.fileInfo(fh, c.fileFlags, c.lockOwner, false, false));
+            return rc > size ? tooMany(c, rc, size) : rc < 0 ? status(c, rc) : rc;
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -419,7 +464,9 @@ final class LegacyFsOps implements FsOps {
         LegacyScratch s = scratch(c);
         int size = src.remaining();
         try {
-            return fs.write(path, s.nativeOf(src), size, offset, s.fileInfo(fh, 0));
+            int rc = fs.write(path, s.nativeOf(src), size, offset, s.fileInfo(fh, c.fileFlags, c.lockOwner,
+                    (c.writeFlags & WRITE_CACHE) != 0, false));
+            return rc > size ? tooMany(c, rc, size) : rc < 0 ? status(c, rc) : rc;
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -433,7 +480,7 @@ final class LegacyFsOps implements FsOps {
         LegacyScratch s = scratch(c);
         try {
             s.clearStatvfs();
-            int rc = fs.statfs(path, s.statvfs);
+            int rc = status(c, fs.statfs(path, s.statvfs));
             if (rc >= 0) {
                 s.readStatvfs(out);
             }
@@ -449,7 +496,9 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.flush(path, scratch(c).fileInfo(fh, 0));
+            // libfuse 2.9's flush: the flush bit and the closing owner (0 for a flush deferred to the release,
+            // which knows no owner)
+            return status(c, fs.flush(path, scratch(c).fileInfo(fh, 0, c.lockOwner, false, true)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -461,7 +510,8 @@ final class LegacyFsOps implements FsOps {
             return 0;
         }
         try {
-            return fs.release(path, scratch(c).fileInfo(fh, flags));
+            // The kernel's RELEASE carries the file's f_flags, from which open(2) removed these.
+            return fs.release(path, scratch(c).fileInfo(fh, flags & ~OPEN_ONLY_FLAGS));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -473,7 +523,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.fsync(path, dataOnly ? 1 : 0, scratch(c).fileInfo(fh, 0));
+            return status(c, fs.fsync(path, dataOnly ? 1 : 0, scratch(c).fileInfo(fh, 0)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -485,7 +535,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.fallocate(path, mode, offset, length, scratch(c).fileInfo(fh, 0));
+            return status(c, fs.fallocate(path, mode, offset, length, scratch(c).fileInfo(fh, 0)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -498,7 +548,7 @@ final class LegacyFsOps implements FsOps {
         }
         LegacyScratch s = scratch(c);
         try {
-            int rc = fs.opendir(path, s.fileInfo(0, flags));
+            int rc = status(c, fs.opendir(path, s.fileInfo(0, flags)));
             s.readOpen(out);
             return rc;
         } catch (Throwable t) {
@@ -560,7 +610,7 @@ final class LegacyFsOps implements FsOps {
             return 0;
         }
         try {
-            return fs.releasedir(path, scratch(c).fileInfo(fh, 0));
+            return status(c, fs.releasedir(path, scratch(c).fileInfo(fh, 0)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -572,7 +622,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.fsyncdir(path, scratch(c).fileInfo(fh, 0));
+            return status(c, fs.fsyncdir(path, scratch(c).fileInfo(fh, 0)));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -585,7 +635,7 @@ final class LegacyFsOps implements FsOps {
         }
         LegacyScratch s = scratch(c);
         try {
-            return fs.setxattr(path, name, s.nativeOf(value), value.remaining(), flags);
+            return status(c, fs.setxattr(path, name, s.nativeOf(value), value.remaining(), flags));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -635,7 +685,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.removexattr(path, name);
+            return status(c, fs.removexattr(path, name));
         } catch (Throwable t) {
             return fail(c, t);
         }
@@ -647,7 +697,7 @@ final class LegacyFsOps implements FsOps {
             return -ENOSYS;
         }
         try {
-            return fs.access(path, mask);
+            return status(c, fs.access(path, mask));
         } catch (Throwable t) {
             return fail(c, t);
         }

@@ -35,6 +35,8 @@ final class LegacyScratch {
     private static final int FLOCK = 600;
     private static final int REVENTS = 640;
     private static final int SIZE = 4096;
+    /** The {@code flush} bit of fuse_file_info's bit field (after direct_io and keep_cache). */
+    private static final int FI_FLUSH = 4;
 
     private final long base = Syscalls.mapAnonymous(SIZE);
     private final ByteBuffer mem = Syscalls.view(base, SIZE);
@@ -85,6 +87,18 @@ final class LegacyScratch {
         }
         mem.putInt(FILE_INFO, flags);
         mem.putLong(FILE_INFO + 24, fh);
+        return fileInfo;
+    }
+
+    /**
+     * {@code struct fuse_file_info} as libfuse 2.9 fills it for a READ, WRITE or FLUSH: the handle, the file's
+     * flags, the lock owner, and the {@code writepage} and {@code flush} bits.
+     */
+    FuseFileInfo fileInfo(long fh, int flags, long lockOwner, boolean writepage, boolean flush) {
+        fileInfo(fh, flags);
+        mem.putInt(FILE_INFO + 16, writepage ? 1 : 0);
+        mem.putInt(FILE_INFO + 20, flush ? FI_FLUSH : 0);
+        mem.putLong(FILE_INFO + 32, lockOwner);
         return fileInfo;
     }
 

@@ -54,6 +54,20 @@ public final class OpContext {
     public final StatfsResult statfs = new StatfsResult();
     /** A record lock going to the filesystem and (getlk) coming back. */
     public final LockRecord lock = new LockRecord();
+    /**
+     * What the kernel said about the open file in a READ, WRITE or FLUSH (its current {@code f_flags}, the lock
+     * owner, the WRITE flags), written just before such a request's handler runs and meaningful only there: libfuse
+     * hands them to a jnr-fuse filesystem in its {@code fuse_file_info}.
+     */
+    public int fileFlags;
+    public long lockOwner;
+    public int writeFlags;
+    /**
+     * A SETATTR's times as the kernel sent them: for "now" ({@code UTIME_NOW} in a utimens call) the kernel's own
+     * clock reading, which libfuse 2 passes on in place of UTIME_NOW. Meaningful only in a utimens call.
+     */
+    public long kernelAtimeNsec;
+    public long kernelMtimeNsec;
     /** Scratch the legacy (jnr-fuse) bridge keeps per thread: native structs. */
     public Object legacyScratch;
 

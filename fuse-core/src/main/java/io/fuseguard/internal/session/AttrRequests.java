@@ -123,6 +123,8 @@ final class AttrRequests extends Requests {
                         : (valid & Fuse.FATTR_ATIME) != 0 ? atimensec : Fuse.UTIME_OMIT;
                 long mn = (valid & Fuse.FATTR_MTIME_NOW) != 0 ? Fuse.UTIME_NOW
                         : (valid & Fuse.FATTR_MTIME) != 0 ? mtimensec : Fuse.UTIME_OMIT;
+                c.kernelAtimeNsec = atimensec;
+                c.kernelMtimeNsec = mtimensec;
                 rc = ops.utimens(c, path, (valid & Fuse.FATTR_ATIME) != 0 ? atime : 0, an,
                         (valid & Fuse.FATTR_MTIME) != 0 ? mtime : 0, mn);
             }

@@ -209,6 +209,8 @@ final class FileRequests extends Requests {
             }
             String path = w.call.path;
             ByteBuffer dst = w.replyData.clear().limit(size);
+            w.context.fileFlags = r.i32(32); // fuse_read_in: the file's f_flags and lock owner, for jnr-fuse's fi
+            w.context.lockOwner = r.i64(24);
             int rc = ops.read(w.context, path, h.userFh(), dst, offset);
             if (!end(w, r, rc)) {
                 return;
@@ -244,6 +246,9 @@ final class FileRequests extends Requests {
             }
             String path = w.call.path;
             h.markDirty();
+            w.context.fileFlags = r.i32(32); // fuse_write_in, as for read
+            w.context.lockOwner = r.i64(24);
+            w.context.writeFlags = r.i32(20);
             int rc = ops.write(w.context, path, h.userFh(), src, offset);
             if (!end(w, r, rc)) {
                 return;
@@ -315,6 +320,7 @@ final class FileRequests extends Requests {
             h.node().workStarted();
             int rc;
             try {
+                w.context.lockOwner = r.i64(16); // fuse_flush_in's lock owner
                 rc = ops.flush(w.context, path, h.userFh());
             } finally {
                 h.node().workDone();
