@@ -126,8 +126,10 @@ public final class EventReporter implements AutoCloseable {
                     sb.append("\n\tat ").append(f);
                 }
                 LOG.warn("Stalled handler: {} {} from pid {} ran {} ms, past its deadline; answered errno {} and {}. "
-                        + "Its stack:{}", e.operation(), e.path(), e.callerPid(), e.elapsed().toMillis(), e.errno(),
-                        e.detail(), sb);
+                        + "If it is meant to take this long, give its kind of operation a longer deadline "
+                        + "(FuseguardConfig.Builder.deadline(OperationKind, Duration); the command's --metadata-, "
+                        + "--data- or --sync-deadline). Its stack:{}", e.operation(), e.path(), e.callerPid(),
+                        e.elapsed().toMillis(), e.errno(), e.detail(), sb);
             }
             case INTERRUPTED -> LOG.info("{} {}: the kernel interrupted the request (pid {} got a signal) after {} ms; "
                     + "{}", e.operation(), e.path(), e.callerPid(), e.elapsed().toMillis(), e.detail());
