@@ -13,11 +13,14 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -116,9 +119,18 @@ class RenameConsistencyTest {
         }
     }
 
-    /** Four writers save records atomically over four names while four readers read them whole. */
+    /**
+     * Four writers save records atomically over four names while four readers read them whole. The names exist
+     * from the start, so a reader must never find one missing.
+     */
     private String atomicSaveSoak(Path dir) throws Exception {
         Path script = Edges.resource("atomic_save.py");
+        byte[] payload = "first".getBytes(StandardCharsets.US_ASCII);
+        String md5 = HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(payload));
+        for (int i = 0; i < 4; i++) {
+            Files.write(dir.resolve("name_" + i), (md5 + " " + payload.length + "\n" + "first")
+                    .getBytes(StandardCharsets.US_ASCII));
+        }
         List<CompletableFuture<Child.Result>> runs = new ArrayList<>();
         for (String role : new String[] {"writer", "reader"}) {
             for (int i = 0; i < 4; i++) {
@@ -137,6 +149,8 @@ class RenameConsistencyTest {
         long bad = 0;
         long writes = 0;
         long errors = 0;
+        long missing = 0;
+        long stale = 0;
         String first = "-";
         for (CompletableFuture<Child.Result> f : runs) {
             Child.Result r = f.get().assertOk();
@@ -148,13 +162,23 @@ class RenameConsistencyTest {
             bad += Long.parseLong(c.getOrDefault("bad", "0"));
             writes += Long.parseLong(c.getOrDefault("writes", "0"));
             errors += Long.parseLong(c.getOrDefault("errors", "0"));
+            missing += Long.parseLong(c.getOrDefault("missing", "0"));
+            stale += Long.parseLong(c.getOrDefault("stale", "0"));
             if (!"-".equals(c.getOrDefault("first", "-"))) {
                 first = c.get("first");
             }
         }
         assertThat(reads).as("the readers read").isGreaterThan(100);
         assertThat(writes).as("the writers wrote").isGreaterThan(100);
-        return "reads=" + reads + " bad=" + bad + " writes=" + writes + " errors=" + errors + " first=" + first;
+        // A name that always exists is never reported missing: an OPEN of a file a rename replaced after the
+        // kernel's path walk is answered ESTALE (as libfuse does), and the kernel walks the path again. Only an
+        // open that loses that race twice in a row reports ESTALE (measured: 11.5 % ENOENT before, about 0.1 %
+        // ESTALE after, on MemoryFs with one writer and one reader).
+        assertThat(missing).as("opens of a name that always existed that failed with ENOENT").isZero();
+        assertThat(stale).as("opens that lost the race with a rename twice (ESTALE), of %s", reads)
+                .isLessThanOrEqualTo(reads / 100);
+        return "reads=" + reads + " bad=" + bad + " writes=" + writes + " errors=" + errors + " missing=" + missing
+                + " stale=" + stale + " first=" + first;
     }
 
     private static void assertNoTornRead(String result, String fs) {

@@ -4,8 +4,11 @@
   atomic_save.py reader DIR SECONDS INDEX   open each name_<k> and read it whole; check its record
 
 A record is "<md5 hex> <length>\\n" followed by <length> bytes whose md5 it is. A reader that opens a name after
-rename() returned must see one whole record, never a prefix. Prints one line: key=value counts.
+rename() returned must see one whole record, never a prefix. Prints one line: key=value counts (missing: ENOENT for
+a name, which is an error when the names existed from the start; stale: ESTALE, an open that lost its race with a
+rename twice, the kernel's walk again included).
 """
+import errno
 import hashlib
 import os
 import random
@@ -37,7 +40,7 @@ def writer(d, seconds, index):
 
 def reader(d, seconds, index):
     end = time.monotonic() + seconds
-    reads = bad = missing = errors = 0
+    reads = bad = missing = stale = errors = 0
     first = "-"
     while time.monotonic() < end:
         for k in range(NAMES):
@@ -49,6 +52,9 @@ def reader(d, seconds, index):
                 missing += 1
                 continue
             except OSError as e:
+                if e.errno == errno.ESTALE:
+                    stale += 1
+                    continue
                 errors += 1
                 print("reader error %s" % e, file=sys.stderr)
                 if first == "-":
@@ -63,7 +69,8 @@ def reader(d, seconds, index):
                 bad += 1
                 if first == "-":
                     first = "torn:%d" % len(data)
-    print("reads=%d bad=%d missing=%d errors=%d first=%s" % (reads, bad, missing, errors, first), flush=True)
+    print("reads=%d bad=%d missing=%d stale=%d errors=%d first=%s" % (reads, bad, missing, stale, errors, first),
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ final class EntryRequests extends Requests {
         }
         String path = target != null ? nodes.path(target) : nodes.childPath(parent, name);
         if (path == null) {
-            reply(w, r, ENOENT);
+            reply(w, r, NO_PATH);
             return;
         }
         if (!begin(w, r, Operation.LOOKUP, OperationKind.METADATA, path, null, deadline, 0)) {
@@ -62,8 +62,8 @@ final class EntryRequests extends Requests {
         }
         path = target != null ? pinnedPath(w, target) : pinnedPath(w, parent, name);
         if (path == null) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
             return;
         }
@@ -155,8 +155,8 @@ final class EntryRequests extends Requests {
         }
         path = pinnedPath(w, parent, name);
         if (path == null) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
         }
         return path;
@@ -252,7 +252,7 @@ final class EntryRequests extends Requests {
         Node parent = node(r);
         String name = r.string(8);
         if (from == null || nodes.path(from) == null) {
-            reply(w, r, ENOENT);
+            reply(w, r, from == null ? ENOENT : NO_PATH);
             return;
         }
         String path = newPath(w, r, parent, name);
@@ -263,8 +263,8 @@ final class EntryRequests extends Requests {
         path = pinnedPath(w, parent, name);
         String fromPath = nodes.path(from);
         if (path == null || fromPath == null) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
             return;
         }
@@ -323,8 +323,8 @@ final class EntryRequests extends Requests {
         }
         path = pinnedPath(w, parent, name);
         if (path == null) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
             return;
         }
@@ -396,7 +396,7 @@ final class EntryRequests extends Requests {
         if (path != null) {
             intent(r);
         }
-        int rc = path == null ? -ENOENT : ops.rmdir(w.context, path);
+        int rc = path == null ? -NO_PATH : ops.rmdir(w.context, path);
         if (rc == -ENOENT && begunBefore(r)) {
             rc = 0; // a supervised mount's previous worker removed it and died before it said so
         }
@@ -518,8 +518,8 @@ final class EntryRequests extends Requests {
         oldPath = pinnedPath(w, from, oldName);
         newPath = nodes.childPath(to, newName);
         if (oldPath == null || newPath == null) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
             return;
         }

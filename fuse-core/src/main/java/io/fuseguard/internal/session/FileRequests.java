@@ -137,8 +137,8 @@ final class FileRequests extends Requests {
         }
         path = pinnedPath(w, parent, name);
         if (path == null) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
             return;
         }
@@ -586,8 +586,8 @@ final class FileRequests extends Requests {
         }
         path = pinnedPath(w, parent, name);
         if (path == null) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
             return;
         }

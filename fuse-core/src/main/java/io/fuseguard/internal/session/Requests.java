@@ -34,6 +34,13 @@ abstract class Requests {
     static final int S_IFREG = 0100000;
     static final int S_IFDIR = 0040000;
     static final int O_CREAT_EXCL_WRONLY = 0100 | 0200 | 01;
+    /**
+     * The answer for a node the kernel still names but that lost its name here (a rename replaced it, or it was
+     * removed, and it is not open): ESTALE, as libfuse's path resolution answers. The kernel then walks the path
+     * again, asking LOOKUP anew, and an {@code open} or {@code stat} of a name that a rename just replaced finds
+     * the new file, where ENOENT failed the call for a name that always existed.
+     */
+    static final int NO_PATH = io.fuseguard.internal.sys.Syscalls.ESTALE;
 
     /** State of one mount that every family shares. */
     static final class Shared {
@@ -379,7 +386,7 @@ abstract class Requests {
         }
         String path = nodes.childPath(parent, name);
         if (path == null) {
-            reply(w, r, ENOENT);
+            reply(w, r, NO_PATH);
         }
         return path;
     }
@@ -410,22 +417,22 @@ abstract class Requests {
 
     /**
      * The guarded start of a request on node {@code n}: registered with the watchdog, the node pinned, its path
-     * resolved under the pin (then in {@code w.call.path}). A null path (a file removed while open, under
-     * {@code hard_remove}) is answered ENOENT unless {@code nullOk}. False (answered) when the request ends here.
+     * resolved under the pin (then in {@code w.call.path}). A null path (a node that lost its name, or a file
+     * removed while open under {@code hard_remove}) is answered {@link #NO_PATH} unless {@code nullOk}. False (answered) when the request ends here.
      */
     boolean beginOn(Worker w, Request r, Operation op, OperationKind kind, Node n, Handle h, long deadline,
                     boolean nullOk) {
         String path = nodes.path(n);
         if (path == null && !nullOk) {
-            reply(w, r, ENOENT);
+            reply(w, r, NO_PATH);
             return false;
         }
         if (!begin(w, r, op, kind, path, h, deadline, 0) || !pin(w, r, n, null)) {
             return false;
         }
         if (pinnedPath(w, n) == null && !nullOk) {
-            if (end(w, r, -ENOENT)) {
-                reply(w, r, ENOENT);
+            if (end(w, r, -NO_PATH)) {
+                reply(w, r, NO_PATH);
             }
             return false;
         }

@@ -56,6 +56,7 @@ public final class Syscalls {
     public static final int ECONNABORTED = 103;
     public static final int ENOTCONN = 107;
     public static final int ETIMEDOUT = 110;
+    public static final int ESTALE = 116;
 
     /** {@code MNT_DETACH}: lazy unmount. */
     public static final int MNT_DETACH = 2;
