@@ -510,6 +510,11 @@ public class CachedUploadFs implements FuseFileSystem, AutoCloseable {
         OpenFiles.Handle h = files.get(fh);
         try {
             awaitWhole(h);
+            if (files.hasBackedWriter(h.path)) {
+                // The kernel writes a backed open's cache file itself (FUSE passthrough), unseen here: whatever
+                // the backend confirmed before may be stale, so the file counts as changed and is uploaded below.
+                uploader.beforeChange(h.path);
+            }
             Host.check(dataOnly ? Host.LIBC.fdatasync(h.fd) : Host.LIBC.fsync(h.fd), "fsync " + h.path);
             uploader.syncJournal(); // the records before this call on disk too (renames that led to this name)
             uploader.uploadNow(h);

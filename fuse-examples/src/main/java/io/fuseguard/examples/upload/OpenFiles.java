@@ -99,6 +99,16 @@ final class OpenFiles {
         return writers.containsKey(path);
     }
 
+    /** Whether a handle open on {@code path} is writable and backed (the kernel writes the cache file itself). */
+    boolean hasBackedWriter(String path) {
+        for (Handle h : handles.values()) {
+            if (h.backedWritable && h.path.equals(path)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Whether any handle is open on {@code path}. Caller holds the lock. */
     boolean isOpen(String path) {
         for (Handle h : handles.values()) {

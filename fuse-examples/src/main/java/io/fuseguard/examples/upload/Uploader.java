@@ -56,9 +56,8 @@ final class Uploader implements AutoCloseable {
     }
 
     /** How a backend operation ended: a failure, or a cache file gone before it could be read. */
-    private record Outcome(IOException failure, boolean vanished) {
-        static final Outcome DONE = new Outcome(null, false);
-        static final Outcome VANISHED = new Outcome(null, true);
+    private record Outcome(IOException failure) {
+        static final Outcome DONE = new Outcome(null);
     }
 
     private final Backend backend;
@@ -73,6 +72,8 @@ final class Uploader implements AutoCloseable {
     private final java.util.concurrent.ThreadPoolExecutor workers;
     private final AtomicLong completed = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
+    /** Paths whose cache file vanished, logged once each. */
+    private final Set<String> vanishedLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     // guarded by lock
     /** Pending entries by path, sorted so the paths below a directory are one range. */
@@ -834,9 +835,9 @@ final class Uploader implements AutoCloseable {
             }
             return o;
         } catch (IOException ex) {
-            return new Outcome(ex, false);
+            return new Outcome(ex);
         } catch (RuntimeException ex) {
-            return new Outcome(new IOException(ex.toString(), ex), false);
+            return new Outcome(new IOException(ex.toString(), ex));
         }
     }
 
@@ -863,7 +864,16 @@ final class Uploader implements AutoCloseable {
     private Outcome upload(String path) throws IOException {
         int fd = cache.openForUpload(path);
         if (fd < 0) {
-            return Outcome.VANISHED;
+            // Every removal of a cache file by this filesystem journals a delete first (the entry then changed and
+            // this outcome is moot), so this one was removed from outside: the cache directory lost or cleaned.
+            // Its content is gone; the backend's copy is the last confirmed one and must stay. A failure, then:
+            // fsync answers EIO, the entry stays pending (retried, then parked), nothing is deleted.
+            if (vanishedLogged.size() < 1024 && vanishedLogged.add(path)) {
+                LOG.error("The cache file of {} is gone without a journaled delete (removed outside the filesystem?): "
+                        + "what was written since its last upload is lost; the backend keeps its last confirmed "
+                        + "copy, which is not deleted", path);
+            }
+            return new Outcome(new IOException("its cache file is gone (removed outside the filesystem)"));
         }
         try (CacheContent content = CacheContent.of(fd)) { // closes fd
             // by position where the backend can (a DirectoryBackend: holes stay holes), else as a stream
@@ -883,14 +893,7 @@ final class Uploader implements AutoCloseable {
             boolean changed = now == null || now.version() != claim.entry().version()
                     || changeMarks.getOrDefault(path, 0L) != claim.mark();
             try {
-                if (outcome.failure() == null && outcome.vanished() && !changed) {
-                    // a PUT is journaled only for a cache file, and every removal of it journals a delete: a cache
-                    // file gone without one is a path that does not exist, so the backend must not have it either
-                    LOG.warn("Cache file of {} disappeared without a journaled delete; deleting it from the backend",
-                            path);
-                    recordDelete(path);
-                    again = true;
-                } else if (outcome.failure() == null) {
+                if (outcome.failure() == null) {
                     again |= succeeded(path, changed);
                     if (!pending.containsKey(path)) {
                         next.addAll(waitingParents(path));

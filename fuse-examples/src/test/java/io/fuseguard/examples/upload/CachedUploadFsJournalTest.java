@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 /** Journal and retry behaviour of {@link CachedUploadFs}, called directly (no mount). */
@@ -146,6 +147,34 @@ class CachedUploadFsJournalTest {
             fs.release("/open.txt", fh, OpenFlags.of(O_WRONLY));
             assertThat(fs.awaitIdle(Duration.ofSeconds(5))).isTrue();
             assertThat(Files.readAllBytes(store.root().resolve("open.txt"))).containsExactly(1, 2, 3);
+        }
+    }
+
+    /**
+     * A cache file removed from outside (the cache directory lost or cleaned while mounted) loses what was written
+     * since its last upload, but never the backend's confirmed copy: the upload fails (fsync answers EIO), the entry
+     * stays pending, and nothing is deleted from the backend (it used to be: a vanished cache file was taken for a
+     * file that did not exist).
+     */
+    @Test
+    void aCacheFileRemovedFromOutsideNeverDeletesTheBackendsCopy() throws Exception {
+        Path cache = tmp.resolve("cache");
+        DirectoryBackend store = new DirectoryBackend(tmp.resolve("backend"));
+        try (CachedUploadFs fs = new CachedUploadFs(cache, store, CachedUploadFs.Settings.defaults()
+                .withBackoff(Duration.ofMillis(20), Duration.ofMillis(50)).withMaxAttempts(3))) {
+            writeFile(fs, "/keep.txt", "confirmed");
+            assertThat(fs.awaitIdle(Duration.ofSeconds(10))).isTrue();
+            assertThat(Files.readString(store.root().resolve("keep.txt"))).isEqualTo("confirmed");
+
+            long fh = fs.open("/keep.txt", OpenFlags.of(O_WRONLY));
+            fs.write("/keep.txt", fh, ByteBuffer.wrap("newer".getBytes(StandardCharsets.UTF_8)), 0);
+            Files.delete(cache.resolve("data").resolve("keep.txt")); // from outside the filesystem
+            assertThatThrownBy(() -> fs.fsync("/keep.txt", fh, false)).isInstanceOf(ErrnoException.class)
+                    .satisfies(e -> assertThat(((ErrnoException) e).errno()).isEqualTo(Errno.EIO));
+            fs.release("/keep.txt", fh, OpenFlags.of(O_WRONLY)); // schedules the upload: it fails, retried, parked
+            Thread.sleep(500);
+            assertThat(store.root().resolve("keep.txt")).as("the backend keeps its confirmed copy").exists();
+            assertThat(Files.readString(store.root().resolve("keep.txt"))).isEqualTo("confirmed");
         }
     }
 }

@@ -117,4 +117,33 @@ class CachedUploadFsPassthroughTest {
         System.arraycopy(second, 0, both, first.length, second.length);
         awaitUploaded("b.bin", both);
     }
+
+    /**
+     * fsync of a backed open is a durability point like any other: what the kernel wrote into the cache file since
+     * the last upload is in the backend when fsync returns 0, through the writing descriptor or another one (it used
+     * to answer 0 with the backend still holding the previous version: the daemon never saw those writes).
+     */
+    @Test
+    void fsyncUploadsWhatTheKernelWroteThroughABackedOpen() throws Exception {
+        Path f = fuse.mountPoint().resolve("c.bin");
+        Path uploaded = backend.root().resolve("c.bin");
+        byte[] first = random(65536, 4);
+        byte[] second = random(65536, 5);
+        byte[] third = random(65536, 6);
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(first));
+            ch.force(true);
+            assertThat(Files.readAllBytes(uploaded)).as("after the first fsync").isEqualTo(first);
+            ch.write(ByteBuffer.wrap(second), 0); // through the cache file, unseen by the daemon
+            ch.force(true);
+            assertThat(Files.readAllBytes(uploaded)).as("after the second fsync, same descriptor").isEqualTo(second);
+            ch.write(ByteBuffer.wrap(third), 0);
+            try (FileChannel other = FileChannel.open(f, StandardOpenOption.READ)) {
+                other.force(true);
+            }
+            assertThat(Files.readAllBytes(uploaded)).as("after an fsync through another descriptor")
+                    .isEqualTo(third);
+        }
+        assertThat(fuse.mount().passthrough().backedOpens()).isPositive();
+    }
 }
