@@ -128,4 +128,74 @@ class HiddenFilesTest {
             holder.waitFor();
         }
     }
+
+    /**
+     * Several writers save over one name that several readers keep open and read: each rename over an open file
+     * hides it, and when two close-time releases of one hidden file ended together each saw the other still
+     * pending, so neither removed it (1 to 5 hidden files left per 5 s run, also after unmount, on MemoryFs and
+     * PassthroughFs). Now the last end removes it: none is left.
+     */
+    @Test
+    void renamesOverFilesBeingReadLeaveNoHiddenFile() throws Exception {
+        mount(new MemoryFs());
+        String script = "import os, sys, time, multiprocessing as mp\n"
+                + "D, secs = sys.argv[1], float(sys.argv[2])\n"
+                + "T = os.path.join(D, 'target'); open(T, 'w').write('0' * 8192)\n"
+                + "def writer(w):\n"
+                + "    n = 0; end = time.time() + secs\n"
+                + "    while time.time() < end:\n"
+                + "        n += 1; tmp = os.path.join(D, '.tmp%d' % w)\n"
+                + "        with open(tmp, 'w') as f: f.write(str(n % 10) * 8192)\n"
+                + "        os.rename(tmp, T)\n"
+                + "def reader():\n"
+                + "    end = time.time() + secs\n"
+                + "    while time.time() < end:\n"
+                + "        try:\n"
+                + "            with open(T) as f: f.read()\n"
+                + "        except OSError:\n"
+                + "            pass\n"
+                + "ps = [mp.Process(target=writer, args=(w,)) for w in range(2)] + [mp.Process(target=reader) for _ in range(3)]\n"
+                + "[p.start() for p in ps]; [p.join() for p in ps]\n"
+                + "print('done')\n";
+        Child.run(Duration.ofSeconds(60), Edges.python(), "-c", script, mp.toString(), "4").assertOk();
+        await().atMost(Duration.ofSeconds(10)).until(() -> mount.status().pendingCloseWork() == 0);
+        assertThat(hidden(mp)).as("hidden files left once every reader closed").isZero();
+    }
+
+    /**
+     * mkdir, write a file, close it, read it, close it, unlink it, rmdir: the kernel may send the read's RELEASE
+     * after the unlink (it waits for the last read-ahead answer), so the unlink hid a file that was closed, and its
+     * hidden name made the rmdir fail ENOTEMPTY (about 7 in 1,000 with 3 processes; never on a local filesystem):
+     * the rmdir now gives such a file's release a moment, and a forgotten node stays known until its close-time
+     * work removed its hidden name.
+     */
+    @Test
+    void rmdirRightAfterTheLastCloseAndUnlinkSucceeds() throws Exception {
+        mount(new MemoryFs());
+        String script = "import os, sys, time, errno, multiprocessing as mp\n"
+                + "B, secs = sys.argv[1], float(sys.argv[2])\n"
+                + "def w(i, q):\n"
+                + "    end = time.time() + secs; n = 0; bad = 0\n"
+                + "    while time.time() < end:\n"
+                + "        d = os.path.join(B, 'd%d_%d' % (i, n)); f = os.path.join(d, 'f')\n"
+                + "        os.mkdir(d)\n"
+                + "        with open(f, 'w') as fh: fh.write('x')\n"
+                + "        with open(f) as fh: fh.read()\n"
+                + "        os.unlink(f)\n"
+                + "        try:\n"
+                + "            os.rmdir(d)\n"
+                + "        except OSError as e:\n"
+                + "            bad += 1\n"
+                + "            print('rmdir failed: %s, left: %s' % (errno.errorcode.get(e.errno), os.listdir(d)), flush=True)\n"
+                + "        n += 1\n"
+                + "    q.put((n, bad))\n"
+                + "q = mp.Queue(); ps = [mp.Process(target=w, args=(i, q)) for i in range(3)]\n"
+                + "[p.start() for p in ps]; r = [q.get() for _ in ps]; [p.join() for p in ps]\n"
+                + "print('cycles=%d failed=%d' % (sum(x[0] for x in r), sum(x[1] for x in r)))\n";
+        Child.Result r = Child.run(Duration.ofSeconds(60), Edges.python(), "-c", script, mp.toString(), "3")
+                .assertOk();
+        System.out.println("rmdir after close and unlink: " + r.out().trim());
+        assertThat(r.out()).contains("failed=0");
+        assertThat(Integer.parseInt(r.out().replaceAll("(?s).*cycles=(\\d+).*", "$1"))).isGreaterThan(100);
+    }
 }

@@ -137,6 +137,7 @@ final class CloseWork {
     }
 
     private void submit(Job j) {
+        nodes.keep(j.node()); // in the table until the work is done, even if the kernel forgets the file now
         j.node().workStarted();
         pending.incrementAndGet();
         try {
@@ -263,6 +264,7 @@ final class CloseWork {
             deadline = started + deadlineNanos;
             running.add(this);
             OpContext ctx = OpContext.forCurrentThread();
+            boolean counted = true;
             try {
                 synchronized (node().closeWorkLock) {
                     // The file's path stays put while its flush and release run (a rename waits for them).
@@ -270,6 +272,13 @@ final class CloseWork {
                         Thread.interrupted(); // only a stray interrupt ends the wait: it must not drop the work
                     }
                     work(ctx);
+                    // Counted down and the hidden name's fate decided in one step, still under the file's close-work
+                    // lock: whichever end comes last (this work, another, an inline release) removes it, once.
+                    counted = false;
+                    if (nodes.workDoneAndLastCloseOfHidden(node(), handle != null)) {
+                        removeHidden(paths, nodes, ctx, node(), deadline,
+                                hidden -> step(ctx, Operation.UNLINK, () -> ops.unlink(ctx, hidden)));
+                    }
                 }
             } catch (RuntimeException | Error e) {
                 LOG.error("Close-time work of {} failed unexpectedly", describe(), e);
@@ -280,7 +289,10 @@ final class CloseWork {
                 paths.unpin(ctx.pin);
                 ctx.end();
                 running.remove(this);
-                node().workDone();
+                if (counted) {
+                    node().workDone(); // the work failed before it was counted down
+                }
+                nodes.unhold(node());
                 pending.decrementAndGet();
                 done.incrementAndGet();
             }
@@ -337,10 +349,6 @@ final class CloseWork {
             }
             if (handle != null) {
                 handles.remove(handle);
-            }
-            if (handle != null && nodes.lastCloseOfHidden(node, 1)) {
-                removeHidden(paths, nodes, ctx, node, deadline,
-                        hidden -> step(ctx, Operation.UNLINK, () -> ops.unlink(ctx, hidden)));
             }
         }
 

@@ -453,20 +453,23 @@ public final class Session {
                         ? "the filesystem was unmounted or its connection aborted" : "read failed with errno " + -n);
                 return;
             }
+            w.request.load(w.in, (int) n, w.buffers.fd);
+            // Published first, before a thread start: an UNLINK read just after this request (a RELEASE, say)
+            // waits for it to be counted (awaitEarlierReads), and a window here let it hide a closed file.
+            w.justRead = w.request.unique;
             if (idleNow == 0 && !closing && !quiescing) {
                 spawn(); // keep a thread waiting for the next request while this one runs a handler
             }
             requests.increment();
-            w.request.load(w.in, (int) n, w.buffers.fd);
             dispatching.incrementAndGet();
             try {
                 if (quiescing && !withoutAnswer(w.request.opcode)) {
                     // Handing over: read by a thread that was already waiting in read(). It stays unanswered, in
                     // the kernel's list of requests being processed, and the next worker gets it again
                     // (FUSE_NOTIFY_RESEND): served once, by the worker that serves from now on.
+                    w.justRead = 0;
                     continue;
                 }
-                w.justRead = w.request.unique;
                 dispatcher.dispatch(w, w.request);
             } finally {
                 dispatching.decrementAndGet();

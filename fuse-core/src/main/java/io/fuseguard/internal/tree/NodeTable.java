@@ -6,6 +6,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Predicate;
 
@@ -419,7 +420,19 @@ public final class NodeTable {
         return n;
     }
 
-    /** Ends a hold of {@link #findAndHold}; frees the node if the kernel forgot it meanwhile. */
+    /**
+     * Keeps node {@code n} in the table, with its names, until {@link #unhold}, also if the kernel forgets it
+     * meanwhile: close-time work holds its file so, because the kernel may forget a file right after its last
+     * RELEASE, and a hidden file whose node left the table while its close-time work was still to remove it was
+     * invisible to the checks that look for hidden files (an rmdir right after an unlink).
+     */
+    public void keep(Node n) {
+        synchronized (lock) {
+            n.holds++;
+        }
+    }
+
+    /** Ends a hold of {@link #findAndHold} or {@link #keep}; frees the node if the kernel forgot it meanwhile. */
     public void unhold(Node n) {
         synchronized (lock) {
             if (--n.holds == 0 && n.nlookup <= 0 && n != root && slots[(int) n.id] == n) {
@@ -536,6 +549,19 @@ public final class NodeTable {
     }
 
     /**
+     * A piece of close-time work of {@code n} ended: counts it down and, in the same step, tells whether the caller
+     * must now remove the file's hidden name ({@code mayRemove}: the work released a handle), claimed once. One
+     * step, so that of two pieces of work ending together (or a work and an inline release) one always sees the
+     * other's end: checked apart, each could see the other still pending and neither remove the hidden file.
+     */
+    public boolean workDoneAndLastCloseOfHidden(Node n, boolean mayRemove) {
+        synchronized (lock) {
+            n.workDone();
+            return mayRemove && lastCloseOfHidden(n, 0);
+        }
+    }
+
+    /**
      * The node that removing {@code name} from {@code parent} must hide instead (libfuse's hide_node): the
      * name's node while it is open and this is its last name; else null (a plain removal).
      */
@@ -543,6 +569,25 @@ public final class NodeTable {
         synchronized (lock) {
             Node n = parent.children == null ? null : parent.children.get(name);
             return n != null && n.openCount > 0 && n.aliases == null && n.parent == parent ? n : null;
+        }
+    }
+
+    /**
+     * Whether directory {@code dir} holds a hidden file (one unlinked while open, until its last release has
+     * removed it).
+     */
+    public boolean hasHiddenChild(Node dir) {
+        synchronized (lock) {
+            if (dir == null || dir.children == null) {
+                return false;
+            }
+            for (Map.Entry<String, Node> e : dir.children.entrySet()) {
+                // also one whose last release claimed it and is removing it right now
+                if (e.getValue().hidden || e.getKey().startsWith(".fuse_hidden")) {
+                    return true;
+                }
+            }
+            return false;
         }
     }
 
