@@ -489,6 +489,12 @@ public final class NodeGuard {
             return plain(c, now, Verdict.UNDECIDABLE, readers, mine, blockedFor, Action.SKIPPED,
                     snap == null ? "no /proc scan" : "incomplete /proc scan: " + snap.incompleteReason());
         }
+        Optional<String> unseen = unseenNamedDaemon(c, readers);
+        if (unseen.isPresent()) {
+            noReaderSince.remove(c.id());
+            metrics.skipped();
+            return plain(c, now, Verdict.UNDECIDABLE, readers, mine, blockedFor, Action.SKIPPED, unseen.get());
+        }
         Instant since = noReaderSince.computeIfAbsent(c.id(), k -> now);
         Duration without = Duration.between(since, now);
         String why = (c.pending() ? c.waiting().getAsInt() + " request(s) wait" : "a task is blocked on a file of it")
@@ -501,6 +507,36 @@ public final class NodeGuard {
                     why + "; confirming for the grace period (" + settings.grace().toMillis() + " ms)");
         }
         return act(c, now, Verdict.WEDGED, readers, mine, blockedFor, why);
+    }
+
+    /**
+     * A fuseguard daemon's mount source ({@code fuseguard:PID:NAME}) names the daemon, by its pid in its own pid
+     * namespace. When no process was ever seen holding a {@code /dev/fuse} descriptor attached to the connection
+     * and this {@code /proc} does not show that pid dying (a zombie, or only threads in {@code do_exit}), nothing
+     * shows that the daemon died: it may run where this {@code /proc} cannot see (another pid namespace, a
+     * {@code /proc} that is not the host's), and the pid may name another process here. Leaving it alone may miss a
+     * wedge; aborting it may kill a healthy filesystem. The reason for leaving it alone, when that is the case.
+     */
+    private Optional<String> unseenNamedDaemon(Conn c, List<Reader> readers) {
+        OptionalInt named = c.mount().map(MountEntry::source).map(DaemonLocator::parseFsName)
+                .orElse(OptionalInt.empty());
+        if (named.isEmpty()) {
+            return Optional.empty();
+        }
+        int pid = named.getAsInt();
+        Liveness seen = readers.stream().filter(r -> r.pid() == pid).map(Reader::liveness).findFirst()
+                .orElse(Liveness.GONE);
+        boolean dying = seen == Liveness.EXITING || seen == Liveness.ZOMBIE;
+        boolean holderSeen = !formerReaders.getOrDefault(c.id(), Map.of()).isEmpty()
+                || readers.stream().anyMatch(r -> r.source().equals("fd") && r.attached());
+        if (dying || holderSeen) {
+            return Optional.empty();
+        }
+        return Optional.of("no process here holds a /dev/fuse descriptor that may serve it, but its mount source names"
+                + " fuseguard daemon pid " + pid + ", which " + settings.proc() + (seen == Liveness.GONE
+                ? " does not show" : " shows alive (holding none of its descriptors)")
+                + ", and no process was ever seen holding its /dev/fuse: no evidence that the daemon died (it may run"
+                + " in a pid namespace this /proc does not show); left alone");
     }
 
     /** The opt-in rule; the reason when it is met. */

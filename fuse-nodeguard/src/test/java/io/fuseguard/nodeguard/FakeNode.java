@@ -30,8 +30,13 @@ final class FakeNode {
     }
 
     FakeNode mount(long conn, String mountPoint) throws IOException {
+        return mount(conn, mountPoint, "fake-src");
+    }
+
+    /** A mount with the given source (fsname), e.g. a fuseguard daemon's {@code fuseguard:PID:NAME}. */
+    FakeNode mount(long conn, String mountPoint, String source) throws IOException {
         Files.writeString(mountinfo, Files.readString(mountinfo) + (100 + conn) + " 1 0:" + conn + " / " + mountPoint
-                + " rw,nosuid - fuse.fake fake-src rw,user_id=0\n");
+                + " rw,nosuid - fuse.fake " + source + " rw,user_id=0\n");
         write(fusectl.resolve(conn + "/waiting"), "0\n");
         write(fusectl.resolve(conn + "/abort"), "");
         return this;

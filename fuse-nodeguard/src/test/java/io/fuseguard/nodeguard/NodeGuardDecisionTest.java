@@ -73,6 +73,53 @@ class NodeGuardDecisionTest {
     }
 
     @Test
+    void aFuseguardDaemonThisProcDoesNotShowIsNeverCalledWedged() throws Exception {
+        // The source names daemon pid 4242; /proc shows neither it nor any holder (it runs in a pid namespace this
+        // /proc does not show, or this /proc is not the host's): no evidence it died, so never aborted.
+        FakeNode n = new FakeNode(tmp, "6.18.4").mount(77, "/mnt/x", "fuseguard:4242:memory").waiting(77, 1)
+                .blocked(300, 300, "stat", 77, "/mnt/x");
+        NodeGuard g = new NodeGuard(n.settings().build());
+        for (int i = 0; i < 3; i++) {
+            Decision d = only(g);
+            assertThat(d.verdict()).isEqualTo(Verdict.UNDECIDABLE);
+            assertThat(d.action()).isEqualTo(Action.SKIPPED);
+            assertThat(d.reason()).contains("fuseguard daemon pid 4242").contains("no evidence that the daemon died");
+            assertThat(d.readers()).anyMatch(r -> r.pid() == 4242 && r.source().equals("fsname"));
+        }
+        assertThat(n.aborts(77)).isEmpty();
+        // the same pid alive here but holding nothing (another process with that number): still no evidence
+        n.process(4242, "other", 'S', 0);
+        assertThat(only(g).action()).isEqualTo(Action.SKIPPED);
+        assertThat(n.aborts(77)).isEmpty();
+    }
+
+    @Test
+    void aFuseguardDaemonSeenHoldingItsConnectionThatDiedIsStillAborted() throws Exception {
+        FakeNode n = new FakeNode(tmp, "6.18.4").mount(77, "/mnt/x", "fuseguard:100:memory").waiting(77, 1)
+                .process(100, "java", 'S', 0).devFuse(100, 5, 77).blocked(300, 300, "stat", 77, "/mnt/x");
+        NodeGuard g = new NodeGuard(n.settings().build());
+        assertThat(only(g).verdict()).isEqualTo(Verdict.SERVED);
+        // killed, now reaped: the guard saw it hold the connection, so "gone" is evidence
+        try (var s = Files.walk(n.proc.resolve("100"))) {
+            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+        assertThat(only(g).verdict()).isEqualTo(Verdict.NO_READER_UNCONFIRMED);
+        Decision d = only(g);
+        assertThat(d.verdict()).isEqualTo(Verdict.WEDGED);
+        assertThat(d.action()).isEqualTo(Action.ABORTED);
+        assertThat(n.aborts(77)).isEqualTo("1");
+    }
+
+    @Test
+    void aFuseguardDaemonThisProcShowsExitingIsEvidenceEnough() throws Exception {
+        FakeNode n = new FakeNode(tmp, "6.18.4").mount(77, "/mnt/x", "fuseguard:100:memory").waiting(77, 1)
+                .process(100, "java", 'D', TaskStat.PF_EXITING).blocked(300, 300, "stat", 77, "/mnt/x");
+        NodeGuard g = new NodeGuard(n.settings().dryRun(true).build());
+        assertThat(only(g).verdict()).isEqualTo(Verdict.NO_READER_UNCONFIRMED);
+        assertThat(only(g).action()).isEqualTo(Action.WOULD_ABORT);
+    }
+
+    @Test
     void dryRunOnlyReports() throws Exception {
         FakeNode n = new FakeNode(tmp, "6.18.4").mount(77, "/mnt/x").waiting(77, 1)
                 .process(100, "daemon", 'Z', 0);

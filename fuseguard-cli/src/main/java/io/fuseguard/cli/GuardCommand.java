@@ -24,6 +24,7 @@ import io.fuseguard.nodeguard.GuardMetrics;
 import io.fuseguard.nodeguard.GuardSettings;
 import io.fuseguard.nodeguard.MetricsServer;
 import io.fuseguard.nodeguard.NodeGuard;
+import io.fuseguard.nodeguard.ProcView;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,7 +50,8 @@ import picocli.CommandLine.Spec;
             "Needs root (fusectl abort, other users' /proc/PID/fd) unless --dry-run, and a readable fusectl (without"
                     + " it no waiting count can be read: the guard refuses to start). Exit codes: 0 ok (also when"
                     + " stopped by SIGTERM), 1 runtime failure (fusectl unreadable, an abort failed with --once),"
-                    + " 2 bad input or not root.", ""},
+                    + " 2 bad input, not root, or a --proc that does not show every process (not the host's pid"
+                    + " namespace: run with hostPID, or pass the host's /proc).", ""},
         footer = {"",
             "The opt-in stuck rule (--stuck-limit) also aborts connections whose daemon is ALIVE: when, for the"
                     + " whole limit, requests kept waiting, a task stayed blocked on the connection and no daemon"
@@ -110,8 +112,14 @@ public final class GuardCommand implements Callable<Integer> {
             + "127.0.0.1, this machine only; 0.0.0.0 for every interface, e.g. in a pod for Prometheus and probes)")
     String metricsBind = MetricsServer.LOOPBACK;
 
-    @Option(names = "--proc", paramLabel = "DIR", description = "procfs root (default /proc; /host/proc in a pod)")
+    @Option(names = "--proc", paramLabel = "DIR", description = "procfs root (default /proc; /host/proc in a pod);"
+            + " it must show every process of the machine (the host's pid namespace), or the guard refuses to start")
     Path proc = Paths.get("/proc");
+
+    @Option(names = "--own-pid-namespace", description = "accept a --proc that shows only the guard's own pid"
+            + " namespace (a sidecar in a Pod with shareProcessNamespace and without hostPID); needs --under, scoped"
+            + " to mounts whose daemons run in that namespace: a daemon outside it is invisible")
+    boolean ownPidNamespace;
 
     @Option(names = "--fusectl", paramLabel = "DIR",
             description = "FUSE control directory (default /sys/fs/fuse/connections)")
@@ -147,6 +155,11 @@ public final class GuardCommand implements Callable<Integer> {
         }
         if (!isRoot()) {
             log().warn("not root: other users' processes cannot be inspected, so nothing can be proved wedged");
+        }
+        if (ownPidNamespace) {
+            log().warn("--own-pid-namespace: {} shows only pid namespace {}; a daemon outside it is invisible, so"
+                    + " only mounts served from inside it may be in scope ({})", proc,
+                    ProcView.namespaceShown(proc).orElse("(unreadable)"), settings.under());
         }
         if (settings.fusectl().equals(FuseControl.DEFAULT_DIR) && !FuseControl.isMounted()) {
             try {
@@ -277,11 +290,21 @@ public final class GuardCommand implements Callable<Integer> {
             }
             b.under(p);
         }
-        if (pidns != null) {
-            b.pidNamespace(pidNamespace(pidns));
-        }
         if (!Files.isDirectory(proc)) {
             throw new FuseguardCommand.BadInputException("--proc: " + proc + " is not a directory");
+        }
+        if (ownPidNamespace && under.isEmpty()) {
+            throw new FuseguardCommand.BadInputException("--own-pid-namespace needs --under (the mounts whose daemons"
+                    + " run in the guard's pid namespace): a connection served from outside it would look wedged");
+        }
+        // "no live holder" proves nothing when /proc does not show every process: refuse rather than abort
+        // healthy connections whose daemons it cannot see (a pod without hostPID, --proc=/tmp)
+        Optional<String> view = ownPidNamespace ? ProcView.ownNamespaceProblem(proc) : ProcView.hostProblem(proc);
+        if (view.isPresent()) {
+            throw new FuseguardCommand.BadInputException(view.get());
+        }
+        if (pidns != null) {
+            b.pidNamespace(pidNamespace(pidns));
         }
         if (!Files.isDirectory(fusectl) && !fusectl.equals(FuseControl.DEFAULT_DIR)) {
             throw new FuseguardCommand.BadInputException("--fusectl: " + fusectl + " is not a directory");
