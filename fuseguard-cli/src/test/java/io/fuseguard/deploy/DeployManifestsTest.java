@@ -218,6 +218,7 @@ class DeployManifestsTest {
         assertThat(sub.hasMatchedOption("--dry-run")).as("the node guard acts").isFalse();
         assertThat(sub.hasMatchedOption("--stuck-limit")).as("the opt-in rule stays off").isFalse();
         assertThat(sub.matchedOptionValue("--proc", null).toString()).isEqualTo("/host/proc");
+        assertThat(sub.hasMatchedOption("--own-pid-namespace")).as("the node guard sees every process").isFalse();
         assertThat(sub.matchedOptionValue("--mountinfo", null).toString()).isEqualTo("/host/proc/1/mountinfo");
         String fusectl = sub.matchedOptionValue("--fusectl", null).toString();
         int port = sub.matchedOptionValue("--metrics-port", -1);
@@ -281,6 +282,9 @@ class DeployManifestsTest {
         CommandLine.ParseResult g = parses(args(guard)).subcommand();
         assertThat(g.commandSpec().name()).isEqualTo("guard");
         assertThat(g.matchedOption("--under").<List<String>>getValue()).containsExactly(mountPoint);
+        // no hostPID: it sees the Pod's pid namespace only, which the guard accepts only when told so
+        assertThat(spec.get("hostPID")).isNotEqualTo(true);
+        assertThat(g.hasMatchedOption("--own-pid-namespace")).as("a sidecar's /proc is not the host's").isTrue();
         assertThat(mount(guard, mountPoint).get("mountPropagation")).isEqualTo("HostToContainer");
         String fusectl = g.matchedOptionValue("--fusectl", null).toString();
         assertThat(hostPath(spec, (String) mount(guard, fusectl).get("name"))).isEqualTo("/sys/fs/fuse/connections");

@@ -41,6 +41,16 @@ class GuardRealKernelTest {
             }
             org.junit.jupiter.api.Assumptions.abort("skipped: the guard tests need root (fusectl abort)");
         }
+        java.util.Optional<String> view = ProcView.hostProblem(Path.of("/proc"));
+        if (view.isPresent()) {
+            // the guard refuses to start there (it could not see every daemon)
+            if (io.fuseguard.junit.FuseAvailability.required()) {
+                throw new AssertionError("FUSEGUARD_REQUIRE_FUSE=true but the tests do not run in the host's pid"
+                        + " namespace: " + view.get());
+            }
+            org.junit.jupiter.api.Assumptions.abort("skipped: the guard tests need the host's pid namespace: "
+                    + view.get());
+        }
     }
 
     private static boolean connection(JsonNode j, long id) {
@@ -270,6 +280,92 @@ class GuardRealKernelTest {
             assertThat(waiting(b.connection())).isGreaterThanOrEqualTo(1);
             assertThat(GuardFixture.stuckInFuse(b.pid())).isTrue();
         }
+    }
+
+    /**
+     * The reviewer's case: a healthy fuseguard daemon, stopped (SIGSTOP) with a request waiting, and a guard whose
+     * /proc is not the host's (a pod without hostPID: {@code unshare --pid --fork --mount-proc}), or no procfs at
+     * all. It used to print "wedged"/"would-abort" (and abort without --dry-run); now it refuses to start, and
+     * when told to accept its own pid namespace it still leaves the connection alone.
+     */
+    @Test
+    void aGuardThatCannotSeeTheDaemonRefusesAndNeverAbortsAStoppedHealthyDaemon() throws Exception {
+        Child.Result probe = Child.run(Duration.ofSeconds(20), "unshare", "--pid", "--fork", "--mount-proc", "true");
+        if (probe.timedOut() || probe.exit() != 0) {
+            org.junit.jupiter.api.Assumptions.abort("skipped: unshare --pid --fork --mount-proc does not work here: "
+                    + probe.err().trim());
+        }
+        try (GuardFixture fx = new GuardFixture("guard-pidns-view")) {
+            Path mp = fx.mountPoint("mnt");
+            Process mount = fx.start(GuardFixture.java(FuseguardCommand.class.getName(), "mount", "memory",
+                    mp.toString(), "--capacity", "16M"), "mount");
+            long conn = fx.awaitConnection(mp, (int) mount.pid());
+            String pid = Long.toString(mount.pid());
+            Process client;
+            new ProcessBuilder("kill", "-STOP", pid).start().waitFor();
+            try {
+                client = fx.start(List.of("timeout", "60", "stat", mp.resolve("x").toString()), "client");
+                awaitTrue("a request waits on the stopped daemon", Duration.ofSeconds(10), () -> waiting(conn) >= 1);
+                String under = fx.dir.toString();
+
+                // A pod without hostPID: refused, exit 2, one line saying what to do; nothing on stdout.
+                Child.Result pod = inOwnPidNamespace("--once", "--dry-run", "--under", under, "--grace", "300ms");
+                assertThat(pod.exit()).as(pod.err()).isEqualTo(2);
+                assertThat(pod.err().trim().lines().count()).as(pod.err()).isEqualTo(1);
+                assertThat(pod.err()).startsWith("fuseguard: ").contains("hostPID: true").contains("--proc")
+                        .contains("not the host's (pid:[4026531836])");
+                assertThat(pod.out()).isEmpty();
+
+                // --proc at something that is no procfs: refused the same way.
+                Path empty = Files.createDirectories(fx.dir.resolve("empty"));
+                for (String proc : List.of("/tmp", empty.toString())) {
+                    Child.Result r = GuardFixture.guardOnce("--once", "--dry-run", "--under", under, "--proc", proc);
+                    assertThat(r.exit()).as(proc + ": " + r.err()).isEqualTo(2);
+                    assertThat(r.err()).startsWith("fuseguard: ").contains("not a procfs").contains("hostPID");
+                    assertThat(r.out()).isEmpty();
+                }
+
+                // Told to accept its own pid namespace, and not a dry run: the source names a daemon it cannot
+                // see and has no evidence is dead, so it is left alone.
+                Child.Result own = inOwnPidNamespace("--once", "--under", under, "--grace", "300ms",
+                        "--own-pid-namespace");
+                assertThat(own.exit()).as(own.err()).isZero();
+                JsonNode j = GuardFixture.jsonLines(own.out()).get(0);
+                assertThat(j.path("connection").asLong()).as(own.out()).isEqualTo(conn);
+                assertThat(j.path("verdict").asText()).as(own.out()).isEqualTo("undecidable");
+                assertThat(j.path("action").asText()).as(own.out()).isEqualTo("skipped");
+                assertThat(j.path("reason").asText()).contains("fuseguard daemon pid " + pid);
+                assertThat(GuardFixture.jsonLines(own.out()).get(1).path("aborted").asInt()).isZero();
+
+                // The host's view: the stopped daemon holds the connection, so it is served.
+                Child.Result host = GuardFixture.guardOnce("--once", "--dry-run", "--under", under, "--grace",
+                        "300ms");
+                assertThat(host.exit()).as(host.err()).isZero();
+                assertThat(GuardFixture.jsonLines(host.out()).get(0).path("verdict").asText()).as(host.out())
+                        .isEqualTo("served");
+
+                assertThat(new FuseControl().exists(conn)).as("never aborted").isTrue();
+                assertThat(waiting(conn)).as("the request still waits for the stopped daemon").isGreaterThanOrEqualTo(1);
+            } finally {
+                new ProcessBuilder("kill", "-CONT", pid).start().waitFor();
+            }
+            assertThat(client.waitFor(30, TimeUnit.SECONDS)).as("the client is answered once the daemon goes on")
+                    .isTrue();
+            assertThat(new FuseControl().exists(conn)).isTrue();
+            new ProcessBuilder("kill", "-TERM", pid).start().waitFor();
+            assertThat(mount.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        }
+    }
+
+    /** {@code fuseguard guard ARGS} in a new pid namespace with its own /proc (a pod without hostPID). */
+    private static Child.Result inOwnPidNamespace(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("unshare", "--pid", "--fork", "--mount-proc"));
+        cmd.addAll(GuardFixture.guardCommand(args));
+        Child.Result r = Child.run(Duration.ofSeconds(60), cmd);
+        if (r.timedOut()) {
+            throw new AssertionError("guard did not finish in 60 s: " + r.err());
+        }
+        return r;
     }
 
     @Test
