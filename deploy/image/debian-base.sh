@@ -43,7 +43,7 @@ mmdebstrap --variant=minbase --mode=root \
 # 'docker save' layout: one layer, an image config naming it by digest, a manifest.
 layer_digest="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
 cat > "$work/config.json" <<JSON
-{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64"]},"rootfs":{"type":"layers","diff_ids":["sha256:$layer_digest"]},"history":[{"created_by":"deploy/image/debian-base.sh: mmdebstrap $suite minbase + openjdk-17-jre-headless fuse3 libfuse2"}]}
+{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64","LC_ALL=C.UTF-8"]},"rootfs":{"type":"layers","diff_ids":["sha256:$layer_digest"]},"history":[{"created_by":"deploy/image/debian-base.sh: mmdebstrap $suite minbase + openjdk-17-jre-headless fuse3 libfuse2"}]}
 JSON
 config_digest="$(sha256sum "$work/config.json" | cut -d' ' -f1)"
 mv "$work/config.json" "$work/$config_digest.json"
