@@ -563,13 +563,30 @@ final class FileRequests extends Requests {
         }
     }
 
+    /** Whether the refusal of O_TMPFILE in a supervised mount was logged (once per mount). */
+    private volatile boolean tmpfileRefusalLogged;
+
     /**
      * TMPFILE ({@code open(2)} with {@code O_TMPFILE}): a file with no name, which fuseguard knows by a name it
      * reserves in the directory (see {@code FuseFileSystem.tmpfile}). Its node is hidden from birth, so the
      * release of its last handle removes that name, as for a file unlinked while open; a {@code linkat} gives it
      * a real name meanwhile.
+     *
+     * <p>Not in a supervised mount: such a file's content lives only behind the worker's own descriptors, so a
+     * worker's death or hand-over would lose it (a reviewer's O_TMPFILE file answered ENOENT and EIO after a
+     * worker change, and could no longer be linked). EOPNOTSUPP makes the kernel stop sending TMPFILE for the
+     * mount, and programs fall back to named temporary files, as on filesystems without O_TMPFILE.
      */
     void tmpfile(Worker w, Request r, long deadline) {
+        if (s.journal() != null) {
+            if (!tmpfileRefusalLogged) {
+                tmpfileRefusalLogged = true;
+                LOG.info("O_TMPFILE is refused (EOPNOTSUPP) in a supervised mount: an unnamed file's content would "
+                        + "not survive a worker change; programs fall back to named temporary files. Logged once.");
+            }
+            reply(w, r, io.fuseguard.internal.sys.Syscalls.EOPNOTSUPP);
+            return;
+        }
         Node parent = node(r);
         int flags = r.i32(0);
         int mode = r.i32(4);
