@@ -138,7 +138,10 @@ public final class AbortCommand implements Callable<Integer> {
             out.println("No task was waiting in FUSE.");
         }
         if (!result.released().isEmpty()) {
-            out.println("Released:");
+            // A task is known to wait in FUSE, not on which connection: one waiting on another mount that got its
+            // answer meanwhile is listed here too, hence the wording.
+            out.println("Released (no longer waiting in FUSE; a task waiting on another connection that was "
+                    + "answered meanwhile shows here too):");
             result.released().forEach(t -> out.println("  " + describe(t, true)));
         }
         if (!result.stillWaiting().isEmpty()) {

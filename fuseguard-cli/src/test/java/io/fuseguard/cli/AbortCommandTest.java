@@ -26,10 +26,10 @@ class AbortCommandTest {
             assertThat(r.exit).as(r.err).isZero();
             assertThat(r.err).isEmpty();
             assertThat(r.out).startsWith("Aborted FUSE connection " + m.connectionId() + " (" + m.mountPoint + "); ");
-            assertThat(r.out).contains("Released:");
+            assertThat(r.out).contains("Released (");
             assertThat(r.lineContaining("pid " + statPid + " tid " + statPid)).contains("stat");
             // Tasks of other tests may wait in FUSE meanwhile; the stat must be among the released.
-            String released = r.out.substring(r.out.indexOf("Released:"));
+            String released = r.out.substring(r.out.indexOf("Released ("));
             int stillAt = released.indexOf("Still waiting");
             assertThat(stillAt < 0 ? released : released.substring(0, stillAt))
                     .contains("pid " + statPid + " tid " + statPid + " stat (was state ");
