@@ -89,6 +89,8 @@ public final class FuseMount implements AutoCloseable {
     private SupervisorLink link;
     /** A fatal error ends the process (status 70): the mount's end must not look like a normal one. */
     private volatile boolean fatalExit;
+    /** How the connection ended; null while it is served. */
+    private volatile MountEnd end;
 
     private FuseMount(Path mountPoint, FuseguardConfig config, MountOptions options, FsOps ops,
                       EventReporter events, MountMetrics metrics) {
@@ -256,6 +258,7 @@ public final class FuseMount implements AutoCloseable {
         fatalTarget = new FatalErrors.Target(config.mount().fsName() + " at " + mountPoint, this::endAfterFatalError,
                 config.guard().exitOnFatalError());
         session.fatalTarget(fatalTarget);
+        session.onEndOfConnection(this::connectionEnded);
         events.onFatal(session::fatal);
         FatalErrors.register(fatalTarget);
         boolean resumed = link != null && session.supervise(StateJournal.open(link.state()));
@@ -269,6 +272,9 @@ public final class FuseMount implements AutoCloseable {
                         + "requests the previous worker had read wait until their callers give up", mountPoint,
                         -rc);
             }
+        }
+        if (link != null) {
+            connectionId = link.connectionId(); // known from the start: the end of the connection is told by it
         }
         session.start();
         try {
@@ -356,6 +362,11 @@ public final class FuseMount implements AutoCloseable {
      */
     private void endAfterFatalError() {
         fatalExit = fatalTarget.exits(); // before the mount ends: awaitUnmount must not return into a normal exit
+        synchronized (closed) {
+            if (end == null) {
+                end = MountEnd.CLOSED; // the abort below is this process's own
+            }
+        }
         if (link != null) {
             session.detachDevice(); // a supervised worker just goes: the supervisor keeps the connection, restarts
             return;
@@ -539,9 +550,56 @@ public final class FuseMount implements AutoCloseable {
             return;
         }
         if (!closed.get()) {
-            LOG.info("{} was unmounted from outside ({})", mountPoint, session.endReason());
+            connectionEnded(); // in case no request thread saw it (the listener runs once)
+            if (end == MountEnd.ABORTED) {
+                LOG.error("{}: connection {} was aborted from outside (fuseguard abort, fusectl or the node guard): "
+                        + "the mount point is dead (ENOTCONN) until it is unmounted and mounted again{}",
+                        mountPoint, connectionIdOrUnknown(), link != null
+                        ? "; this worker ends, and so does its supervisor" : "");
+            } else {
+                LOG.info("{} was unmounted from outside{}", mountPoint, link != null
+                        ? "; this worker ends, and so does its supervisor" : "");
+            }
         }
         finish();
+    }
+
+    /**
+     * The connection ended (the first request thread to see it, or the reaper): records whether it was aborted or
+     * unmounted from outside, told by the mount table at once (an abort leaves the mount point mounted, an unmount
+     * removes it before the kernel ends the connection), and tells a supervisor, which then stops: no worker can
+     * serve an ended connection.
+     */
+    private void connectionEnded() {
+        MountEnd e;
+        synchronized (closed) {
+            if (end != null) {
+                return;
+            }
+            if (closed.get()) {
+                end = MountEnd.CLOSED;
+                return;
+            }
+            e = ourEntry().isPresent() ? MountEnd.ABORTED : MountEnd.UNMOUNTED;
+            end = e;
+        }
+        SupervisorLink l = link;
+        if (l != null) {
+            l.tell("ENDED " + (e == MountEnd.ABORTED ? "aborted" : "unmounted"));
+        }
+    }
+
+    private Object connectionIdOrUnknown() {
+        return connectionId >= 0 ? connectionId : "?";
+    }
+
+    /**
+     * How the connection ended: {@link MountEnd#CLOSED} after {@link #close}, {@link MountEnd#ABORTED} or
+     * {@link MountEnd#UNMOUNTED} when it was ended from outside (a daemon should then exit with a failure after an
+     * abort, so that a service manager mounts it again, and cleanly after an unmount). Empty while it is served.
+     */
+    public Optional<MountEnd> end() {
+        return Optional.ofNullable(end);
     }
 
     private void finish() {
@@ -591,6 +649,11 @@ public final class FuseMount implements AutoCloseable {
      */
     @Override
     public void close() {
+        synchronized (closed) {
+            if (end == null) {
+                end = MountEnd.CLOSED;
+            }
+        }
         if (!closed.compareAndSet(false, true)) {
             awaitFinished(config.mount().unmountTimeout().plus(config.guard().drainTimeout()).plusSeconds(2));
             return;
@@ -605,8 +668,8 @@ public final class FuseMount implements AutoCloseable {
             finish();
             awaitFinished(config.guard().drainTimeout().plusSeconds(5));
             removeShutdownHook();
-            LOG.info("{}: this worker stopped (the supervisor keeps the mount) in {} ms", mountPoint,
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            LOG.info("{}: this worker stopped{} in {} ms", mountPoint, end == MountEnd.CLOSED
+                    ? " (the supervisor keeps the mount)" : "", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
             Log.flush(5000);
             return;
         }

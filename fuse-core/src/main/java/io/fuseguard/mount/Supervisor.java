@@ -103,6 +103,8 @@ public final class Supervisor implements AutoCloseable {
     /** Whether systemd's descriptor store holds the connection (it then outlives this process). */
     private volatile boolean stored;
     private volatile boolean resumed;
+    /** How the connection ended; null while it is supervised. */
+    private volatile MountEnd end;
 
     private Supervisor(Path mountPoint, FuseguardConfig config, Options options, MountedDevice device, int stateFd,
                        long connectionId) {
@@ -270,6 +272,10 @@ public final class Supervisor implements AutoCloseable {
         final CompletableFuture<Void> quiesced = new CompletableFuture<>();
         final CompletableFuture<Integer> exit = new CompletableFuture<>();
         volatile CompletableFuture<String> status;
+        /** What the worker said ended its connection from outside ({@code ENDED aborted|unmounted}), or null. */
+        volatile MountEnd ended;
+        /** Completed when the worker's end of its control socket is closed (it exited). */
+        final CompletableFuture<Void> linkClosed = new CompletableFuture<>();
 
         Worker(int pid, int socket) {
             this.pid = pid;
@@ -341,6 +347,8 @@ public final class Supervisor implements AutoCloseable {
                         w.ready.complete(msg);
                     } else if (msg.equals("QUIESCED")) {
                         w.quiesced.complete(null);
+                    } else if (msg.startsWith("ENDED ")) {
+                        w.ended = msg.endsWith("aborted") ? MountEnd.ABORTED : MountEnd.UNMOUNTED;
                     } else if (msg.startsWith("STATUS ")) {
                         CompletableFuture<String> f = w.status;
                         if (f != null) {
@@ -351,6 +359,7 @@ public final class Supervisor implements AutoCloseable {
             }
         } finally {
             Syscalls.free(buf);
+            w.linkClosed.complete(null);
         }
     }
 
@@ -433,6 +442,28 @@ public final class Supervisor implements AutoCloseable {
     private void died(Worker w, int status) {
         long t0 = System.nanoTime();
         long delay;
+        boolean wasActive;
+        synchronized (this) {
+            wasActive = w == active;
+        }
+        if (!closing && wasActive && connectionGone()) {
+            // No worker can serve an ended connection: respawning would loop forever. How it ended is told by the
+            // worker (it saw the end at once, while the mount table still showed an abort), else by the table now.
+            try {
+                w.linkClosed.get(1, TimeUnit.SECONDS); // its last words are read
+            } catch (Exception e) {
+                // another process holds its end of the socket: judge by the mount table alone
+            }
+            MountEnd e = w.ended != null ? w.ended : howEnded();
+            synchronized (this) {
+                if (active == w) {
+                    active = null; // reaped already: nothing to stop
+                }
+            }
+            endedFromOutside(e, "worker pid " + w.pid + (w.ended != null ? " saw it and exited (" : " exited (")
+                    + status(status) + ")");
+            return;
+        }
         synchronized (this) {
             if (w == standby) {
                 standby = null;
@@ -475,6 +506,11 @@ public final class Supervisor implements AutoCloseable {
                     return;
                 }
             }
+            Optional<MountEnd> gone = connectionEnded();
+            if (gone.isPresent()) {
+                endedFromOutside(gone.get(), "seen before the next worker took over");
+                return;
+            }
             Worker next;
             synchronized (this) {
                 if (active != null || closing) {
@@ -502,6 +538,73 @@ public final class Supervisor implements AutoCloseable {
             attempt++;
             delay = Math.min(30_000, 500L << Math.min(6, attempt - 1)); // 0.5, 1, 2, 4, 8, 16, 30 s
         }
+    }
+
+    /**
+     * Whether the connection has ended, and how: the kernel marks the device's poll with POLLERR once a connection
+     * is aborted or unmounted (our descriptor keeps the device file open, not the connection); the mount table then
+     * tells an abort (the mount point is still mounted, dead) from an unmount (it is gone). Empty while it lives.
+     */
+    private Optional<MountEnd> connectionEnded() {
+        return connectionGone() ? Optional.of(howEnded()) : Optional.empty();
+    }
+
+    /** Whether the connection ended (one poll of the device: no request is read). */
+    private boolean connectionGone() {
+        int r = Syscalls.poll(device.fd(), 0, 0);
+        return r > 0 && (r & POLLERR) != 0;
+    }
+
+    /** How an ended connection ended: its mount point still mounted (dead) after an abort, gone after an unmount. */
+    private MountEnd howEnded() {
+        return ourEntry().isPresent() ? MountEnd.ABORTED : MountEnd.UNMOUNTED;
+    }
+
+    private static final int POLLERR = 0x8;
+
+    /** The mount table's entry of this supervisor's connection, if it is still mounted. */
+    private Optional<MountEntry> ourEntry() {
+        try {
+            for (MountEntry e : MountTable.read()) {
+                if (e.isFuse() && e.connectionId() == connectionId) {
+                    return Optional.of(e);
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot read the mount table: {}", e.getMessage());
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * The connection was ended from outside: supervision ends (one line says why), the workers stop, a dead mount
+     * left by an abort is unmounted, and {@link #awaitEnd()} returns; {@link #end()} tells how it ended.
+     */
+    private void endedFromOutside(MountEnd e, String seen) {
+        synchronized (this) {
+            if (closing || end != null) {
+                return;
+            }
+            end = e;
+        }
+        if (e == MountEnd.ABORTED) {
+            LOG.error("{}: connection {} was aborted from outside (fuseguard abort, fusectl or the node guard; {}): "
+                    + "no worker can serve it any more, so supervision ends and the dead mount is unmounted (a "
+                    + "service manager's restart mounts it again)", mountPoint, connectionId, seen);
+        } else {
+            LOG.warn("{}: connection {} was unmounted from outside ({}): supervision ends", mountPoint, connectionId,
+                    seen);
+        }
+        close();
+    }
+
+    /**
+     * How the mount ended: {@link MountEnd#CLOSED} after {@link #close()}, {@link MountEnd#ABORTED} or
+     * {@link MountEnd#UNMOUNTED} when its connection was ended from outside (then supervision ended by itself).
+     * Empty while it is supervised.
+     */
+    public Optional<MountEnd> end() {
+        return Optional.ofNullable(end);
     }
 
     /** Starts a standby worker after {@code delayMillis} (on a thread of its own when there is a delay). */
@@ -735,20 +838,72 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
+    /** How long {@link #requestRestart(Path, long)} waits for the supervisor's answer. */
+    public static final Duration RESTART_ANSWER_TIMEOUT = Duration.ofSeconds(30);
+
     /**
      * Asks the supervisor of the mount at {@code mountPoint} (found through its control socket in
-     * {@code directory}) to hand over to a new worker; returns its answer line.
+     * {@code directory}) to hand over to a new worker; returns its answer line. Waits up to
+     * {@link #RESTART_ANSWER_TIMEOUT}.
+     *
+     * @throws java.net.SocketTimeoutException when the supervisor does not answer in time (stopped, hung)
+     * @throws IOException when nothing listens on the control socket
      */
     public static String requestRestart(Path directory, long connection) throws IOException {
-        try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(controlSocket(directory, connection)))) {
-            c.write(ByteBuffer.wrap("RESTART\n".getBytes(StandardCharsets.UTF_8)));
+        return requestRestart(directory, connection, RESTART_ANSWER_TIMEOUT);
+    }
+
+    /**
+     * Asks the supervisor for a planned restart and waits up to {@code timeout} for its answer line (a restart
+     * takes a few seconds, the new worker's start and the old one's draining).
+     *
+     * @throws java.net.SocketTimeoutException when the supervisor does not answer within {@code timeout} (it is
+     *         stopped or hung; it may still carry the restart out if it wakes up)
+     * @throws IOException when nothing listens on the control socket
+     */
+    public static String requestRestart(Path directory, long connection, Duration timeout) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try (SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+             java.nio.channels.Selector selector = java.nio.channels.Selector.open()) {
+            c.configureBlocking(false); // never block on a supervisor that does not run: not even to connect
+            if (!c.connect(UnixDomainSocketAddress.of(controlSocket(directory, connection)))) {
+                c.register(selector, java.nio.channels.SelectionKey.OP_CONNECT);
+                while (!c.finishConnect()) {
+                    awaitReady(selector, deadline, timeout);
+                }
+            }
+            ByteBuffer out = ByteBuffer.wrap("RESTART\n".getBytes(StandardCharsets.UTF_8));
+            c.register(selector, java.nio.channels.SelectionKey.OP_WRITE);
+            while (out.hasRemaining()) {
+                if (c.write(out) == 0) {
+                    awaitReady(selector, deadline, timeout);
+                }
+            }
             c.shutdownOutput();
+            c.register(selector, java.nio.channels.SelectionKey.OP_READ);
             ByteBuffer in = ByteBuffer.allocate(512);
-            while (c.read(in) > 0) {
-                // until the supervisor closes
+            while (in.hasRemaining()) {
+                int n = c.read(in);
+                if (n < 0) {
+                    break; // the supervisor closed: its answer is complete
+                }
+                if (n == 0) {
+                    awaitReady(selector, deadline, timeout);
+                }
             }
             return new String(in.array(), 0, in.position(), StandardCharsets.UTF_8).trim();
         }
+    }
+
+    private static void awaitReady(java.nio.channels.Selector selector, long deadline, Duration timeout)
+            throws IOException {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+            throw new java.net.SocketTimeoutException("the supervisor did not answer within " + timeout.toMillis()
+                    + " ms (is it stopped or hung?)");
+        }
+        selector.select(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+        selector.selectedKeys().clear();
     }
 
     // ---- the worker's side -----------------------------------------------------------------------------------
@@ -861,6 +1016,9 @@ public final class Supervisor implements AutoCloseable {
                 return;
             }
             closing = true;
+            if (end == null) {
+                end = MountEnd.CLOSED;
+            }
             a = active;
             b = standby;
             active = null;
@@ -918,6 +1076,9 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private void unmount() {
+        if (end == MountEnd.UNMOUNTED || ourEntry().isEmpty()) {
+            return; // unmounted already (from outside): never touch what may be mounted there now
+        }
         boolean root = Syscalls.getuid() == 0;
         int r = Syscalls.umount2(mountPoint.toString(), 0);
         if (r == 0) {

@@ -5,6 +5,7 @@ import io.fuseguard.config.FuseguardConfig;
 import io.fuseguard.internal.log.Log;
 import io.fuseguard.metrics.FuseguardMeterBinder;
 import io.fuseguard.mount.FuseMount;
+import io.fuseguard.mount.MountEnd;
 import io.fuseguard.mount.MountException;
 import io.fuseguard.mount.Supervisor;
 import io.fuseguard.nodeguard.MetricsServer;
@@ -137,7 +138,9 @@ abstract class MountSubcommand implements Callable<Integer> {
         if (metrics != null) {
             metrics.close();
         }
-        return 0;
+        // Aborted from outside (fuseguard abort, the node guard): a failure, so that a service manager's
+        // Restart=on-failure mounts it again; unmounted from outside: what its operator wanted, a clean end.
+        return mount.end().orElse(MountEnd.CLOSED) == MountEnd.ABORTED ? 1 : 0;
     }
 
     /** This process supervises: it mounts, and runs this same command as its workers. */
@@ -162,7 +165,9 @@ abstract class MountSubcommand implements Callable<Integer> {
         SystemdNotify.notify("READY=1\nMAINPID=" + ProcessHandle.current().pid() + "\nSTATUS=supervising " + kind()
                 + " at " + mp).ifPresent(w -> LOG.warn("could not tell systemd the mount is ready: {}", w));
         supervisor.awaitEnd();
-        return 0;
+        // As an unsupervised daemon: 1 after an abort from outside (Restart=on-failure mounts it again), 0 after an
+        // unmount from outside or a stop.
+        return supervisor.end().orElse(MountEnd.CLOSED) == MountEnd.ABORTED ? 1 : 0;
     }
 
     /** Where supervisors put their control sockets: /run/fuseguard as root, else the user's runtime directory. */

@@ -658,10 +658,29 @@ public final class Session {
     }
 
     private void endOfConnection(String why) {
-        if (!connectionEnded) {
-            endReason = why;
-            connectionEnded = true;
+        boolean first = false;
+        synchronized (endLock) {
+            if (!connectionEnded) {
+                endReason = why;
+                connectionEnded = true;
+                first = true;
+            }
         }
+        Runnable l = endListener;
+        if (first && l != null) {
+            l.run(); // at once: what ended the connection (an abort, an unmount) is still visible in the mount table
+        }
+    }
+
+    private final Object endLock = new Object();
+    private volatile Runnable endListener;
+
+    /**
+     * Runs {@code listener} on the request thread that first sees the connection end (read answered ENODEV, EOF or
+     * an error), before that thread ends.
+     */
+    public void onEndOfConnection(Runnable listener) {
+        endListener = listener;
     }
 
     // ---- answers -------------------------------------------------------------------------------------------
