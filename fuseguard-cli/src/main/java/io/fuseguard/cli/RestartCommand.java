@@ -4,17 +4,20 @@ import io.fuseguard.kernel.MountEntry;
 import io.fuseguard.kernel.MountTable;
 import io.fuseguard.mount.Supervisor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
+import java.net.SocketTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 
 /**
  * {@code fuseguard restart MOUNTPOINT}: asks the supervisor of a mount started with {@code --supervise} to hand
  * over to a new worker (after an upgrade of the jar, say) without a client error. Exit 0 when it did, 1 when the
- * supervisor could not, 2 when MOUNTPOINT is no supervised mount.
+ * supervisor could not or did not answer within {@code --timeout}, 2 when MOUNTPOINT is no supervised mount.
  */
 @Command(name = "restart", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Hand a supervised mount (mount ... --supervise) over to a new worker process: clients see "
@@ -22,6 +25,11 @@ import java.util.concurrent.Callable;
 final class RestartCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "the supervised mount point")
     Path mountPoint;
+
+    @Option(names = "--timeout", paramLabel = "TIME", converter = DurationConverter.class, defaultValue = "30s",
+            description = "How long to wait for the supervisor's answer (default: ${DEFAULT-VALUE}); a supervisor "
+                    + "that does not answer (stopped, hung) makes this exit 1.")
+    Duration timeout;
 
     @Override
     public Integer call() throws IOException {
@@ -51,7 +59,12 @@ final class RestartCommand implements Callable<Integer> {
         Path socket = Supervisor.controlSocket(MountSubcommand.controlDirectory(), entry.connectionId());
         String answer;
         try {
-            answer = Supervisor.requestRestart(MountSubcommand.controlDirectory(), entry.connectionId());
+            answer = Supervisor.requestRestart(MountSubcommand.controlDirectory(), entry.connectionId(), timeout);
+        } catch (SocketTimeoutException e) {
+            System.err.println("fuseguard restart: " + mp + ": the supervisor (" + socket + ") did not answer within "
+                    + DurationConverter.format(timeout) + " (is it stopped or hung?); should it resume, it may still "
+                    + "carry the restart out");
+            return 1;
         } catch (IOException e) {
             throw new FuseguardCommand.BadInputException(mp + " has no supervisor listening at " + socket
                     + " (was it mounted with --supervise?): " + e.getMessage());
@@ -63,7 +76,8 @@ final class RestartCommand implements Callable<Integer> {
             return 0;
         }
         System.err.println("fuseguard restart: " + mp + ": " + (answer.startsWith("FAILED ")
-                ? answer.substring("FAILED ".length()) : answer));
+                ? answer.substring("FAILED ".length()) : answer.isEmpty()
+                ? "the supervisor closed its control socket without an answer" : answer));
         return 1;
     }
 }
