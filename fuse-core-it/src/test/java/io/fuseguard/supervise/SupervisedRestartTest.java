@@ -1,6 +1,8 @@
 package io.fuseguard.supervise;
 
 import io.fuseguard.config.FuseguardConfig;
+import io.fuseguard.kernel.FuseControl;
+import io.fuseguard.mount.MountEnd;
 import io.fuseguard.mount.Supervisor;
 import io.fuseguard.testkit.Child;
 import io.fuseguard.testkit.Edges;
@@ -224,6 +226,53 @@ class SupervisedRestartTest {
         } finally {
             holder.destroyForcibly();
         }
+    }
+
+    /**
+     * An abort from outside (fusectl, as fuseguard abort and the node guard do) ends a connection no worker can
+     * serve again: supervision ends (no standby is sent onto it, no respawn loop), the dead mount is unmounted.
+     */
+    @Test
+    void anAbortFromOutsideEndsSupervisionInsteadOfRespawningWorkers() throws Exception {
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(supervisor::standbyReady);
+        long id = supervisor.connectionId();
+        new FuseControl().abort(id);
+        assertEnded(MountEnd.ABORTED);
+        assertThat(Edges.mountAt(mp)).as("the dead mount is unmounted").isEmpty();
+        Edges.assertConnectionEnded(id);
+    }
+
+    /** The worker dies without a word (stopped, then SIGKILLed) after the abort: the supervisor sees it itself. */
+    @Test
+    void anAbortIsSeenOnTheConnectionWhenTheWorkerCannotTell() throws Exception {
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(supervisor::standbyReady);
+        int worker = supervisor.workerPid();
+        Child.runOk("kill", "-STOP", Integer.toString(worker));
+        new FuseControl().abort(supervisor.connectionId());
+        Child.runOk("kill", "-KILL", Integer.toString(worker));
+        assertEnded(MountEnd.ABORTED);
+    }
+
+    @Test
+    void anUnmountFromOutsideEndsSupervision() throws Exception {
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(supervisor::standbyReady);
+        Child.runOk("umount", mp.toString());
+        assertEnded(MountEnd.UNMOUNTED);
+    }
+
+    private void assertEnded(MountEnd how) throws Exception {
+        CompletableFuture<Void> end = CompletableFuture.runAsync(() -> {
+            try {
+                supervisor.awaitEnd();
+            } catch (InterruptedException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        end.get(20, java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(supervisor.end()).contains(how);
+        assertThat(supervisor.restarts()).as("no worker sent onto the ended connection").isZero();
+        assertThat(supervisor.workerPid()).isZero();
+        assertThat(supervisor.standbyPid()).isZero();
     }
 
     @Test

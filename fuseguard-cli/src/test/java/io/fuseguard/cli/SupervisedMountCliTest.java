@@ -132,6 +132,137 @@ class SupervisedMountCliTest {
         }
     }
 
+    /** A {@code fuseguard mount passthrough} run by a test: its process, its log lines, its mount point. */
+    private final class Daemon implements AutoCloseable {
+        final Process p;
+        final Path mp;
+        final List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final long connection;
+
+        Daemon(String name, boolean supervise) throws Exception {
+            Path src = Files.createDirectories(tmp.resolve(name + "-src"));
+            mp = Files.createDirectory(tmp.resolve(name));
+            List<String> args = new ArrayList<>(List.of("mount", "passthrough", mp.toString(), "--source",
+                    src.toString()));
+            if (supervise) {
+                args.add("--supervise");
+            }
+            p = new ProcessBuilder(fuseguard(args.toArray(String[]::new)))
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            BlockingQueue<String> log = new LinkedBlockingQueue<>();
+            Thread reader = new Thread(() -> {
+                try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(),
+                        StandardCharsets.UTF_8))) {
+                    String l;
+                    while ((l = err.readLine()) != null) {
+                        System.out.println("[fuseguard " + name + "] " + l);
+                        lines.add(l);
+                        log.add(l);
+                    }
+                } catch (IOException e) {
+                    // gone
+                }
+            });
+            reader.setDaemon(true);
+            reader.start();
+            String ready = supervise ? "Supervising passthrough" : "Serving passthrough";
+            String line;
+            do {
+                line = log.poll(60, TimeUnit.SECONDS);
+                if (line == null) {
+                    close();
+                    throw new AssertionError("fuseguard mount did not say '" + ready + "' within 60 s");
+                }
+            } while (!line.contains(ready));
+            connection = MountTable.load().findByMountPoint(mp).orElseThrow().connectionId();
+        }
+
+        /** Waits for the daemon's exit (at most {@code seconds}): its exit code. */
+        int exit(int seconds) throws InterruptedException {
+            assertThat(p.waitFor(seconds, TimeUnit.SECONDS)).as("the daemon exits by itself within %d s; its log: %s",
+                    seconds, lines).isTrue();
+            return p.exitValue();
+        }
+
+        long count(String text) {
+            return lines.stream().filter(l -> l.contains(text)).count();
+        }
+
+        @Override
+        public void close() throws Exception {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+            p.waitFor(10, TimeUnit.SECONDS);
+            Edges.forceUnmount(mp);
+            Edges.abortIfAlive(connection);
+        }
+    }
+
+    /**
+     * A supervised connection aborted from outside (fusectl, as fuseguard abort and the node guard do) cannot be
+     * served by any worker: the supervisor must not respawn workers onto it forever but exit 1 (so that systemd's
+     * Restart=on-failure mounts it again), with one line saying why, and leave no dead mount behind.
+     */
+    @Test
+    void anAbortedSupervisedMountEndsItsSupervisorWithExit1() throws Exception {
+        try (Daemon d = new Daemon("aborted", true)) {
+            Files.writeString(Path.of("/sys/fs/fuse/connections", Long.toString(d.connection), "abort"), "1");
+            assertThat(d.exit(20)).isEqualTo(1);
+            assertThat(d.count("was aborted from outside")).as("one line in the supervisor, one in the worker")
+                    .isEqualTo(2);
+            assertThat(d.count("took over")).as("no worker took over the dead connection").isZero();
+            assertThat(MountTable.load().findByMountPoint(d.mp)).as("the dead mount is unmounted").isEmpty();
+        }
+    }
+
+    /** Unmounted from outside: supervision ends, exit 0 (as an unsupervised daemon's), no respawned worker. */
+    @Test
+    void aSupervisedMountUnmountedFromOutsideEndsItsSupervisorWithExit0() throws Exception {
+        try (Daemon d = new Daemon("unmounted", true)) {
+            Child.runOk("umount", d.mp.toString());
+            assertThat(d.exit(20)).isZero();
+            assertThat(d.count("was unmounted from outside")).isEqualTo(2);
+            assertThat(d.count("took over")).isZero();
+        }
+    }
+
+    /** The same without --supervise: 1 after an abort (a service manager restarts it), 0 after an unmount. */
+    @Test
+    void anUnsupervisedDaemonExits1AfterAnAbortAnd0AfterAnUnmount() throws Exception {
+        try (Daemon d = new Daemon("plain-aborted", false)) {
+            Files.writeString(Path.of("/sys/fs/fuse/connections", Long.toString(d.connection), "abort"), "1");
+            assertThat(d.exit(20)).isEqualTo(1);
+            assertThat(d.count("was aborted from outside")).isEqualTo(1);
+            assertThat(MountTable.load().findByMountPoint(d.mp)).as("the dead mount is unmounted").isEmpty();
+        }
+        try (Daemon d = new Daemon("plain-unmounted", false)) {
+            Child.runOk("umount", d.mp.toString());
+            assertThat(d.exit(20)).isZero();
+            assertThat(d.count("was unmounted from outside")).isEqualTo(1);
+        }
+    }
+
+    /** A supervisor that does not answer (SIGSTOP): fuseguard restart gives up after --timeout, exit 1, says so. */
+    @Test
+    void restartOfAStoppedSupervisorGivesUpAfterItsTimeout() throws Exception {
+        try (Daemon d = new Daemon("stopped", true)) {
+            Child.runOk("kill", "-STOP", Long.toString(d.p.pid()));
+            Child.Result r;
+            try {
+                r = Child.run(Duration.ofSeconds(60), fuseguard("restart", d.mp.toString(), "--timeout", "2s"));
+            } finally {
+                Child.runOk("kill", "-CONT", Long.toString(d.p.pid()));
+            }
+            assertThat(r.timedOut()).isFalse();
+            assertThat(r.exit()).as(r.err()).isEqualTo(1);
+            assertThat(r.err()).contains("did not answer within 2s");
+            // resumed, it finds the request in its socket and carries it out, as the message warns
+            await().atMost(Duration.ofSeconds(30)).until(() -> d.count("handed over from worker") == 1);
+            Child.runOk("kill", "-TERM", Long.toString(d.p.pid()));
+            assertThat(d.exit(30)).isZero();
+        }
+    }
+
     @Test
     void restartOfAnUnsupervisedMountSaysWhy() throws Exception {
         Child.Result r = Child.run(Duration.ofSeconds(60), fuseguard("restart", tmp.toString()));
