@@ -53,7 +53,8 @@ import java.util.concurrent.TimeUnit;
  * only once it takes over.
  *
  * <p>If this process dies, its workers see the end of their control socket and end the connection, as an
- * unsupervised daemon's death ends it: nothing waits forever.
+ * unsupervised daemon's death ends it: nothing waits forever. If the connection is ended from outside (aborted
+ * through fusectl, or unmounted), no worker can serve it again: supervision ends ({@link #end()}).
  */
 public final class Supervisor implements AutoCloseable {
     private static final Log LOG = Log.of(Supervisor.class);
@@ -998,7 +999,10 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
-    /** Blocks until {@link #close()} ended the mount. */
+    /**
+     * Blocks until the mount ended: {@link #close()}, or its connection ended from outside (aborted or unmounted;
+     * {@link #end()} says which), after which supervision ends by itself.
+     */
     public void awaitEnd() throws InterruptedException {
         ended.await();
     }
