@@ -60,4 +60,12 @@ class DrillTableTest {
         assertThat(t).endsWith("fuseguard: NOT clean, see above\n");
         assertThat(DrillTable.render(OUTCOMES.subList(0, 2))).endsWith("fuseguard: clean in every scenario\n");
     }
+
+    @Test
+    void aFailedRowWithoutColumnsIsMarkedSoTheClosingLinePointsSomewhere() {
+        String t = DrillTable.render(List.of(new Outcome(Scenario.DAEMON_DEATH, "fuseguard", false, 0, List.of(), "",
+                -1, "0 client errors, next answer 2093 ms")));
+        assertThat(t).contains("fuseguard  NOT CLEAN: 0 client errors, next answer 2093 ms");
+        assertThat(t).endsWith("fuseguard: NOT clean, see above\n");
+    }
 }
