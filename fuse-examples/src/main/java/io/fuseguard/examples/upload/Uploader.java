@@ -56,8 +56,13 @@ final class Uploader implements AutoCloseable {
     }
 
     /** How a backend operation ended: a failure, or a cache file gone before it could be read. */
-    private record Outcome(IOException failure) {
-        static final Outcome DONE = new Outcome(null);
+    private record Outcome(IOException failure, boolean vanished) {
+        static final Outcome DONE = new Outcome(null, false);
+        static final Outcome VANISHED = new Outcome(null, true);
+
+        Outcome(IOException failure) {
+            this(failure, false);
+        }
     }
 
     private final Backend backend;
@@ -74,6 +79,12 @@ final class Uploader implements AutoCloseable {
     private final AtomicLong failed = new AtomicLong();
     /** Paths whose cache file vanished, logged once each. */
     private final Set<String> vanishedLogged = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /**
+     * Paths whose upload was resumed from the journal at start and not changed since (guarded by lock): for them, a
+     * missing cache file is an operation the stop interrupted before its cache file existed (a create), so the
+     * path does not exist; for any other, it was removed from outside.
+     */
+    private final Set<String> replayed = new HashSet<>();
 
     // guarded by lock
     /** Pending entries by path, sorted so the paths below a directory are one range. */
@@ -191,6 +202,7 @@ final class Uploader implements AutoCloseable {
         List<String> toSchedule;
         try (StateLock.Held h = lock.hold()) {
             pending.putAll(r.entries());
+            replayed.addAll(r.entries().keySet());
             versions = r.maxVersion() + 1;
             intents = r.maxIntent();
             if (r.openIntent() != null) {
@@ -416,6 +428,7 @@ final class Uploader implements AutoCloseable {
 
     /** Marks {@code path} changed: an upload running now must run again, a parked path is retried. */
     void markChanged(String path) {
+        replayed.remove(path);
         changeMarks.put(path, ++lastMark);
         parked.remove(path);
     }
@@ -863,6 +876,13 @@ final class Uploader implements AutoCloseable {
 
     private Outcome upload(String path) throws IOException {
         int fd = cache.openForUpload(path);
+        boolean fromReplay;
+        try (StateLock.Held h = lock.hold()) {
+            fromReplay = replayed.contains(path);
+        }
+        if (fd < 0 && fromReplay) {
+            return Outcome.VANISHED; // an operation the stop interrupted before its cache file existed
+        }
         if (fd < 0) {
             // Every removal of a cache file by this filesystem journals a delete first (the entry then changed and
             // this outcome is moot), so this one was removed from outside: the cache directory lost or cleaned.
@@ -893,7 +913,14 @@ final class Uploader implements AutoCloseable {
             boolean changed = now == null || now.version() != claim.entry().version()
                     || changeMarks.getOrDefault(path, 0L) != claim.mark();
             try {
-                if (outcome.failure() == null) {
+                if (outcome.vanished() && !changed) {
+                    // resumed from the journal, and its cache file never came to be (a create the stop
+                    // interrupted): the path does not exist, so the backend must not have it either
+                    LOG.info("Journal replay: {} has no cache file (its creation was interrupted); deleting it from "
+                            + "the backend", path);
+                    recordDelete(path);
+                    again = true;
+                } else if (outcome.failure() == null && !outcome.vanished()) {
                     again |= succeeded(path, changed);
                     if (!pending.containsKey(path)) {
                         next.addAll(waitingParents(path));
