@@ -46,6 +46,10 @@ final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
         if (nanos.compareTo(BigDecimal.ONE) < 0) {
             throw new CommandLine.TypeConversionException("'" + value + "' is shorter than a nanosecond");
         }
+        if (nanos.compareTo(BigDecimal.valueOf(Long.MAX_VALUE)) > 0) {
+            // beyond what a nanosecond count holds: it used to wrap around to a negative duration
+            throw new CommandLine.TypeConversionException("'" + value + "' is too long (at most 2562047h)");
+        }
         return Duration.ofNanos(nanos.longValue());
     }
 

@@ -66,11 +66,19 @@ final class ConnectionRequests extends Requests {
             granted |= InitFlags.FLOCK_LOCKS;
         }
         long timeout = s.kernelRequestTimeoutSeconds();
+        if (timeout > 65535 && (offered & InitFlags.REQUEST_TIMEOUT) != 0) {
+            // Cut to the kernel's largest, the backstop would end the whole connection while a handler may still
+            // legitimately run (a deadline beyond 18 h): better none.
+            LOG.warn("No kernel request timeout: {} s (the longest deadline + 15 s) is beyond the kernel's largest, "
+                    + "65535 s; a daemon frozen with a request it had read then holds its caller until "
+                    + "'fuseguard guard' or an abort ends the connection", timeout);
+            timeout = 0;
+        }
         if (timeout > 0 && (offered & InitFlags.REQUEST_TIMEOUT) != 0) {
             // The kernel's backstop if this daemon dies (or freezes) with a request it had read: it ends the
             // connection after this long. A live fuseguard answers every request at its deadline, well before.
             granted |= InitFlags.REQUEST_TIMEOUT;
-            o.putShort(Fuse.OUT_HEADER + 40, (short) Math.min(timeout, 65535));
+            o.putShort(Fuse.OUT_HEADER + 40, (short) timeout);
         }
         if (opt.readdirPlus()) {
             granted |= InitFlags.DO_READDIRPLUS | InitFlags.READDIRPLUS_AUTO; // the kernel picks plus when it pays
