@@ -51,6 +51,9 @@ class CommandLineTest {
                     .isInstanceOf(CommandLine.TypeConversionException.class);
         }
         assertThatThrownBy(() -> DurationConverter.parse("30")).hasMessageContaining("needs a unit");
+        // beyond a long count of nanoseconds: refused, where it used to wrap to a negative duration
+        assertThatThrownBy(() -> DurationConverter.parse("3000000h")).hasMessageContaining("too long");
+        assertThat(DurationConverter.parse("2562047h")).isEqualTo(Duration.ofHours(2562047));
         assertThat(DurationConverter.format(Duration.ofSeconds(90))).isEqualTo("90s");
         assertThat(DurationConverter.format(Duration.ofMinutes(2))).isEqualTo("2m");
     }
