@@ -759,8 +759,16 @@ public final class FuseMount implements AutoCloseable {
                 return;
             }
             if (r == -Syscalls.EBUSY) {
-                LOG.warn("Mount point {} is busy (a process has a file open or its working directory there); "
-                        + "detaching it lazily and aborting the connection: those processes get ENOTCONN", where);
+                List<String> nested = mountsBelow(where);
+                if (nested.isEmpty()) {
+                    LOG.warn("Mount point {} is busy (a process has a file open or its working directory there); "
+                            + "detaching it lazily and aborting the connection: those processes get ENOTCONN", where);
+                } else {
+                    // A lazy detach takes the mounts below with it: say so, they are somebody else's.
+                    LOG.warn("Mount point {} is busy: other mounts are below it ({}), and perhaps open files; "
+                            + "detaching it lazily takes those mounts away too, and the connection is aborted",
+                            where, String.join(", ", nested));
+                }
             } else {
                 LOG.warn("umount {} failed with errno {}; detaching lazily", where, -r);
             }
@@ -772,6 +780,22 @@ public final class FuseMount implements AutoCloseable {
             return; // a user with CAP_SYS_ADMIN
         }
         fusermount(where, false);
+    }
+
+    /** Mount points strictly below {@code where} in this mount namespace (empty when none or unknown). */
+    private static List<String> mountsBelow(Path where) {
+        List<String> out = new ArrayList<>();
+        try {
+            for (MountEntry e : io.fuseguard.kernel.MountTable.read()) {
+                Path p = e.mountPoint();
+                if (!p.equals(where) && p.startsWith(where)) {
+                    out.add(p.toString());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return List.of();
+        }
+        return out;
     }
 
     private void detachIfOurs() {

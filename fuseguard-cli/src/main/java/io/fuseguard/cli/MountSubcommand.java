@@ -116,7 +116,7 @@ abstract class MountSubcommand implements Callable<Integer> {
             FuseguardMeterBinder.builder(mount).latencyBuckets(common.latencyBuckets()).build().bindTo(registry);
             try {
                 metrics = MetricsServer.start(common.metricsBind, common.metricsPort, registry, mount::isMounted,
-                        () -> mount.isMounted() ? Optional.empty() : Optional.of("not mounted"));
+                        () -> notReady(mount));
             } catch (IOException e) {
                 mount.close();
                 closeFileSystem(fs);
@@ -221,5 +221,28 @@ abstract class MountSubcommand implements Callable<Integer> {
             }
         }
         closeResources();
+    }
+
+    /**
+     * Why the mount is not ready, or empty when it is: not mounted, or detached from its mount point (a lazy
+     * unmount while files were open: the connection lives on for those files only, and /readyz said ready for a
+     * mount that no longer was in the mount table). Read from the mount table at each probe, off the request path.
+     */
+    private static Optional<String> notReady(FuseMount mount) {
+        if (!mount.isMounted()) {
+            return Optional.of("not mounted");
+        }
+        java.util.OptionalLong id = mount.connectionId();
+        if (id.isPresent()) {
+            try {
+                if (io.fuseguard.kernel.MountTable.load().findByConnection(id.getAsLong()).isEmpty()) {
+                    return Optional.of("detached from " + mount.mountPoint()
+                            + " (unmounted lazily): serving only files still open");
+                }
+            } catch (IOException e) {
+                return Optional.of("cannot read the mount table: " + e.getMessage());
+            }
+        }
+        return Optional.empty();
     }
 }
