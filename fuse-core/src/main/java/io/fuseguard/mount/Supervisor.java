@@ -840,7 +840,7 @@ public final class Supervisor implements AutoCloseable {
     }
 
     /** How long {@link #requestRestart(Path, long)} waits for the supervisor's answer. */
-    public static final Duration RESTART_ANSWER_TIMEOUT = Duration.ofSeconds(30);
+    public static final Duration RESTART_ANSWER_TIMEOUT = Duration.ofSeconds(120);
 
     /**
      * Asks the supervisor of the mount at {@code mountPoint} (found through its control socket in

@@ -117,8 +117,9 @@ public final class GuardCommand implements Callable<Integer> {
     Path proc = Paths.get("/proc");
 
     @Option(names = "--own-pid-namespace", description = "accept a --proc that shows only the guard's own pid"
-            + " namespace (a sidecar in a Pod with shareProcessNamespace and without hostPID); needs --under, scoped"
-            + " to mounts whose daemons run in that namespace: a daemon outside it is invisible")
+            + " namespace: a sidecar in a Pod with shareProcessNamespace and without hostPID (with --under, scoped"
+            + " to mounts whose daemons run in that namespace), or a node that is itself a container (kind, LXC)"
+            + " whose FUSE daemons all run inside it; a daemon outside it is invisible")
     boolean ownPidNamespace;
 
     @Option(names = "--fusectl", paramLabel = "DIR",
@@ -294,8 +295,11 @@ public final class GuardCommand implements Callable<Integer> {
             throw new FuseguardCommand.BadInputException("--proc: " + proc + " is not a directory");
         }
         if (ownPidNamespace && under.isEmpty()) {
-            throw new FuseguardCommand.BadInputException("--own-pid-namespace needs --under (the mounts whose daemons"
-                    + " run in the guard's pid namespace): a connection served from outside it would look wedged");
+            // A node that is a container itself (kind, LXC, sysbox) never shows the initial pid namespace: its
+            // operator vouches that every FUSE daemon of the node runs in this one.
+            log().warn("--own-pid-namespace without --under: every FUSE connection is in scope, and one served from "
+                    + "outside this pid namespace would look wedged; only for a node that is itself a container "
+                    + "whose FUSE daemons all run inside it");
         }
         // "no live holder" proves nothing when /proc does not show every process: refuse rather than abort
         // healthy connections whose daemons it cannot see (a pod without hostPID, --proc=/tmp)

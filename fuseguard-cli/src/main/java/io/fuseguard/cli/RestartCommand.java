@@ -26,7 +26,7 @@ final class RestartCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT", description = "the supervised mount point")
     Path mountPoint;
 
-    @Option(names = "--timeout", paramLabel = "TIME", converter = DurationConverter.class, defaultValue = "30s",
+    @Option(names = "--timeout", paramLabel = "TIME", converter = DurationConverter.class, defaultValue = "120s",
             description = "How long to wait for the supervisor's answer (default: ${DEFAULT-VALUE}); a supervisor "
                     + "that does not answer (stopped, hung) makes this exit 1.")
     Duration timeout;

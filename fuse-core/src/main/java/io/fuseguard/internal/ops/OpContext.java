@@ -102,6 +102,9 @@ public final class OpContext {
         this.interrupted = false;
         this.active = true;
         this.unique = 0;
+        this.fileFlags = 0; // set again by the READ, WRITE or FLUSH that has them: never another request's
+        this.lockOwner = 0;
+        this.writeFlags = 0;
     }
 
     /** Ends the request. */

@@ -438,6 +438,9 @@ final class FileRequests extends Requests {
                 return ops.unlink(c, hidden);
             });
         }
+        if (!dir) {
+            nodes.releaseIfForgotten(n); // a FORGET that came before this RELEASE left the node to it
+        }
         if (end(w, r, rc)) {
             reply(w, r, 0); // the kernel ignores release errors, as libfuse does
         }
@@ -574,17 +577,19 @@ final class FileRequests extends Requests {
      *
      * <p>Not in a supervised mount: such a file's content lives only behind the worker's own descriptors, so a
      * worker's death or hand-over would lose it (a reviewer's O_TMPFILE file answered ENOENT and EIO after a
-     * worker change, and could no longer be linked). EOPNOTSUPP makes the kernel stop sending TMPFILE for the
-     * mount, and programs fall back to named temporary files, as on filesystems without O_TMPFILE.
+     * worker change, and could no longer be linked). ENOSYS makes the kernel answer EOPNOTSUPP and stop sending
+     * TMPFILE for the connection, and programs fall back to named temporary files, as on filesystems without
+     * O_TMPFILE.
      */
     void tmpfile(Worker w, Request r, long deadline) {
         if (s.journal() != null) {
             if (!tmpfileRefusalLogged) {
                 tmpfileRefusalLogged = true;
-                LOG.info("O_TMPFILE is refused (EOPNOTSUPP) in a supervised mount: an unnamed file's content would "
-                        + "not survive a worker change; programs fall back to named temporary files. Logged once.");
+                LOG.info("O_TMPFILE is refused (callers get EOPNOTSUPP) in a supervised mount: an unnamed file's "
+                        + "content would not survive a worker change; programs fall back to named temporary files. "
+                        + "Logged once.");
             }
-            reply(w, r, io.fuseguard.internal.sys.Syscalls.EOPNOTSUPP);
+            reply(w, r, io.fuseguard.internal.sys.Syscalls.ENOSYS);
             return;
         }
         Node parent = node(r);

@@ -35,10 +35,11 @@ abstract class Requests {
     static final int S_IFDIR = 0040000;
     static final int O_CREAT_EXCL_WRONLY = 0100 | 0200 | 01;
     /**
-     * The answer for a node the kernel still names but that lost its name here (a rename replaced it, or it was
-     * removed, and it is not open): ESTALE, as libfuse's path resolution answers. The kernel then walks the path
-     * again, asking LOOKUP anew, and an {@code open} or {@code stat} of a name that a rename just replaced finds
-     * the new file, where ENOENT failed the call for a name that always existed.
+     * The answer for an OPEN, a LOOKUP or a change of names that meets a node that lost its name here (a rename
+     * replaced it, or it was removed, and it is not open): ESTALE, as libfuse's path resolution answers. These come
+     * from a path walk, which the kernel then makes again, asking LOOKUP anew: an {@code open} of a name that a
+     * rename just replaced finds the new file, where ENOENT failed the call for a name that always existed. Other
+     * requests on such a node come through a descriptor (nothing would retry them) and get ENOENT.
      */
     static final int NO_PATH = io.fuseguard.internal.sys.Syscalls.ESTALE;
 
@@ -423,16 +424,19 @@ abstract class Requests {
     boolean beginOn(Worker w, Request r, Operation op, OperationKind kind, Node n, Handle h, long deadline,
                     boolean nullOk) {
         String path = nodes.path(n);
+        // ESTALE only where the kernel walked a path and walks it again (an open); a request made through a
+        // descriptor (fstat, fchmod, getdents of a removed directory) cannot be retried and keeps ENOENT.
+        int gone = op == Operation.OPEN ? NO_PATH : ENOENT;
         if (path == null && !nullOk) {
-            reply(w, r, NO_PATH);
+            reply(w, r, gone);
             return false;
         }
         if (!begin(w, r, op, kind, path, h, deadline, 0) || !pin(w, r, n, null)) {
             return false;
         }
         if (pinnedPath(w, n) == null && !nullOk) {
-            if (end(w, r, -NO_PATH)) {
-                reply(w, r, NO_PATH);
+            if (end(w, r, -gone)) {
+                reply(w, r, gone);
             }
             return false;
         }

@@ -237,7 +237,7 @@ public final class NodeTable {
             if (journal != null) {
                 journal.forget(id, count);
             }
-            if (n.nlookup <= 0 && n.holds == 0) {
+            if (unused(n)) {
                 release(n);
             }
         }
@@ -435,10 +435,32 @@ public final class NodeTable {
     /** Ends a hold of {@link #findAndHold} or {@link #keep}; frees the node if the kernel forgot it meanwhile. */
     public void unhold(Node n) {
         synchronized (lock) {
-            if (--n.holds == 0 && n.nlookup <= 0 && n != root && slots[(int) n.id] == n) {
+            --n.holds;
+            if (unused(n) && n != root && slots[(int) n.id] == n) {
                 release(n);
             }
         }
+    }
+
+    /**
+     * Frees node {@code n} if the kernel forgot it while it was open or hidden (its last release just ended): a
+     * FORGET may come before the RELEASE that the kernel queued first (it hands out forgets ahead of requests).
+     */
+    public void releaseIfForgotten(Node n) {
+        synchronized (lock) {
+            if (unused(n) && n != root && slots[(int) n.id] == n) {
+                release(n);
+            }
+        }
+    }
+
+    /**
+     * Whether nothing needs node {@code n} any more: the kernel forgot it, nobody holds it, and it is neither open
+     * nor hidden nor has close-time work (those keep it, with its hidden name, known to the checks that look for
+     * hidden files until its last release removed that name). Caller holds the lock.
+     */
+    private static boolean unused(Node n) {
+        return n.nlookup <= 0 && n.holds == 0 && n.openCount <= 0 && !n.hidden && n.pendingWork() == 0;
     }
 
     /** The name a node's path ends in (its first name: a hidden file's hidden name), or null if it has none. */

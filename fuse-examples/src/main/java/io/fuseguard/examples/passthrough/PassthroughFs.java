@@ -328,17 +328,20 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
     }
 
     /**
-     * In a new worker of a supervised mount, the file a process still has open: opened as {@link #open} does, but
-     * without checking the caller's access again. The kernel granted that open when it was made, and a process may
-     * keep using a descriptor of a file it may no longer open (one it created with mode 0444 and writes, as git
-     * does, or one made {@code chmod 000} since): checked again as the opener, its handle was lost (EIO).
+     * In a new worker of a supervised mount, the file a process still has open: opened as {@link #open} does, except
+     * that a file the opener owns is opened whatever its mode bits say. The kernel granted that open when it was
+     * made, and a process may keep using a descriptor of its own file that it may no longer open by its bits (one
+     * it created with mode 0444 and writes, as git does, or one it made {@code chmod 000} since): checked again,
+     * its handle was lost (EIO). Its owner may give itself the bits back at any time, so this grants nothing new;
+     * a file of someone else's is checked as at any open, so a name swapped on the host for another user's file
+     * between the worker's death and the reopen is never handed to the old descriptor.
      */
     @Override
     public long reopen(String path, OpenFlags flags) {
         return open(path, flags, false);
     }
 
-    private long open(String path, OpenFlags flags, boolean checkCaller) {
+    private long open(String path, OpenFlags flags, boolean fresh) {
         try (Entry e = resolve(path)) {
             int pathFd = e.openPath(); // O_NOFOLLOW: a symlink is found as itself
             try {
@@ -352,7 +355,8 @@ public class PassthroughFs implements FuseFileSystem, AutoCloseable {
                 // The kernel checked the caller against attributes it may have cached (up to attr_timeout, or
                 // the current tick with 0); the file behind the name may have changed on the host since. The
                 // daemon opens as root, so the file actually opened is checked again here.
-                if (checkCaller && !CallerAccess.permits(mode, a.uid(), a.gid(), wantedAccess(flags.raw()))) {
+                boolean ownFile = RequestContext.current().map(c -> c.uid() == a.uid()).orElse(false);
+                if ((fresh || !ownFile) && !CallerAccess.permits(mode, a.uid(), a.gid(), wantedAccess(flags.raw()))) {
                     throw new ErrnoException(Errno.EACCES, "open " + path + ": the file changed on the host");
                 }
                 int fd = Host.check(Host.LIBC.openat(Host.AT_FDCWD, Host.procPath(pathFd),

@@ -914,12 +914,13 @@ final class Uploader implements AutoCloseable {
                     || changeMarks.getOrDefault(path, 0L) != claim.mark();
             try {
                 if (outcome.vanished() && !changed) {
-                    // resumed from the journal, and its cache file never came to be (a create the stop
-                    // interrupted): the path does not exist, so the backend must not have it either
-                    LOG.info("Journal replay: {} has no cache file (its creation was interrupted); deleting it from "
-                            + "the backend", path);
-                    recordDelete(path);
-                    again = true;
+                    // Resumed from the journal, and no cache file: a create the stop interrupted before its cache
+                    // file existed (the path never came to be), or a cache file lost while the daemon was stopped.
+                    // Either way there is nothing to upload, and the backend's copy, if any, is the last confirmed
+                    // one (an unacknowledged create over it never happened): the entry goes, the backend stays.
+                    LOG.info("Journal replay: {} has no cache file (a create the stop interrupted, or a cache file "
+                            + "lost meanwhile); nothing to upload, the backend keeps what it has", path);
+                    dropEntry(path);
                 } else if (outcome.failure() == null && !outcome.vanished()) {
                     again |= succeeded(path, changed);
                     if (!pending.containsKey(path)) {
