@@ -107,9 +107,6 @@ abstract class MountSubcommand implements Callable<Integer> {
                     ? e : new FuseguardCommand.BadInputException(e.getMessage());
         }
         mounted(fs, mount);
-        LOG.info(Supervisor.isWorker() ? "Serving {} at {} (connection {}) as the worker of its supervisor"
-                : "Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
-                mount.connectionId().isPresent() ? mount.connectionId().getAsLong() : "?");
         MetricsServer metrics = null;
         if (common.metricsPort != null) {
             var registry = MetricsServer.newRegistry();
@@ -125,6 +122,10 @@ abstract class MountSubcommand implements Callable<Integer> {
             }
             LOG.info("Metrics on http://{}:{}/metrics", common.metricsBind, metrics.port());
         }
+        // Said once everything asked for runs: a metrics port that cannot be had unmounts before this line
+        LOG.info(Supervisor.isWorker() ? "Serving {} at {} (connection {}) as the worker of its supervisor"
+                : "Serving {} at {} (connection {}); Ctrl-C or SIGTERM unmounts", kind(), mp,
+                mount.connectionId().isPresent() ? mount.connectionId().getAsLong() : "?");
         // After the unmount (the mount's own hook), stop background work such as uploads.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             mount.close();
