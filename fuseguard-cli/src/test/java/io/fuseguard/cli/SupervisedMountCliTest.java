@@ -66,21 +66,7 @@ class SupervisedMountCliTest {
         Process p = new ProcessBuilder(fuseguard("mount", "passthrough", mp.toString(), "--source",
                 src.toString(), "--supervise", "--worker-pid-file", pidFile.toString()))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        BlockingQueue<String> log = new LinkedBlockingQueue<>();
-        Thread reader = new Thread(() -> {
-            try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(),
-                    StandardCharsets.UTF_8))) {
-                String l;
-                while ((l = err.readLine()) != null) {
-                    System.out.println("[fuseguard] " + l);
-                    log.add(l);
-                }
-            } catch (IOException e) {
-                // gone
-            }
-        });
-        reader.setDaemon(true);
-        reader.start();
+        BlockingQueue<String> log = followStderr(p, "fuseguard", null);
         long connection = -1;
         try (PyClient client = new PyClient()) {
             String line;
@@ -132,6 +118,32 @@ class SupervisedMountCliTest {
         }
     }
 
+    /**
+     * Copies a daemon's stderr to the test's output, tagged, on a daemon thread: returns the lines as they come
+     * (also added to {@code keep} when given).
+     */
+    private static BlockingQueue<String> followStderr(Process p, String tag, List<String> keep) {
+        BlockingQueue<String> log = new LinkedBlockingQueue<>();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(),
+                    StandardCharsets.UTF_8))) {
+                String l;
+                while ((l = err.readLine()) != null) {
+                    System.out.println("[" + tag + "] " + l);
+                    if (keep != null) {
+                        keep.add(l);
+                    }
+                    log.add(l);
+                }
+            } catch (IOException e) {
+                // gone
+            }
+        });
+        reader.setDaemon(true);
+        reader.start();
+        return log;
+    }
+
     /** A {@code fuseguard mount passthrough} run by a test: its process, its log lines, its mount point. */
     private final class Daemon implements AutoCloseable {
         final Process p;
@@ -149,22 +161,7 @@ class SupervisedMountCliTest {
             }
             p = new ProcessBuilder(fuseguard(args.toArray(String[]::new)))
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            BlockingQueue<String> log = new LinkedBlockingQueue<>();
-            Thread reader = new Thread(() -> {
-                try (BufferedReader err = new BufferedReader(new InputStreamReader(p.getErrorStream(),
-                        StandardCharsets.UTF_8))) {
-                    String l;
-                    while ((l = err.readLine()) != null) {
-                        System.out.println("[fuseguard " + name + "] " + l);
-                        lines.add(l);
-                        log.add(l);
-                    }
-                } catch (IOException e) {
-                    // gone
-                }
-            });
-            reader.setDaemon(true);
-            reader.start();
+            BlockingQueue<String> log = followStderr(p, "fuseguard " + name, lines);
             String ready = supervise ? "Supervising passthrough" : "Serving passthrough";
             String line;
             do {
