@@ -566,11 +566,7 @@ public final class Supervisor implements AutoCloseable {
     /** The mount table's entry of this supervisor's connection, if it is still mounted. */
     private Optional<MountEntry> ourEntry() {
         try {
-            for (MountEntry e : MountTable.read()) {
-                if (e.isFuse() && e.connectionId() == connectionId) {
-                    return Optional.of(e);
-                }
-            }
+            return MountTable.load().findByConnection(connectionId);
         } catch (IOException e) {
             LOG.warn("cannot read the mount table: {}", e.getMessage());
         }

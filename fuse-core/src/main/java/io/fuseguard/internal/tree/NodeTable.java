@@ -26,6 +26,9 @@ import java.util.function.Predicate;
  * <p>Internal to fuseguard: not part of the public API.
  */
 public final class NodeTable {
+    /** How the names of files hidden while open begin (libfuse's), as {@link #hiddenName} makes them. */
+    static final String HIDDEN_PREFIX = ".fuse_hidden";
+
     /** The root directory's node id, fixed by the protocol. */
     public static final long ROOT_ID = 1;
     /** Reserved for the framework's readiness probe file. */
@@ -605,7 +608,7 @@ public final class NodeTable {
             }
             for (Map.Entry<String, Node> e : dir.children.entrySet()) {
                 // also one whose last release claimed it and is removing it right now
-                if (e.getValue().hidden || e.getKey().startsWith(".fuse_hidden")) {
+                if (e.getValue().hidden || e.getKey().startsWith(HIDDEN_PREFIX)) {
                     return true;
                 }
             }
@@ -705,12 +708,12 @@ public final class NodeTable {
             synchronized (lock) {
                 c = ++hiddenCounter;
             }
-            String name = String.format(".fuse_hidden%08x%08x", (int) n.id, c);
+            String name = String.format(HIDDEN_PREFIX + "%08x%08x", (int) n.id, c);
             if (!taken.test(name)) {
                 return name;
             }
         }
-        return String.format(".fuse_hidden%08x%08x", (int) n.id, ThreadLocalRandom.current().nextInt());
+        return String.format(HIDDEN_PREFIX + "%08x%08x", (int) n.id, ThreadLocalRandom.current().nextInt());
     }
 
     /**
